@@ -1,0 +1,328 @@
+"""One experiment: baseline -> inject -> hold -> revert -> recovery -> verdict.
+
+The lifecycle is plain library code: the pytest plugin calls ``start`` before the test body,
+the body calls ``inject``, and the plugin calls ``finish`` (or ``abort`` when the body raised).
+``run`` does all of it for callers without pytest. Clock, environment and load driver are
+injected, so the whole lifecycle runs against ``chaoskit.testing`` fakes in unit tests.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from chaoskit.clock import SystemClock
+from chaoskit.durations import format_duration, parse_duration
+from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadyStateBroken
+from chaoskit.experiment.journal import JournalWriter
+from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Outcome, Phase
+from chaoskit.slo.objectives import Measurement, Objective
+from chaoskit.slo.seconds import SecondStats, merge_seconds
+from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentSettings:
+    name: str
+    objectives: tuple[Objective, ...]
+    baseline: float
+    recovery: float
+    allow_inconclusive: bool = False
+    expected_to_fail: bool = False
+
+
+@dataclass(kw_only=True)
+class _Active:
+    """An injection and its bookkeeping while the experiment runs."""
+
+    injection_id: str
+    plan: FaultPlan
+    injection: Injection | None = None
+    injected_at: float | None = None
+    reverted_at: float | None = None
+    error: str = ""
+
+    def record(self) -> InjectionRecord:
+        if self.injection is None:
+            status = "not injected"
+        elif self.reverted_at is not None:
+            status = "reverted"
+        elif self.error:
+            status = "revert failed"
+        else:
+            status = "active"
+        return InjectionRecord(
+            injection_id=self.injection_id,
+            fault=self.plan.fault,
+            target=self.plan.target,
+            instance_ids=self.plan.instance_ids,
+            injected_at=self.injected_at,
+            reverted_at=self.reverted_at,
+            status=status,  # type: ignore[arg-type]
+            error=self.error,
+        )
+
+
+class ActiveFault:
+    """What ``Experiment.inject`` returns; as a context manager it reverts on exit."""
+
+    def __init__(self, experiment: Experiment, active: _Active) -> None:
+        self._experiment = experiment
+        self._active = active
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        return self._active.plan.instance_ids
+
+    def revert(self) -> None:
+        self._experiment._revert(self._active)
+
+    def __enter__(self) -> ActiveFault:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.revert()
+
+
+@dataclass(kw_only=True)
+class Experiment:
+    settings: ExperimentSettings
+    env: Environment
+    load: LoadDriver
+    journal: JournalWriter
+    clock: Clock = field(default_factory=SystemClock)
+    rng: random.Random = field(default_factory=random.Random)
+    notify: Notify = field(default=lambda message: None)
+
+    _phases: list[Phase] = field(default_factory=list, init=False)
+    _faults: list[_Active] = field(default_factory=list, init=False)
+    _measurements: list[Measurement] = field(default_factory=list, init=False)
+    _started: float = field(default=0.0, init=False)
+    _load_running: bool = field(default=False, init=False)
+    result: ExperimentResult | None = field(default=None, init=False)
+
+    # -- the phases -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the load, measure the baseline, and check the steady state holds before.
+
+        Raises SteadyStateBroken (after recording it) when it does not: nothing is injected.
+        """
+        settings = self.settings
+        self._started = self.clock.now()
+        self.journal.append("experiment_started", name=settings.name, env=self.env.name,
+                            at=self._started)
+        self.notify(f"baseline {format_duration(settings.baseline)}: starting load")
+        self.load.start()
+        self._load_running = True
+        begin = self.clock.now()
+        self.clock.sleep(settings.baseline)
+        baseline = Phase(name="baseline", kind="baseline", start=begin, end=self.clock.now())
+        self._phases.append(baseline)
+        seconds = self.load.collect(baseline.start, baseline.end)
+        measurements = self._evaluate(baseline, seconds)
+        self._measurements.extend(measurements)
+        self.notify(f"steady state before: {_summary(measurements)}")
+        broken = [m for m in measurements if m.status == "fail"]
+        unsure = [m for m in measurements if m.status == "inconclusive"]
+        if broken or (unsure and not settings.allow_inconclusive):
+            reason = "steady state did not hold before any fault was injected: " + "; ".join(
+                f"{m.objective}: {m.reason}" for m in broken + unsure
+            )
+            self._conclude("error", reason, end=self.clock.now(), seconds=seconds)
+            raise SteadyStateBroken(reason)
+
+    def inject(self, fault: Fault, *, hold: object = None) -> ActiveFault:
+        """Inject ``fault``. With ``hold``, hold it that long and revert before returning;
+        without, it stays active until reverted (context manager exit, or the end of the body).
+        """
+        hold_seconds = None if hold is None else parse_duration(hold, field="inject(hold)")
+        plan = fault.plan(self.env, self.rng)
+        active = _Active(injection_id=uuid.uuid4().hex[:12], plan=plan)
+        self._faults.append(active)
+        self.journal.append(
+            "fault_intent",
+            durable=True,
+            injection_id=active.injection_id,
+            experiment=self.settings.name,
+            env=self.env.name,
+            fault=plan.fault,
+            target=plan.target,
+            instance_ids=list(plan.instance_ids),
+        )
+        self.notify(f"inject {plan.fault} -> {', '.join(plan.instance_ids)}")
+        try:
+            injection = fault.inject(plan, self.env)
+        except Exception as error:
+            active.error = str(error)
+            self.journal.append("fault_not_injected", durable=True,
+                                injection_id=active.injection_id, error=str(error))
+            if isinstance(error, ChaoskitError):
+                raise
+            raise InjectionError(f"{plan.fault}: {error}") from error
+        active.injection = injection
+        active.injected_at = self.clock.now()
+        self.journal.append("fault_injected", durable=True, injection_id=active.injection_id,
+                            at=active.injected_at, undo=dict(injection.undo))
+        handle = ActiveFault(self, active)
+        if hold_seconds is not None:
+            self.notify(f"hold {format_duration(hold_seconds)}")
+            try:
+                self.clock.sleep(hold_seconds)
+            finally:
+                self._revert(active)
+        return handle
+
+    def finish(self) -> ExperimentResult:
+        """After the body: revert what is still active, measure recovery, decide the verdict."""
+        revert_errors = self._revert_all()
+        if revert_errors:
+            return self._conclude("error", "; ".join(revert_errors), end=self.clock.now())
+        injected = [a for a in self._faults if a.injected_at is not None]
+        if not injected:
+            return self._conclude(
+                "failed",
+                "no fault was injected, so nothing was tested; call chaos.inject(...) in the body",
+                end=self.clock.now(),
+            )
+        recovery_start = max(a.reverted_at or 0.0 for a in injected)
+        self.notify(f"recovery {format_duration(self.settings.recovery)}")
+        self.clock.sleep(max(0.0, recovery_start + self.settings.recovery - self.clock.now()))
+        end = self.clock.now()
+        for index, active in enumerate(injected, start=1):
+            assert active.injected_at is not None and active.reverted_at is not None
+            self._phases.append(Phase(name=f"fault {index}", kind="fault",
+                                      start=active.injected_at, end=active.reverted_at))
+        self._phases.append(Phase(name="recovery", kind="recovery", start=recovery_start, end=end))
+        seconds = self.load.collect(self._started, end)
+        self._stop_load()
+        after = [
+            m
+            for phase in self._phases
+            if phase.kind != "baseline"
+            for m in self._evaluate(phase, seconds)
+        ]
+        self._measurements.extend(after)
+        self.notify(f"during and after: {_summary(after)}")
+        breaches = [m for m in after if m.status == "fail"]
+        unsure = [m for m in after if m.status == "inconclusive"]
+        if breaches:
+            reason = "SLO breached: " + "; ".join(
+                f"{m.objective} in {m.window}: {m.reason}" for m in breaches
+            )
+            return self._conclude("failed", reason, end=end, seconds=seconds)
+        if unsure and not self.settings.allow_inconclusive:
+            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + "; ".join(
+                f"{m.objective} in {m.window}: {m.reason}" for m in unsure
+            )
+            return self._conclude("failed", reason, end=end, seconds=seconds)
+        return self._conclude("passed", "every objective held", end=end, seconds=seconds)
+
+    def abort(self, error: BaseException) -> ExperimentResult:
+        """The body raised: revert at once, stop the load, record why. No verdict is drawn."""
+        revert_errors = self._revert_all()
+        reason = f"the experiment body raised {type(error).__name__}: {error}"
+        if revert_errors:
+            return self._conclude("error", "; ".join([*revert_errors, reason]),
+                                  end=self.clock.now())
+        return self._conclude("failed", reason, end=self.clock.now())
+
+    def run(self, body: Callable[[Experiment], None]) -> ExperimentResult:
+        """The whole lifecycle without pytest: start, ``body(self)``, finish."""
+        try:
+            self.start()
+        except ChaoskitError:
+            assert self.result is not None
+            return self.result
+        try:
+            body(self)
+        except Exception as error:
+            return self.abort(error)
+        return self.finish()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _revert(self, active: _Active) -> None:
+        if active.injection is None or active.reverted_at is not None:
+            return
+        try:
+            active.injection.revert()
+        except Exception as error:
+            active.error = str(error)
+            self.journal.append("fault_revert_failed", durable=True,
+                                injection_id=active.injection_id, error=str(error))
+            if isinstance(error, RevertError):
+                raise
+            raise RevertError(
+                f"reverting {active.plan.fault} on {', '.join(active.plan.instance_ids)} "
+                f"failed, it may still be active: {error}"
+            ) from error
+        active.reverted_at = self.clock.now()
+        self.journal.append("fault_reverted", durable=True, injection_id=active.injection_id,
+                            at=active.reverted_at)
+        self.notify(f"reverted {active.plan.fault}")
+
+    def _revert_all(self) -> list[str]:
+        errors = []
+        for active in reversed(self._faults):
+            try:
+                self._revert(active)
+            except RevertError as error:
+                errors.append(str(error))
+        return errors
+
+    def _stop_load(self) -> None:
+        if self._load_running:
+            self._load_running = False
+            self.load.stop()
+
+    def _evaluate(self, phase: Phase, seconds: Sequence[SecondStats]) -> list[Measurement]:
+        # Only whole seconds inside the phase count: the edge seconds mix two phases.
+        first, last = math.ceil(phase.start), math.floor(phase.end)
+        window = merge_seconds(s for s in seconds if first <= s.second < last)
+        return [o.evaluate(window, window_name=phase.name) for o in self.settings.objectives]
+
+    def _conclude(
+        self,
+        outcome: Outcome,
+        reason: str,
+        *,
+        end: float,
+        seconds: Sequence[SecondStats] = (),
+    ) -> ExperimentResult:
+        self._stop_load()
+        self.result = ExperimentResult(
+            name=self.settings.name,
+            env=self.env.name,
+            outcome=outcome,
+            reason=reason,
+            started=self._started,
+            finished=end,
+            objectives=tuple(o.describe() for o in self.settings.objectives),
+            phases=tuple(self._phases),
+            injections=tuple(a.record() for a in self._faults),
+            measurements=tuple(self._measurements),
+            seconds=tuple(s.to_json() for s in seconds),
+            expected_to_fail=self.settings.expected_to_fail,
+        )
+        self.journal.append("experiment_finished", result=self.result.to_json())
+        self.notify(f"verdict: {outcome}: {reason}")
+        return self.result
+
+
+def _summary(measurements: Sequence[Measurement]) -> str:
+    marks = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
+    return ", ".join(
+        f"{m.objective} [{m.window}] {m.shown} {marks[m.status]}" for m in measurements
+    )

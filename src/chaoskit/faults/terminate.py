@@ -1,0 +1,73 @@
+"""Terminate instances: the replicas die; the environment's supervisor (or ASG) replaces them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
+from chaoskit.faults._selection import select_instances, validate_count
+from chaoskit.typing import Environment, FaultPlan, Target
+
+# How long revert waits for the target to be back at capacity before calling it a failure.
+DEFAULT_REPLACE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminateInstances:
+    """Kill ``count`` instances of ``target``. Reverting waits until capacity is restored."""
+
+    target: str
+    count: int = 1
+    replace_timeout: float = DEFAULT_REPLACE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.target, str) or not self.target:
+            raise ConfigError(
+                f"TerminateInstances(target={self.target!r}): name a target, e.g. target='web'."
+            )
+        validate_count(self.count, fault="TerminateInstances")
+
+    def describe(self) -> str:
+        return f"TerminateInstances {self.count} of {self.target}"
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        target = env.target(self.target)
+        chosen = select_instances(
+            target.instances(), count=self.count, target=self.target, rng=rng
+        )
+        return FaultPlan(fault=self.describe(), target=self.target, instance_ids=chosen)
+
+    def inject(self, plan: FaultPlan, env: Environment) -> _Termination:
+        target = env.target(plan.target)
+        try:
+            target.terminate(plan.instance_ids)
+        except ProviderError as error:
+            raise InjectionError(f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}") from error
+        return _Termination(plan=plan, target=target, timeout=self.replace_timeout)
+
+
+@dataclass(kw_only=True)
+class _Termination:
+    plan: FaultPlan
+    target: Target
+    timeout: float
+    _restored: bool = field(default=False, init=False)
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        return {"op": "wait_healthy", "target": self.plan.target}
+
+    def revert(self) -> None:
+        if self._restored:
+            return
+        try:
+            self.target.wait_healthy(self.timeout)
+        except ProviderError as error:
+            raise RevertError(
+                f"target {self.plan.target!r} did not return to capacity within "
+                f"{self.timeout:g}s after terminating {', '.join(self.plan.instance_ids)}: {error}"
+            ) from error
+        self._restored = True

@@ -1,0 +1,134 @@
+"""Fakes for testing experiments and chaoskit itself without processes, clocks or clouds.
+
+``FakeClock`` advances only when slept on; ``FakeLoadDriver`` synthesises per-second
+measurements from a function of time; ``FakeEnvironment`` holds ``FakeTarget``s that record
+what was done to them and can be told to fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chaoskit.errors import ConfigError, ProviderError
+from chaoskit.slo.seconds import SecondStats
+from chaoskit.typing import Instance
+
+
+class FakeClock:
+    """Time stands still until someone sleeps."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += max(0.0, seconds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Traffic:
+    """What the fake load sees in one second."""
+
+    requests: int = 200
+    latency_ms: float = 5.0
+    error_ratio: float = 0.0
+
+
+class FakeLoadDriver:
+    """Per-second measurements from ``traffic(second) -> Traffic`` while started."""
+
+    def __init__(self, traffic: Callable[[int], Traffic] = lambda second: Traffic()) -> None:
+        self.traffic = traffic
+        self.running = False
+        self.starts = 0
+        self.stops = 0
+
+    def start(self) -> None:
+        self.running = True
+        self.starts += 1
+
+    def stop(self) -> None:
+        self.running = False
+        self.stops += 1
+
+    def collect(self, start: float, end: float) -> list[SecondStats]:
+        seconds = []
+        for second in range(int(start), int(end) + 1):
+            traffic = self.traffic(second)
+            stats = SecondStats(second=second)
+            failures = round(traffic.requests * traffic.error_ratio)
+            for _ in range(traffic.requests - failures):
+                stats.record_ok(traffic.latency_ms * 1000)
+            for _ in range(failures):
+                stats.record_failure("ConnectionResetError")
+            seconds.append(stats)
+        return seconds
+
+    def close(self) -> None:
+        self.running = False
+
+
+@dataclass(kw_only=True)
+class FakeTarget:
+    name: str
+    size: int = 3
+    fail_terminate: bool = False
+    fail_remove: bool = False
+    url: str | None = "http://127.0.0.1:1"
+    terminated: list[str] = field(default_factory=list)
+    faults: dict[str, Sequence[str]] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def instances(self) -> list[Instance]:
+        return [
+            Instance(id=f"i-{index:012x}", target=self.name, address=f"127.0.0.1:{9000 + index}",
+                     state="healthy")
+            for index in range(self.size)
+            if f"i-{index:012x}" not in self.terminated
+        ]
+
+    def terminate(self, instance_ids: Sequence[str]) -> None:
+        if self.fail_terminate:
+            raise ProviderError(f"refused to terminate {', '.join(instance_ids)}")
+        self.terminated.extend(instance_ids)
+
+    def add_latency(self, instance_ids: Sequence[str], *, delay: float, jitter: float) -> str:
+        handle = f"fault-{next(self._ids)}"
+        self.faults[handle] = tuple(instance_ids)
+        return handle
+
+    def remove_fault(self, handle: str) -> None:
+        if self.fail_remove:
+            raise ProviderError(f"could not remove {handle}")
+        self.faults.pop(handle, None)
+
+    def wait_healthy(self, timeout: float) -> None:
+        if self.fail_remove:
+            raise ProviderError("capacity did not return")
+        self.terminated.clear()
+
+
+@dataclass(kw_only=True)
+class FakeEnvironment:
+    name: str = "fake"
+    targets: dict[str, FakeTarget] = field(
+        default_factory=lambda: {"web": FakeTarget(name="web")}
+    )
+    closed: bool = False
+
+    def target(self, name: str) -> FakeTarget:
+        if name not in self.targets:
+            raise ConfigError(
+                f"target {name!r} is not defined in environment {self.name!r}; "
+                f"known targets: {', '.join(sorted(self.targets))}."
+            )
+        return self.targets[name]
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,4 +1,4 @@
-"""Durations as users write them (``"300ms"``, ``2.5``, ``timedelta``), normalised to seconds once."""
+"""Durations as users write them (``"300ms"``, ``2.5``, ``timedelta``), normalised once."""
 
 from __future__ import annotations
 
@@ -44,8 +44,15 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def name_value(field: str, value: object) -> str:
+    """``("chaos(baseline)", "x")`` -> ``"chaos(baseline='x')"``; ``("hold", 1)`` -> ``"hold=1"``."""
+    if field.endswith(")"):
+        return f"{field[:-1]}={value!r})"
+    return f"{field}={value!r}"
+
+
 def _message(field: str, value: object) -> str:
     return (
-        f"{field}={value!r} is not a duration; write a non-negative number of seconds "
+        f"{name_value(field, value)} is not a duration; write a non-negative number of seconds "
         f"or a string such as '300ms', '10s' or '2m'."
     )

@@ -52,7 +52,7 @@ class Target(Protocol):
         """Undo ``add_latency`` (idempotent: an unknown or removed handle is not an error)."""
 
     def wait_healthy(self, timeout: float) -> None:
-        """Block until the target is back at its desired healthy capacity, or raise ProviderError."""
+        """Block until the target is back at its healthy capacity, or raise ProviderError."""
 
 
 class Environment(Protocol):

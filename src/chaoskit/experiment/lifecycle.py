@@ -19,7 +19,7 @@ from chaoskit.clock import SystemClock
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadyStateBroken
 from chaoskit.experiment.journal import JournalWriter
-from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Outcome, Phase
+from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
 from chaoskit.slo.objectives import Measurement, Objective
 from chaoskit.slo.seconds import SecondStats, merge_seconds
 from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
@@ -121,8 +121,9 @@ class Experiment:
         """
         settings = self.settings
         self._started = self.clock.now()
-        self.journal.append("experiment_started", name=settings.name, env=self.env.name,
-                            at=self._started)
+        self.journal.append(
+            "experiment_started", name=settings.name, env=self.env.name, at=self._started
+        )
         self.notify(f"baseline {format_duration(settings.baseline)}: starting load")
         self.load.start()
         self._load_running = True
@@ -140,7 +141,9 @@ class Experiment:
             reason = "steady state did not hold before any fault was injected: " + "; ".join(
                 f"{m.objective}: {m.reason}" for m in broken + unsure
             )
-            self._conclude("error", reason, end=self.clock.now(), seconds=seconds)
+            self._conclude(
+                "error", "steady_state_broken", reason, end=self.clock.now(), seconds=seconds
+            )
             raise SteadyStateBroken(reason)
 
     def inject(self, fault: Fault, *, hold: object = None) -> ActiveFault:
@@ -166,15 +169,24 @@ class Experiment:
             injection = fault.inject(plan, self.env)
         except Exception as error:
             active.error = str(error)
-            self.journal.append("fault_not_injected", durable=True,
-                                injection_id=active.injection_id, error=str(error))
+            self.journal.append(
+                "fault_not_injected",
+                durable=True,
+                injection_id=active.injection_id,
+                error=str(error),
+            )
             if isinstance(error, ChaoskitError):
                 raise
             raise InjectionError(f"{plan.fault}: {error}") from error
         active.injection = injection
         active.injected_at = self.clock.now()
-        self.journal.append("fault_injected", durable=True, injection_id=active.injection_id,
-                            at=active.injected_at, undo=dict(injection.undo))
+        self.journal.append(
+            "fault_injected",
+            durable=True,
+            injection_id=active.injection_id,
+            at=active.injected_at,
+            undo=dict(injection.undo),
+        )
         handle = ActiveFault(self, active)
         if hold_seconds is not None:
             self.notify(f"hold {format_duration(hold_seconds)}")
@@ -188,11 +200,14 @@ class Experiment:
         """After the body: revert what is still active, measure recovery, decide the verdict."""
         revert_errors = self._revert_all()
         if revert_errors:
-            return self._conclude("error", "; ".join(revert_errors), end=self.clock.now())
+            return self._conclude(
+                "error", "revert_failed", "; ".join(revert_errors), end=self.clock.now()
+            )
         injected = [a for a in self._faults if a.injected_at is not None]
         if not injected:
             return self._conclude(
                 "failed",
+                "nothing_injected",
                 "no fault was injected, so nothing was tested; call chaos.inject(...) in the body",
                 end=self.clock.now(),
             )
@@ -202,8 +217,14 @@ class Experiment:
         end = self.clock.now()
         for index, active in enumerate(injected, start=1):
             assert active.injected_at is not None and active.reverted_at is not None
-            self._phases.append(Phase(name=f"fault {index}", kind="fault",
-                                      start=active.injected_at, end=active.reverted_at))
+            self._phases.append(
+                Phase(
+                    name=f"fault {index}",
+                    kind="fault",
+                    start=active.injected_at,
+                    end=active.reverted_at,
+                )
+            )
         self._phases.append(Phase(name="recovery", kind="recovery", start=recovery_start, end=end))
         seconds = self.load.collect(self._started, end)
         self._stop_load()
@@ -214,29 +235,31 @@ class Experiment:
             for m in self._evaluate(phase, seconds)
         ]
         self._measurements.extend(after)
-        self.notify(f"during and after: {_summary(after)}")
+        for phase in self._phases[1:]:
+            self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
         breaches = [m for m in after if m.status == "fail"]
         unsure = [m for m in after if m.status == "inconclusive"]
         if breaches:
             reason = "SLO breached: " + "; ".join(
                 f"{m.objective} in {m.window}: {m.reason}" for m in breaches
             )
-            return self._conclude("failed", reason, end=end, seconds=seconds)
+            return self._conclude("failed", "slo_breached", reason, end=end, seconds=seconds)
         if unsure and not self.settings.allow_inconclusive:
             reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + "; ".join(
                 f"{m.objective} in {m.window}: {m.reason}" for m in unsure
             )
-            return self._conclude("failed", reason, end=end, seconds=seconds)
-        return self._conclude("passed", "every objective held", end=end, seconds=seconds)
+            return self._conclude("failed", "inconclusive", reason, end=end, seconds=seconds)
+        return self._conclude("passed", "", "every objective held", end=end, seconds=seconds)
 
     def abort(self, error: BaseException) -> ExperimentResult:
         """The body raised: revert at once, stop the load, record why. No verdict is drawn."""
         revert_errors = self._revert_all()
         reason = f"the experiment body raised {type(error).__name__}: {error}"
         if revert_errors:
-            return self._conclude("error", "; ".join([*revert_errors, reason]),
-                                  end=self.clock.now())
-        return self._conclude("failed", reason, end=self.clock.now())
+            return self._conclude(
+                "error", "revert_failed", "; ".join([*revert_errors, reason]), end=self.clock.now()
+            )
+        return self._conclude("failed", "body_raised", reason, end=self.clock.now())
 
     def run(self, body: Callable[[Experiment], None]) -> ExperimentResult:
         """The whole lifecycle without pytest: start, ``body(self)``, finish."""
@@ -260,8 +283,12 @@ class Experiment:
             active.injection.revert()
         except Exception as error:
             active.error = str(error)
-            self.journal.append("fault_revert_failed", durable=True,
-                                injection_id=active.injection_id, error=str(error))
+            self.journal.append(
+                "fault_revert_failed",
+                durable=True,
+                injection_id=active.injection_id,
+                error=str(error),
+            )
             if isinstance(error, RevertError):
                 raise
             raise RevertError(
@@ -269,8 +296,9 @@ class Experiment:
                 f"failed, it may still be active: {error}"
             ) from error
         active.reverted_at = self.clock.now()
-        self.journal.append("fault_reverted", durable=True, injection_id=active.injection_id,
-                            at=active.reverted_at)
+        self.journal.append(
+            "fault_reverted", durable=True, injection_id=active.injection_id, at=active.reverted_at
+        )
         self.notify(f"reverted {active.plan.fault}")
 
     def _revert_all(self) -> list[str]:
@@ -296,6 +324,7 @@ class Experiment:
     def _conclude(
         self,
         outcome: Outcome,
+        cause: Cause,
         reason: str,
         *,
         end: float,
@@ -307,6 +336,7 @@ class Experiment:
             env=self.env.name,
             outcome=outcome,
             reason=reason,
+            cause=cause,
             started=self._started,
             finished=end,
             objectives=tuple(o.describe() for o in self.settings.objectives),
@@ -324,5 +354,5 @@ class Experiment:
 def _summary(measurements: Sequence[Measurement]) -> str:
     marks = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
     return ", ".join(
-        f"{m.objective} [{m.window}] {m.shown} {marks[m.status]}" for m in measurements
+        f"{m.objective} {m.shown} {marks[m.status]}" for m in measurements
     )

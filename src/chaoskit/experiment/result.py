@@ -11,7 +11,17 @@ from typing import Any, Literal
 
 from chaoskit.slo.objectives import Measurement
 
-Outcome = Literal["passed", "failed", "error", "skipped", "running"]
+Outcome = Literal["passed", "failed", "error"]
+# Why an experiment did not pass; the plugin picks the exception (and so pytest's outcome) by it.
+Cause = Literal[
+    "",
+    "steady_state_broken",
+    "nothing_injected",
+    "slo_breached",
+    "inconclusive",
+    "body_raised",
+    "revert_failed",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +52,7 @@ class ExperimentResult:
     env: str
     outcome: Outcome
     reason: str
+    cause: Cause
     started: float
     finished: float
     objectives: tuple[str, ...]

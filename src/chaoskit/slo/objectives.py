@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chaoskit.durations import format_duration, parse_duration
+from chaoskit.durations import format_duration, name_value, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.seconds import SecondStats
 
@@ -78,8 +78,9 @@ class LatencyObjective:
             shown=_format_latency(seconds),
             status="pass" if passed else "fail",
             samples=window.ok,
-            reason="" if passed else f"{_format_latency(seconds)} is not below "
-            f"{format_duration(self.below)}",
+            reason=""
+            if passed
+            else f"{_format_latency(seconds)} is not below {format_duration(self.below)}",
         )
 
 
@@ -118,7 +119,9 @@ class ErrorRateObjective:
             shown=_format_ratio(rate),
             status="pass" if passed else "fail",
             samples=completed,
-            reason="" if passed else f"{window.failures} of {completed} requests failed "
+            reason=""
+            if passed
+            else f"{window.failures} of {completed} requests failed "
             f"({_format_ratio(rate)}): {_top_reasons(window)}",
         )
 
@@ -152,7 +155,7 @@ def parse_ratio(value: object, *, field: str) -> float:
         ratio = float(value)
     if ratio is None or not math.isfinite(ratio) or not 0 < ratio <= 1:
         raise ConfigError(
-            f"{field}={value!r} is not a ratio; write a percentage such as '1%' or a "
+            f"{name_value(field, value)} is not a ratio; write a percentage such as '1%' or a "
             f"fraction such as 0.01 (greater than 0, at most 1)."
         )
     return ratio
@@ -170,4 +173,4 @@ def _format_ratio(ratio: float) -> str:
 
 def _top_reasons(window: SecondStats) -> str:
     ranked = sorted(window.failed.items(), key=lambda item: -item[1])[:3]
-    return ", ".join(f"{reason} ×{count}" for reason, count in ranked)
+    return ", ".join(f"{reason} x{count}" for reason, count in ranked)

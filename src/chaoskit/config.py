@@ -1,0 +1,64 @@
+"""Environments from ``[tool.chaoskit]`` in pyproject.toml: which provider, which targets.
+
+The default environment is ``local``: the embedded demo system, no account, no network.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaoskit.errors import ConfigError
+
+DEFAULT_ENV = "local"
+PROVIDERS = ("local",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str
+    provider: str
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
+    """``[tool.chaoskit]`` of ``rootdir/pyproject.toml``, or an empty table."""
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    table = document.get("tool", {}).get("chaoskit", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.chaoskit] in {path} must be a table.")
+    return table
+
+
+def resolve_environment(table: Mapping[str, Any], name: str | None) -> EnvironmentConfig:
+    """The environment called ``name`` (or the default one), validated."""
+    chosen = name or table.get("default_env") or DEFAULT_ENV
+    environments = table.get("env", {})
+    if chosen not in environments:
+        if chosen == DEFAULT_ENV:
+            return EnvironmentConfig(name=DEFAULT_ENV, provider="local")
+        known = ", ".join(sorted({DEFAULT_ENV, *environments}))
+        raise ConfigError(
+            f"--chaos-env {chosen!r} is not defined; known environments: {known}. "
+            f"Define it as [tool.chaoskit.env.{chosen}] in pyproject.toml."
+        )
+    settings = environments[chosen]
+    provider = settings.get("provider", "local")
+    if provider not in PROVIDERS:
+        raise ConfigError(
+            f"[tool.chaoskit.env.{chosen}] provider={provider!r} is not available in this "
+            f"version of chaoskit; available providers: {', '.join(PROVIDERS)}."
+        )
+    targets = settings.get("targets", {})
+    if not isinstance(targets, dict):
+        raise ConfigError(f"[tool.chaoskit.env.{chosen}.targets] must be a table of targets.")
+    return EnvironmentConfig(name=chosen, provider=provider, targets=targets)

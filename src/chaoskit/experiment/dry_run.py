@@ -1,0 +1,72 @@
+"""``--chaos-dry-run``: resolve and print what each experiment would do, change nothing.
+
+Stands in for ``Experiment`` in the test body: ``inject`` plans the fault with read-only calls
+(which instances it would hit) and reports it, but injects nothing and starts no load.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from chaoskit.durations import format_duration, parse_duration
+from chaoskit.experiment.lifecycle import ExperimentSettings, Notify
+from chaoskit.typing import Environment, Fault, FaultPlan
+
+
+@dataclass(kw_only=True)
+class DryRun:
+    settings: ExperimentSettings
+    env: Environment
+    rng: random.Random
+    notify: Notify
+    plans: list[FaultPlan] = field(default_factory=list)
+
+    def start(self) -> None:
+        objectives = ", ".join(o.describe() for o in self.settings.objectives)
+        self.notify(
+            f"dry run: baseline {format_duration(self.settings.baseline)}, recovery "
+            f"{format_duration(self.settings.recovery)}, objectives {objectives}"
+        )
+
+    def inject(self, fault: Fault, *, hold: object = None) -> _PlannedFault:
+        hold_text = (
+            "until the end of the body"
+            if hold is None
+            else format_duration(parse_duration(hold, field="inject(hold)"))
+        )
+        plan = fault.plan(self.env, self.rng)
+        self.plans.append(plan)
+        self.notify(
+            f"dry run: would inject {plan.fault} on {', '.join(plan.instance_ids)}, "
+            f"hold {hold_text}"
+        )
+        return _PlannedFault(plan)
+
+    def summary(self) -> str:
+        if not self.plans:
+            return "dry run: no fault would be injected"
+        return "dry run: would inject " + "; ".join(
+            f"{p.fault} on {', '.join(p.instance_ids)}" for p in self.plans
+        )
+
+
+class _PlannedFault:
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self.instance_ids = plan.instance_ids
+
+    def revert(self) -> None:
+        """Nothing was injected."""
+
+    def __enter__(self) -> _PlannedFault:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

@@ -1,0 +1,91 @@
+"""The arguments of ``chaos(...)``, validated before anything runs.
+
+Markers on a module, a class and a test merge key by key, the nearest winning; the plugin
+hands the merged keywords here. Every mistake is a ConfigError naming the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chaoskit.durations import parse_duration
+from chaoskit.errors import ConfigError
+from chaoskit.load import Locust
+from chaoskit.slo.objectives import ErrorRateObjective, LatencyObjective, Objective
+
+DEFAULT_BASELINE = 10.0
+DEFAULT_RECOVERY = 15.0
+_OBJECTIVE_TYPES = (LatencyObjective, ErrorRateObjective)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChaosMarker:
+    load: Locust
+    steady_state: tuple[Objective, ...]
+    baseline: float
+    recovery: float
+    allow_inconclusive: bool
+
+
+_KNOWN = {
+    "load": "a load.Locust(...)",
+    "steady_state": "a list of objectives such as slo.latency(p=99, below='300ms')",
+    "baseline": "a duration such as '10s'",
+    "recovery": "a duration such as '15s'",
+    "allow_inconclusive": "True or False",
+}
+
+
+def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
+    if args:
+        raise ConfigError(
+            f"chaos() takes keyword arguments only, got {len(args)} positional; "
+            f"write chaos(load=..., steady_state=[...], baseline='10s', recovery='15s')."
+        )
+    unknown = sorted(set(kwargs) - set(_KNOWN))
+    if unknown:
+        raise ConfigError(
+            f"chaos() got unknown argument(s) {', '.join(unknown)}; the arguments are: "
+            + "; ".join(f"{name}= {meaning}" for name, meaning in _KNOWN.items())
+            + "."
+        )
+    load = kwargs.get("load")
+    if load is None:
+        raise ConfigError(
+            "chaos() has no load, so nothing would be measured; add "
+            "load=load.Locust('experiments/locustfile.py', users=20)."
+        )
+    if not isinstance(load, Locust):
+        raise ConfigError(
+            f"chaos(load={load!r}) is not a load driver; write "
+            f"load=load.Locust('experiments/locustfile.py', users=20)."
+        )
+    objectives = kwargs.get("steady_state", ())
+    if isinstance(objectives, _OBJECTIVE_TYPES):
+        objectives = (objectives,)
+    if not isinstance(objectives, list | tuple) or not all(
+        isinstance(o, _OBJECTIVE_TYPES) for o in objectives
+    ):
+        raise ConfigError(
+            f"chaos(steady_state={objectives!r}) must be a list of objectives, e.g. "
+            f"[slo.latency(p=99, below='300ms'), slo.error_rate(below='1%')]."
+        )
+    if not objectives:
+        raise ConfigError(
+            "chaos() has no steady_state objectives, so no verdict could be drawn; add "
+            "steady_state=[slo.latency(p=99, below='300ms'), slo.error_rate(below='1%')]."
+        )
+    allow = kwargs.get("allow_inconclusive", False)
+    if not isinstance(allow, bool):
+        raise ConfigError(f"chaos(allow_inconclusive={allow!r}) must be True or False.")
+    return ChaosMarker(
+        load=load,
+        steady_state=tuple(objectives),
+        baseline=parse_duration(
+            kwargs.get("baseline", DEFAULT_BASELINE), field="chaos(baseline)", allow_zero=False
+        ),
+        recovery=parse_duration(kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)"),
+        allow_inconclusive=allow,
+    )

@@ -1,0 +1,120 @@
+"""A run: the experiments of one session sharing an environment, load processes and a journal.
+
+The environment and the load generators start on first use and stay up for the whole run
+(starting them per experiment would cost seconds each); ``close`` stops them all.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chaoskit.clock import SystemClock
+from chaoskit.errors import ConfigError
+from chaoskit.experiment.journal import JournalWriter
+from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings, Notify
+from chaoskit.experiment.result import ExperimentResult, Journal
+from chaoskit.load import Locust
+from chaoskit.typing import Clock, Environment, LoadDriver
+
+LoadFactory = Callable[[Locust, str], LoadDriver]
+
+
+def locust_driver(spec: Locust, url: str) -> LoadDriver:
+    from chaoskit.load.driver import LocustDriver
+
+    return LocustDriver(spec, host=url)
+
+
+class Run:
+    def __init__(
+        self,
+        *,
+        env_name: str,
+        env_factory: Callable[[], Environment],
+        journal_dir: Path,
+        seed: int | None = None,
+        load_factory: LoadFactory = locust_driver,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.env_name = env_name
+        self.started = self.clock.now()
+        self.seed = seed if seed is not None else secrets.randbelow(2**31)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
+        self.run_id = f"{stamp}-{secrets.token_hex(3)}"
+        self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
+        self.journal.append(
+            "run_started",
+            run_id=self.run_id,
+            env=env_name,
+            seed=self.seed,
+            at=self.started,
+            pid=os.getpid(),
+        )
+        self.results: list[ExperimentResult] = []
+        self._env_factory = env_factory
+        self._env: Environment | None = None
+        self._load_factory = load_factory
+        self._drivers: dict[tuple[Locust, str], LoadDriver] = {}
+
+    @property
+    def environment(self) -> Environment:
+        if self._env is None:
+            self._env = self._env_factory()
+        return self._env
+
+    def load_driver(self, spec: Locust) -> LoadDriver:
+        target = self.environment.target(spec.target)
+        if not target.url:
+            raise ConfigError(
+                f"load.Locust(target={spec.target!r}): target {spec.target!r} has no url to "
+                f"send load to; set url in its environment settings."
+            )
+        key = (spec, target.url)
+        if key not in self._drivers:
+            self._drivers[key] = self._load_factory(spec, target.url)
+        return self._drivers[key]
+
+    def experiment(self, settings: ExperimentSettings, load: Locust, notify: Notify) -> Experiment:
+        return Experiment(
+            settings=settings,
+            env=self.environment,
+            load=self.load_driver(load),
+            journal=self.journal,
+            clock=self.clock,
+            rng=self.rng_for(settings),
+            notify=notify,
+        )
+
+    def rng_for(self, settings: ExperimentSettings) -> random.Random:
+        # Each experiment draws its victims from its own stream, so adding or reordering
+        # experiments does not change which instances another one hits for a given seed.
+        return random.Random(f"{self.seed}:{settings.name}")
+
+    def record(self, result: ExperimentResult) -> None:
+        self.results.append(result)
+
+    def close(self) -> Journal:
+        """Stop load processes and the environment; return the run's journal."""
+        try:
+            for driver in self._drivers.values():
+                driver.close()
+        finally:
+            if self._env is not None:
+                self._env.close()
+        finished = self.clock.now()
+        self.journal.append("run_finished", at=finished)
+        self.journal.close()
+        return Journal(
+            run_id=self.run_id,
+            env=self.env_name,
+            started=self.started,
+            finished=finished,
+            seed=self.seed,
+            experiments=tuple(self.results),
+        )

@@ -1,0 +1,313 @@
+"""The pytest plugin: the ``chaos`` marker, the ``chaos`` fixture and the ``--chaos-*`` options.
+
+Thin by design: it turns markers, fixtures and options into calls of the library
+(``chaoskit.experiment``) and maps each experiment's outcome onto pytest's:
+
+- steady state broken before injection, or a failed revert -> error (setup / teardown);
+- a fault that cannot be injected, an SLO breach, an inconclusive verdict -> failed (call).
+
+Importing this module must stay cheap: no locust, no boto3 (``pytest --co`` loads it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
+from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
+
+if TYPE_CHECKING:
+    from chaoskit.experiment.dry_run import DryRun
+    from chaoskit.experiment.lifecycle import Experiment, Notify
+    from chaoskit.experiment.result import ExperimentResult, Journal
+    from chaoskit.experiment.run import Run
+    from chaoskit.load import Locust
+    from chaoskit.typing import Environment, LoadDriver
+
+DEFAULT_REPORT_DIR = "reports"
+
+
+@dataclass(kw_only=True)
+class _PluginState:
+    config: pytest.Config
+    env_config: EnvironmentConfig
+    report_dir: Path
+    dry_run: bool
+    seed: int | None
+    run: Run | None = None
+    journal: Journal | None = None
+    reports: list[Path] = field(default_factory=list)
+
+    def ensure_run(self) -> Run:
+        if self.run is None:
+            from chaoskit.experiment.run import Run, locust_driver
+            from chaoskit.providers import open_environment
+
+            hook = self.config.hook
+            env_config = self.env_config
+
+            def make_environment() -> Environment:
+                made = hook.pytest_chaoskit_make_environment(
+                    config=self.config, env_config=env_config
+                )
+                return made if made is not None else open_environment(env_config)
+
+            def make_load_driver(spec: Locust, url: str) -> LoadDriver:
+                made = hook.pytest_chaoskit_make_load_driver(config=self.config, spec=spec, url=url)
+                return made if made is not None else locust_driver(spec, url)
+
+            self.run = Run(
+                env_name=env_config.name,
+                env_factory=make_environment,
+                load_factory=make_load_driver,
+                journal_dir=self.report_dir / "journals",
+                seed=self.seed,
+                clock=hook.pytest_chaoskit_clock(config=self.config),
+            )
+        return self.run
+
+
+_state_key = pytest.StashKey[_PluginState]()
+_marker_key = pytest.StashKey["ChaosMarker"]()
+_experiment_key = pytest.StashKey["Experiment | DryRun"]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from chaoskit import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaoskit", "chaos experiments (chaoskit)")
+    group.addoption(
+        "--chaos-env",
+        metavar="NAME",
+        help="environment to run experiments against, from [tool.chaoskit.env.NAME] "
+        "(default: default_env, else the embedded 'local' system).",
+    )
+    group.addoption(
+        "--chaos-report",
+        metavar="DIR",
+        help=f"folder for HTML reports and JSON journals (default: {DEFAULT_REPORT_DIR}/).",
+    )
+    group.addoption(
+        "--chaos-dry-run",
+        action="store_true",
+        help="print each experiment's resolved plan; inject nothing, start no load.",
+    )
+    group.addoption(
+        "--chaos-seed",
+        metavar="N",
+        type=int,
+        help="seed for choosing victims, so a run can be repeated exactly (default: random).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "chaos(load, steady_state, baseline='10s', recovery='15s', allow_inconclusive=False): "
+        "a chaos experiment; use the `chaos` fixture to inject faults.",
+    )
+    try:
+        table = read_tool_table(config.rootpath)
+        env_config = resolve_environment(table, config.getoption("chaos_env"))
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    report_dir = config.getoption("chaos_report") or table.get("report_dir", DEFAULT_REPORT_DIR)
+    config.stash[_state_key] = _PluginState(
+        config=config,
+        env_config=env_config,
+        report_dir=(config.rootpath / report_dir).resolve(),
+        dry_run=config.getoption("chaos_dry_run"),
+        seed=config.getoption("chaos_seed"),
+    )
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Validate every experiment's marker before anything runs."""
+    from chaoskit.experiment.marker import parse_marker
+
+    problems = []
+    for item in items:
+        markers = list(item.iter_markers("chaos"))  # nearest first
+        uses_fixture = "chaos" in getattr(item, "fixturenames", ())
+        if not markers:
+            if uses_fixture:
+                problems.append(
+                    f"{item.nodeid}: uses the chaos fixture but has no chaos marker; add "
+                    f"@pytest.mark.chaos(load=..., steady_state=[...]) to it or its module."
+                )
+            continue
+        merged: dict[str, object] = {}
+        for marker in reversed(markers):  # farthest first, so the nearest wins
+            merged.update(marker.kwargs)
+        try:
+            item.stash[_marker_key] = parse_marker(markers[0].args, merged)
+        except ConfigError as error:
+            problems.append(f"{item.nodeid}: {error}")
+    if problems:
+        raise pytest.UsageError("invalid chaos experiment(s):\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
+    """The running experiment: baseline done and steady state checked; inject faults with it."""
+    from chaoskit.experiment.lifecycle import ExperimentSettings
+
+    item = request.node
+    state = request.config.stash[_state_key]
+    marker = item.stash[_marker_key]
+    run = state.ensure_run()
+    settings = ExperimentSettings(
+        name=item.nodeid,
+        objectives=marker.steady_state,
+        baseline=marker.baseline,
+        recovery=marker.recovery,
+        allow_inconclusive=marker.allow_inconclusive,
+        expected_to_fail=item.get_closest_marker("xfail") is not None,
+    )
+    notify = _progress(request.config, item.nodeid)
+    experiment: Experiment | DryRun
+    if state.dry_run:
+        from chaoskit.experiment.dry_run import DryRun
+
+        experiment = DryRun(
+            settings=settings, env=run.environment, rng=run.rng_for(settings), notify=notify
+        )
+    else:
+        experiment = run.experiment(settings, marker.load, notify)
+    item.stash[_experiment_key] = experiment
+    try:
+        experiment.start()
+        yield experiment
+    finally:
+        result = _settle(experiment)
+        if result is not None:
+            run.record(result)
+    if result is not None and result.cause == "revert_failed":
+        raise RevertError(result.reason)
+
+
+def _settle(experiment: Experiment | DryRun) -> ExperimentResult | None:
+    """The experiment's result, reverting first if the body never got to finish it."""
+    from chaoskit.experiment.lifecycle import Experiment
+
+    if not isinstance(experiment, Experiment):
+        return None
+    if experiment.result is None:
+        return experiment.abort(RuntimeError("the test ended before the experiment finished"))
+    return experiment.result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """After the body: revert, recovery window, steady-state-after check, verdict."""
+    experiment = item.stash.get(_experiment_key, None)
+    if experiment is None:
+        return (yield)
+    from chaoskit.experiment.lifecycle import Experiment
+
+    try:
+        outcome = yield
+    except BaseException as error:
+        if isinstance(experiment, Experiment) and experiment.result is None:
+            experiment.abort(error)
+        raise
+    if not isinstance(experiment, Experiment):
+        pytest.skip(experiment.summary())
+    result = experiment.finish()
+    if result.outcome == "failed":
+        raise _failure(result)
+    return outcome  # a failed revert is raised at teardown, where pytest calls it an error
+
+
+def _failure(result: ExperimentResult) -> ChaoskitError:
+    if result.cause == "slo_breached":
+        return SLOBreached(result.reason)
+    if result.cause == "inconclusive":
+        return Inconclusive(result.reason)
+    return ChaoskitError(result.reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Show chaoskit's own errors as their message: the traceback is chaoskit's, not the user's."""
+    report = yield
+    excinfo = call.excinfo
+    if excinfo and isinstance(excinfo.value, ChaoskitError) and not hasattr(report, "wasxfail"):
+        report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_state_key, None)
+    if state is None or state.run is None:
+        return
+    run, state.run = state.run, None
+    state.journal = run.close()
+    if state.journal.experiments:
+        from chaoskit.report import write_reports
+
+        state.reports = write_reports(state.journal, state.report_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # sessionfinish normally closed the run; this covers a session that died before it.
+    state = config.stash.get(_state_key, None)
+    if state is not None and state.run is not None:
+        state.run.close()
+        state.run = None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    state = terminalreporter.config.stash.get(_state_key, None)
+    if state is None or state.journal is None or not state.journal.experiments:
+        return
+    from chaoskit.report.text import summary_lines
+
+    terminalreporter.section("chaoskit")
+    for line in summary_lines(state.journal):
+        terminalreporter.write_line(line)
+    for path in state.reports:
+        terminalreporter.write_line(f"report: {path}")
+
+
+def _progress(config: pytest.Config, nodeid: str) -> Notify:
+    """Phase changes go straight to the terminal, past output capturing, as they happen."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    started = time.monotonic()
+    header_written = False
+
+    def notify(message: str) -> None:
+        nonlocal header_written
+        if reporter is None or config.get_verbosity() < 0:
+            return
+        with capture.global_and_fixture_disabled() if capture else _nothing():
+            if not header_written:
+                reporter.ensure_newline()
+                reporter.write_line(f"chaos {nodeid}", bold=True)
+                header_written = True
+            reporter.write_line(f"  [{time.monotonic() - started:6.1f}s] {message}")
+
+    return notify
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

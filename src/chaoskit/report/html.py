@@ -1,0 +1,114 @@
+"""Journal -> one self-contained HTML page (inline CSS and SVG, no script, no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from chaoskit.durations import format_duration
+from chaoskit.experiment.result import ExperimentResult, Journal
+from chaoskit.report.charts import Band, Line, line_chart
+from chaoskit.report.redact import redact
+from chaoskit.report.series import series
+
+_PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "_templates"
+# In a source checkout (editable install) the templates are read where they are maintained.
+_REPOSITORY_TEMPLATES = Path(__file__).resolve().parents[3] / "reports" / "templates"
+
+
+def template_dirs(user_dir: Path | None = None) -> list[Path]:
+    """Where templates are looked up, first match wins: the user's folder, then the defaults."""
+    candidates = [user_dir] if user_dir else []
+    candidates += [_PACKAGE_TEMPLATES, _REPOSITORY_TEMPLATES]
+    return [path for path in candidates if path is not None and path.is_dir()]
+
+
+def render_html(journal: Journal, *, template_dir: Path | None = None) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(p) for p in template_dirs(template_dir)]),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["redact"] = redact
+    env.filters["duration"] = format_duration
+    env.filters["clock"] = _clock
+    return env.get_template("report.html.j2").render(
+        journal=journal,
+        experiments=[_experiment_view(e) for e in journal.experiments],
+        generated=_clock(journal.finished, with_date=True),
+    )
+
+
+def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
+    points = series(result)
+    bands = [
+        Band(kind=p.kind, label=p.name, start=p.start - result.started, end=p.end - result.started)
+        for p in result.phases
+    ]
+    x_max = result.finished - result.started
+    windows = list(dict.fromkeys(m.window for m in result.measurements))
+    table = {
+        objective: {m.window: m for m in result.measurements if m.objective == objective}
+        for objective in result.objectives
+    }
+    charts = [
+        line_chart(
+            title="throughput",
+            unit="requests/s (completed)",
+            lines=[
+                Line(
+                    label="requests/s",
+                    colour="#2f6db5",
+                    points=[(p.offset, p.requests) for p in points],
+                )
+            ],
+            bands=bands,
+            x_max=x_max,
+        ),
+        line_chart(
+            title="error rate",
+            unit="errors %",
+            lines=[
+                Line(
+                    label="error %",
+                    colour="#c0392b",
+                    points=[(p.offset, p.error_pct) for p in points],
+                )
+            ],
+            bands=bands,
+            x_max=x_max,
+        ),
+        line_chart(
+            title="latency",
+            unit="latency ms (p50 / p95 / p99)",
+            lines=[
+                Line(label="p50", colour="#7f8c8d", points=[(p.offset, p.p50_ms) for p in points]),
+                Line(label="p95", colour="#e67e22", points=[(p.offset, p.p95_ms) for p in points]),
+                Line(label="p99", colour="#8e44ad", points=[(p.offset, p.p99_ms) for p in points]),
+            ],
+            bands=bands,
+            x_max=x_max,
+        ),
+    ]
+    return {
+        "result": result,
+        "windows": windows,
+        "table": table,
+        "charts": charts,
+        "points": points,
+        "duration": x_max,
+        "requests": sum(p.requests for p in points),
+        "failures": sum(p.failures for p in points),
+    }
+
+
+def _clock(epoch: float | None, with_date: bool = False) -> str:
+    if epoch is None:
+        return "—"
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC" if with_date else "%H:%M:%S.%f")[
+        : None if with_date else -4
+    ]

@@ -1,0 +1,27 @@
+"""The terminal summary: one block per experiment, the verdict and each objective per phase."""
+
+from __future__ import annotations
+
+from chaoskit.experiment.result import Journal
+
+_MARKS = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
+
+
+def summary_lines(journal: Journal) -> list[str]:
+    lines = []
+    for result in journal.experiments:
+        expected = " (expected to fail)" if result.expected_to_fail else ""
+        lines.append(f"{result.outcome.upper():7} {result.name}{expected}")
+        for injection in result.injections:
+            lines.append(
+                f"        fault: {injection.fault} -> {', '.join(injection.instance_ids)} "
+                f"[{injection.status}]"
+            )
+        for measurement in result.measurements:
+            lines.append(
+                f"        {measurement.window:<9} {measurement.objective:<16} "
+                f"{measurement.shown:>9}  {_MARKS[measurement.status]}"
+            )
+        if result.outcome != "passed":
+            lines.append(f"        why: {result.reason}")
+    return lines

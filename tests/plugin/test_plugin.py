@@ -1,0 +1,294 @@
+"""The plugin, black-box through pytester: markers, outcomes, exit codes, reports.
+
+The environment, the load and the clock are replaced through chaoskit's hooks with the fakes
+of ``chaoskit.testing``, so these tests run in milliseconds and need no processes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+CONFTEST = """
+import pytest
+from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver, Traffic
+
+CLOCK = FakeClock()
+ENV = FakeEnvironment(name="local")
+BAD_SECONDS = set()
+
+def traffic(second):
+    # The test modules mark seconds as slow or failing through BAD_SECONDS.
+    return Traffic(requests=2000, latency_ms=500 if second in BAD_SECONDS else 5)
+
+def pytest_chaoskit_make_environment(config, env_config):
+    return ENV
+
+def pytest_chaoskit_make_load_driver(config, spec, url):
+    return FakeLoadDriver(traffic)
+
+def pytest_chaoskit_clock(config):
+    return CLOCK
+"""
+
+HEADER = """
+import pytest
+from chaoskit import faults, load, slo
+import conftest
+
+pytestmark = pytest.mark.chaos(
+    load=load.Locust("locustfile.py", users=5),
+    steady_state=[slo.latency(p=99, below="300ms"), slo.error_rate(below="1%")],
+    baseline="5s",
+    recovery="5s",
+)
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(locustfile="")
+    return pytester
+
+
+def run(project: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:
+    project.makepyfile(test_experiment=HEADER + body)
+    return project.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+def test_a_healthy_experiment_passes_and_writes_the_report(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+def test_latency(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="8s")
+""",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*chaos test_experiment.py::test_latency*",
+            "*steady state before: p99 < 300ms 5ms ok, errors < 1% 0.00% ok",
+            "*inject Latency 10ms on 1 of web -> i-*",
+            "*fault 1: p99 < 300ms 5ms ok*",
+            "*recovery: p99 < 300ms 5ms ok*",
+            "*verdict: passed*",
+            "*chaoskit*",
+            "PASSED  test_experiment.py::test_latency",
+            "*report: *latest.html",
+        ]
+    )
+    reports = project.path / "reports"
+    assert (reports / "latest.html").is_file()
+    journal_path = next(reports.glob("chaoskit-*.json"))
+    journal = json.loads(journal_path.read_text())
+    assert [e["outcome"] for e in journal["experiments"]] == ["passed"]
+    assert journal["experiments"][0]["injections"][0]["status"] == "reverted"
+
+
+def test_a_breach_during_the_fault_fails_the_test_and_the_exit_code(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_slow(chaos):
+    now = int(conftest.CLOCK.now())
+    conftest.BAD_SECONDS.update(range(now, now + 8))
+    chaos.inject(faults.Latency(target="web", delay="500ms"), hold="8s")
+""",
+    )
+    result.assert_outcomes(failed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*SLOBreached: SLO breached: p99 < 300ms in fault 1*"])
+    # chaoskit's own message, not a traceback through chaoskit's internals
+    assert "lifecycle.py" not in result.stdout.str()
+
+
+def test_an_expected_breach_marked_xfail_keeps_the_run_green(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+from chaoskit.errors import SLOBreached
+
+@pytest.mark.xfail(raises=SLOBreached, strict=True, reason="one slow instance breaks p99")
+def test_slow(chaos):
+    now = int(conftest.CLOCK.now())
+    conftest.BAD_SECONDS.update(range(now, now + 8))
+    chaos.inject(faults.Latency(target="web", delay="500ms"), hold="8s")
+""",
+    )
+    result.assert_outcomes(xfailed=1)
+    assert result.ret == 0
+    journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    assert journal["experiments"][0]["expected_to_fail"] is True
+    assert journal["experiments"][0]["cause"] == "slo_breached"
+
+
+def test_a_broken_steady_state_is_an_error_not_a_pass(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+conftest.BAD_SECONDS.update(range(int(conftest.CLOCK.now()), int(conftest.CLOCK.now()) + 60))
+
+def test_never_runs(chaos):
+    raise AssertionError("the body must not run when the steady state is broken")
+""",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*SteadyStateBroken: steady state did not hold*"])
+    assert "the body must not run" not in result.stdout.str()
+
+
+def test_a_fault_that_cannot_be_injected_fails(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+def test_refused(chaos):
+    conftest.ENV.targets["web"].fail_terminate = True
+    chaos.inject(faults.TerminateInstances(target="web"), hold="5s")
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*InjectionError*refused to terminate*"])
+
+
+def test_a_failed_revert_is_an_error_naming_what_is_still_active(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_stuck(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"))
+    conftest.ENV.targets["web"].fail_remove = True
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*RevertError*still active on i-*"])
+    assert result.ret == 1
+
+
+def test_an_exception_in_the_body_reverts_and_fails(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+def test_crash(chaos):
+    with chaos.inject(faults.Latency(target="web", delay="10ms")):
+        raise RuntimeError("boom")
+
+def test_nothing_left_active():
+    assert conftest.ENV.targets["web"].faults == {}
+""",
+    )
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*RuntimeError: boom*"])
+
+
+def test_an_experiment_without_a_fault_fails(project: pytest.Pytester) -> None:
+    result = run(project, "\ndef test_forgot(chaos):\n    pass\n")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*no fault was injected*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("baseline='soon'", "chaos(baseline='soon') is not a duration*"),
+        ("bogus=1", "chaos() got unknown argument(s) bogus*"),
+        ("steady_state='p99'", "chaos(steady_state='p99') must be a list of objectives*"),
+        ("load=None", "chaos() has no load*"),
+        ("allow_inconclusive='yes'", "chaos(allow_inconclusive='yes') must be True or False*"),
+    ],
+)
+def test_a_bad_marker_is_a_usage_error_before_anything_runs(
+    project: pytest.Pytester, marker: str, message: str
+) -> None:
+    result = run(
+        project,
+        f"""
+@pytest.mark.chaos({marker})
+def test_bad(chaos):
+    raise AssertionError("must not run")
+""",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_experiment.py::test_bad: " + message])
+    assert not (project.path / "reports").exists()
+
+
+def test_the_nearest_marker_wins_key_by_key(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+@pytest.mark.chaos(steady_state=[slo.error_rate(below="5%")])
+def test_override(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+""",
+    )
+    result.assert_outcomes(passed=1)
+    journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    experiment = journal["experiments"][0]
+    assert experiment["objectives"] == ["errors < 5%"]
+    baseline = [p for p in experiment["phases"] if p["kind"] == "baseline"][0]
+    assert baseline["end"] - baseline["start"] == 5  # baseline still from the module marker
+
+
+def test_the_fixture_without_a_marker_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_plain="def test_x(chaos):\n    pass\n")
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x: uses the chaos fixture but has no chaos marker*"])
+
+
+def test_dry_run_prints_the_plan_and_injects_nothing(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+def test_plan(chaos):
+    chaos.inject(faults.TerminateInstances(target="web", count=2), hold="5s")
+
+def test_untouched():
+    assert conftest.ENV.targets["web"].terminated == []
+""",
+        "--chaos-dry-run",
+        "-rs",
+    )
+    result.assert_outcomes(skipped=1, passed=1)
+    result.stdout.fnmatch_lines(["*dry run: would inject TerminateInstances 2 of web on i-*"])
+
+
+def test_the_seed_makes_the_victims_repeatable(project: pytest.Pytester) -> None:
+    body = """
+def test_plan(chaos):
+    chaos.inject(faults.TerminateInstances(target="web"), hold="5s")
+"""
+    victims = set()
+    for _ in range(2):
+        result = run(project, body, "--chaos-dry-run", "--chaos-seed", "42")
+        victims.add(next(line for line in result.outlines if "would inject" in line).split()[-3])
+    assert len(victims) == 1
+
+
+def test_an_unknown_environment_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = run(project, "\ndef test_x(chaos):\n    pass\n", "--chaos-env", "staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--chaos-env 'staging' is not defined; known environments*"])
+
+
+def test_collecting_imports_neither_locust_nor_boto3(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_imports="""
+import sys
+
+def test_clean():
+    assert "chaoskit.plugin" in sys.modules  # the plugin is loaded ...
+    heavy = {"locust", "gevent", "boto3", "botocore"} & set(sys.modules)
+    assert not heavy, heavy  # ... and pulled in none of the heavy, patching libraries
+"""
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)

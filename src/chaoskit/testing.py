@@ -87,8 +87,12 @@ class FakeTarget:
 
     def instances(self) -> list[Instance]:
         return [
-            Instance(id=f"i-{index:012x}", target=self.name, address=f"127.0.0.1:{9000 + index}",
-                     state="healthy")
+            Instance(
+                id=f"i-{index:012x}",
+                target=self.name,
+                address=f"127.0.0.1:{9000 + index}",
+                state="healthy",
+            )
             for index in range(self.size)
             if f"i-{index:012x}" not in self.terminated
         ]
@@ -117,9 +121,7 @@ class FakeTarget:
 @dataclass(kw_only=True)
 class FakeEnvironment:
     name: str = "fake"
-    targets: dict[str, FakeTarget] = field(
-        default_factory=lambda: {"web": FakeTarget(name="web")}
-    )
+    targets: dict[str, FakeTarget] = field(default_factory=lambda: {"web": FakeTarget(name="web")})
     closed: bool = False
 
     def target(self, name: str) -> FakeTarget:

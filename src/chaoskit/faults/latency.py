@@ -57,9 +57,7 @@ class Latency:
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
         target = env.target(self.target)
-        chosen = select_instances(
-            target.instances(), count=self.count, target=self.target, rng=rng
-        )
+        chosen = select_instances(target.instances(), count=self.count, target=self.target, rng=rng)
         return FaultPlan(
             fault=self.describe(),
             target=self.target,
@@ -74,7 +72,9 @@ class Latency:
                 plan.instance_ids, delay=self.delay_seconds, jitter=self.jitter_seconds
             )
         except ProviderError as error:
-            raise InjectionError(f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}") from error
+            raise InjectionError(
+                f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
+            ) from error
         return _AddedLatency(plan=plan, target=target, handle=handle)
 
 

@@ -35,9 +35,7 @@ class TerminateInstances:
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
         target = env.target(self.target)
-        chosen = select_instances(
-            target.instances(), count=self.count, target=self.target, rng=rng
-        )
+        chosen = select_instances(target.instances(), count=self.count, target=self.target, rng=rng)
         return FaultPlan(fault=self.describe(), target=self.target, instance_ids=chosen)
 
     def inject(self, plan: FaultPlan, env: Environment) -> _Termination:
@@ -45,7 +43,9 @@ class TerminateInstances:
         try:
             target.terminate(plan.instance_ids)
         except ProviderError as error:
-            raise InjectionError(f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}") from error
+            raise InjectionError(
+                f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
+            ) from error
         return _Termination(plan=plan, target=target, timeout=self.replace_timeout)
 
 

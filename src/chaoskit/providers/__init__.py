@@ -1,13 +1,19 @@
-"""Providers turn an environment's configuration into real targets."""
+"""Providers turn an environment's configuration into real targets.
+
+Kept free of imports at module level: every local replica process imports this package.
+"""
 
 from __future__ import annotations
 
-from chaoskit.config import EnvironmentConfig
-from chaoskit.typing import Environment
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chaoskit.config import EnvironmentConfig
+    from chaoskit.typing import Environment
 
 
 def open_environment(config: EnvironmentConfig) -> Environment:
     """Start (local) or connect to the environment ``config`` describes."""
     from chaoskit.providers.local import LocalEnvironment
 
-    return LocalEnvironment.start(name=config.name, targets=config.targets or None)
+    return LocalEnvironment.start(config.targets or None, name=config.name)

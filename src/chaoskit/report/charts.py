@@ -27,9 +27,17 @@ class Band:
 
 
 def line_chart(
-    *, title: str, unit: str, lines: Sequence[Line], bands: Sequence[Band], x_max: float
+    *,
+    title: str,
+    unit: str,
+    lines: Sequence[Line],
+    bands: Sequence[Band],
+    x_max: float,
+    limits: Sequence[tuple[str, float]] = (),
 ) -> str:
+    """``limits`` are objective thresholds, drawn as dashed lines so a breach is visible."""
     values = [y for line in lines for _, y in line.points if y is not None]
+    values += [value for _, value in limits]
     y_max = _nice_ceiling(max(values, default=0.0))
     x_max = max(x_max, 1.0)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -74,6 +82,14 @@ def line_chart(
                 f'<polyline fill="none" stroke="{line.colour}" stroke-width="1.6" points="{path}">'
                 f"<title>{escape(line.label)}</title></polyline>"
             )
+    for label, value in limits:
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            f'stroke="#b3261e" stroke-width="1.2" stroke-dasharray="5 4">'
+            f"<title>{escape(label)}</title></line>"
+            f'<text x="{WIDTH - RIGHT - 4}" y="{y(value) - 4:.1f}" text-anchor="end" '
+            f'class="tick" fill="#b3261e">{escape(label)}</text>'
+        )
     parts.append(f'<text x="{LEFT}" y="{TOP - 3}" class="axis">{escape(unit)}</text></svg>')
     return "".join(parts)
 
@@ -109,4 +125,4 @@ def _nice_step(span: float) -> float:
 
 
 def _label(value: float) -> str:
-    return f"{value:.3g}"
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"

@@ -80,6 +80,7 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
             ],
             bands=bands,
             x_max=x_max,
+            limits=_limits(result, "error_rate", scale=100),
         ),
         line_chart(
             title="latency",
@@ -91,6 +92,7 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
             ],
             bands=bands,
             x_max=x_max,
+            limits=_limits(result, "latency", scale=1000),
         ),
     ]
     return {
@@ -103,6 +105,11 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
         "requests": sum(p.requests for p in points),
         "failures": sum(p.failures for p in points),
     }
+
+
+def _limits(result: ExperimentResult, kind: str, *, scale: float) -> list[tuple[str, float]]:
+    thresholds = {m.objective: m.limit for m in result.measurements if m.kind == kind}
+    return [(objective, limit * scale) for objective, limit in thresholds.items()]
 
 
 def _clock(epoch: float | None, with_date: bool = False) -> str:

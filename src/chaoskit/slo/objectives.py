@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from chaoskit.durations import format_duration, name_value, parse_duration
 from chaoskit.errors import ConfigError
@@ -30,6 +30,8 @@ class Measurement:
     """One objective evaluated on one window."""
 
     objective: str
+    kind: Literal["latency", "error_rate"]
+    limit: float  # the objective's threshold: seconds for latency, a fraction for rates
     window: str
     value: float | None
     shown: str  # the value as a reader sees it, e.g. "212ms" or "0.40%"
@@ -50,6 +52,7 @@ class LatencyObjective:
 
     percentile: float
     below: float
+    kind: ClassVar[Literal["latency"]] = "latency"
 
     def describe(self) -> str:
         return f"p{self.percentile:g} < {format_duration(self.below)}"
@@ -62,6 +65,8 @@ class LatencyObjective:
         if window.ok < needed:
             return Measurement(
                 objective=self.describe(),
+                kind=self.kind,
+                limit=self.below,
                 window=window_name,
                 value=None,
                 shown="n/a",
@@ -73,6 +78,8 @@ class LatencyObjective:
         passed = seconds < self.below
         return Measurement(
             objective=self.describe(),
+            kind=self.kind,
+            limit=self.below,
             window=window_name,
             value=seconds,
             shown=_format_latency(seconds),
@@ -89,6 +96,7 @@ class ErrorRateObjective:
     """Failed requests stay below ``below`` (a fraction) of completed requests."""
 
     below: float
+    kind: ClassVar[Literal["error_rate"]] = "error_rate"
 
     def describe(self) -> str:
         return f"errors < {self.below * 100:g}%"
@@ -102,6 +110,8 @@ class ErrorRateObjective:
         if completed < needed:
             return Measurement(
                 objective=self.describe(),
+                kind=self.kind,
+                limit=self.below,
                 window=window_name,
                 value=None,
                 shown="n/a",
@@ -114,6 +124,8 @@ class ErrorRateObjective:
         passed = rate < self.below
         return Measurement(
             objective=self.describe(),
+            kind=self.kind,
+            limit=self.below,
             window=window_name,
             value=rate,
             shown=_format_ratio(rate),

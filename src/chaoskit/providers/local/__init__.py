@@ -1,0 +1,378 @@
+"""The local environment: no account, no network beyond 127.0.0.1.
+
+Each target is a fleet of replica processes (the built-in demo shop unless a command is
+given) behind a load-balancing proxy that health-checks them and can delay their responses.
+A dead replica is replaced after ``replace_delay`` with a new instance id, as an auto-scaling
+group would. All of it lives in one child process, the *system*, driven over a control port::
+
+    with LocalEnvironment.start() as env:
+        web = env.target("web")
+        victim = web.instances()[0].id
+        handle = web.add_latency([victim], delay=0.2, jitter=0.02)
+        ...
+        web.remove_fault(handle)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+    wait_none,
+)
+
+import chaoskit
+from chaoskit.durations import Duration, parse_duration
+from chaoskit.errors import ConfigError, ProviderError
+from chaoskit.providers.local.client import ControlClient
+from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
+from chaoskit.typing import Instance
+
+__all__ = ["DEFAULT_TARGETS", "LocalEnvironment", "LocalTarget", "TargetSpec"]
+
+DEFAULT_STARTUP_TIMEOUT = 30.0
+# Past the system's own ready timeout, so a slow start is reported by the system with its reason.
+_STARTUP_GRACE = 5.0
+SHUTDOWN_TIMEOUT = 10.0
+HEALTH_POLL_INTERVAL = 0.1
+_STDERR_TAIL_BYTES = 4000
+
+
+class _NotReadyYet(Exception):
+    pass
+
+
+class LocalTarget:
+    """A target of the local system; implements ``chaoskit.typing.Target``."""
+
+    def __init__(self, *, name: str, url: str, spec: TargetSpec, control: ControlClient) -> None:
+        self.name = name
+        self.spec = spec
+        self._url = url
+        self._control = control
+
+    def __repr__(self) -> str:
+        return f"LocalTarget(name={self.name!r}, url={self._url!r}, replicas={self.spec.replicas})"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def desired_capacity(self) -> int:
+        return self.spec.replicas
+
+    def instances(self) -> list[Instance]:
+        """The live replicas, oldest first; a terminated one is gone from the list at once."""
+        answer = self._control.request("instances", target=self.name)
+        return [
+            Instance(
+                id=item["id"],
+                target=item["target"],
+                address=item["address"],
+                state=item["state"],
+                tags=item["tags"],
+            )
+            for item in answer["instances"]
+        ]
+
+    def terminate(self, instance_ids: Sequence[str]) -> None:
+        """SIGKILL the given replicas. Unknown ids are refused before any replica is killed."""
+        self._control.request("terminate", target=self.name, ids=_ids(instance_ids))
+
+    def add_latency(
+        self, instance_ids: Sequence[str], *, delay: Duration, jitter: Duration = 0.0
+    ) -> str:
+        """Delay every response chunk of the given replicas by ``delay ± jitter``.
+
+        Applies to connections already open as well as new ones. Returns the handle for
+        ``remove_fault``.
+        """
+        answer = self._control.request(
+            "add_latency",
+            target=self.name,
+            ids=_ids(instance_ids),
+            delay=parse_duration(delay, field="delay"),
+            jitter=parse_duration(jitter, field="jitter"),
+        )
+        handle: str = answer["handle"]
+        return handle
+
+    def remove_fault(self, handle: str) -> None:
+        """Undo ``add_latency``; an unknown or already removed handle is not an error."""
+        self._control.request("remove_fault", handle=handle)
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Block until every one of ``desired_capacity`` replicas is live and healthy."""
+        retrying = Retrying(
+            stop=stop_after_delay(timeout),
+            wait=wait_fixed(HEALTH_POLL_INTERVAL),
+            retry=retry_if_result(lambda health: not _at_capacity(health)),
+        )
+        try:
+            retrying(self._control.request, "health", target=self.name)
+        except RetryError as error:
+            health = error.last_attempt.result()
+            raise ProviderError(
+                f"target {self.name!r} has {health['healthy']} healthy of {health['desired']} "
+                f"desired instances ({health['live']} live) after waiting {timeout:g}s; "
+                f"states now: {self._describe_states()}."
+            ) from None
+
+    def _describe_states(self) -> str:
+        return ", ".join(f"{i.id} {i.state}" for i in self.instances()) or "no live instance"
+
+
+def _at_capacity(health: Mapping[str, Any]) -> bool:
+    return bool(health["healthy"] == health["live"] == health["desired"])
+
+
+def _ids(instance_ids: Sequence[str]) -> list[str]:
+    if isinstance(instance_ids, str):
+        raise ConfigError(
+            f"instance_ids={instance_ids!r} is one string; pass a list such as [{instance_ids!r}]."
+        )
+    return list(instance_ids)
+
+
+class LocalEnvironment:
+    """The running local system; implements ``chaoskit.typing.Environment``.
+
+    Create it with ``LocalEnvironment.start()``; ``close()`` (or leaving the ``with`` block)
+    stops every process it started. An ``atexit`` hook and the system's own watch on this
+    process cover a run that never gets to call ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        process: subprocess.Popen[bytes],
+        control: ControlClient,
+        targets: Mapping[str, LocalTarget],
+        log: BinaryIO,
+    ) -> None:
+        self.name = name
+        self._process = process
+        self._control = control
+        self._targets = dict(targets)
+        self._log = log
+        self._closed = False
+        atexit.register(self.close)
+
+    @classmethod
+    def start(
+        cls,
+        targets: Mapping[str, TargetSpec | Mapping[str, Any]] | None = None,
+        *,
+        startup_timeout: Duration = DEFAULT_STARTUP_TIMEOUT,
+        name: str = "local",
+    ) -> LocalEnvironment:
+        """Start the system and return once every replica of every target is healthy.
+
+        ``targets`` maps names to ``TargetSpec`` or to the same settings as a mapping
+        (``{"web": {"replicas": 3, "replace_delay": "2s"}}``); default ``DEFAULT_TARGETS``.
+        Raises ConfigError for bad settings (before starting anything) and ProviderError,
+        with the system's log, when it does not come up within ``startup_timeout`` seconds.
+        """
+        specs = parse_targets(DEFAULT_TARGETS if targets is None else targets)
+        startup_timeout = parse_duration(startup_timeout, field="startup_timeout", allow_zero=False)
+        config = {
+            "targets": {target: spec.to_json() for target, spec in specs.items()},
+            "parent_pid": os.getpid(),
+            "ready_timeout": startup_timeout,
+        }
+        # An unnamed file: whoever dies first, nothing is left behind on disk.
+        log = tempfile.TemporaryFile(prefix="chaoskit-local-")  # noqa: SIM115 - kept until close()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chaoskit.providers.local.system"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=_child_environment(),
+            # Its own session: a Ctrl-C meant for pytest must not kill the system before
+            # the experiment's teardown has reverted its faults through it.
+            start_new_session=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(config).encode())
+        process.stdin.close()
+        try:
+            ready = _read_ready_line(process, log, timeout=startup_timeout + _STARTUP_GRACE)
+        except BaseException:
+            _stop_process(process, grace=0.0)
+            log.close()
+            raise
+        control = ControlClient(ready["control"], ready["token"])
+        local_targets = {
+            target: LocalTarget(
+                name=target, url=ready["targets"][target]["url"], spec=spec, control=control
+            )
+            for target, spec in specs.items()
+        }
+        return cls(name=name, process=process, control=control, targets=local_targets, log=log)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"pid {self._process.pid}"
+        return f"LocalEnvironment(name={self.name!r}, targets={sorted(self._targets)}, {state})"
+
+    def __enter__(self) -> LocalEnvironment:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int:
+        """The system process; every replica is its child."""
+        return self._process.pid
+
+    def log_tail(self, max_bytes: int = 4000) -> str:
+        """The end of what the system and its replicas wrote to stderr (until ``close()``)."""
+        return _read_tail(self._log, max_bytes)
+
+    @property
+    def target_names(self) -> list[str]:
+        return sorted(self._targets)
+
+    def target(self, name: str) -> LocalTarget:
+        if name not in self._targets:
+            raise ConfigError(
+                f"no target {name!r} in environment {self.name!r}; its targets are "
+                f"{sorted(self._targets)}. Add it under [tool.chaoskit.env.{self.name}.targets] "
+                f"or use one of those names."
+            )
+        return self._targets[name]
+
+    def close(self) -> None:
+        """Stop the system and every replica; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        with contextlib.suppress(ProviderError):
+            self._control.request("shutdown")
+        self._control.close()
+        _stop_process(self._process, grace=SHUTDOWN_TIMEOUT)
+        self._log.close()
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with chaoskit importable in the child even when it is not installed."""
+    env = dict(os.environ)
+    package_root = str(Path(chaoskit.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        path for path in (package_root, env.get("PYTHONPATH", "")) if path
+    )
+    return env
+
+
+def _read_ready_line(
+    process: subprocess.Popen[bytes], log: BinaryIO, *, timeout: float
+) -> dict[str, Any]:
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    received = bytearray()
+
+    def read_some() -> bytes:
+        readable, _, _ = select.select([fd], [], [], HEALTH_POLL_INTERVAL)
+        if readable:
+            chunk = os.read(fd, 65536)
+            received.extend(chunk)
+            if not chunk:
+                _wait_for_exit(process, timeout=SHUTDOWN_TIMEOUT)
+                raise ProviderError(
+                    f"the local system exited with code {process.returncode} before it was "
+                    f"ready.{_log_tail(log)}"
+                )
+        if b"\n" not in received:
+            raise _NotReadyYet
+        return bytes(received.split(b"\n", 1)[0])
+
+    # select() already waits up to the poll interval, so tenacity adds no sleep of its own.
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_none(),
+        retry=retry_if_exception_type(_NotReadyYet),
+        reraise=False,
+    )
+    try:
+        line = retrying(read_some)
+    except RetryError:
+        raise ProviderError(
+            f"the local system was not ready within {timeout:g}s.{_log_tail(log)}"
+        ) from None
+    try:
+        ready = json.loads(line)
+    except ValueError:
+        ready = None
+    if not isinstance(ready, dict) or ready.get("ready") is not True:
+        raise ProviderError(
+            f"the local system printed {line!r} instead of its ready line.{_log_tail(log)}"
+        )
+    return ready
+
+
+def _wait_for_exit(process: subprocess.Popen[bytes], *, timeout: float) -> bool:
+    """True once ``process`` has exited, False when it is still running after ``timeout``."""
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.02),
+        retry=retry_if_result(lambda returncode: returncode is None),
+    )
+    try:
+        retrying(process.poll)
+    except RetryError:
+        return False
+    return True
+
+
+def _stop_process(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    """Wait ``grace`` for an exit already asked for, then insist.
+
+    SIGTERM still lets the system kill its replicas; after SIGKILL they end on their own,
+    having lost their parent.
+    """
+    if not _wait_for_exit(process, timeout=grace):
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        if not _wait_for_exit(process, timeout=SHUTDOWN_TIMEOUT):
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _read_tail(log: BinaryIO, max_bytes: int) -> str:
+    # pread leaves the file offset alone: the system appends through the same open file.
+    size = os.fstat(log.fileno()).st_size
+    start = max(0, size - max_bytes)
+    return os.pread(log.fileno(), size - start, start).decode(errors="replace").strip()
+
+
+def _log_tail(log: BinaryIO) -> str:
+    tail = _read_tail(log, _STDERR_TAIL_BYTES)
+    return f" Its log ends with:\n{tail}" if tail else " Its log is empty."

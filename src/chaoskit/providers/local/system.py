@@ -1,0 +1,367 @@
+"""The process hosting the local targets: per target a fleet of replicas behind a proxy.
+
+Run as ``python -m chaoskit.providers.local.system [CONFIG_JSON]`` (the config is read from
+stdin when no argument is given)::
+
+    {"targets": {"web": {"replicas": 3, "replace_delay": 2.0, "tags": {"app": "shop"}}},
+     "parent_pid": 1234, "ready_timeout": 20}
+
+Once every replica is healthy it prints one JSON line to stdout and nothing else after it::
+
+    {"ready": true, "pid": 4321, "control": "127.0.0.1:PORT", "token": "...",
+     "targets": {"web": {"url": "http://127.0.0.1:PORT"}}}
+
+The control API listens on ``control``: one JSON object per line in, one per line out. Every
+request carries ``"token"`` and ``"op"``; see ``ControlApi`` for the operations. It shuts down
+(killing every replica) on SIGTERM, SIGINT, the ``shutdown`` op, or when its parent dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chaoskit.errors import ChaoskitError, ConfigError, ProviderError
+from chaoskit.providers.local.config import TargetSpec, parse_targets
+from chaoskit.providers.local.fleet import Fleet
+from chaoskit.providers.local.lifeline import watch_parent
+from chaoskit.providers.local.proxy import Proxy
+
+log = logging.getLogger("chaoskit.local.system")
+
+HOST = "127.0.0.1"
+DEFAULT_READY_TIMEOUT = 20.0
+READY_POLL_INTERVAL = 0.05
+
+EXIT_OK = 0
+EXIT_NOT_READY = 1
+EXIT_BAD_CONFIG = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemConfig:
+    targets: Mapping[str, TargetSpec]
+    parent_pid: int | None = None
+    ready_timeout: float = DEFAULT_READY_TIMEOUT
+
+
+def parse_config(raw: object) -> SystemConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"the local system config must be a JSON object, not {raw!r}.")
+    unknown = sorted(set(raw) - {"targets", "parent_pid", "ready_timeout"})
+    if unknown:
+        raise ConfigError(
+            f"unknown local system setting(s) {unknown}; expected targets, parent_pid, "
+            f"ready_timeout."
+        )
+    parent_pid = raw.get("parent_pid")
+    if parent_pid is not None and (isinstance(parent_pid, bool) or not isinstance(parent_pid, int)):
+        raise ConfigError(f"parent_pid={parent_pid!r} must be a process id.")
+    ready_timeout = raw.get("ready_timeout", DEFAULT_READY_TIMEOUT)
+    if (
+        isinstance(ready_timeout, bool)
+        or not isinstance(ready_timeout, int | float)
+        or not math.isfinite(ready_timeout)
+        or ready_timeout <= 0
+    ):
+        raise ConfigError(f"ready_timeout={ready_timeout!r} must be a positive number of seconds.")
+    return SystemConfig(
+        targets=parse_targets(raw.get("targets")),
+        parent_pid=parent_pid,
+        ready_timeout=float(ready_timeout),
+    )
+
+
+class _Target:
+    def __init__(self, name: str, spec: TargetSpec) -> None:
+        self.name = name
+        self.spec = spec
+        self.proxy = Proxy(health_path=spec.health_path)
+        self.fleet = Fleet(name, spec, self.proxy, host=HOST)
+        self.url = ""
+
+    async def start(self) -> None:
+        host, port = await self.proxy.start(HOST, 0)
+        self.url = f"http://{host}:{port}"
+        await self.fleet.start()
+
+    async def stop(self) -> None:
+        await self.fleet.stop()
+        await self.proxy.close()
+
+    def is_ready(self) -> bool:
+        return len(self.fleet.replicas()) == self.fleet.desired == self.fleet.healthy_count()
+
+
+class System:
+    def __init__(self, config: SystemConfig) -> None:
+        self.targets = {name: _Target(name, spec) for name, spec in config.targets.items()}
+
+    async def start(self) -> None:
+        for target in self.targets.values():
+            await target.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(
+            *(target.stop() for target in self.targets.values()), return_exceptions=True
+        )
+
+    def is_ready(self) -> bool:
+        return all(target.is_ready() for target in self.targets.values())
+
+    def describe_unready(self) -> str:
+        parts = []
+        for target in self.targets.values():
+            states = ", ".join(f"{r.id} {r.state}" for r in target.fleet.replicas()) or "none live"
+            parts.append(
+                f"{target.name}: {target.fleet.healthy_count()} of "
+                f"{target.fleet.desired} healthy ({states})"
+            )
+        return "; ".join(parts)
+
+    def target(self, name: object) -> _Target:
+        if not isinstance(name, str) or name not in self.targets:
+            raise ConfigError(
+                f"no target {name!r} in the local environment; known targets are "
+                f"{sorted(self.targets)}."
+            )
+        return self.targets[name]
+
+
+class ControlApi:
+    """The operations behind the control port.
+
+    ``targets``; ``instances``/``health`` {target}; ``terminate`` {target, ids};
+    ``add_latency`` {target, ids, delay, jitter} -> handle; ``remove_fault`` {handle};
+    ``faults``; ``ping``; ``shutdown``. Answers are ``{"ok": true, ...}`` or
+    ``{"ok": false, "kind": "config"|"provider", "error": "..."}``.
+    """
+
+    def __init__(self, system: System, *, token: str, on_shutdown: Callable[[], None]) -> None:
+        self._system = system
+        self._token = token
+        self._on_shutdown = on_shutdown
+        self._ops: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+            "ping": lambda request: {},
+            "targets": self._targets,
+            "instances": self._instances,
+            "health": self._health,
+            "terminate": self._terminate,
+            "add_latency": self._add_latency,
+            "remove_fault": self._remove_fault,
+            "faults": self._faults,
+            "shutdown": self._shutdown,
+        }
+
+    def handle(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ProviderError(f"a control request must be a JSON object, not {request!r}")
+            if not secrets.compare_digest(str(request.get("token", "")), self._token):
+                raise ProviderError("bad or missing control token")
+            op = self._ops.get(request.get("op", ""))
+            if op is None:
+                raise ProviderError(f"unknown op {request.get('op')!r}; known: {sorted(self._ops)}")
+            return {"ok": True, **op(request)}
+        except ConfigError as error:
+            return {"ok": False, "kind": "config", "error": str(error)}
+        except (ChaoskitError, ValueError) as error:
+            return {"ok": False, "kind": "provider", "error": str(error)}
+        except Exception as error:
+            # One bad request must not take the control port down with it.
+            log.exception("control request %r failed", line)
+            return {"ok": False, "kind": "provider", "error": f"internal error: {error!r}"}
+
+    def _targets(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "targets": {
+                name: {"url": target.url, "desired": target.fleet.desired}
+                for name, target in self._system.targets.items()
+            }
+        }
+
+    def _instances(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        return {
+            "instances": [
+                {
+                    "id": replica.id,
+                    "target": target.name,
+                    "address": replica.address,
+                    "state": replica.state,
+                    "tags": dict(target.spec.tags),
+                    "pid": replica.pid,
+                    "started_at": replica.started_at,
+                }
+                for replica in target.fleet.replicas()
+            ]
+        }
+
+    def _health(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        return {
+            "desired": target.fleet.desired,
+            "live": len(target.fleet.replicas()),
+            "healthy": target.fleet.healthy_count(),
+        }
+
+    def _terminate(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        ids = _id_list(request.get("ids"))
+        target.fleet.terminate(ids)
+        return {"terminated": ids}
+
+    def _add_latency(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        ids = _id_list(request.get("ids"))
+        delay, jitter = request.get("delay"), request.get("jitter", 0.0)
+        for field, value in (("delay", delay), ("jitter", jitter)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{field}={value!r} must be a number of seconds.")
+        assert isinstance(delay, int | float) and isinstance(jitter, int | float)
+        handle = target.proxy.add_latency(ids, delay=float(delay), jitter=float(jitter))
+        return {"handle": handle}
+
+    def _remove_fault(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        handle = request.get("handle")
+        removed = isinstance(handle, str) and any(
+            target.proxy.remove_fault(handle) for target in self._system.targets.values()
+        )
+        return {"removed": removed}
+
+    def _faults(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "faults": [
+                {
+                    "handle": handle,
+                    "target": target.name,
+                    "kind": "latency",
+                    "ids": sorted(fault.upstream_ids),
+                    "delay": fault.delay,
+                    "jitter": fault.jitter,
+                }
+                for target in self._system.targets.values()
+                for handle, fault in target.proxy.faults().items()
+            ]
+        }
+
+    def _shutdown(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        self._on_shutdown()
+        return {}
+
+
+def _id_list(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"ids={value!r} must be a list of instance ids.")
+    return value
+
+
+async def _serve_control(api: ControlApi) -> tuple[asyncio.Server, set[asyncio.StreamWriter]]:
+    writers: set[asyncio.StreamWriter] = set()
+
+    async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
+        try:
+            while line := await reader.readline():
+                writer.write(json.dumps(api.handle(line)).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            writers.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(serve_client, HOST, 0)
+    return server, writers
+
+
+async def _wait_ready(system: System, stopping: asyncio.Event, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not system.is_ready():
+        if stopping.is_set() or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(READY_POLL_INTERVAL)
+    return True
+
+
+async def run(config: SystemConfig, *, announce: Callable[[str], None]) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    # Held here: the loop keeps only weak references to tasks.
+    parent_watch = None
+    if config.parent_pid is not None:
+        parent_watch = watch_parent(config.parent_pid, stopping.set)
+
+    token = secrets.token_hex(16)
+    system = System(config)
+    api = ControlApi(system, token=token, on_shutdown=stopping.set)
+    control, control_clients = await _serve_control(api)
+    try:
+        try:
+            await system.start()
+        except ProviderError as error:
+            log.error("%s", error)
+            return EXIT_NOT_READY
+        if not await _wait_ready(system, stopping, config.ready_timeout):
+            if not stopping.is_set():
+                log.error(
+                    "not every replica became healthy within %gs: %s",
+                    config.ready_timeout,
+                    system.describe_unready(),
+                )
+            return EXIT_NOT_READY
+        host, port = control.sockets[0].getsockname()[:2]
+        ready = {
+            "ready": True,
+            "pid": os.getpid(),
+            "control": f"{host}:{port}",
+            "token": token,
+            "targets": {name: {"url": target.url} for name, target in system.targets.items()},
+        }
+        announce(json.dumps(ready))
+        await stopping.wait()
+        return EXIT_OK
+    finally:
+        control.close()
+        for writer in list(control_clients):
+            writer.close()
+        await system.stop()
+        if parent_watch is not None:
+            parent_watch.cancel()
+
+
+def _print_line(line: str) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        print(line, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    try:
+        text = args[0] if args else sys.stdin.read()
+        config = parse_config(json.loads(text))
+    except (ConfigError, ValueError) as error:
+        print(f"chaoskit local system: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return asyncio.run(run(config, announce=_print_line))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,7 +45,7 @@ def format_duration(seconds: float) -> str:
 
 
 def name_value(field: str, value: object) -> str:
-    """``("chaos(baseline)", "x")`` -> ``"chaos(baseline='x')"``; ``("hold", 1)`` -> ``"hold=1"``."""
+    """``("chaos(baseline)", "x")`` -> ``"chaos(baseline='x')"``; ``("hold", 1)`` -> ``hold=1``."""
     if field.endswith(")"):
         return f"{field[:-1]}={value!r})"
     return f"{field}={value!r}"

@@ -25,6 +25,7 @@ from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertErro
 if TYPE_CHECKING:
     from chaoskit.experiment.dry_run import DryRun
     from chaoskit.experiment.lifecycle import Experiment, Notify
+    from chaoskit.experiment.marker import ChaosMarker
     from chaoskit.experiment.result import ExperimentResult, Journal
     from chaoskit.experiment.run import Run
     from chaoskit.load import Locust
@@ -74,8 +75,8 @@ class _PluginState:
 
 
 _state_key = pytest.StashKey[_PluginState]()
-_marker_key = pytest.StashKey["ChaosMarker"]()
-_experiment_key = pytest.StashKey["Experiment | DryRun"]()
+_marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
+_experiment_key: pytest.StashKey[Experiment | DryRun] = pytest.StashKey()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

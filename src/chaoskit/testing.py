@@ -8,6 +8,7 @@ what was done to them and can be told to fail.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,7 +60,8 @@ class FakeLoadDriver:
 
     def collect(self, start: float, end: float) -> list[SecondStats]:
         seconds = []
-        for second in range(int(start), int(end) + 1):
+        # Like the real driver: every second overlapping [start, end).
+        for second in range(math.floor(start), math.ceil(end)):
             traffic = self.traffic(second)
             stats = SecondStats(second=second)
             failures = round(traffic.requests * traffic.error_ratio)

@@ -94,7 +94,10 @@ def test_the_report_renders_offline_with_verdicts_faults_and_charts(
 
     dom = subprocess.run(
         [chromium, *FLAGS, "--dump-dom", latest.as_uri()],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     text = re.sub(r"<[^>]+>", " ", dom)
     assert "TerminateInstances 1 of web" in text
@@ -105,9 +108,16 @@ def test_the_report_renders_offline_with_verdicts_faults_and_charts(
 
     screenshot = tmp_path / "report.png"
     subprocess.run(
-        [chromium, *FLAGS, "--window-size=1100,2400", f"--screenshot={screenshot}",
-         latest.as_uri()],
-        capture_output=True, timeout=60, check=True,
+        [
+            chromium,
+            *FLAGS,
+            "--window-size=1100,2400",
+            f"--screenshot={screenshot}",
+            latest.as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
     )
     assert screenshot.stat().st_size > 20_000  # a page with content, not a blank one
     keep = os.environ.get("CHAOSKIT_KEEP_SCREENSHOT")

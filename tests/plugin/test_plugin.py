@@ -7,7 +7,6 @@ of ``chaoskit.testing``, so these tests run in milliseconds and need no processe
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -233,7 +232,7 @@ def test_override(chaos):
     journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
     experiment = journal["experiments"][0]
     assert experiment["objectives"] == ["errors < 5%"]
-    baseline = [p for p in experiment["phases"] if p["kind"] == "baseline"][0]
+    baseline = next(p for p in experiment["phases"] if p["kind"] == "baseline")
     assert baseline["end"] - baseline["start"] == 5  # baseline still from the module marker
 
 

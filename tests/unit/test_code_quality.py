@@ -22,7 +22,9 @@ def _tool(name: str) -> str:
 def test_ruff_finds_nothing() -> None:
     checked = subprocess.run(
         [_tool("ruff"), "check", "src", "tests", "experiments", "bench"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

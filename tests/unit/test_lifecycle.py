@@ -167,7 +167,8 @@ def test_the_seed_decides_which_instance_is_hit(tmp_path: Path) -> None:
     def victim(seed: int) -> tuple[str, ...]:
         experiment = make(tmp_path)
         experiment.rng = random.Random(seed)
-        return faults.TerminateInstances(target="web").plan(experiment.env, experiment.rng).instance_ids
+        plan = faults.TerminateInstances(target="web").plan(experiment.env, experiment.rng)
+        return plan.instance_ids
 
     assert victim(7) == victim(7)
     assert len({victim(seed) for seed in range(20)}) > 1

@@ -353,6 +353,4 @@ class Experiment:
 
 def _summary(measurements: Sequence[Measurement]) -> str:
     marks = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
-    return ", ".join(
-        f"{m.objective} {m.shown} {marks[m.status]}" for m in measurements
-    )
+    return ", ".join(f"{m.objective} {m.shown} {marks[m.status]}" for m in measurements)

@@ -55,7 +55,8 @@ class SecondStats:
 
     def merge(self, other: SecondStats) -> None:
         """Add ``other`` (the same second, or any second when building a window) into self."""
-        self.latency_us.add(other.latency_us)
+        if other.ok:  # hdrh's add() of an empty histogram resets the minimum to 0
+            self.latency_us.add(other.latency_us)
         self.ok += other.ok
         self.clamped += other.clamped
         for reason, count in other.failed.items():

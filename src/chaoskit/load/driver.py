@@ -1,0 +1,527 @@
+"""The locust load driver, as seen from the pytest process.
+
+``LocustDriver`` implements ``chaoskit.typing.LoadDriver`` without importing locust or
+gevent here: ``import locust`` monkey-patches the whole process (and crashes it when boto3 was
+imported first). It runs locust in separate processes instead, using locust's own
+master/worker protocol:
+
+- a **coordinator** (``python -m chaoskit.load._coordinator``), a locust master that reads
+  commands from its stdin and writes JSON lines to its stdout (``chaoskit.load._wire``);
+- **workers** (``python -m chaoskit.load._worker``) that run the users, record every request
+  into per-second measurements and ship them to the master, which relays them here.
+
+The processes stay up for the driver's life, so one driver serves several experiments:
+``start``/``stop`` only spawn and stop users.
+
+What is measured, per epoch second in which requests *started*: a histogram of the latency
+of each successful request, from its start to its complete response (microseconds, 3
+significant digits, clamped, never dropped), and failures counted by a short reason (``HTTP
+503``, ``ConnectionRefusedError``). This is the closed-loop model: locust users send when
+the previous request and wait are done, so a stalled target also slows the sending. A fixed,
+intended-time schedule can later feed the same path (the start second would be the intended
+one). Requests in flight when the users stop are waited for and recorded, not dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any, Final, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
+
+import chaoskit
+from chaoskit.clock import SystemClock
+from chaoskit.errors import ConfigError, LoadError
+from chaoskit.load import Locust, _wire
+from chaoskit.slo.seconds import SecondStats
+from chaoskit.typing import Clock
+
+__all__ = ["LocustDriver"]
+
+MASTER_HOST: Final = "127.0.0.1"
+# Importing locust takes about a second per process; a busy CI machine may take much longer.
+STARTUP_TIMEOUT: Final = 60.0
+# Spawning takes users / spawn_rate; the master then waits up to 1 s for worker reports.
+START_MARGIN: Final = 30.0
+# Locust's master checks for stopped workers once a second.
+STOP_MARGIN: Final = 15.0
+# After the slowest request, a worker ships within about a second; the rest is slack.
+COLLECT_MARGIN: Final = 10.0
+EXIT_TIMEOUT: Final = 5.0
+POLL_INTERVAL: Final = 0.02
+OUTPUT_TAIL_LINES: Final = 30
+
+_T = TypeVar("_T")
+
+
+class _NotYet(Exception):
+    """What a poll is still waiting for (the message says what)."""
+
+
+class LocustDriver:
+    """Load from ``spec`` sent to ``host`` by locust worker processes.
+
+    ``host`` is the target's base url (``None``: the User classes' own ``host``);
+    ``workers`` overrides ``spec.workers``. Starting the processes blocks until every worker
+    has connected, and raises LoadError (with the processes' last output) if the locust file
+    cannot be used or the processes do not come up.
+    """
+
+    def __init__(
+        self,
+        spec: Locust,
+        host: str | None = None,
+        *,
+        workers: int | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(spec, Locust):
+            raise ConfigError(f"spec={spec!r} is not a load spec; pass load.Locust(...).")
+        worker_count = spec.workers if workers is None else workers
+        if isinstance(worker_count, bool) or not isinstance(worker_count, int) or worker_count < 1:
+            raise ConfigError(
+                f"workers={worker_count!r} is not a positive number of worker processes; "
+                f"pass workers=1 or more."
+            )
+        self.spec = spec
+        self.host = host
+        self._clock: Clock = clock or SystemClock()
+        self._expected_workers = worker_count
+        self._measurements = _Measurements()
+        self._workers: list[_Process] = []
+        self._coordinator: _Coordinator | None = None
+        self._worker_ids: tuple[str, ...] = ()
+        self._request_timeout = 0.0
+        self._stop_timeout = 0.0
+        self._next_command = 0
+        self._closed = False
+        atexit.register(self.close)
+        try:
+            self._launch()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- LoadDriver ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the users; returns once all of them are running."""
+        spawn_time = self.spec.users / self.spec.users_per_second
+        self._command(
+            _wire.START,
+            timeout=spawn_time + START_MARGIN,
+            users=self.spec.users,
+            spawn_rate=self.spec.users_per_second,
+        )
+
+    def stop(self) -> None:
+        """Stop the users; returns once they have stopped. Requests in flight are completed
+        and recorded (up to the clients' timeouts) before that."""
+        self._command(_wire.STOP, timeout=self.stop_timeout + STOP_MARGIN)
+
+    def collect(self, start: float, end: float) -> list[SecondStats]:
+        """Every second overlapping ``[start, end)``, sorted, once all workers have shipped
+        it; a second without any request is an empty ``SecondStats``.
+
+        Waits until each worker's watermark reaches the end of the last such second: the
+        second must be over, and every request that started in it must have completed (the
+        slowest can take the clients' timeout). Raises LoadError when that does not happen
+        within the deadline, saying which worker lags.
+        """
+        if self._closed:
+            raise LoadError("cannot collect measurements: the load driver is closed.")
+        first, stop = math.floor(start), math.ceil(end)
+        if stop <= first:
+            return []
+        timeout = max(0.0, stop - self._clock.now()) + self.request_timeout + COLLECT_MARGIN
+
+        def arrived() -> None:
+            self._check_processes()
+            lagging = self._measurements.lagging(self._worker_ids, stop)
+            if lagging:
+                raise _NotYet("; ".join(lagging))
+
+        self._wait_for(
+            arrived,
+            timeout=timeout,
+            what=f"the measurements of the seconds {first} to {stop - 1} did not all arrive",
+        )
+        return self._measurements.seconds(first, stop)
+
+    def close(self) -> None:
+        """Quit the coordinator and the workers; kill what does not exit in time. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        coordinator = self._coordinator
+        if coordinator is not None:
+            coordinator.send({"command": _wire.QUIT, "id": self._new_command_id()})
+            coordinator.close_stdin()
+        # A worker exits at the end of its stdin, whatever the master is doing.
+        for worker in self._workers:
+            worker.close_stdin()
+        processes: list[_Process] = [*self._workers]
+        if coordinator is not None:
+            processes.insert(0, coordinator)
+        for process in processes:
+            process.reap(timeout=EXIT_TIMEOUT)
+
+    # -- extras ----------------------------------------------------------------------------
+
+    @property
+    def worker_ids(self) -> tuple[str, ...]:
+        """The locust client ids of the workers."""
+        return self._worker_ids
+
+    @property
+    def request_timeout(self) -> float:
+        """The longest a request can take with the User classes' client timeouts."""
+        return self._request_timeout
+
+    @property
+    def stop_timeout(self) -> float:
+        """How long stopping waits for requests in flight."""
+        return self._stop_timeout
+
+    def requests_by_worker(self) -> dict[str, int]:
+        """Completed requests (ok and failed) each worker has shipped so far."""
+        return self._measurements.completed_by_worker()
+
+    def __enter__(self) -> LocustDriver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _launch(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "chaoskit.load._coordinator",
+            "--locustfile",
+            str(self.spec.path),
+            "--workers",
+            str(self._expected_workers),
+        ]
+        if self.host:
+            command += ["--host", self.host]
+        self._coordinator = _Coordinator(command, self._measurements)
+        ready = self._wait_for(
+            lambda: self._coordinator_line(_wire.READY),
+            timeout=STARTUP_TIMEOUT,
+            what="the load coordinator did not start",
+        )
+        self._request_timeout = float(ready["request_timeout"])
+        self._stop_timeout = float(ready["stop_timeout"])
+        worker_command = [
+            sys.executable,
+            "-m",
+            "chaoskit.load._worker",
+            "--master-host",
+            MASTER_HOST,
+            "--master-port",
+            str(ready["port"]),
+            "--locustfile",
+            str(self.spec.path),
+        ]
+        for _ in range(self._expected_workers):
+            self._workers.append(_Process(worker_command, name="load worker"))
+        connected = self._wait_for(
+            lambda: self._coordinator_line(_wire.WORKERS),
+            timeout=STARTUP_TIMEOUT,
+            what=f"{self._expected_workers} load worker(s) did not connect",
+        )
+        self._worker_ids = tuple(connected["ids"])
+
+    def _coordinator_line(self, event: str) -> dict[str, Any]:
+        self._check_processes()
+        assert self._coordinator is not None
+        line = self._coordinator.event(event)
+        if line is None:
+            raise _NotYet(f"no {event!r} line from the coordinator yet")
+        return line
+
+    def _command(self, name: str, *, timeout: float, **arguments: Any) -> None:
+        if self._closed or self._coordinator is None:
+            raise LoadError(f"cannot {name} the load: the load driver is closed.")
+        command_id = self._new_command_id()
+        coordinator = self._coordinator
+        coordinator.send({"command": name, "id": command_id, **arguments})
+
+        def acknowledged() -> dict[str, Any]:
+            self._check_processes()
+            ack = coordinator.ack(command_id)
+            if ack is None:
+                raise _NotYet(f"the coordinator has not acknowledged {name!r} yet")
+            return ack
+
+        ack = self._wait_for(acknowledged, timeout=timeout, what=f"the load did not {name}")
+        if ack.get("error"):
+            raise LoadError(f"the load could not {name}: {ack['error']}" + self._output_tails())
+
+    def _new_command_id(self) -> int:
+        self._next_command += 1
+        return self._next_command
+
+    def _wait_for(self, check: Callable[[], _T], *, timeout: float, what: str) -> _T:
+        """``check()`` until it returns, raising LoadError after ``timeout`` seconds.
+
+        ``check`` raises _NotYet to be polled again, LoadError to give up at once.
+        """
+        deadline = self._clock.now() + timeout
+
+        def past_deadline(state: RetryCallState) -> bool:
+            return self._clock.now() >= deadline
+
+        retrying = Retrying(
+            stop=past_deadline,
+            wait=wait_fixed(POLL_INTERVAL),
+            retry=retry_if_exception_type(_NotYet),
+            sleep=self._clock.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(check)
+        except _NotYet as waiting:
+            raise LoadError(
+                f"{what} within {timeout:.0f}s ({waiting})." + self._output_tails()
+            ) from None
+
+    def _check_processes(self) -> None:
+        """Raise LoadError if the coordinator or a worker has exited."""
+        coordinator = self._coordinator
+        if coordinator is not None and coordinator.finished():
+            error = coordinator.event(_wire.ERROR)
+            reason = (
+                error["message"]
+                if error
+                else f"the load coordinator exited with code {coordinator.returncode()}"
+            )
+            raise LoadError(reason + self._output_tails())
+        for worker in self._workers:
+            code = worker.returncode()
+            if code is not None:
+                raise LoadError(
+                    f"load worker process {worker.pid} exited with code {code}."
+                    + self._output_tails()
+                )
+
+    def _output_tails(self) -> str:
+        parts = []
+        processes: list[_Process] = [*self._workers]
+        if self._coordinator is not None:
+            processes.insert(0, self._coordinator)
+        for process in processes:
+            tail = process.tail()
+            if tail:
+                parts.append(f"\n--- last output of the {process.name} (pid {process.pid}) ---\n")
+                parts.append("\n".join(tail))
+        return "".join(parts)
+
+
+class _Measurements:
+    """The batches workers shipped, kept encoded (a decoded second histogram takes ~185 KiB,
+    its encoding 1-2 KB) and merged by second on demand. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: dict[int, list[Mapping[str, Any]]] = {}
+        self._watermarks: dict[str, float] = {}
+        self._completed: dict[str, int] = {}
+
+    def add(self, worker: str, watermark: float, seconds: Iterable[Mapping[str, Any]]) -> None:
+        with self._lock:
+            for part in seconds:
+                self._parts.setdefault(int(part["second"]), []).append(part)
+                completed = int(part["ok"]) + sum(int(n) for n in part.get("failed", {}).values())
+                self._completed[worker] = self._completed.get(worker, 0) + completed
+            self._completed.setdefault(worker, 0)
+            self._watermarks[worker] = max(watermark, self._watermarks.get(worker, -math.inf))
+
+    def lagging(self, workers: Iterable[str], until: float) -> list[str]:
+        """Why the seconds before ``until`` are not complete yet (empty when they are)."""
+        with self._lock:
+            watermarks = {worker: self._watermarks.get(worker) for worker in workers}
+        reasons = []
+        for worker, watermark in watermarks.items():
+            if watermark is None:
+                reasons.append(f"worker {worker} has sent no measurements")
+            elif watermark < until:
+                reasons.append(
+                    f"worker {worker} has sent the seconds before {watermark:.0f}, "
+                    f"{until - watermark:.0f}s short"
+                )
+        return reasons
+
+    def seconds(self, first: int, stop: int) -> list[SecondStats]:
+        with self._lock:
+            parts = {second: list(self._parts.get(second, ())) for second in range(first, stop)}
+        merged = []
+        for second, encoded in parts.items():
+            stats = SecondStats(second=second)
+            for part in encoded:
+                stats.merge(SecondStats.from_json(part))
+            merged.append(stats)
+        return merged
+
+    def completed_by_worker(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._completed)
+
+
+class _Process:
+    """A child process whose output is drained into a short tail (a full pipe would block
+    the child)."""
+
+    def __init__(self, command: list[str], *, name: str, separate_stdout: bool = False) -> None:
+        self.name = name
+        self.popen = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if separate_stdout else subprocess.STDOUT,
+            env=_child_environment(),
+            # Its own session: a Ctrl-C at the terminal reaches pytest, which closes the
+            # driver, instead of killing the load processes under it mid-measurement.
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self._stdin_lock = threading.Lock()
+        self._tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+        output = self.popen.stderr if separate_stdout else self.popen.stdout
+        assert output is not None
+        self._drainer = threading.Thread(
+            target=self._drain, args=(output,), name=f"chaoskit-{name}-output", daemon=True
+        )
+        self._drainer.start()
+
+    def send(self, line: Mapping[str, Any]) -> None:
+        with self._stdin_lock:
+            stdin = self.popen.stdin
+            if stdin is None or stdin.closed:
+                return
+            try:
+                stdin.write(_wire.dump(line).encode("utf-8"))
+                stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # it has exited; the next check reports why
+
+    def close_stdin(self) -> None:
+        with self._stdin_lock:
+            stdin = self.popen.stdin
+            if stdin is not None and not stdin.closed:
+                with contextlib.suppress(BrokenPipeError):
+                    stdin.close()
+
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def tail(self) -> list[str]:
+        if self.popen.poll() is not None:
+            # Let the drainer read what the process wrote just before exiting.
+            self._drainer.join(timeout=0.5)
+        return list(self._tail)
+
+    def reap(self, *, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self._join_readers()
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _join_readers(self) -> None:
+        self._drainer.join(timeout=1.0)
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            self._tail.append(raw.decode("utf-8", errors="replace").rstrip())
+
+
+class _Coordinator(_Process):
+    """The coordinator process and what its stdout said, parsed by a reader thread."""
+
+    def __init__(self, command: list[str], measurements: _Measurements) -> None:
+        self._measurements = measurements
+        self._lock = threading.Lock()
+        self._events: dict[str, dict[str, Any]] = {}
+        self._acks: dict[int, dict[str, Any]] = {}
+        self._eof = threading.Event()
+        super().__init__(command, name="load coordinator", separate_stdout=True)
+        assert self.popen.stdout is not None
+        self._reader = threading.Thread(
+            target=self._read,
+            args=(self.popen.stdout,),
+            name="chaoskit-load-coordinator-reader",
+            daemon=True,
+        )
+        self._reader.start()
+
+    def event(self, name: str) -> dict[str, Any] | None:
+        """The last line of event ``name`` (``ready``, ``workers``, ``error``), if any."""
+        with self._lock:
+            return self._events.get(name)
+
+    def ack(self, command_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._acks.get(command_id)
+
+    def finished(self) -> bool:
+        """True once its stdout has ended: it exited (or is exiting)."""
+        return self._eof.is_set()
+
+    def _join_readers(self) -> None:
+        super()._join_readers()
+        self._reader.join(timeout=1.0)
+
+    def _take(self, line: Mapping[str, Any]) -> None:
+        event = line.get("event")
+        if event == _wire.SECONDS:
+            self._measurements.add(str(line["worker"]), float(line["watermark"]), line["seconds"])
+            return
+        with self._lock:
+            if event == _wire.ACK:
+                self._acks[int(line["id"])] = dict(line)
+            elif isinstance(event, str):
+                self._events[event] = dict(line)
+
+    def _read(self, stream: IO[bytes]) -> None:
+        try:
+            for raw in stream:
+                line = _wire.load(raw)
+                try:
+                    if line is not None:
+                        self._take(line)
+                except (KeyError, TypeError, ValueError) as error:
+                    self._tail.append(f"unreadable protocol line ({error!r}): {raw[:200]!r}")
+        finally:
+            self._eof.set()
+
+
+def _child_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    # The load processes must be gevent-patched even if the user disabled it here.
+    environment.pop("LOCUST_SKIP_MONKEY_PATCH", None)
+    # chaoskit may be importable here only through sys.path changes (pytest's pythonpath
+    # setting, a conftest): make sure the children find the same package, as a last resort.
+    package_parent = str(Path(chaoskit.__file__).resolve().parent.parent)
+    existing = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = (
+        os.pathsep.join([existing, package_parent]) if existing else package_parent
+    )
+    return environment

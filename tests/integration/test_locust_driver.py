@@ -1,0 +1,261 @@
+"""The locust driver end to end: real coordinator and worker processes against a real HTTP
+target on 127.0.0.1, compared with what the target itself counted."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chaoskit.errors import LoadError
+from chaoskit.load import Locust
+from chaoskit.load.driver import LocustDriver
+from chaoskit.slo.seconds import SecondStats, merge_seconds
+
+pytestmark = pytest.mark.integration
+
+SLOW_US = 150_000  # http_target.SLOW_SECONDS
+TARGET_SCRIPT = Path(__file__).with_name("http_target.py")
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, str(TARGET_SCRIPT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().split()[1])
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def served(url: str) -> int:
+    """How many requests the target has answered (not counting this one)."""
+    with urllib.request.urlopen(f"{url}/count", timeout=5) as response:
+        return int(json.load(response))
+
+
+def write_locustfile(directory: Path, body: str, name: str = "locustfile.py") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def descendants() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def counts(seconds: list[SecondStats]) -> list[tuple[int, int, dict[str, int]]]:
+    return [(s.second, s.ok, dict(s.failed)) for s in seconds]
+
+
+def test_measurements_match_what_the_target_saw(tmp_path: Path, target: str) -> None:
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, constant_throughput, task
+
+        class Shopper(FastHttpUser):
+            wait_time = constant_throughput(5)
+
+            @task(3)
+            def slow(self):
+                self.client.get("/slow")
+
+            @task(1)
+            def fail(self):
+                self.client.get("/fail")
+        """,
+    )
+    before = served(target)
+    with LocustDriver(Locust(locustfile, users=10), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(2.5)
+        stopping = time.time()
+        driver.stop()
+
+        # The driver outlives one experiment: users start again in the same processes.
+        driver.start()
+        time.sleep(1.0)
+        window_end = time.time()
+        live = driver.collect(began, window_end)  # while users keep sending
+        time.sleep(0.5)
+        driver.stop()
+        stopped = time.time()
+        seconds = driver.collect(began, stopped + 1)
+    total = merge_seconds(seconds)
+
+    assert [s.second for s in seconds] == list(range(int(began), math.ceil(stopped + 1)))
+    # Every request the target answered was measured exactly once; none is in flight at stop.
+    assert total.completed == served(target) - before
+    assert total.ok > 0
+    assert set(total.failed) == {"HTTP 500"}
+    assert total.failed["HTTP 500"] > 0
+    # Ten users at 5 requests per second each: about 50 per second while running.
+    steady = [s for s in seconds if int(began) + 1 <= s.second < int(stopping)]
+    assert steady
+    assert all(30 <= s.completed <= 60 for s in steady), counts(steady)
+    # The second after the load stopped is there, and silent.
+    assert seconds[-1].completed == 0
+
+    # Only /slow succeeds, so every latency is the target's delay plus a little.
+    histogram = total.latency_us
+    assert histogram.get_value_at_percentile(0) >= SLOW_US * 0.999
+    assert SLOW_US <= histogram.get_value_at_percentile(50) <= SLOW_US + 50_000
+    assert histogram.get_value_at_percentile(99) <= SLOW_US + 250_000
+
+    # What collect() returned while users ran was complete: nothing arrived for it later.
+    assert counts(live) == counts([s for s in seconds if s.second <= live[-1].second])
+
+    assert "locust" not in sys.modules
+    assert "gevent" not in sys.modules
+
+
+def test_collect_waits_for_requests_still_in_flight(tmp_path: Path, target: str) -> None:
+    # Requests take longer than a worker's shipping interval, so at every second's end some
+    # that started in it are still running; collect() must wait for them.
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        import itertools
+        import time
+
+        from locust import FastHttpUser, constant_throughput, task
+
+        arrivals = itertools.count()
+
+        class Patient(FastHttpUser):
+            wait_time = constant_throughput(1)
+
+            def on_start(self):
+                # Spread the users' sends over the second: 0.0 s, 0.1 s, ... 0.9 s in.
+                time.sleep(next(arrivals) % 10 / 10)
+
+            @task
+            def slow(self):
+                self.client.get("/slow?ms=700", name="/slow")
+        """,
+    )
+    before = served(target)
+    # Whenever a second ends, some requests that started in it still have up to 0.7 s to go.
+    with LocustDriver(Locust(locustfile, users=10), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(1.5)
+        window_end = time.time()
+        live = driver.collect(began, window_end)
+        waited = time.time() - window_end
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+
+    assert merge_seconds(seconds).completed == served(target) - before
+    assert sum(s.completed for s in live) > 0
+    # It waited for the requests in flight, not for the clients' timeout (20 s) to pass:
+    # the end of the last second, the slowest request, the next shipment.
+    assert waited < 6.0
+    # Nothing arrived for the collected seconds after collect() returned them.
+    assert counts(live) == counts([s for s in seconds if s.second <= live[-1].second])
+
+
+def test_two_workers_add_up(tmp_path: Path, target: str) -> None:
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, constant_throughput, task
+
+        class Browser(FastHttpUser):
+            wait_time = constant_throughput(10)
+
+            @task
+            def home(self):
+                self.client.get("/")
+        """,
+    )
+    already_running = descendants()
+    before = served(target)
+    driver = LocustDriver(Locust(locustfile, users=20, workers=2), host=target)
+    try:
+        assert len(descendants() - already_running) == 3  # the coordinator and two workers
+        assert len(driver.worker_ids) == 2
+        began = time.time()
+        driver.start()
+        time.sleep(2.0)
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+        by_worker = driver.requests_by_worker()
+    finally:
+        driver.close()
+
+    total = merge_seconds(seconds)
+    assert set(by_worker) == set(driver.worker_ids)
+    assert all(shipped > 0 for shipped in by_worker.values()), by_worker
+    assert total.completed == sum(by_worker.values()) == served(target) - before
+    assert total.failures == 0
+    assert descendants() - already_running == set()
+    assert "locust" not in sys.modules
+    assert "gevent" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("from locust import HttpUser\nclass Broken(HttpUser:\n    pass\n", "syntax error"),
+        (
+            "from locust import FastHttpUser\nclass Base(FastHttpUser):\n    abstract = True\n",
+            "defines no locust User class",
+        ),
+    ],
+    ids=["syntax-error", "no-user-class"],
+)
+def test_a_bad_locustfile_is_a_load_error_naming_it(
+    tmp_path: Path, target: str, body: str, reason: str
+) -> None:
+    locustfile = write_locustfile(tmp_path, body, name="broken_locustfile.py")
+    already_running = descendants()
+    with pytest.raises(LoadError) as caught:
+        LocustDriver(Locust(locustfile), host=target)
+    assert str(locustfile) in str(caught.value)
+    assert reason in str(caught.value)
+    assert descendants() - already_running == set()
+
+
+def test_close_reaps_every_process_and_is_idempotent(tmp_path: Path, target: str) -> None:
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, constant_throughput, task
+
+        class Browser(FastHttpUser):
+            wait_time = constant_throughput(1)
+
+            @task
+            def home(self):
+                self.client.get("/")
+        """,
+    )
+    already_running = descendants()
+    driver = LocustDriver(Locust(locustfile, users=2), host=target)
+    driver.start()
+    assert len(descendants() - already_running) == 2
+    driver.close()  # with users still running
+    assert descendants() - already_running == set()
+    driver.close()
+    with pytest.raises(LoadError, match="closed"):
+        driver.start()
+    with pytest.raises(LoadError, match="closed"):
+        driver.collect(time.time() - 2, time.time())

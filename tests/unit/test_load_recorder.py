@@ -1,0 +1,113 @@
+"""The worker's per-second recorder: keyed by start second, shipped below the watermark."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaoskit.load._recorder import SecondRecorder, failure_reason
+
+
+def test_requests_belong_to_the_second_they_started_in() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    recorder.record_ok(start_time=100.99, latency_ms=150.0)  # completes in second 101
+    recorder.record_failure(start_time=101.2, reason="HTTP 500")
+    batch = recorder.drain(now=102.5)
+    assert batch.watermark == 102.0
+    assert [(s.second, s.ok, s.failed) for s in batch.seconds] == [
+        (100, 1, {}),
+        (101, 0, {"HTTP 500": 1}),
+    ]
+    assert batch.seconds[0].latency_us.get_value_at_percentile(50) == 150_015  # 3 digits
+
+
+def test_the_current_second_is_not_shipped_until_it_is_over() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    recorder.record_ok(start_time=100.1, latency_ms=1.0)
+    assert recorder.drain(now=100.9).seconds == ()
+    assert [s.second for s in recorder.drain(now=101.0).seconds] == [100]
+
+
+def test_a_request_in_flight_holds_the_watermark_back() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    token = recorder.begin(now=100.5)
+    recorder.record_ok(start_time=100.2, latency_ms=1.0)
+    batch = recorder.drain(now=103.0)
+    assert (batch.watermark, batch.seconds) == (100.0, ())
+    recorder.record_ok(start_time=100.5, latency_ms=2400.0)
+    recorder.end(token)
+    batch = recorder.drain(now=103.0)
+    assert batch.watermark == 103.0
+    assert [(s.second, s.ok) for s in batch.seconds] == [(100, 2)]
+    assert recorder.brackets_trusted
+
+
+def test_a_late_request_is_shipped_again_and_the_watermark_turns_conservative() -> None:
+    recorder = SecondRecorder(grace=5.0)
+    recorder.record_ok(start_time=100.2, latency_ms=1.0)
+    assert [s.second for s in recorder.drain(now=102.0).seconds] == [100]
+    # A client the brackets did not see reports a request that started in a shipped second.
+    recorder.record_ok(start_time=100.7, latency_ms=1500.0)
+    assert not recorder.brackets_trusted
+    batch = recorder.drain(now=103.0)
+    # Late additions still go out (receivers add them up); the watermark does not go back.
+    assert [(s.second, s.ok) for s in batch.seconds] == [(100, 1)]
+    assert batch.watermark == 102.0
+    recorder.record_ok(start_time=104.0, latency_ms=1.0)
+    assert recorder.drain(now=108.5).watermark == 103.0  # now - grace, floored
+    assert [s.second for s in recorder.drain(now=110.0).seconds] == [104]
+
+
+def test_restored_seconds_are_shipped_next_time_without_counting_as_late() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    recorder.record_ok(start_time=100.2, latency_ms=1.0)
+    unsent = recorder.drain(now=101.0).seconds
+    recorder.restore(unsent)
+    assert recorder.brackets_trusted
+    assert [(s.second, s.ok) for s in recorder.drain(now=101.5).seconds] == [(100, 1)]
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.floats(min_value=0, max_value=50), st.booleans(), st.floats(0, 100)),
+        max_size=60,
+    ),
+    drains=st.lists(st.floats(min_value=0, max_value=60), max_size=8),
+)
+def test_nothing_is_lost_or_counted_twice(
+    events: list[tuple[float, bool, float]], drains: list[float]
+) -> None:
+    recorder = SecondRecorder(grace=3.0)
+    shipped = []
+    for index, (start, ok, latency) in enumerate(events):
+        if ok:
+            recorder.record_ok(start_time=start, latency_ms=latency)
+        else:
+            recorder.record_failure(start_time=start, reason="TimeoutError")
+        if index < len(drains):
+            shipped.extend(recorder.drain(now=drains[index]).seconds)
+    shipped.extend(recorder.drain(now=1_000.0).seconds)
+    assert sum(s.completed for s in shipped) == len(events)
+    assert sum(s.latency_us.get_total_count() for s in shipped) == sum(ok for _, ok, _ in events)
+
+
+class _Response:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+
+
+class RetriesExceeded(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__("http://10.0.0.7/orders/1234 retries exceeded")
+        self.original = original
+
+
+def test_failure_reasons_are_short_and_carry_no_message() -> None:
+    assert failure_reason(Exception("503 on /orders/1234"), _Response(503).status_code) == (
+        "HTTP 503"
+    )
+    assert failure_reason(ConnectionRefusedError("10.0.0.7:80"), 0) == "ConnectionRefusedError"
+    assert failure_reason(RetriesExceeded(TimeoutError("timed out")), None) == "TimeoutError"
+    assert failure_reason("something odd", None) == "Failure"
+    # A user's own check can fail a 200 response: the exception names it.
+    assert failure_reason(ValueError("bad body for id 42"), 200) == "ValueError"

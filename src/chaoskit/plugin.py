@@ -160,6 +160,12 @@ def pytest_collection_modifyitems(
         raise pytest.UsageError("invalid chaos experiment(s):\n  " + "\n  ".join(problems))
 
 
+@pytest.fixture(scope="session")
+def chaos_env(request: pytest.FixtureRequest) -> Environment:
+    """The environment the experiments run against, to inspect targets from a test."""
+    return request.config.stash[_state_key].ensure_run().environment
+
+
 @pytest.fixture
 def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
     """The running experiment: baseline done and steady state checked; inject faults with it."""
@@ -252,6 +258,7 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(trylast=True)  # after pytest has torn down the fixtures, also on Ctrl-C
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_state_key, None)
     if state is None or state.run is None:

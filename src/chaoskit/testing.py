@@ -114,6 +114,9 @@ class FakeTarget:
             raise ProviderError(f"could not remove {handle}")
         self.faults.pop(handle, None)
 
+    def active_faults(self) -> list[str]:
+        return list(self.faults)
+
     def wait_healthy(self, timeout: float) -> None:
         if self.fail_remove:
             raise ProviderError("capacity did not return")

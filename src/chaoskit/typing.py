@@ -51,6 +51,9 @@ class Target(Protocol):
     def remove_fault(self, handle: str) -> None:
         """Undo ``add_latency`` (idempotent: an unknown or removed handle is not an error)."""
 
+    def active_faults(self) -> list[str]:
+        """Handles of the faults active on this target right now."""
+
     def wait_healthy(self, timeout: float) -> None:
         """Block until the target is back at its healthy capacity, or raise ProviderError."""
 

@@ -120,6 +120,11 @@ class LocalTarget:
         """Undo ``add_latency``; an unknown or already removed handle is not an error."""
         self._control.request("remove_fault", handle=handle)
 
+    def active_faults(self) -> list[str]:
+        """Handles of the faults the proxy applies to this target right now."""
+        answer = self._control.request("faults")
+        return [fault["handle"] for fault in answer["faults"] if fault["target"] == self.name]
+
     def wait_healthy(self, timeout: float) -> None:
         """Block until every one of ``desired_capacity`` replicas is live and healthy."""
         retrying = Retrying(

@@ -131,7 +131,7 @@ def _run_is_alive(journal: Path) -> bool:
 
 
 def _plan(pytest_args: list[str]) -> int:
-    command = [sys.executable, "-m", "pytest", "--chaos-dry-run", "-q"]
+    command = [sys.executable, "-m", "pytest", "--chaos-dry-run", "-rs"]
     return subprocess.call([*command, *(pytest_args or ["experiments/"])])
 
 

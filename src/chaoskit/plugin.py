@@ -301,7 +301,7 @@ def _progress(config: pytest.Config, nodeid: str) -> Notify:
 
     def notify(message: str) -> None:
         nonlocal header_written
-        if reporter is None or config.get_verbosity() < 0:
+        if reporter is None or config.get_verbosity() < -1:  # silent only with -qq
             return
         with capture.global_and_fixture_disabled() if capture else _nothing():
             if not header_written:

@@ -33,8 +33,12 @@ pytestmark = pytest.mark.chaos(
     recovery="2s",
 )
 """
-SYSTEM_PROCESSES = ("chaoskit.providers.local.system", "chaoskit.load._coordinator",
-                    "chaoskit.load._worker", "chaoskit.providers.local.shop")
+SYSTEM_PROCESSES = (
+    "chaoskit.providers.local.system",
+    "chaoskit.load._coordinator",
+    "chaoskit.load._worker",
+    "chaoskit.providers.local.shop",
+)
 
 
 def chaoskit_processes() -> list[psutil.Process]:
@@ -138,3 +142,54 @@ def test_long_hold(chaos):
     [path] = journals.glob("*.jsonl")
     assert unreverted_intents(path) == []
     assert [e["event"] for e in read_events(path)][-1] == "run_finished"
+
+
+def test_the_local_targets_come_from_pyproject(
+    pytester: pytest.Pytester, no_stray_processes: None
+) -> None:
+    pytester.makepyprojecttoml(
+        """
+[tool.chaoskit.env.local.targets.web]
+replicas = 2
+replace_delay = "1s"
+tags = { app = "shop", tier = "edge" }
+"""
+    )
+    pytester.makepyfile(
+        test_shape="""
+def test_two_edge_replicas(chaos_env):
+    instances = chaos_env.target("web").instances()
+    assert len(instances) == 2
+    assert {i.tags["tier"] for i in instances} == {"edge"}
+"""
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_plan_prints_what_each_experiment_would_do(
+    tmp_path: Path, no_stray_processes: None
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaoskit.cli",
+            "plan",
+            "experiments/",
+            "--chaos-seed",
+            "1",
+            "--chaos-report",
+            str(tmp_path),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "3 skipped" in planned.stdout
+    assert "dry run: would inject TerminateInstances 1 of web on i-" in planned.stdout
+    assert "hold 8s" in planned.stdout
+    assert "would inject Latency 400ms on 1 of web on i-" in planned.stdout
+    assert "starting load" not in planned.stdout

@@ -122,6 +122,7 @@ def test_slow(chaos):
     )
     result.assert_outcomes(xfailed=1)
     assert result.ret == 0
+    result.stdout.fnmatch_lines(["XFAIL   test_experiment.py::test_slow (failed as expected)"])
     journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
     assert journal["experiments"][0]["expected_to_fail"] is True
     assert journal["experiments"][0]["cause"] == "slo_breached"

@@ -10,8 +10,10 @@ _MARKS = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
 def summary_lines(journal: Journal) -> list[str]:
     lines = []
     for result in journal.experiments:
-        expected = " (expected to fail)" if result.expected_to_fail else ""
-        lines.append(f"{result.outcome.upper():7} {result.name}{expected}")
+        if result.expected_to_fail and result.outcome == "failed":
+            lines.append(f"XFAIL   {result.name} (failed as expected)")
+        else:
+            lines.append(f"{result.outcome.upper():7} {result.name}")
         for injection in result.injections:
             lines.append(
                 f"        fault: {injection.fault} -> {', '.join(injection.instance_ids)} "

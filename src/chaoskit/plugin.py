@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,7 @@ class _PluginState:
 _state_key = pytest.StashKey[_PluginState]()
 _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
 _experiment_key: pytest.StashKey[Experiment | DryRun] = pytest.StashKey()
+_xfailed_key = pytest.StashKey[bool]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -169,6 +171,7 @@ def chaos_env(request: pytest.FixtureRequest) -> Environment:
 @pytest.fixture
 def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
     """The running experiment: baseline done and steady state checked; inject faults with it."""
+    from chaoskit.experiment.dry_run import DryRun
     from chaoskit.experiment.lifecycle import ExperimentSettings
 
     item = request.node
@@ -181,39 +184,39 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
         baseline=marker.baseline,
         recovery=marker.recovery,
         allow_inconclusive=marker.allow_inconclusive,
-        expected_to_fail=item.get_closest_marker("xfail") is not None,
     )
     notify = _progress(request.config, item.nodeid)
     experiment: Experiment | DryRun
     if state.dry_run:
-        from chaoskit.experiment.dry_run import DryRun
-
         experiment = DryRun(
             settings=settings, env=run.environment, rng=run.rng_for(settings), notify=notify
         )
     else:
         experiment = run.experiment(settings, marker.load, notify)
     item.stash[_experiment_key] = experiment
-    try:
+    if isinstance(experiment, DryRun):
         experiment.start()
         yield experiment
-    finally:
-        result = _settle(experiment)
-        if result is not None:
-            run.record(result)
-    if result is not None and result.cause == "revert_failed":
+        return
+    try:
+        experiment.start()
+    except BaseException as error:
+        run.record(experiment.result or experiment.abort(error, during="setup"))
+        raise
+    yield experiment
+    if experiment.result is None:  # the body never ran: a later fixture failed, or a skip
+        experiment.abort(
+            RuntimeError("pytest ended the test before its body completed"), during="setup"
+        )
+    assert experiment.result is not None
+    # What pytest decided (an xfail marker may not match the failure) is what the report says.
+    result = replace(experiment.result, expected_to_fail=item.stash.get(_xfailed_key, False))
+    run.record(result)
+    if result.cause == "revert_failed":
+        item.session.shouldfail = (
+            "chaoskit: a fault could not be reverted; no further experiments run. " + result.reason
+        )
         raise RevertError(result.reason)
-
-
-def _settle(experiment: Experiment | DryRun) -> ExperimentResult | None:
-    """The experiment's result, reverting first if the body never got to finish it."""
-    from chaoskit.experiment.lifecycle import Experiment
-
-    if not isinstance(experiment, Experiment):
-        return None
-    if experiment.result is None:
-        return experiment.abort(RuntimeError("the test ended before the experiment finished"))
-    return experiment.result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -250,10 +253,20 @@ def _failure(result: ExperimentResult) -> ChaoskitError:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Show chaoskit's own errors as their message: the traceback is chaoskit's, not the user's."""
+    """Show verdicts as their message: that traceback is chaoskit's, not the user's.
+
+    A ConfigError keeps its traceback: it points at the user's own line (``faults.Latency(...)``).
+    """
     report = yield
+    if call.when == "call" and _experiment_key in item.stash:
+        item.stash[_xfailed_key] = hasattr(report, "wasxfail")
     excinfo = call.excinfo
-    if excinfo and isinstance(excinfo.value, ChaoskitError) and not hasattr(report, "wasxfail"):
+    if (
+        excinfo
+        and isinstance(excinfo.value, ChaoskitError)
+        and not isinstance(excinfo.value, ConfigError)
+        and not hasattr(report, "wasxfail")
+    ):
         report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
     return report
 
@@ -303,7 +316,7 @@ def _progress(config: pytest.Config, nodeid: str) -> Notify:
         nonlocal header_written
         if reporter is None or config.get_verbosity() < -1:  # silent only with -qq
             return
-        with capture.global_and_fixture_disabled() if capture else _nothing():
+        with capture.global_and_fixture_disabled() if capture else nullcontext():
             if not header_written:
                 reporter.ensure_newline()
                 reporter.write_line(f"chaos {nodeid}", bold=True)
@@ -311,11 +324,3 @@ def _progress(config: pytest.Config, nodeid: str) -> Notify:
             reporter.write_line(f"  [{time.monotonic() - started:6.1f}s] {message}")
 
     return notify
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from chaoskit.errors import ConfigError, ProviderError
+from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.slo.seconds import SecondStats
-from chaoskit.typing import Instance
+from chaoskit.typing import Environment, FaultPlan, Instance
 
 
 class FakeClock:
@@ -82,6 +84,9 @@ class FakeTarget:
     size: int = 3
     fail_terminate: bool = False
     fail_remove: bool = False
+    # add_latency applies the fault, then fails (like a request that timed out too late)
+    fail_after_adding: bool = False
+    fail_listing: bool = False
     url: str | None = "http://127.0.0.1:1"
     terminated: list[str] = field(default_factory=list)
     faults: dict[str, Sequence[str]] = field(default_factory=dict)
@@ -107,6 +112,8 @@ class FakeTarget:
     def add_latency(self, instance_ids: Sequence[str], *, delay: float, jitter: float) -> str:
         handle = f"fault-{next(self._ids)}"
         self.faults[handle] = tuple(instance_ids)
+        if self.fail_after_adding:
+            raise ProviderError("control request timed out")
         return handle
 
     def remove_fault(self, handle: str) -> None:
@@ -115,6 +122,8 @@ class FakeTarget:
         self.faults.pop(handle, None)
 
     def active_faults(self) -> list[str]:
+        if self.fail_listing:
+            raise ProviderError("control port unreachable")
         return list(self.faults)
 
     def wait_healthy(self, timeout: float) -> None:
@@ -139,3 +148,42 @@ class FakeEnvironment:
 
     def close(self) -> None:
         self.closed = True
+
+
+@dataclass(kw_only=True)
+class FakeFault:
+    """A fault that only counts: injected and reverted, or made to fail at either."""
+
+    target: str = "web"
+    fail_inject: bool = False
+    fail_revert: bool = False
+    injected: int = 0
+    reverted: int = 0
+
+    def describe(self) -> str:
+        return f"FakeFault on {self.target}"
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        first = env.target(self.target).instances()[0]
+        return FaultPlan(fault=self.describe(), target=self.target, instance_ids=(first.id,))
+
+    def inject(self, plan: FaultPlan, env: Environment) -> _FakeInjection:
+        if self.fail_inject:
+            raise InjectionError(f"{plan.fault}: refused")
+        self.injected += 1
+        return _FakeInjection(plan=plan, fault=self)
+
+
+@dataclass(kw_only=True)
+class _FakeInjection:
+    plan: FaultPlan
+    fault: FakeFault
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        return {"op": "nothing"}
+
+    def revert(self) -> None:
+        if self.fault.fail_revert:
+            raise RevertError(f"{self.plan.fault} is still active on {self.plan.instance_ids[0]}")
+        self.fault.reverted += 1

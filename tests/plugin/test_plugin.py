@@ -165,10 +165,15 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_active(
 def test_stuck(chaos):
     chaos.inject(faults.Latency(target="web", delay="10ms"))
     conftest.ENV.targets["web"].fail_remove = True
+
+def test_next_experiment(chaos):
+    raise AssertionError("no experiment may run while a fault may still be active")
 """,
     )
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*RevertError*still active on i-*"])
+    result.stdout.fnmatch_lines(
+        ["*RevertError*still active on i-*", "*a fault could not be reverted; no further*"]
+    )
     assert result.ret == 1
 
 

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from chaoskit import faults, slo
-from chaoskit.errors import InjectionError, RevertError, SteadyStateBroken
+from chaoskit.errors import (
+    ConfigError,
+    InjectionError,
+    LoadError,
+    ProviderError,
+    RevertError,
+    SteadyStateBroken,
+)
 from chaoskit.experiment import (
     Experiment,
     ExperimentSettings,
@@ -16,7 +23,7 @@ from chaoskit.experiment import (
     read_events,
     unreverted_intents,
 )
-from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver, Traffic
+from chaoskit.testing import FakeClock, FakeEnvironment, FakeFault, FakeLoadDriver, Traffic
 
 OBJECTIVES = (slo.latency(p=99, below="300ms"), slo.error_rate(below="1%"))
 
@@ -172,3 +179,92 @@ def test_the_seed_decides_which_instance_is_hit(tmp_path: Path) -> None:
 
     assert victim(7) == victim(7)
     assert len({victim(seed) for seed in range(20)}) > 1
+
+
+def test_ctrl_c_during_a_hold_reverts_and_stays_a_ctrl_c_even_if_the_revert_fails(
+    tmp_path: Path,
+) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    fault = FakeFault(fail_revert=True)
+
+    def interrupted_sleep(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    experiment.clock.sleep = interrupted_sleep  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt) as caught:
+        experiment.inject(fault, hold="8s")
+    assert any("still active" in note for note in caught.value.__notes__)
+    result = experiment.abort(caught.value)
+    assert result.outcome == "error" and result.cause == "revert_failed"
+    assert len(unreverted_intents(experiment.journal.path)) == 1
+
+
+def test_a_latency_request_that_failed_after_taking_effect_is_cleaned_up(
+    tmp_path: Path,
+) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    web = experiment.env.target("web")
+    web.fail_after_adding = True
+    with pytest.raises(InjectionError, match="timed out"):
+        experiment.inject(faults.Latency(target="web", delay="200ms"), hold="2s")
+    assert web.faults == {}
+    assert unreverted_intents(experiment.journal.path) == []
+
+
+def test_an_injection_that_may_have_taken_effect_keeps_its_intent_open(tmp_path: Path) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    web = experiment.env.target("web")
+    web.fail_after_adding = True
+    listings: list[list[str]] = [[]]  # the listing before injecting works, the one after not
+
+    def listing() -> list[str]:
+        if listings:
+            return listings.pop()
+        raise ProviderError("unreachable")
+
+    web.active_faults = listing  # type: ignore[method-assign]
+    with pytest.raises(RevertError, match="may be active"):
+        experiment.inject(faults.Latency(target="web", delay="200ms"))
+    result = experiment.abort(RuntimeError("stop"))
+    assert result.outcome == "error" and result.cause == "revert_failed"
+    assert result.injections[0].status == "revert failed"
+    assert len(unreverted_intents(experiment.journal.path)) == 1
+
+
+def test_run_turns_a_load_failure_into_an_error_result_and_stops_the_load(
+    tmp_path: Path,
+) -> None:
+    experiment = make(tmp_path)
+
+    def broken_collect(start: float, end: float) -> list:
+        raise LoadError("workers did not report")
+
+    experiment.load.collect = broken_collect  # type: ignore[method-assign]
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold=1))
+    assert result.outcome == "error" and result.cause == "setup_failed"
+    assert "workers did not report" in result.reason
+    assert experiment.load.running is False
+
+
+def test_an_aborted_experiment_keeps_what_users_saw(tmp_path: Path) -> None:
+    experiment = make(tmp_path)
+
+    def body(chaos: Experiment) -> None:
+        chaos.inject(FakeFault())
+        chaos.clock.sleep(3)
+        raise RuntimeError("crash")
+
+    result = experiment.run(body)
+    assert result.cause == "body_raised"
+    assert [p.kind for p in result.phases] == ["baseline", "fault"]
+    assert len(result.seconds) >= 8  # baseline and the fault's seconds are in the report
+    assert result.injections[0].status == "reverted"
+
+
+def test_replace_timeout_is_checked_before_anything_is_killed() -> None:
+    with pytest.raises(ConfigError, match=r"TerminateInstances\(replace_timeout='soon'\)"):
+        faults.TerminateInstances(target="web", replace_timeout="soon")
+    assert faults.TerminateInstances(target="web", replace_timeout="30s").replace_timeout == 30

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Literal
 
 from chaoskit.clock import SystemClock
 from chaoskit.durations import format_duration, parse_duration
@@ -34,7 +35,6 @@ class ExperimentSettings:
     baseline: float
     recovery: float
     allow_inconclusive: bool = False
-    expected_to_fail: bool = False
 
 
 @dataclass(kw_only=True)
@@ -47,9 +47,13 @@ class _Active:
     injected_at: float | None = None
     reverted_at: float | None = None
     error: str = ""
+    # Injecting failed in a way that leaves unknown whether the fault took effect.
+    maybe_active: bool = False
 
     def record(self) -> InjectionRecord:
-        if self.injection is None:
+        if self.maybe_active:
+            status = "revert failed"
+        elif self.injection is None:
             status = "not injected"
         elif self.reverted_at is not None:
             status = "reverted"
@@ -92,7 +96,10 @@ class ActiveFault:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.revert()
+        if exc is None:
+            self.revert()
+        else:
+            self._experiment._revert_keeping(self._active, exc)
 
 
 @dataclass(kw_only=True)
@@ -138,9 +145,14 @@ class Experiment:
         broken = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
         if broken or (unsure and not settings.allow_inconclusive):
-            reason = "steady state did not hold before any fault was injected: " + "; ".join(
-                f"{m.objective}: {m.reason}" for m in broken + unsure
-            )
+            if broken:
+                reason = "steady state did not hold before any fault was injected: "
+            else:
+                reason = (
+                    "steady state could not be verified before injection, too few samples "
+                    "(lengthen baseline, add users, or allow_inconclusive=True): "
+                )
+            reason += "; ".join(f"{m.objective}: {m.reason}" for m in broken + unsure)
             self._conclude(
                 "error", "steady_state_broken", reason, end=self.clock.now(), seconds=seconds
             )
@@ -167,6 +179,16 @@ class Experiment:
         self.notify(f"inject {plan.fault} -> {', '.join(plan.instance_ids)}")
         try:
             injection = fault.inject(plan, self.env)
+        except RevertError as error:
+            # The fault could not say whether it took effect: the intent stays open.
+            active.error, active.maybe_active = str(error), True
+            self.journal.append(
+                "fault_revert_failed",
+                durable=True,
+                injection_id=active.injection_id,
+                error=str(error),
+            )
+            raise
         except Exception as error:
             active.error = str(error)
             self.journal.append(
@@ -192,8 +214,10 @@ class Experiment:
             self.notify(f"hold {format_duration(hold_seconds)}")
             try:
                 self.clock.sleep(hold_seconds)
-            finally:
-                self._revert(active)
+            except BaseException as interrupted:  # Ctrl-C in the hold: revert, keep the Ctrl-C
+                self._revert_keeping(active, interrupted)
+                raise
+            self._revert(active)
         return handle
 
     def finish(self) -> ExperimentResult:
@@ -215,16 +239,7 @@ class Experiment:
         self.notify(f"recovery {format_duration(self.settings.recovery)}")
         self.clock.sleep(max(0.0, recovery_start + self.settings.recovery - self.clock.now()))
         end = self.clock.now()
-        for index, active in enumerate(injected, start=1):
-            assert active.injected_at is not None and active.reverted_at is not None
-            self._phases.append(
-                Phase(
-                    name=f"fault {index}",
-                    kind="fault",
-                    start=active.injected_at,
-                    end=active.reverted_at,
-                )
-            )
+        self._add_fault_phases()
         self._phases.append(Phase(name="recovery", kind="recovery", start=recovery_start, end=end))
         seconds = self.load.collect(self._started, end)
         self._stop_load()
@@ -251,28 +266,51 @@ class Experiment:
             return self._conclude("failed", "inconclusive", reason, end=end, seconds=seconds)
         return self._conclude("passed", "", "every objective held", end=end, seconds=seconds)
 
-    def abort(self, error: BaseException) -> ExperimentResult:
-        """The body raised: revert at once, stop the load, record why. No verdict is drawn."""
+    def abort(
+        self, error: BaseException, *, during: Literal["setup", "body"] = "body"
+    ) -> ExperimentResult:
+        """Something raised: revert at once, keep what was measured, stop the load, record why.
+
+        No verdict is drawn. A failure in the body fails the experiment; one while setting it
+        up (or tearing it down) means it did not run as declared: an error.
+        """
         revert_errors = self._revert_all()
-        reason = f"the experiment body raised {type(error).__name__}: {error}"
+        end = self.clock.now()
+        self._add_fault_phases()
+        seconds = self._measured_so_far(end)
+        if during == "setup":
+            reason = f"the experiment could not run: {type(error).__name__}: {error}"
+        else:
+            reason = f"the experiment body raised {type(error).__name__}: {error}"
         if revert_errors:
             return self._conclude(
-                "error", "revert_failed", "; ".join([*revert_errors, reason]), end=self.clock.now()
+                "error",
+                "revert_failed",
+                "; ".join([*revert_errors, reason]),
+                end=end,
+                seconds=seconds,
             )
-        return self._conclude("failed", "body_raised", reason, end=self.clock.now())
+        if during == "setup":
+            return self._conclude("error", "setup_failed", reason, end=end, seconds=seconds)
+        return self._conclude("failed", "body_raised", reason, end=end, seconds=seconds)
 
     def run(self, body: Callable[[Experiment], None]) -> ExperimentResult:
         """The whole lifecycle without pytest: start, ``body(self)``, finish."""
         try:
-            self.start()
-        except ChaoskitError:
-            assert self.result is not None
-            return self.result
-        try:
-            body(self)
-        except Exception as error:
-            return self.abort(error)
-        return self.finish()
+            try:
+                self.start()
+            except Exception as error:
+                return self.result or self.abort(error, during="setup")
+            try:
+                body(self)
+            except Exception as error:
+                return self.abort(error)
+            try:
+                return self.finish()
+            except Exception as error:
+                return self.result or self.abort(error, during="setup")
+        finally:
+            self._stop_load()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -301,14 +339,43 @@ class Experiment:
         )
         self.notify(f"reverted {active.plan.fault}")
 
+    def _revert_keeping(self, active: _Active, in_flight: BaseException) -> None:
+        """Revert while ``in_flight`` propagates; a revert failure is noted on it, not raised,
+        so a Ctrl-C stays a Ctrl-C (the failure is in the journal and raised again later)."""
+        try:
+            self._revert(active)
+        except RevertError as error:
+            in_flight.add_note(f"chaoskit: {error}")
+
     def _revert_all(self) -> list[str]:
         errors = []
         for active in reversed(self._faults):
+            if active.maybe_active:
+                errors.append(active.error)
+                continue
             try:
                 self._revert(active)
             except RevertError as error:
                 errors.append(str(error))
         return errors
+
+    def _add_fault_phases(self) -> None:
+        injected = [a for a in self._faults if a.injected_at is not None]
+        for index, active in enumerate(injected, start=1):
+            assert active.injected_at is not None
+            end = active.reverted_at or self.clock.now()
+            self._phases.append(
+                Phase(name=f"fault {index}", kind="fault", start=active.injected_at, end=end)
+            )
+
+    def _measured_so_far(self, end: float) -> Sequence[SecondStats]:
+        """What the load saw up to ``end``, for the report of an experiment that was cut short."""
+        if not self._load_running:
+            return ()
+        try:
+            return self.load.collect(self._started, end)
+        except ChaoskitError:
+            return ()
 
     def _stop_load(self) -> None:
         if self._load_running:
@@ -344,7 +411,6 @@ class Experiment:
             injections=tuple(a.record() for a in self._faults),
             measurements=tuple(self._measurements),
             seconds=tuple(s.to_json() for s in seconds),
-            expected_to_fail=self.settings.expected_to_fail,
         )
         self.journal.append("experiment_finished", result=self.result.to_json())
         self.notify(f"verdict: {outcome}: {reason}")

@@ -20,6 +20,7 @@ Cause = Literal[
     "slo_breached",
     "inconclusive",
     "body_raised",
+    "setup_failed",
     "revert_failed",
 ]
 

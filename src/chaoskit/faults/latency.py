@@ -67,15 +67,32 @@ class Latency:
 
     def inject(self, plan: FaultPlan, env: Environment) -> _AddedLatency:
         target = env.target(plan.target)
+        before = set(target.active_faults())
         try:
             handle = target.add_latency(
                 plan.instance_ids, delay=self.delay_seconds, jitter=self.jitter_seconds
             )
         except ProviderError as error:
+            _undo_partial_injection(target, before, plan, error)
             raise InjectionError(
                 f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
             ) from error
         return _AddedLatency(plan=plan, target=target, handle=handle)
+
+
+def _undo_partial_injection(
+    target: Target, before: set[str], plan: FaultPlan, error: ProviderError
+) -> None:
+    """A failed request may still have taken effect (a timeout after the provider applied it):
+    remove any fault that appeared since, or say that one may be active."""
+    try:
+        for handle in set(target.active_faults()) - before:
+            target.remove_fault(handle)
+    except ProviderError as cleanup_error:
+        raise RevertError(
+            f"{plan.fault} on {', '.join(plan.instance_ids)}: injecting failed ({error}) and "
+            f"whether it took effect could not be checked ({cleanup_error}); it may be active."
+        ) from error
 
 
 @dataclass(kw_only=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.faults._selection import select_instances, validate_count
 from chaoskit.typing import Environment, FaultPlan, Target
@@ -21,9 +23,13 @@ class TerminateInstances:
 
     target: str
     count: int = 1
-    replace_timeout: float = DEFAULT_REPLACE_TIMEOUT
+    replace_timeout: str | float | timedelta = DEFAULT_REPLACE_TIMEOUT
 
     def __post_init__(self) -> None:
+        timeout = parse_duration(
+            self.replace_timeout, field="TerminateInstances(replace_timeout)", allow_zero=False
+        )
+        object.__setattr__(self, "replace_timeout", timeout)  # normalised once, to seconds
         if not isinstance(self.target, str) or not self.target:
             raise ConfigError(
                 f"TerminateInstances(target={self.target!r}): name a target, e.g. target='web'."
@@ -46,6 +52,7 @@ class TerminateInstances:
             raise InjectionError(
                 f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
             ) from error
+        assert isinstance(self.replace_timeout, float)
         return _Termination(plan=plan, target=target, timeout=self.replace_timeout)
 
 

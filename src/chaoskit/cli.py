@@ -42,18 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="report folder whose journals/ to scan (default: reports)",
     )
 
-    plan = commands.add_parser("plan", help="print what experiments would do; change nothing")
-    plan.add_argument(
-        "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (default: experiments/)"
+    commands.add_parser(
+        "plan",
+        help="print what experiments would do, change nothing; pytest arguments follow "
+        "(default path: experiments/)",
     )
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"]:  # everything after `plan` belongs to pytest, options included
+        return _plan(argv[1:])
     args = parser.parse_args(argv)
     try:
         if args.command == "report":
             return _report(args.journals, args.dir, args.templates)
-        if args.command == "recover":
-            return _recover(args.dir)
-        return _plan(args.pytest_args)
+        return _recover(args.dir)
     except ChaoskitError as error:
         print(f"chaoskit: {error}", file=sys.stderr)
         return 2
@@ -82,18 +84,24 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
 
 
 def _recover(report_dir: Path) -> int:
-    from chaoskit.experiment.journal import JournalWriter, unreverted_intents
+    """Settle what killed runs left behind; exit 1 while anything needs a human."""
+    from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
 
-    leftovers = 0
+    leftovers = needs_hand = 0
     for path in sorted((report_dir / "journals").glob("*.jsonl")):
         intents = unreverted_intents(path)
-        if intents and _run_is_alive(path):
+        if not intents:
+            continue
+        events = list(read_events(path))
+        if _run_is_alive(events):
             print(f"skipping {path.name}: its run is still in progress")
             continue
+        provider = next((e.get("provider") for e in events if e["event"] == "run_started"), None)
         for intent in intents:
             leftovers += 1
             where = f"{intent['fault']} on {', '.join(intent['instance_ids'])} ({intent['env']})"
-            if intent.get("env") != "local":
+            if provider != "local":
+                needs_hand += 1
                 print(f"STILL ACTIVE? {where}: revert it by hand; journal {path}")
                 continue
             # The local system lives and dies with its pytest session: once that process is
@@ -110,29 +118,30 @@ def _recover(report_dir: Path) -> int:
             print(f"settled {where}: the local system that held it has stopped")
     if not leftovers:
         print(f"nothing to recover: every fault in {report_dir / 'journals'} was reverted")
-    return 0
+    return 1 if needs_hand else 0
 
 
-def _run_is_alive(journal: Path) -> bool:
-    from chaoskit.experiment.journal import read_events
-
-    for event in read_events(journal):
-        if event["event"] == "run_finished":
-            return False
-        if event["event"] == "run_started" and event.get("pid"):
-            try:
-                os.kill(int(event["pid"]), 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-            return True
-    return False
+def _run_is_alive(events: list[dict[str, object]]) -> bool:
+    if any(e["event"] == "run_finished" for e in events):
+        return False
+    started = next((e for e in events if e["event"] == "run_started"), None)
+    if started is None or not isinstance(started.get("pid"), int):
+        return False
+    try:
+        os.kill(started["pid"], 0)  # type: ignore[arg-type]
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _plan(pytest_args: list[str]) -> int:
-    command = [sys.executable, "-m", "pytest", "--chaos-dry-run", "-rs"]
-    return subprocess.call([*command, *(pytest_args or ["experiments/"])])
+    # Without a path of its own, plan the experiments folder, whatever testpaths says.
+    if not any(Path(arg).exists() for arg in pytest_args if not arg.startswith("-")):
+        pytest_args = ["experiments/", *pytest_args]
+    command = [sys.executable, "-m", "pytest", "--chaos-dry-run", "-rs", *pytest_args]
+    return subprocess.call(command)
 
 
 if __name__ == "__main__":

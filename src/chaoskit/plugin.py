@@ -66,6 +66,7 @@ class _PluginState:
 
             self.run = Run(
                 env_name=env_config.name,
+                provider=env_config.provider,
                 env_factory=make_environment,
                 load_factory=make_load_driver,
                 journal_dir=self.report_dir / "journals",
@@ -124,11 +125,15 @@ def pytest_configure(config: pytest.Config) -> None:
         env_config = resolve_environment(table, config.getoption("chaos_env"))
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
-    report_dir = config.getoption("chaos_report") or table.get("report_dir", DEFAULT_REPORT_DIR)
+    # A folder given on the command line is relative to where pytest was started; the one in
+    # pyproject.toml (or the default) to the project's root.
+    option = config.getoption("chaos_report")
+    base = config.invocation_params.dir if option else config.rootpath
+    report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
     config.stash[_state_key] = _PluginState(
         config=config,
         env_config=env_config,
-        report_dir=(config.rootpath / report_dir).resolve(),
+        report_dir=(base / report_dir).resolve(),
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
     )

@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.integration
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "experiments" / "locustfile.py"
 HEADER = f"""
 import time
+import uuid
+from collections.abc import Iterator
 import pytest
 from chaoskit import faults, load, slo
 
@@ -41,12 +45,21 @@ SYSTEM_PROCESSES = (
 )
 
 
-def chaoskit_processes() -> list[psutil.Process]:
+TAG = "CHAOSKIT_TEST_TAG"
+
+
+def chaoskit_processes(tag: str) -> list[psutil.Process]:
+    """chaoskit's processes started by this test (they inherit its tag), none of any other run."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(process.info["cmdline"] or ())
-        if any(name in cmdline for name in SYSTEM_PROCESSES):
-            found.append(process)
+        if not any(name in cmdline for name in SYSTEM_PROCESSES):
+            continue
+        try:
+            if process.environ().get(TAG) == tag:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
     return found
 
 
@@ -56,13 +69,15 @@ def journal_events(project: Path) -> list[dict]:
 
 
 @pytest.fixture
-def no_stray_processes():
-    assert chaoskit_processes() == [], "another local system is still running"
+def no_stray_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """After the test, every process the chaoskit runs it started is gone."""
+    tag = uuid.uuid4().hex
+    monkeypatch.setenv(TAG, tag)
     yield
     deadline = time.monotonic() + 10
-    while chaoskit_processes() and time.monotonic() < deadline:
+    while chaoskit_processes(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert chaoskit_processes() == []
+    assert chaoskit_processes(tag) == []
 
 
 def test_a_crash_mid_hold_reverts_and_leaves_the_system_healthy(
@@ -193,3 +208,42 @@ def test_plan_prints_what_each_experiment_would_do(
     assert "hold 8s" in planned.stdout
     assert "would inject Latency 400ms on 1 of web on i-" in planned.stdout
     assert "starting load" not in planned.stdout
+
+
+def test_the_example_game_day_runs_within_two_minutes_and_writes_its_report(
+    tmp_path: Path, no_stray_processes: None
+) -> None:
+    """What the README's first command runs: `pytest experiments/`."""
+    root = Path(__file__).resolve().parents[2]
+    began = time.monotonic()
+    game_day = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "experiments/",
+            "-p",
+            "no:cacheprovider",
+            "--chaos-report",
+            str(tmp_path),
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    took = time.monotonic() - began
+    assert game_day.returncode == 0, game_day.stdout + game_day.stderr
+    assert "2 passed, 1 xfailed" in game_day.stdout
+    assert took <= 120, f"the game day took {took:.0f}s"
+    assert (tmp_path / "latest.html").is_file() and (tmp_path / "index.html").is_file()
+    [journal_path] = tmp_path.glob("chaoskit-*.json")
+    experiments = json.loads(journal_path.read_text())["experiments"]
+    by_name = {e["name"].split("::")[1]: e for e in experiments}
+    kill = by_name["test_survives_losing_one_instance"]
+    assert kill["outcome"] == "passed"
+    assert kill["injections"][0]["status"] == "reverted"
+    slow = by_name["test_slow_instance_breaks_the_latency_objective"]
+    assert slow["cause"] == "slo_breached" and slow["expected_to_fail"] is True
+    [breach] = [m for m in slow["measurements"] if m["status"] == "fail"]
+    assert breach["window"] == "fault 1" and breach["value"] > 0.3

@@ -88,7 +88,7 @@ def test_recover_settles_a_local_fault_left_by_a_killed_run(
         text=True,
         check=True,
     ).stdout.strip()
-    writer.append("run_started", run_id="dead", env="local", pid=int(dead_pid))
+    writer.append("run_started", run_id="dead", env="local", provider="local", pid=int(dead_pid))
     writer.append(
         "fault_intent",
         injection_id="abc",
@@ -125,4 +125,26 @@ def test_recover_leaves_a_run_that_is_still_going(
     writer.close()
     main(["recover", "--dir", str(tmp_path)])
     assert "still in progress" in capsys.readouterr().out
+    assert len(unreverted_intents(log)) == 1
+
+
+def test_recover_exits_non_zero_when_a_fault_needs_a_human(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "journals" / "cloud.jsonl"
+    writer = JournalWriter(log)
+    writer.append("run_started", run_id="cloud", env="staging", provider="aws", pid=None)
+    writer.append(
+        "fault_intent",
+        injection_id="abc",
+        fault="Latency 200ms on 1 of web",
+        target="web",
+        instance_ids=["i-0abc"],
+        env="staging",
+        experiment="x",
+    )
+    writer.append("run_finished")
+    writer.close()
+    assert main(["recover", "--dir", str(tmp_path)]) == 1
+    assert "STILL ACTIVE? Latency 200ms on 1 of web on i-0abc (staging)" in capsys.readouterr().out
     assert len(unreverted_intents(log)) == 1

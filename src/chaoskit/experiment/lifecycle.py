@@ -21,7 +21,7 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadyStateBroken
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
-from chaoskit.slo.objectives import Measurement, Objective
+from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.seconds import SecondStats, merge_seconds
 from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
 
@@ -418,5 +418,4 @@ class Experiment:
 
 
 def _summary(measurements: Sequence[Measurement]) -> str:
-    marks = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
-    return ", ".join(f"{m.objective} {m.shown} {marks[m.status]}" for m in measurements)
+    return ", ".join(f"{m.objective} {m.shown} {STATUS_LABELS[m.status]}" for m in measurements)

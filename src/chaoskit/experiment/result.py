@@ -66,9 +66,6 @@ class ExperimentResult:
     def breaches(self) -> list[Measurement]:
         return [m for m in self.measurements if m.status == "fail"]
 
-    def inconclusive(self) -> list[Measurement]:
-        return [m for m in self.measurements if m.status == "inconclusive"]
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

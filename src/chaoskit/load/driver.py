@@ -27,18 +27,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import math
-import os
 import subprocess
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
 
-import chaoskit
+from chaoskit._processes import child_environment
 from chaoskit.clock import SystemClock
 from chaoskit.errors import ConfigError, LoadError
 from chaoskit.load import Locust, _wire
@@ -514,14 +512,7 @@ class _Coordinator(_Process):
 
 
 def _child_environment() -> dict[str, str]:
-    environment = dict(os.environ)
+    environment = child_environment()
     # The load processes must be gevent-patched even if the user disabled it here.
     environment.pop("LOCUST_SKIP_MONKEY_PATCH", None)
-    # chaoskit may be importable here only through sys.path changes (pytest's pythonpath
-    # setting, a conftest): make sure the children find the same package, as a last resort.
-    package_parent = str(Path(chaoskit.__file__).resolve().parent.parent)
-    existing = environment.get("PYTHONPATH")
-    environment["PYTHONPATH"] = (
-        os.pathsep.join([existing, package_parent]) if existing else package_parent
-    )
     return environment

@@ -10,7 +10,7 @@ import jinja2
 
 from chaoskit.durations import format_duration
 from chaoskit.experiment.result import ExperimentResult, Journal
-from chaoskit.report.charts import Band, Line, line_chart
+from chaoskit.report.charts import PERCENTILE_COLOURS, PHASE_COLOURS, Band, Line, line_chart
 from chaoskit.report.redact import redact
 from chaoskit.report.series import series
 
@@ -39,6 +39,8 @@ def render_html(journal: Journal, *, template_dir: Path | None = None) -> str:
         journal=journal,
         experiments=[_experiment_view(e) for e in journal.experiments],
         generated=_clock(journal.finished, with_date=True),
+        phase_colours=PHASE_COLOURS,
+        percentile_colours=PERCENTILE_COLOURS,
     )
 
 
@@ -86,9 +88,12 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
             title="latency",
             unit="latency ms (p50 / p95 / p99)",
             lines=[
-                Line(label="p50", colour="#7f8c8d", points=[(p.offset, p.p50_ms) for p in points]),
-                Line(label="p95", colour="#e67e22", points=[(p.offset, p.p95_ms) for p in points]),
-                Line(label="p99", colour="#8e44ad", points=[(p.offset, p.p99_ms) for p in points]),
+                Line(
+                    label=label,
+                    colour=PERCENTILE_COLOURS[label],
+                    points=[(p.offset, getattr(p, f"{label}_ms")) for p in points],
+                )
+                for label in ("p50", "p95", "p99")
             ],
             bands=bands,
             x_max=x_max,

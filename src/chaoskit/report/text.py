@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from chaoskit.experiment.result import Journal
-
-_MARKS = {"pass": "ok", "fail": "BREACHED", "inconclusive": "inconclusive"}
+from chaoskit.slo.objectives import STATUS_LABELS
 
 
 def summary_lines(journal: Journal) -> list[str]:
@@ -22,7 +21,7 @@ def summary_lines(journal: Journal) -> list[str]:
         for measurement in result.measurements:
             lines.append(
                 f"        {measurement.window:<9} {measurement.objective:<16} "
-                f"{measurement.shown:>9}  {_MARKS[measurement.status]}"
+                f"{measurement.shown:>9}  {STATUS_LABELS[measurement.status]}"
             )
         if result.outcome != "passed":
             lines.append(f"        why: {result.reason}")

@@ -17,6 +17,11 @@ from chaoskit.errors import ConfigError
 from chaoskit.slo.seconds import SecondStats
 
 Status = Literal["pass", "fail", "inconclusive"]
+STATUS_LABELS: dict[Status, str] = {
+    "pass": "ok",
+    "fail": "BREACHED",
+    "inconclusive": "inconclusive",
+}
 
 # A tail percentile needs this many samples beyond it: p99 needs 1000 requests, p95 needs 200,
 # p50 needs 20. Fewer, and one request decides the figure.

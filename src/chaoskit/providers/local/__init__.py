@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -39,7 +38,7 @@ from tenacity import (
     wait_none,
 )
 
-import chaoskit
+from chaoskit._processes import child_environment
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local.client import ControlClient
@@ -212,7 +211,7 @@ class LocalEnvironment:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
-            env=_child_environment(),
+            env=child_environment(),
             # Its own session: a Ctrl-C meant for pytest must not kill the system before
             # the experiment's teardown has reverted its faults through it.
             start_new_session=True,
@@ -259,10 +258,6 @@ class LocalEnvironment:
         """The end of what the system and its replicas wrote to stderr (until ``close()``)."""
         return _read_tail(self._log, max_bytes)
 
-    @property
-    def target_names(self) -> list[str]:
-        return sorted(self._targets)
-
     def target(self, name: str) -> LocalTarget:
         if name not in self._targets:
             raise ConfigError(
@@ -283,16 +278,6 @@ class LocalEnvironment:
         self._control.close()
         _stop_process(self._process, grace=SHUTDOWN_TIMEOUT)
         self._log.close()
-
-
-def _child_environment() -> dict[str, str]:
-    """This environment, with chaoskit importable in the child even when it is not installed."""
-    env = dict(os.environ)
-    package_root = str(Path(chaoskit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(
-        path for path in (package_root, env.get("PYTHONPATH", "")) if path
-    )
-    return env
 
 
 def _read_ready_line(

@@ -328,14 +328,9 @@ def _read_ready_line(
 
 def _wait_for_exit(process: subprocess.Popen[bytes], *, timeout: float) -> bool:
     """True once ``process`` has exited, False when it is still running after ``timeout``."""
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(0.02),
-        retry=retry_if_result(lambda returncode: returncode is None),
-    )
     try:
-        retrying(process.poll)
-    except RetryError:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         return False
     return True
 

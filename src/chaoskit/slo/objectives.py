@@ -68,31 +68,16 @@ class LatencyObjective:
     def evaluate(self, window: SecondStats, *, window_name: str) -> Measurement:
         needed = self.min_samples()
         if window.ok < needed:
-            return Measurement(
-                objective=self.describe(),
-                kind=self.kind,
-                limit=self.below,
-                window=window_name,
-                value=None,
-                shown="n/a",
-                status="inconclusive",
-                samples=window.ok,
-                reason=f"{window.ok} successful requests; p{self.percentile:g} needs {needed}",
-            )
+            reason = f"{window.ok} successful requests; p{self.percentile:g} needs {needed}"
+            return _inconclusive(self, window_name, samples=window.ok, reason=reason)
         seconds = window.latency_us.get_value_at_percentile(self.percentile) / 1e6
-        passed = seconds < self.below
-        return Measurement(
-            objective=self.describe(),
-            kind=self.kind,
-            limit=self.below,
-            window=window_name,
+        return _judged(
+            self,
+            window_name,
             value=seconds,
             shown=_format_latency(seconds),
-            status="pass" if passed else "fail",
             samples=window.ok,
-            reason=""
-            if passed
-            else f"{_format_latency(seconds)} is not below {format_duration(self.below)}",
+            breach=f"{_format_latency(seconds)} is not below {format_duration(self.below)}",
         )
 
 
@@ -113,34 +98,64 @@ class ErrorRateObjective:
         completed = window.completed
         needed = self.min_samples()
         if completed < needed:
-            return Measurement(
-                objective=self.describe(),
-                kind=self.kind,
-                limit=self.below,
-                window=window_name,
-                value=None,
-                shown="n/a",
-                status="inconclusive",
-                samples=completed,
-                reason=f"{completed} completed requests; an error rate below "
-                f"{_format_ratio(self.below)} needs {needed}",
+            reason = (
+                f"{completed} completed requests; an error rate below "
+                f"{_format_ratio(self.below)} needs {needed}"
             )
+            return _inconclusive(self, window_name, samples=completed, reason=reason)
         rate = window.failures / completed
-        passed = rate < self.below
-        return Measurement(
-            objective=self.describe(),
-            kind=self.kind,
-            limit=self.below,
-            window=window_name,
+        return _judged(
+            self,
+            window_name,
             value=rate,
             shown=_format_ratio(rate),
-            status="pass" if passed else "fail",
             samples=completed,
-            reason=""
-            if passed
-            else f"{window.failures} of {completed} requests failed "
+            breach=f"{window.failures} of {completed} requests failed "
             f"({_format_ratio(rate)}): {_top_reasons(window)}",
         )
+
+
+_Threshold = LatencyObjective | ErrorRateObjective
+
+
+def _inconclusive(
+    objective: _Threshold, window_name: str, *, samples: int, reason: str
+) -> Measurement:
+    return Measurement(
+        objective=objective.describe(),
+        kind=objective.kind,
+        limit=objective.below,
+        window=window_name,
+        value=None,
+        shown="n/a",
+        status="inconclusive",
+        samples=samples,
+        reason=reason,
+    )
+
+
+def _judged(
+    objective: _Threshold,
+    window_name: str,
+    *,
+    value: float,
+    shown: str,
+    samples: int,
+    breach: str,
+) -> Measurement:
+    """Pass when ``value`` is below the objective's threshold; ``breach`` says why not."""
+    passed = value < objective.below
+    return Measurement(
+        objective=objective.describe(),
+        kind=objective.kind,
+        limit=objective.below,
+        window=window_name,
+        value=value,
+        shown=shown,
+        status="pass" if passed else "fail",
+        samples=samples,
+        reason="" if passed else breach,
+    )
 
 
 def latency(*, p: float, below: str | float) -> LatencyObjective:

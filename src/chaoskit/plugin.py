@@ -240,7 +240,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         raise
     if not isinstance(experiment, Experiment):
         pytest.skip(experiment.summary())
-    result = experiment.finish()
+    try:
+        result = experiment.finish()
+    except Exception as error:  # the load or the environment broke while drawing the verdict
+        if experiment.result is None:
+            experiment.abort(error, during="setup")
+        raise
     if result.outcome == "failed":
         raise _failure(result)
     return outcome  # a failed revert is raised at teardown, where pytest calls it an error

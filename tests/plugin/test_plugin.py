@@ -312,3 +312,24 @@ def test_one(chaos):
     assert "chaoskit.plugin" in loaded and "chaoskit.faults" in loaded  # what --co really loads
     heavy = [m for m in loaded if m.split(".")[0] in {"locust", "gevent", "boto3", "botocore"}]
     assert heavy == []
+
+
+def test_load_that_breaks_during_the_baseline_is_an_error(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        CONFTEST
+        + """
+from chaoskit.errors import LoadError
+
+class BrokenLoad(FakeLoadDriver):
+    def collect(self, start, end):
+        raise LoadError("worker 1 stopped reporting")
+
+def pytest_chaoskit_make_load_driver(config, spec, url):
+    return BrokenLoad(traffic)
+"""
+    )
+    result = run(project, "\ndef test_x(chaos):\n    raise AssertionError('must not run')\n")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*LoadError: worker 1 stopped reporting*"])
+    journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    assert journal["experiments"][0]["cause"] == "setup_failed"

@@ -279,7 +279,7 @@ class Experiment:
         self._add_fault_phases()
         seconds = self._measured_so_far(end)
         if during == "setup":
-            reason = f"the experiment could not run: {type(error).__name__}: {error}"
+            reason = f"the experiment could not run to a verdict: {type(error).__name__}: {error}"
         else:
             reason = f"the experiment body raised {type(error).__name__}: {error}"
         if revert_errors:

@@ -204,7 +204,11 @@ def test_an_experiment_without_a_fault_fails(project: pytest.Pytester) -> None:
     [
         ("baseline='soon'", "chaos(baseline='soon') is not a duration*"),
         ("bogus=1", "chaos() got unknown argument(s) bogus*"),
-        ("steady_state='p99'", "chaos(steady_state='p99') must be a list of objectives*"),
+        ("steady_state='p99'", "cannot read objective 'p99': expected a comparison*"),
+        (
+            "steady_state=[42]",
+            "chaos(steady_state=?42?) must be a list of objectives*42 is not one*",
+        ),
         ("load=None", "chaos() has no load*"),
         ("allow_inconclusive='yes'", "chaos(allow_inconclusive='yes') must be True or False*"),
     ],

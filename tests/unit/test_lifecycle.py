@@ -268,3 +268,24 @@ def test_replace_timeout_is_checked_before_anything_is_killed() -> None:
     with pytest.raises(ConfigError, match=r"TerminateInstances\(replace_timeout='soon'\)"):
         faults.TerminateInstances(target="web", replace_timeout="soon")
     assert faults.TerminateInstances(target="web", replace_timeout="30s").replace_timeout == 30
+
+
+def test_objectives_are_judged_only_in_their_phases(tmp_path: Path) -> None:
+    start = int(FakeClock().time)
+
+    def traffic(second: int) -> Traffic:  # slow during the fault window only
+        return Traffic(latency_ms=450 if start + 6 <= second < start + 12 else 5)
+
+    experiment = make(
+        tmp_path,
+        traffic,
+        objectives=(slo.parse("p99<300ms", phases="after"), slo.parse("rps>=0.9*baseline")),
+    )
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed", result.reason
+    judged = {(m.objective, m.window) for m in result.measurements}
+    assert judged == {
+        ("p99 < 300ms", "recovery"),
+        ("rps >= 0.9*baseline", "fault 1"),
+        ("rps >= 0.9*baseline", "recovery"),
+    }

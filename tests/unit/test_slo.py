@@ -12,6 +12,7 @@ from chaoskit import slo
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.seconds import HIGHEST_US, SecondStats, merge_seconds
+from chaoskit.slo.window import Window
 
 anything = st.one_of(
     st.none(),
@@ -70,6 +71,10 @@ def test_an_error_rate_is_valid_or_a_config_error(below: object) -> None:
         assert 0 < objective.below <= 1
 
 
+def one_window(stats: SecondStats) -> Window:
+    return Window(name="fault 1", kind="fault", seconds=[stats])
+
+
 latencies = st.lists(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=300)
 
 
@@ -126,12 +131,12 @@ def test_error_rate_needs_enough_requests_and_counts_failures_over_completed() -
         window.record_ok(1000)
     for _ in range(10):
         window.record_failure("HTTP 500")
-    measured = slo.error_rate(below="1%").evaluate(window, window_name="fault 1")
+    measured = slo.error_rate(below="1%").evaluate(one_window(window))
     assert measured.value == pytest.approx(0.01) and measured.status == "fail"
     assert "HTTP 500 x10" in measured.reason
     small = SecondStats(second=0)
     small.record_ok(1000)
-    assert slo.error_rate(below="1%").evaluate(small, window_name="b").status == "inconclusive"
+    assert slo.error_rate(below="1%").evaluate(one_window(small)).status == "inconclusive"
 
 
 def test_a_tail_percentile_needs_ten_samples_beyond_it() -> None:
@@ -139,6 +144,78 @@ def test_a_tail_percentile_needs_ten_samples_beyond_it() -> None:
     for _ in range(999):
         window.record_ok(1000)
     objective = slo.latency(p=99, below="300ms")
-    assert objective.evaluate(window, window_name="b").status == "inconclusive"
+    assert objective.evaluate(one_window(window)).status == "inconclusive"
     window.record_ok(1000)
-    assert objective.evaluate(window, window_name="b").status == "pass"
+    assert objective.evaluate(one_window(window)).status == "pass"
+
+
+def _seconds(
+    rate: int, count: int, *, latency_us: int = 2000, failures: int = 0
+) -> list[SecondStats]:
+    seconds = []
+    for index in range(count):
+        stats = SecondStats(second=index)
+        for _ in range(rate):
+            stats.record_ok(latency_us)
+        for _ in range(failures):
+            stats.record_failure("HTTP 503")
+        seconds.append(stats)
+    return seconds
+
+
+def test_throughput_relative_to_the_baseline() -> None:
+    baseline = Window(name="baseline", kind="baseline", seconds=_seconds(200, 4))
+    slow = Window(name="fault 1", kind="fault", seconds=_seconds(150, 4), baseline=baseline)
+    fine = Window(name="fault 1", kind="fault", seconds=_seconds(190, 4), baseline=baseline)
+    objective = slo.parse("rps>=0.9*baseline")
+    assert "baseline" not in objective.phases  # a rate is not compared with itself
+    breached = objective.evaluate(slow)
+    assert breached.status == "fail" and breached.value == 150 and breached.limit == 180
+    assert "150 requests/s is under the floor of 180/s" in breached.reason
+    assert objective.evaluate(fine).status == "pass"
+
+
+def test_a_silent_second_counts_against_throughput() -> None:
+    seconds = [*_seconds(100, 3), SecondStats(second=3)]  # the target stopped answering
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = slo.throughput(at_least=90).evaluate(window)
+    assert measured.value == 75 and measured.status == "fail"
+
+
+def test_composed_objectives_fail_pass_and_stay_inconclusive_as_logic_says() -> None:
+    window = Window(name="fault 1", kind="fault", seconds=_seconds(300, 4, latency_us=400_000))
+    slow, fast_enough = slo.parse("p99<300ms"), slo.parse("p50<500ms")
+    assert (slow & fast_enough).evaluate(window).status == "fail"
+    assert (slow | fast_enough).evaluate(window).status == "pass"
+    unsure = slo.parse("p99.99<1s")  # 1,200 requests are too few for a p99.99
+    assert (unsure & fast_enough).evaluate(window).status == "inconclusive"
+    assert (unsure | slow).evaluate(window).status == "inconclusive"
+    assert (slow & fast_enough).evaluate(window).shown == "1/2 held"
+
+
+def test_a_custom_objective_sees_the_window() -> None:
+    window = Window(name="fault 1", kind="fault", seconds=_seconds(100, 2, failures=3))
+    no_503 = slo.custom("no 503s", lambda w: "HTTP 503" not in w.merged.failed)
+    counted = slo.custom("few 503s", lambda w: (w.merged.failed["HTTP 503"] < 10, "6 x 503"))
+    assert no_503.evaluate(window).status == "fail"
+    assert counted.evaluate(window).shown == "6 x 503"
+    with pytest.raises(ConfigError, match="give a name and a callable"):
+        slo.custom("broken", "not callable")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("phases", "kinds"),
+    [
+        ("all", {"baseline", "fault", "recovery"}),
+        ("during", {"fault"}),
+        (["during", "after"], {"fault", "recovery"}),
+        ("before", {"baseline"}),
+    ],
+)
+def test_objectives_are_scoped_to_phases(phases: object, kinds: set[str]) -> None:
+    assert slo.latency(p=99, below="1s", phases=phases).phases == kinds  # type: ignore[arg-type]
+
+
+def test_an_unknown_phase_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="'midway' is not a phase"):
+        slo.error_rate(below="1%", phases="midway")

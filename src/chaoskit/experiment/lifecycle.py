@@ -22,7 +22,8 @@ from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadySt
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
 from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
-from chaoskit.slo.seconds import SecondStats, merge_seconds
+from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
 
 Notify = Callable[[str], None]
@@ -117,6 +118,7 @@ class Experiment:
     _measurements: list[Measurement] = field(default_factory=list, init=False)
     _started: float = field(default=0.0, init=False)
     _load_running: bool = field(default=False, init=False)
+    _baseline_window: Window | None = field(default=None, init=False)
     result: ExperimentResult | None = field(default=None, init=False)
 
     # -- the phases -----------------------------------------------------------------------
@@ -382,11 +384,28 @@ class Experiment:
             self._load_running = False
             self.load.stop()
 
-    def _evaluate(self, phase: Phase, seconds: Sequence[SecondStats]) -> list[Measurement]:
+    def _window(self, phase: Phase, seconds: Sequence[SecondStats]) -> Window:
         # Only whole seconds inside the phase count: the edge seconds mix two phases.
         first, last = math.ceil(phase.start), math.floor(phase.end)
-        window = merge_seconds(s for s in seconds if first <= s.second < last)
-        return [o.evaluate(window, window_name=phase.name) for o in self.settings.objectives]
+        inside = {s.second: s for s in seconds if first <= s.second < last}
+        return Window(
+            name=phase.name,
+            kind=phase.kind,
+            seconds=[
+                inside.get(second, SecondStats(second=second)) for second in range(first, last)
+            ],
+            baseline=None if phase.kind == "baseline" else self._baseline_window,
+        )
+
+    def _evaluate(self, phase: Phase, seconds: Sequence[SecondStats]) -> list[Measurement]:
+        window = self._window(phase, seconds)
+        if phase.kind == "baseline":
+            self._baseline_window = window
+        return [
+            objective.evaluate(window)
+            for objective in self.settings.objectives
+            if phase.kind in objective.phases
+        ]
 
     def _conclude(
         self,

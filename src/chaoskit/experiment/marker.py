@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.load import Locust
-from chaoskit.slo.objectives import ErrorRateObjective, LatencyObjective, Objective
+from chaoskit.slo.grammar import parse_objective
+from chaoskit.slo.objectives import Objective
 
 DEFAULT_BASELINE = 10.0
 DEFAULT_RECOVERY = 15.0
-_OBJECTIVE_TYPES = (LatencyObjective, ErrorRateObjective)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +31,7 @@ class ChaosMarker:
 
 _KNOWN = {
     "load": "a load.Locust(...)",
-    "steady_state": "a list of objectives such as slo.latency(p=99, below='300ms')",
+    "steady_state": "a list of objectives such as slo.latency(p=99, below='300ms') or 'p99<300ms'",
     "baseline": "a duration such as '10s'",
     "recovery": "a duration such as '15s'",
     "allow_inconclusive": "True or False",
@@ -62,16 +62,7 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
             f"chaos(load={load!r}) is not a load driver; write "
             f"load=load.Locust('experiments/locustfile.py', users=20)."
         )
-    objectives = kwargs.get("steady_state", ())
-    if isinstance(objectives, _OBJECTIVE_TYPES):
-        objectives = (objectives,)
-    if not isinstance(objectives, list | tuple) or not all(
-        isinstance(o, _OBJECTIVE_TYPES) for o in objectives
-    ):
-        raise ConfigError(
-            f"chaos(steady_state={objectives!r}) must be a list of objectives, e.g. "
-            f"[slo.latency(p=99, below='300ms'), slo.error_rate(below='1%')]."
-        )
+    objectives = _objectives(kwargs.get("steady_state", ()))
     if not objectives:
         raise ConfigError(
             "chaos() has no steady_state objectives, so no verdict could be drawn; add "
@@ -89,3 +80,20 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
         recovery=parse_duration(kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)"),
         allow_inconclusive=allow,
     )
+
+
+def _objectives(value: object) -> tuple[Objective, ...]:
+    """A list of objectives or objective strings (``"p99<300ms"``); one alone is fine too."""
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    objectives = []
+    for item in items:
+        if isinstance(item, str):
+            objectives.append(parse_objective(item))
+        elif callable(getattr(item, "evaluate", None)) and hasattr(item, "phases"):
+            objectives.append(cast(Objective, item))
+        else:
+            raise ConfigError(
+                f"chaos(steady_state={value!r}) must be a list of objectives, e.g. "
+                f"[slo.latency(p=99, below='300ms'), 'errors<1%']; {item!r} is not one."
+            )
+    return tuple(objectives)

@@ -113,8 +113,10 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
 
 
 def _limits(result: ExperimentResult, kind: str, *, scale: float) -> list[tuple[str, float]]:
-    thresholds = {m.objective: m.limit for m in result.measurements if m.kind == kind}
-    return [(objective, limit * scale) for objective, limit in thresholds.items()]
+    thresholds = {
+        m.objective: m.limit for m in result.measurements if m.kind == kind and m.limit is not None
+    }
+    return [(objective, limit * scale) for objective, limit in thresholds.items() if limit]
 
 
 def _clock(epoch: float | None, with_date: bool = False) -> str:

@@ -1,19 +1,35 @@
 """Service level objectives: SLIs from per-second histograms, objectives, verdicts."""
 
+from chaoskit.slo.grammar import parse_objective as parse
 from chaoskit.slo.objectives import (
+    AllOf,
+    AnyOf,
+    CustomObjective,
     ErrorRateObjective,
     LatencyObjective,
     Measurement,
     Objective,
+    ThroughputObjective,
+    custom,
     error_rate,
     latency,
+    throughput,
 )
+from chaoskit.slo.window import Window
 
 __all__ = [
+    "AllOf",
+    "AnyOf",
+    "CustomObjective",
     "ErrorRateObjective",
     "LatencyObjective",
     "Measurement",
     "Objective",
+    "ThroughputObjective",
+    "Window",
+    "custom",
     "error_rate",
     "latency",
+    "parse",
+    "throughput",
 ]

@@ -1,22 +1,28 @@
-"""Steady-state objectives and their evaluation over a window of seconds.
+"""Steady-state objectives and their evaluation over a window.
 
-An objective looks at one window (the merge of its seconds) and returns a ``Measurement``:
-the value it saw, and pass / fail / inconclusive. Inconclusive means the window held too few
-samples for the figure to mean anything; it is never reported as a pass.
+An objective looks at one ``Window`` and returns a ``Measurement``: the value it saw, and
+pass / fail / inconclusive. Inconclusive means the window held too few samples for the figure
+to mean anything; it is never reported as a pass. Objectives compose with ``&`` (all must
+hold) and ``|`` (one must hold), and each applies to some phases: by default to all of them
+(before, during and after the fault).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import ClassVar, Literal, Protocol
 
 from chaoskit.durations import format_duration, name_value, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.window import PhaseKind, Window
 
 Status = Literal["pass", "fail", "inconclusive"]
+Kind = Literal["latency", "error_rate", "throughput", "custom", "composite"]
 STATUS_LABELS: dict[Status, str] = {
     "pass": "ok",
     "fail": "BREACHED",
@@ -29,14 +35,25 @@ TAIL_SAMPLES = 10
 # An error rate needs enough requests that the threshold is at least one request, and 100 at least.
 MIN_REQUESTS_FOR_RATE = 100
 
+ALL_PHASES: frozenset[PhaseKind] = frozenset({"baseline", "fault", "recovery"})
+_PHASE_WORDS: dict[str, frozenset[PhaseKind]] = {
+    "all": ALL_PHASES,
+    "before": frozenset({"baseline"}),
+    "baseline": frozenset({"baseline"}),
+    "during": frozenset({"fault"}),
+    "fault": frozenset({"fault"}),
+    "after": frozenset({"recovery"}),
+    "recovery": frozenset({"recovery"}),
+}
+
 
 @dataclass(frozen=True, kw_only=True)
 class Measurement:
     """One objective evaluated on one window."""
 
     objective: str
-    kind: Literal["latency", "error_rate"]
-    limit: float  # the objective's threshold: seconds for latency, a fraction for rates
+    kind: Kind
+    limit: float | None  # the threshold: seconds for latency, a fraction for rates, req/s
     window: str
     value: float | None
     shown: str  # the value as a reader sees it, e.g. "212ms" or "0.40%"
@@ -46,86 +63,380 @@ class Measurement:
 
 
 class Objective(Protocol):
+    @property
+    def phases(self) -> frozenset[PhaseKind]:
+        """The phase kinds this objective is judged in."""
+
     def describe(self) -> str: ...
 
-    def evaluate(self, window: SecondStats, *, window_name: str) -> Measurement: ...
+    def evaluate(self, window: Window) -> Measurement: ...
+
+
+class _Composable:
+    """``a & b``: both must hold; ``a | b``: at least one must hold."""
+
+    def __and__(self, other: Objective) -> AllOf:
+        return AllOf(parts=(*_flatten(self, AllOf), *_flatten(other, AllOf)))
+
+    def __or__(self, other: Objective) -> AnyOf:
+        return AnyOf(parts=(*_flatten(self, AnyOf), *_flatten(other, AnyOf)))
 
 
 @dataclass(frozen=True, kw_only=True)
-class LatencyObjective:
+class LatencyObjective(_Composable):
     """The ``percentile`` of successful-request latency stays below ``below`` seconds."""
 
     percentile: float
     below: float
-    kind: ClassVar[Literal["latency"]] = "latency"
+    inclusive: bool = False  # "<=" instead of "<"
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "latency"
 
     def describe(self) -> str:
-        return f"p{self.percentile:g} < {format_duration(self.below)}"
+        op = "<=" if self.inclusive else "<"
+        return f"p{self.percentile:g} {op} {format_duration(self.below)}"
 
     def min_samples(self) -> int:
         return math.ceil(TAIL_SAMPLES / (1 - self.percentile / 100))
 
-    def evaluate(self, window: SecondStats, *, window_name: str) -> Measurement:
+    def evaluate(self, window: Window) -> Measurement:
+        stats = window.merged
         needed = self.min_samples()
-        if window.ok < needed:
-            reason = f"{window.ok} successful requests; p{self.percentile:g} needs {needed}"
-            return _inconclusive(self, window_name, samples=window.ok, reason=reason)
-        seconds = window.latency_us.get_value_at_percentile(self.percentile) / 1e6
+        if stats.ok < needed:
+            reason = f"{stats.ok} successful requests; p{self.percentile:g} needs {needed}"
+            return _inconclusive(self, self.below, window, samples=stats.ok, reason=reason)
+        seconds = stats.latency_us.get_value_at_percentile(self.percentile) / 1e6
+        passed = seconds <= self.below if self.inclusive else seconds < self.below
         return _judged(
             self,
-            window_name,
+            self.below,
+            window,
+            passed=passed,
             value=seconds,
-            shown=_format_latency(seconds),
-            samples=window.ok,
-            breach=f"{_format_latency(seconds)} is not below {format_duration(self.below)}",
+            shown=format_latency(seconds),
+            samples=stats.ok,
+            breach=f"{format_latency(seconds)} is not below {format_duration(self.below)}",
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class ErrorRateObjective:
+class ErrorRateObjective(_Composable):
     """Failed requests stay below ``below`` (a fraction) of completed requests."""
 
     below: float
-    kind: ClassVar[Literal["error_rate"]] = "error_rate"
+    inclusive: bool = False
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "error_rate"
 
     def describe(self) -> str:
-        return f"errors < {self.below * 100:g}%"
+        return f"errors {'<=' if self.inclusive else '<'} {_percent(self.below)}"
 
     def min_samples(self) -> int:
         return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / self.below))
 
-    def evaluate(self, window: SecondStats, *, window_name: str) -> Measurement:
-        completed = window.completed
+    def evaluate(self, window: Window) -> Measurement:
+        stats = window.merged
+        completed = stats.completed
         needed = self.min_samples()
         if completed < needed:
             reason = (
                 f"{completed} completed requests; an error rate below "
-                f"{_format_ratio(self.below)} needs {needed}"
+                f"{_percent(self.below)} needs {needed}"
             )
-            return _inconclusive(self, window_name, samples=completed, reason=reason)
-        rate = window.failures / completed
+            return _inconclusive(self, self.below, window, samples=completed, reason=reason)
+        rate = stats.failures / completed
+        passed = rate <= self.below if self.inclusive else rate < self.below
         return _judged(
             self,
-            window_name,
+            self.below,
+            window,
+            passed=passed,
             value=rate,
-            shown=_format_ratio(rate),
+            shown=format_ratio(rate),
             samples=completed,
-            breach=f"{window.failures} of {completed} requests failed "
-            f"({_format_ratio(rate)}): {_top_reasons(window)}",
+            breach=f"{stats.failures} of {completed} requests failed "
+            f"({format_ratio(rate)}): {_top_reasons(stats)}",
         )
 
 
-_Threshold = LatencyObjective | ErrorRateObjective
+@dataclass(frozen=True, kw_only=True)
+class ThroughputObjective(_Composable):
+    """Successful requests per second stay at or above a floor.
+
+    The floor is absolute (``at_least`` req/s) or relative to the baseline window
+    (``of_baseline``: 0.9 means 90 % of the baseline's rate). A relative floor does not apply
+    to the baseline itself.
+    """
+
+    at_least: float | None = None
+    of_baseline: float | None = None
+    inclusive: bool = True  # ">=" by default; ">" when False
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "throughput"
+
+    def __post_init__(self) -> None:
+        if (self.at_least is None) == (self.of_baseline is None):
+            raise ConfigError(
+                "slo.throughput() takes exactly one of at_least= (requests per second) or "
+                "of_baseline= (a fraction of the baseline's rate, e.g. 0.9)."
+            )
+        if self.of_baseline is not None:
+            object.__setattr__(self, "phases", self.phases - {"baseline"})
+
+    def describe(self) -> str:
+        op = ">=" if self.inclusive else ">"
+        floor = (
+            f"{self.of_baseline:g}*baseline"
+            if self.of_baseline is not None
+            else f"{self.at_least:g}"
+        )
+        return f"rps {op} {floor}"
+
+    def evaluate(self, window: Window) -> Measurement:
+        if window.duration == 0:
+            return _inconclusive(self, self.at_least, window, samples=0, reason="no whole seconds")
+        rps = window.merged.ok / window.duration
+        floor = self.at_least
+        if self.of_baseline is not None:
+            base = window.baseline
+            if base is None or base.duration == 0 or base.merged.ok == 0:
+                return _inconclusive(
+                    self,
+                    None,
+                    window,
+                    samples=window.merged.ok,
+                    reason="no baseline throughput to compare with",
+                )
+            floor = self.of_baseline * base.merged.ok / base.duration
+        assert floor is not None
+        passed = rps >= floor if self.inclusive else rps > floor
+        return _judged(
+            self,
+            floor,
+            window,
+            passed=passed,
+            value=rps,
+            shown=f"{rps:.4g}/s",
+            samples=window.merged.ok,
+            breach=f"{rps:.4g} requests/s is under the floor of {floor:.4g}/s",
+        )
+
+
+CustomCheck = Callable[[Window], "bool | tuple[bool, str]"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomObjective(_Composable):
+    """The user's own check over a window: ``check(window)`` returns whether it held, or
+    ``(held, what_to_show)``."""
+
+    name: str
+    check: CustomCheck = field(compare=False)
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "custom"
+
+    def describe(self) -> str:
+        return self.name
+
+    def evaluate(self, window: Window) -> Measurement:
+        answer = self.check(window)
+        held, shown = answer if isinstance(answer, tuple) else (answer, "held" if answer else "no")
+        return _judged(
+            self,
+            None,
+            window,
+            passed=bool(held),
+            value=None,
+            shown=str(shown),
+            samples=window.merged.completed,
+            breach=f"{self.name} did not hold ({shown})",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AllOf(_Composable):
+    """Every part holds; inconclusive when none breached but one could not be decided."""
+
+    parts: tuple[Objective, ...]
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "composite"
+
+    def describe(self) -> str:
+        return "(" + " & ".join(p.describe() for p in self.parts) + ")"
+
+    def evaluate(self, window: Window) -> Measurement:
+        results = [p.evaluate(window) for p in self.parts]
+        statuses = {r.status for r in results}
+        status: Status = (
+            "fail"
+            if "fail" in statuses
+            else "inconclusive"
+            if "inconclusive" in statuses
+            else "pass"
+        )
+        return _combined(self, window, results, status)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnyOf(_Composable):
+    """At least one part holds; inconclusive when none held and one could not be decided."""
+
+    parts: tuple[Objective, ...]
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "composite"
+
+    def describe(self) -> str:
+        return "(" + " | ".join(p.describe() for p in self.parts) + ")"
+
+    def evaluate(self, window: Window) -> Measurement:
+        results = [p.evaluate(window) for p in self.parts]
+        statuses = {r.status for r in results}
+        status: Status = (
+            "pass"
+            if "pass" in statuses
+            else "inconclusive"
+            if "inconclusive" in statuses
+            else "fail"
+        )
+        return _combined(self, window, results, status)
+
+
+# -- constructors users write -------------------------------------------------------------
+
+
+def latency(
+    *, p: float, below: str | float, phases: str | Iterable[str] = "all"
+) -> LatencyObjective:
+    """``slo.latency(p=99, below="300ms")``: the p-th percentile stays below a duration."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p < 100:
+        raise ConfigError(
+            f"slo.latency(p={p!r}): p is a percentile between 0 and 100 exclusive; "
+            f"write p=99 for the 99th percentile."
+        )
+    limit = parse_duration(below, field="slo.latency(below)", allow_zero=False)
+    return LatencyObjective(percentile=float(p), below=limit, phases=parse_phases(phases))
+
+
+def error_rate(*, below: str | float, phases: str | Iterable[str] = "all") -> ErrorRateObjective:
+    """``slo.error_rate(below="1%")``: the share of failed requests stays below a ratio."""
+    return ErrorRateObjective(
+        below=parse_ratio(below, field="slo.error_rate(below)"), phases=parse_phases(phases)
+    )
+
+
+def throughput(
+    *,
+    at_least: float | None = None,
+    of_baseline: str | float | None = None,
+    phases: str | Iterable[str] = "all",
+) -> ThroughputObjective:
+    """``slo.throughput(of_baseline="90%")`` or ``slo.throughput(at_least=200)`` (req/s)."""
+    if at_least is not None and (
+        isinstance(at_least, bool)
+        or not isinstance(at_least, int | float)
+        or not at_least > 0
+        or not math.isfinite(at_least)
+    ):
+        raise ConfigError(
+            f"slo.throughput(at_least={at_least!r}) is not a positive number of requests per "
+            f"second; write at_least=200."
+        )
+    relative = (
+        None
+        if of_baseline is None
+        else parse_ratio(of_baseline, field="slo.throughput(of_baseline)", allow_above_one=True)
+    )
+    return ThroughputObjective(
+        at_least=None if at_least is None else float(at_least),
+        of_baseline=relative,
+        phases=parse_phases(phases),
+    )
+
+
+def custom(
+    name: str, check: CustomCheck, *, phases: str | Iterable[str] = "all"
+) -> CustomObjective:
+    """``slo.custom("cart keeps its items", check)``: ``check(window)`` returns whether it held."""
+    if not isinstance(name, str) or not name.strip() or not callable(check):
+        raise ConfigError(
+            f"slo.custom({name!r}, {check!r}): give a name and a callable taking the window, "
+            f"e.g. slo.custom('no 503s', lambda w: 'HTTP 503' not in w.merged.failed)."
+        )
+    return CustomObjective(name=name, check=check, phases=parse_phases(phases))
+
+
+def parse_phases(phases: str | Iterable[str]) -> frozenset[PhaseKind]:
+    """``"all"``, ``"during"``, ``["during", "after"]`` -> the phase kinds to judge in."""
+    words = [phases] if isinstance(phases, str) else list(phases)
+    chosen: set[PhaseKind] = set()
+    for word in words:
+        if not isinstance(word, str) or word not in _PHASE_WORDS:
+            raise ConfigError(
+                f"phases={phases!r}: {word!r} is not a phase; use 'all', 'before', 'during' "
+                f"and/or 'after' (or baseline, fault, recovery)."
+            )
+        chosen |= _PHASE_WORDS[word]
+    if not chosen:
+        raise ConfigError(
+            f"phases={phases!r} names no phase; use 'all' or e.g. ['during', 'after']."
+        )
+    return frozenset(chosen)
+
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+
+
+def parse_ratio(value: object, *, field: str, allow_above_one: bool = False) -> float:
+    """``"1%"`` or ``0.01`` -> 0.01; a ratio must lie in (0, 1] (or above 1 where allowed)."""
+    ratio: float | None = None
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        ratio = float(Decimal(match.group(1)) / 100) if match else None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        ratio = float(value)
+    ceiling_ok = ratio is not None and (allow_above_one or ratio <= 1)
+    if ratio is None or not math.isfinite(ratio) or not ratio > 0 or not ceiling_ok:
+        most = "" if allow_above_one else ", at most 1"
+        raise ConfigError(
+            f"{name_value(field, value)} is not a ratio; write a percentage such as '1%' or a "
+            f"fraction such as 0.01 (greater than 0{most})."
+        )
+    return ratio
+
+
+def format_latency(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.3g}ms"
+    return f"{seconds:.3g}s"
+
+
+def format_ratio(ratio: float) -> str:
+    return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:g}%"
+
+
+def _flatten(objective: object, kind: type[AllOf] | type[AnyOf]) -> tuple[Objective, ...]:
+    if isinstance(objective, kind):
+        return objective.parts
+    if not hasattr(objective, "evaluate"):
+        raise ConfigError(f"{objective!r} is not an objective; combine objectives with & and |.")
+    return (objective,)  # type: ignore[return-value]
 
 
 def _inconclusive(
-    objective: _Threshold, window_name: str, *, samples: int, reason: str
+    objective: Objective, limit: float | None, window: Window, *, samples: int, reason: str
 ) -> Measurement:
     return Measurement(
         objective=objective.describe(),
-        kind=objective.kind,
-        limit=objective.below,
-        window=window_name,
+        kind=_kind(objective),
+        limit=limit,
+        window=window.name,
         value=None,
         shown="n/a",
         status="inconclusive",
@@ -135,21 +446,21 @@ def _inconclusive(
 
 
 def _judged(
-    objective: _Threshold,
-    window_name: str,
+    objective: Objective,
+    limit: float | None,
+    window: Window,
     *,
-    value: float,
+    passed: bool,
+    value: float | None,
     shown: str,
     samples: int,
     breach: str,
 ) -> Measurement:
-    """Pass when ``value`` is below the objective's threshold; ``breach`` says why not."""
-    passed = value < objective.below
     return Measurement(
         objective=objective.describe(),
-        kind=objective.kind,
-        limit=objective.below,
-        window=window_name,
+        kind=_kind(objective),
+        limit=limit,
+        window=window.name,
         value=value,
         shown=shown,
         status="pass" if passed else "fail",
@@ -158,49 +469,26 @@ def _judged(
     )
 
 
-def latency(*, p: float, below: str | float) -> LatencyObjective:
-    """``slo.latency(p=99, below="300ms")``: the p-th percentile stays below a duration."""
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p < 100:
-        raise ConfigError(
-            f"slo.latency(p={p!r}): p is a percentile between 0 and 100 exclusive; "
-            f"write p=99 for the 99th percentile."
-        )
-    limit = parse_duration(below, field="slo.latency(below)", allow_zero=False)
-    return LatencyObjective(percentile=float(p), below=limit)
+def _combined(
+    objective: AllOf | AnyOf, window: Window, results: list[Measurement], status: Status
+) -> Measurement:
+    held = sum(r.status == "pass" for r in results)
+    return Measurement(
+        objective=objective.describe(),
+        kind="composite",
+        limit=None,
+        window=window.name,
+        value=None,
+        shown=f"{held}/{len(results)} held",
+        status=status,
+        samples=max((r.samples for r in results), default=0),
+        reason="; ".join(f"{r.objective}: {r.reason}" for r in results if r.status != "pass"),
+    )
 
 
-def error_rate(*, below: str | float) -> ErrorRateObjective:
-    """``slo.error_rate(below="1%")``: the share of failed requests stays below a ratio."""
-    return ErrorRateObjective(below=parse_ratio(below, field="slo.error_rate(below)"))
-
-
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
-
-
-def parse_ratio(value: object, *, field: str) -> float:
-    """``"1%"`` or ``0.01`` -> 0.01; a ratio must lie in (0, 1]."""
-    ratio: float | None = None
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        ratio = float(match.group(1)) / 100 if match else None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        ratio = float(value)
-    if ratio is None or not math.isfinite(ratio) or not 0 < ratio <= 1:
-        raise ConfigError(
-            f"{name_value(field, value)} is not a ratio; write a percentage such as '1%' or a "
-            f"fraction such as 0.01 (greater than 0, at most 1)."
-        )
-    return ratio
-
-
-def _format_latency(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.3g}ms"
-    return f"{seconds:.3g}s"
-
-
-def _format_ratio(ratio: float) -> str:
-    return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
+def _kind(objective: Objective) -> Kind:
+    kind: Kind = getattr(objective, "kind", "custom")
+    return kind
 
 
 def _top_reasons(window: SecondStats) -> str:

@@ -189,6 +189,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
         baseline=marker.baseline,
         recovery=marker.recovery,
         allow_inconclusive=marker.allow_inconclusive,
+        rto=marker.rto,
     )
     notify = _progress(request.config, item.nodeid)
     experiment: Experiment | DryRun

@@ -210,6 +210,7 @@ def test_an_experiment_without_a_fault_fails(project: pytest.Pytester) -> None:
             "chaos(steady_state=?42?) must be a list of objectives*42 is not one*",
         ),
         ("load=None", "chaos() has no load*"),
+        ("rto='30s'", "chaos(rto='30s') cannot be checked in a recovery window of 5s*"),
         ("allow_inconclusive='yes'", "chaos(allow_inconclusive='yes') must be True or False*"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,7 @@ def make(tmp_path: Path, traffic=lambda second: Traffic(), **settings) -> Experi
             name="exp",
             objectives=settings.pop("objectives", OBJECTIVES),
             baseline=5.0,
-            recovery=5.0,
-            **settings,
+            **{"recovery": 5.0, **settings},
         ),
         env=FakeEnvironment(),
         load=FakeLoadDriver(traffic),
@@ -289,3 +289,26 @@ def test_objectives_are_judged_only_in_their_phases(tmp_path: Path) -> None:
         ("rps >= 0.9*baseline", "fault 1"),
         ("rps >= 0.9*baseline", "recovery"),
     }
+
+
+def _slow_until(last_slow: int) -> Callable[[int], Traffic]:
+    start = int(FakeClock().time)
+    return lambda second: Traffic(latency_ms=80 if start + 6 <= second < last_slow + start else 5)
+
+
+def test_recovery_slower_than_the_rto_fails(tmp_path: Path) -> None:
+    # the fault runs from +5 s to +13 s; users keep suffering until +20 s
+    experiment = make(tmp_path, _slow_until(20), rto=3.0, recovery=10.0)
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "failed" and result.cause == "slo_breached"
+    assert "recovery <= 3s in fault 1: slower than the RTO of 3s: took 7.0s" in result.reason
+    record = result.injections[0]
+    assert record.detected_after == 1.0 and record.recovered_after == 7.0
+
+
+def test_recovery_within_the_rto_passes(tmp_path: Path) -> None:
+    experiment = make(tmp_path, _slow_until(14), rto=3.0, recovery=10.0)
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed", result.reason
+    [rto] = [m for m in result.measurements if m.kind == "recovery"]
+    assert rto.status == "pass" and rto.value == 1.0

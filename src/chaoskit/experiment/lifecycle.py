@@ -22,6 +22,7 @@ from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadySt
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
 from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
+from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
@@ -36,6 +37,7 @@ class ExperimentSettings:
     baseline: float
     recovery: float
     allow_inconclusive: bool = False
+    rto: float | None = None  # the longest acceptable time to recover after each revert
 
 
 @dataclass(kw_only=True)
@@ -50,6 +52,8 @@ class _Active:
     error: str = ""
     # Injecting failed in a way that leaves unknown whether the fault took effect.
     maybe_active: bool = False
+    detected_after: float | None = None
+    recovered_after: float | None = None
 
     def record(self) -> InjectionRecord:
         if self.maybe_active:
@@ -71,6 +75,8 @@ class _Active:
             reverted_at=self.reverted_at,
             status=status,  # type: ignore[arg-type]
             error=self.error,
+            detected_after=self.detected_after,
+            recovered_after=self.recovered_after,
         )
 
 
@@ -251,6 +257,7 @@ class Experiment:
             if phase.kind != "baseline"
             for m in self._evaluate(phase, seconds)
         ]
+        after += self._recovery_times(injected, seconds, end)
         self._measurements.extend(after)
         for phase in self._phases[1:]:
             self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
@@ -360,6 +367,62 @@ class Experiment:
             except RevertError as error:
                 errors.append(str(error))
         return errors
+
+    def _recovery_times(
+        self, injected: list[_Active], seconds: Sequence[SecondStats], end: float
+    ) -> list[Measurement]:
+        """Time to detect and to recover for each fault; judged against the RTO if declared."""
+        baseline = self._baseline_window
+        limits = limits_from(baseline) if baseline is not None else None
+        if limits is None:
+            return []
+        judged = []
+        for index, active in enumerate(injected, start=1):
+            assert active.injected_at is not None and active.reverted_at is not None
+            active.detected_after = time_to_detect(
+                seconds, limits, injected_at=active.injected_at, until=end
+            )
+            active.recovered_after = time_to_recover(
+                seconds, limits, reverted_at=active.reverted_at, until=end
+            )
+            detected = (
+                "no effect seen"
+                if active.detected_after is None
+                else f"detected after {active.detected_after:.1f}s"
+            )
+            recovered = (
+                "not back in the baseline band before the end"
+                if active.recovered_after is None
+                else f"recovered {active.recovered_after:.1f}s after the revert"
+            )
+            self.notify(f"fault {index}: {detected}, {recovered}")
+            if self.settings.rto is not None:
+                judged.append(self._judge_rto(f"fault {index}", active.recovered_after))
+        return judged
+
+    def _judge_rto(self, window: str, recovered_after: float | None) -> Measurement:
+        rto = self.settings.rto
+        assert rto is not None
+        passed = recovered_after is not None and recovered_after <= rto
+        return Measurement(
+            objective=f"recovery <= {format_duration(rto)}",
+            kind="recovery",
+            limit=rto,
+            window=window,
+            value=recovered_after,
+            shown="not recovered" if recovered_after is None else f"{recovered_after:.1f}s",
+            status="pass" if passed else "fail",
+            samples=0,
+            reason=""
+            if passed
+            else "slower than the RTO of "
+            f"{format_duration(rto)}: "
+            + (
+                "never back in the baseline band"
+                if recovered_after is None
+                else f"took {recovered_after:.1f}s"
+            ),
+        )
 
     def _add_fault_phases(self) -> None:
         injected = [a for a in self._faults if a.injected_at is not None]

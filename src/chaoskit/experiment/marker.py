@@ -15,9 +15,11 @@ from chaoskit.errors import ConfigError
 from chaoskit.load import Locust
 from chaoskit.slo.grammar import parse_objective
 from chaoskit.slo.objectives import Objective
+from chaoskit.slo.recovery import Band
 
 DEFAULT_BASELINE = 10.0
 DEFAULT_RECOVERY = 15.0
+RECOVERED_SECONDS = Band().consecutive
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +29,7 @@ class ChaosMarker:
     baseline: float
     recovery: float
     allow_inconclusive: bool
+    rto: float | None
 
 
 _KNOWN = {
@@ -35,6 +38,7 @@ _KNOWN = {
     "baseline": "a duration such as '10s'",
     "recovery": "a duration such as '15s'",
     "allow_inconclusive": "True or False",
+    "rto": "the longest acceptable recovery after each revert, e.g. '10s'",
 }
 
 
@@ -71,14 +75,27 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
     allow = kwargs.get("allow_inconclusive", False)
     if not isinstance(allow, bool):
         raise ConfigError(f"chaos(allow_inconclusive={allow!r}) must be True or False.")
+    recovery = parse_duration(kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)")
+    rto = kwargs.get("rto")
+    if rto is not None:
+        rto = parse_duration(rto, field="chaos(rto)")
+        # Recovery is only seen inside the recovery window, and it takes RECOVERED_SECONDS
+        # whole seconds back in the band to count.
+        if rto + RECOVERED_SECONDS + 1 > recovery:
+            raise ConfigError(
+                f"chaos(rto={kwargs['rto']!r}) cannot be checked in a recovery window of "
+                f"{recovery:g}s: recovery counts once {RECOVERED_SECONDS} seconds in a row are "
+                f"back to normal; make recovery at least {rto + RECOVERED_SECONDS + 1:g}s."
+            )
     return ChaosMarker(
         load=load,
         steady_state=tuple(objectives),
         baseline=parse_duration(
             kwargs.get("baseline", DEFAULT_BASELINE), field="chaos(baseline)", allow_zero=False
         ),
-        recovery=parse_duration(kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)"),
+        recovery=recovery,
         allow_inconclusive=allow,
+        rto=rto,
     )
 
 

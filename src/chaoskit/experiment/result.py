@@ -45,6 +45,10 @@ class InjectionRecord:
     reverted_at: float | None
     status: Literal["reverted", "not injected", "revert failed", "active"]
     error: str = ""
+    # From the injection to the first second outside the baseline's band (slo.recovery).
+    detected_after: float | None = None
+    # From the revert to the first run of seconds back inside the band; None: not seen.
+    recovered_after: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from datetime import timedelta
 
 from chaoskit.errors import ConfigError
 
-_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|min|m|h)?\s*$")
+# Decimal, so that "51ms" is exactly 0.051 seconds (51 * 1e-3 is 0.051000000000000004).
+_UNITS = {
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "min": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+    "w": Decimal(604800),
+}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|min|m|h|d|w)?\s*$")
 
 Duration = str | int | float | timedelta
 
@@ -29,7 +41,7 @@ def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> flo
         match = _PATTERN.match(value)
         if match is None:
             raise ConfigError(_message(field, value))
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+        seconds = float(Decimal(match.group(1)) * _UNITS[match.group(2) or "s"])
     else:
         raise ConfigError(_message(field, value))
     if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
@@ -38,9 +50,14 @@ def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> flo
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest readable form: ``0.2`` -> ``"200ms"``, ``90`` -> ``"90s"``."""
+    """The shortest readable form: ``0.2`` -> ``"200ms"``, ``90`` -> ``"90s"``, whole hours
+    -> ``"6h"``, whole days -> ``"30d"``."""
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g}d"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
     return f"{seconds:g}s"
 
 

@@ -190,6 +190,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
         recovery=marker.recovery,
         allow_inconclusive=marker.allow_inconclusive,
         rto=marker.rto,
+        error_budget=marker.error_budget,
     )
     notify = _progress(request.config, item.nodeid)
     experiment: Experiment | DryRun

@@ -312,3 +312,25 @@ def test_recovery_within_the_rto_passes(tmp_path: Path) -> None:
     assert result.outcome == "passed", result.reason
     [rto] = [m for m in result.measurements if m.kind == "recovery"]
     assert rto.status == "pass" and rto.value == 1.0
+
+
+def test_an_experiment_that_spends_too_much_error_budget_fails(tmp_path: Path) -> None:
+    start = int(FakeClock().time)
+
+    def traffic(second: int) -> Traffic:  # 5 % of requests fail while the fault is active
+        return Traffic(error_ratio=0.05 if start + 6 <= second < start + 13 else 0)
+
+    budget = slo.budget(target="99.9%", period="1d", max_budget="2%")
+    experiment = make(tmp_path, traffic, objectives=(slo.parse("p99<300ms"),), error_budget=budget)
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    [spent] = [m for m in result.measurements if m.kind == "budget"]
+    # 7 s x 10 failures of a 200 req/s, 0.1 %, 1-day budget of 17,280 requests
+    assert spent.value == pytest.approx(70 / 17_280)
+    assert spent.status == "pass"
+    assert "page (fast burn)" in spent.shown  # 50x burn over the fault and recovery span
+
+    strict = slo.budget(target="99.9%", period="1d", max_budget="0.1%")
+    failing = make(tmp_path, traffic, objectives=(slo.parse("p99<300ms"),), error_budget=strict)
+    result = failing.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "failed"
+    assert "budget 99.9% over 1d, at most 0.1% per experiment" in result.reason

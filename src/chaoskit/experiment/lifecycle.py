@@ -21,6 +21,7 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadyStateBroken
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
+from chaoskit.slo.budget import ErrorBudget, assess, judge
 from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
@@ -38,6 +39,7 @@ class ExperimentSettings:
     recovery: float
     allow_inconclusive: bool = False
     rto: float | None = None  # the longest acceptable time to recover after each revert
+    error_budget: ErrorBudget | None = None
 
 
 @dataclass(kw_only=True)
@@ -258,6 +260,7 @@ class Experiment:
             for m in self._evaluate(phase, seconds)
         ]
         after += self._recovery_times(injected, seconds, end)
+        after += self._budget_use(injected, seconds, end)
         self._measurements.extend(after)
         for phase in self._phases[1:]:
             self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
@@ -399,6 +402,23 @@ class Experiment:
             if self.settings.rto is not None:
                 judged.append(self._judge_rto(f"fault {index}", active.recovered_after))
         return judged
+
+    def _budget_use(
+        self, injected: list[_Active], seconds: Sequence[SecondStats], end: float
+    ) -> list[Measurement]:
+        """What the fault and recovery phases cost the declared error budget."""
+        budget = self.settings.error_budget
+        baseline = self._baseline_window
+        if budget is None or baseline is None or baseline.duration == 0:
+            return []
+        first = min(a.injected_at for a in injected if a.injected_at is not None)
+        span = self._window(Phase(name="span", kind="fault", start=first, end=end), seconds)
+        use = assess(
+            budget, span.seconds, baseline_rps=baseline.merged.completed / baseline.duration
+        )
+        measured = judge(budget, use, window="fault to end")
+        self.notify(f"error budget: {measured.shown}")
+        return [measured]
 
     def _judge_rto(self, window: str, recovered_after: float | None) -> Measurement:
         rto = self.settings.rto

@@ -13,6 +13,7 @@ from typing import Any, cast
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.load import Locust
+from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.grammar import parse_objective
 from chaoskit.slo.objectives import Objective
 from chaoskit.slo.recovery import Band
@@ -30,6 +31,7 @@ class ChaosMarker:
     recovery: float
     allow_inconclusive: bool
     rto: float | None
+    error_budget: ErrorBudget | None
 
 
 _KNOWN = {
@@ -39,6 +41,7 @@ _KNOWN = {
     "recovery": "a duration such as '15s'",
     "allow_inconclusive": "True or False",
     "rto": "the longest acceptable recovery after each revert, e.g. '10s'",
+    "error_budget": "slo.budget(target='99.9%', period='30d', max_budget='2%')",
 }
 
 
@@ -96,6 +99,7 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
         recovery=recovery,
         allow_inconclusive=allow,
         rto=rto,
+        error_budget=_error_budget(kwargs.get("error_budget")),
     )
 
 
@@ -114,3 +118,12 @@ def _objectives(value: object) -> tuple[Objective, ...]:
                 f"[slo.latency(p=99, below='300ms'), 'errors<1%']; {item!r} is not one."
             )
     return tuple(objectives)
+
+
+def _error_budget(value: object) -> ErrorBudget | None:
+    if value is None or isinstance(value, ErrorBudget):
+        return value
+    raise ConfigError(
+        f"chaos(error_budget={value!r}) is not an error budget; write "
+        f"error_budget=slo.budget(target='99.9%', period='30d', max_budget='2%')."
+    )

@@ -1,5 +1,6 @@
 """Service level objectives: SLIs from per-second histograms, objectives, verdicts."""
 
+from chaoskit.slo.budget import ErrorBudget, budget
 from chaoskit.slo.grammar import parse_objective as parse
 from chaoskit.slo.objectives import (
     AllOf,
@@ -21,12 +22,14 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "CustomObjective",
+    "ErrorBudget",
     "ErrorRateObjective",
     "LatencyObjective",
     "Measurement",
     "Objective",
     "ThroughputObjective",
     "Window",
+    "budget",
     "custom",
     "error_rate",
     "latency",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from datetime import timedelta
+from decimal import Decimal
 
 from chaoskit.errors import ConfigError
 

@@ -16,6 +16,12 @@ from chaoskit.slo.objectives import (
     latency,
     throughput,
 )
+from chaoskit.slo.statistics import (
+    ErrorsUnchanged,
+    LatencyUnchanged,
+    errors_unchanged,
+    latency_unchanged,
+)
 from chaoskit.slo.window import Window
 
 __all__ = [
@@ -24,7 +30,9 @@ __all__ = [
     "CustomObjective",
     "ErrorBudget",
     "ErrorRateObjective",
+    "ErrorsUnchanged",
     "LatencyObjective",
+    "LatencyUnchanged",
     "Measurement",
     "Objective",
     "ThroughputObjective",
@@ -32,7 +40,9 @@ __all__ = [
     "budget",
     "custom",
     "error_rate",
+    "errors_unchanged",
     "latency",
+    "latency_unchanged",
     "parse",
     "throughput",
 ]

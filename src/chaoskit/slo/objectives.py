@@ -22,7 +22,16 @@ from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import PhaseKind, Window
 
 Status = Literal["pass", "fail", "inconclusive"]
-Kind = Literal["latency", "error_rate", "throughput", "custom", "composite", "recovery", "budget"]
+Kind = Literal[
+    "latency",
+    "error_rate",
+    "throughput",
+    "custom",
+    "composite",
+    "recovery",
+    "budget",
+    "statistical",
+]
 STATUS_LABELS: dict[Status, str] = {
     "pass": "ok",
     "fail": "BREACHED",

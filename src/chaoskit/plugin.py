@@ -191,6 +191,8 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
         allow_inconclusive=marker.allow_inconclusive,
         rto=marker.rto,
         error_budget=marker.error_budget,
+        guardrail=marker.guardrail,
+        halt_after=marker.halt_after,
     )
     notify = _progress(request.config, item.nodeid)
     experiment: Experiment | DryRun
@@ -254,7 +256,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 
 def _failure(result: ExperimentResult) -> ChaoskitError:
-    if result.cause == "slo_breached":
+    if result.cause in ("slo_breached", "halted"):
         return SLOBreached(result.reason)
     if result.cause == "inconclusive":
         return Inconclusive(result.reason)

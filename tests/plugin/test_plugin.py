@@ -211,6 +211,9 @@ def test_an_experiment_without_a_fault_fails(project: pytest.Pytester) -> None:
         ),
         ("load=None", "chaos() has no load*"),
         ("rto='30s'", "chaos(rto='30s') cannot be checked in a recovery window of 5s*"),
+        ("halt_after=0", "chaos(halt_after=0) is a number of seconds in a row*"),
+        ("guardrail='errors<'", "cannot read objective 'errors<': expected a value*"),
+        ("error_budget='99.9%'", "chaos(error_budget='99.9%') is not an error budget*"),
         ("allow_inconclusive='yes'", "chaos(allow_inconclusive='yes') must be True or False*"),
     ],
 )

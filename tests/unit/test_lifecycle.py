@@ -334,3 +334,43 @@ def test_an_experiment_that_spends_too_much_error_budget_fails(tmp_path: Path) -
     result = failing.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
     assert result.outcome == "failed"
     assert "budget 99.9% over 1d, at most 0.1% per experiment" in result.reason
+
+
+def test_the_guardrail_halts_a_hold_after_consecutive_breaching_seconds(tmp_path: Path) -> None:
+    start = int(FakeClock().time)
+    broken_from = start + 7  # two seconds into the fault (injected at +5)
+
+    def traffic(second: int) -> Traffic:
+        return Traffic(error_ratio=0.3 if second >= broken_from else 0)
+
+    experiment = make(
+        tmp_path, traffic, guardrail=(slo.parse("errors<5%"),), halt_after=3, recovery=5.0
+    )
+    fault = FakeFault()
+    result = experiment.run(lambda chaos: chaos.inject(fault, hold="60s"))
+    assert result.outcome == "failed" and result.cause == "halted"
+    assert "halted by the guardrail after 3 breaching seconds in a row" in result.reason
+    assert "errors < 5%: 30.0%" in result.reason
+    record = result.injections[0]
+    assert fault.reverted == 1
+    assert record.injected_at is not None and record.reverted_at is not None
+    # seconds +7, +8 and +9 breach; +9 is complete at +10; reverted within a second of that
+    assert broken_from + 3 <= record.reverted_at <= broken_from + 4
+    assert record.reverted_at - record.injected_at < 60
+
+
+def test_silence_breaches_the_guardrail_and_healthy_seconds_do_not(tmp_path: Path) -> None:
+    start = int(FakeClock().time)
+
+    def traffic(second: int) -> Traffic:
+        return Traffic(requests=0 if second >= start + 8 else 200)
+
+    silent = make(tmp_path, traffic, guardrail=(slo.parse("errors<5%"),), halt_after=2)
+    result = silent.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
+    assert result.cause == "halted" and "nothing succeeded" in result.reason
+
+    healthy = make(tmp_path, guardrail=(slo.parse("errors<5%"),), halt_after=2)
+    result = healthy.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed", result.reason
+    fault_phase = next(p for p in result.phases if p.kind == "fault")
+    assert fault_phase.end - fault_phase.start == pytest.approx(8)

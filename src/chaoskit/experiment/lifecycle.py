@@ -29,6 +29,7 @@ from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
 
 Notify = Callable[[str], None]
+GUARDRAIL_POLL = 0.25  # seconds between looks at the load's latest seconds during a hold
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,10 @@ class ExperimentSettings:
     allow_inconclusive: bool = False
     rto: float | None = None  # the longest acceptable time to recover after each revert
     error_budget: ErrorBudget | None = None
+    # Judged on every single second of a hold: this many breaching seconds in a row end the
+    # fault early (see Experiment._hold).
+    guardrail: tuple[Objective, ...] = ()
+    halt_after: int = 3
 
 
 @dataclass(kw_only=True)
@@ -127,6 +132,7 @@ class Experiment:
     _started: float = field(default=0.0, init=False)
     _load_running: bool = field(default=False, init=False)
     _baseline_window: Window | None = field(default=None, init=False)
+    _halted: str = field(default="", init=False)
     result: ExperimentResult | None = field(default=None, init=False)
 
     # -- the phases -----------------------------------------------------------------------
@@ -223,7 +229,7 @@ class Experiment:
         if hold_seconds is not None:
             self.notify(f"hold {format_duration(hold_seconds)}")
             try:
-                self.clock.sleep(hold_seconds)
+                self._hold(active, hold_seconds)
             except BaseException as interrupted:  # Ctrl-C in the hold: revert, keep the Ctrl-C
                 self._revert_keeping(active, interrupted)
                 raise
@@ -266,6 +272,11 @@ class Experiment:
             self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
         breaches = [m for m in after if m.status == "fail"]
         unsure = [m for m in after if m.status == "inconclusive"]
+        if self._halted:
+            reason = self._halted + "".join(
+                f"; {m.objective} in {m.window}: {m.reason}" for m in breaches
+            )
+            return self._conclude("failed", "halted", reason, end=end, seconds=seconds)
         if breaches:
             reason = "SLO breached: " + "; ".join(
                 f"{m.objective} in {m.window}: {m.reason}" for m in breaches
@@ -370,6 +381,58 @@ class Experiment:
             except RevertError as error:
                 errors.append(str(error))
         return errors
+
+    def _hold(self, active: _Active, seconds: float) -> None:
+        """Hold the fault for ``seconds``; with a guardrail, watch every second and end early.
+
+        A second breaches the guardrail when one of its objectives fails on that second alone,
+        or when nothing at all succeeded in it (silence is the worst breach, and it has no
+        latency to judge). ``halt_after`` breaching seconds in a row end the hold; the data of a
+        second arrives within about half a second of its end, and the hold checks four times a
+        second, so the fault is reverted within a second of the last breaching one.
+        """
+        settings = self.settings
+        if not settings.guardrail:
+            self.clock.sleep(seconds)
+            return
+        assert active.injected_at is not None
+        deadline = active.injected_at + seconds
+        checked_up_to = math.ceil(active.injected_at)
+        streak: list[str] = []
+        while self.clock.now() < deadline:
+            self.clock.sleep(min(GUARDRAIL_POLL, deadline - self.clock.now()))
+            complete = math.floor(self.clock.now())
+            if complete <= checked_up_to:
+                continue
+            for second in sorted(self.load.collect(checked_up_to, complete), key=_second_of):
+                if second.second < checked_up_to:
+                    continue
+                breach = self._guardrail_breach(second)
+                streak = [*streak, breach] if breach else []
+                if len(streak) >= settings.halt_after:
+                    self._halted = (
+                        f"halted by the guardrail after {len(streak)} breaching seconds in a "
+                        f"row ({streak[-1]})"
+                    )
+                    self.notify(self._halted)
+                    return
+            checked_up_to = complete
+
+    def _guardrail_breach(self, second: SecondStats) -> str:
+        """Why ``second`` breaches the guardrail, or "" when it does not."""
+        if second.ok == 0:
+            return "nothing succeeded"
+        window = Window(
+            name=f"second {second.second}",
+            kind="fault",
+            seconds=[second],
+            baseline=self._baseline_window,
+        )
+        for objective in self.settings.guardrail:
+            measured = objective.evaluate(window)
+            if measured.status == "fail":
+                return f"{measured.objective}: {measured.shown}"
+        return ""
 
     def _recovery_times(
         self, injected: list[_Active], seconds: Sequence[SecondStats], end: float
@@ -521,3 +584,7 @@ class Experiment:
 
 def _summary(measurements: Sequence[Measurement]) -> str:
     return ", ".join(f"{m.objective} {m.shown} {STATUS_LABELS[m.status]}" for m in measurements)
+
+
+def _second_of(stats: SecondStats) -> int:
+    return stats.second

@@ -21,6 +21,7 @@ from chaoskit.slo.recovery import Band
 DEFAULT_BASELINE = 10.0
 DEFAULT_RECOVERY = 15.0
 RECOVERED_SECONDS = Band().consecutive
+DEFAULT_HALT_AFTER = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +33,8 @@ class ChaosMarker:
     allow_inconclusive: bool
     rto: float | None
     error_budget: ErrorBudget | None
+    guardrail: tuple[Objective, ...]
+    halt_after: int
 
 
 _KNOWN = {
@@ -42,6 +45,8 @@ _KNOWN = {
     "allow_inconclusive": "True or False",
     "rto": "the longest acceptable recovery after each revert, e.g. '10s'",
     "error_budget": "slo.budget(target='99.9%', period='30d', max_budget='2%')",
+    "guardrail": "objectives judged on every second of a hold, e.g. 'errors<5%'",
+    "halt_after": "breaching seconds in a row that end a hold early (default 3)",
 }
 
 
@@ -100,6 +105,8 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
         allow_inconclusive=allow,
         rto=rto,
         error_budget=_error_budget(kwargs.get("error_budget")),
+        guardrail=_objectives(kwargs["guardrail"]) if "guardrail" in kwargs else (),
+        halt_after=_halt_after(kwargs.get("halt_after", DEFAULT_HALT_AFTER)),
     )
 
 
@@ -127,3 +134,11 @@ def _error_budget(value: object) -> ErrorBudget | None:
         f"chaos(error_budget={value!r}) is not an error budget; write "
         f"error_budget=slo.budget(target='99.9%', period='30d', max_budget='2%')."
     )
+
+
+def _halt_after(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"chaos(halt_after={value!r}) is a number of seconds in a row; write halt_after=3."
+        )
+    return value

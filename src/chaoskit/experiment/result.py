@@ -18,6 +18,7 @@ Cause = Literal[
     "steady_state_broken",
     "nothing_injected",
     "slo_breached",
+    "halted",
     "inconclusive",
     "body_raised",
     "setup_failed",

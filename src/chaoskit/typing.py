@@ -77,6 +77,8 @@ class FaultPlan:
     target: str
     instance_ids: tuple[str, ...]
     details: Mapping[str, Any] = field(default_factory=dict)
+    # How hard the fault hits, 1 (mild) to 3 (severe): weighs the run's resilience score.
+    severity: float = 1.0
 
 
 class Injection(Protocol):

@@ -84,6 +84,7 @@ class _Active:
             error=self.error,
             detected_after=self.detected_after,
             recovered_after=self.recovered_after,
+            severity=self.plan.severity,
         )
 
 

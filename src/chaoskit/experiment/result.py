@@ -46,6 +46,7 @@ class InjectionRecord:
     reverted_at: float | None
     status: Literal["reverted", "not injected", "revert failed", "active"]
     error: str = ""
+    severity: float = 1.0
     # From the injection to the first second outside the baseline's band (slo.recovery).
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
@@ -101,10 +102,12 @@ class Journal:
     finished: float
     seed: int
     experiments: tuple[ExperimentResult, ...] = field(default_factory=tuple)
+    resilience_score: float | None = None  # see chaoskit.experiment.score
 
     def to_json(self) -> dict[str, Any]:
         return {
             "chaoskit_journal": 1,
+            "resilience_score": self.resilience_score,
             "run_id": self.run_id,
             "env": self.env,
             "started": self.started,
@@ -122,4 +125,5 @@ class Journal:
             finished=data["finished"],
             seed=data["seed"],
             experiments=tuple(ExperimentResult.from_json(e) for e in data["experiments"]),
+            resilience_score=data.get("resilience_score"),
         )

@@ -18,6 +18,7 @@ from chaoskit.errors import ConfigError
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings, Notify
 from chaoskit.experiment.result import ExperimentResult, Journal
+from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust
 from chaoskit.typing import Clock, Environment, LoadDriver
 
@@ -119,4 +120,5 @@ class Run:
             finished=finished,
             seed=self.seed,
             experiments=tuple(self.results),
+            resilience_score=resilience_score(self.results),
         )

@@ -63,6 +63,8 @@ class Latency:
             target=self.target,
             instance_ids=chosen,
             details={"delay_s": self.delay_seconds, "jitter_s": self.jitter_seconds},
+            # 1 for a small delay, growing with it: 2 at 500 ms, 3 (the most) from 1 s.
+            severity=1.0 + min(2.0, 2 * self.delay_seconds),
         )
 
     def inject(self, plan: FaultPlan, env: Environment) -> _AddedLatency:

@@ -42,7 +42,14 @@ class TerminateInstances:
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
         target = env.target(self.target)
         chosen = select_instances(target.instances(), count=self.count, target=self.target, rng=rng)
-        return FaultPlan(fault=self.describe(), target=self.target, instance_ids=chosen)
+        # Losing capacity is the severe end of the scale: 2, plus 1 for losing all of it.
+        share = len(chosen) / max(1, len(target.instances()))
+        return FaultPlan(
+            fault=self.describe(),
+            target=self.target,
+            instance_ids=chosen,
+            severity=2.0 + share,
+        )
 
     def inject(self, plan: FaultPlan, env: Environment) -> _Termination:
         target = env.target(plan.target)

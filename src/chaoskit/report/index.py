@@ -29,6 +29,7 @@ def _runs(report_dir: Path) -> list[dict[str, Any]]:
                 "passed": outcomes.count("passed"),
                 "failed": outcomes.count("failed"),
                 "error": outcomes.count("error"),
+                "score": data.get("resilience_score"),
             }
         )
     return runs

@@ -25,4 +25,6 @@ def summary_lines(journal: Journal) -> list[str]:
             )
         if result.outcome != "passed":
             lines.append(f"        why: {result.reason}")
+    if journal.resilience_score is not None:
+        lines.append(f"resilience score: {journal.resilience_score:.0f}/100")
     return lines

@@ -542,6 +542,8 @@ class Experiment:
                 inside.get(second, SecondStats(second=second)) for second in range(first, last)
             ],
             baseline=None if phase.kind == "baseline" else self._baseline_window,
+            start=phase.start,
+            end=phase.end,
         )
 
     def _evaluate(self, phase: Phase, seconds: Sequence[SecondStats]) -> list[Measurement]:

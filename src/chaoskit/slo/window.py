@@ -21,6 +21,10 @@ class Window:
     kind: PhaseKind
     seconds: Sequence[SecondStats]
     baseline: Window | None = field(default=None, repr=False)
+    # The phase's wall-clock bounds (epoch seconds), for SLIs read from elsewhere over the
+    # same span (a Prometheus range query); the whole seconds above lie inside them.
+    start: float = 0.0
+    end: float = 0.0
 
     @cached_property
     def merged(self) -> SecondStats:

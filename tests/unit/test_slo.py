@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chaoskit import slo
@@ -219,3 +219,25 @@ def test_objectives_are_scoped_to_phases(phases: object, kinds: set[str]) -> Non
 def test_an_unknown_phase_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="'midway' is not a phase"):
         slo.error_rate(below="1%", phases="midway")
+
+
+@settings(max_examples=40)  # each example builds several full-range histograms
+@given(
+    st.lists(latencies, min_size=3, max_size=3), st.lists(st.integers(0, 5), min_size=3, max_size=3)
+)
+def test_merging_seconds_is_associative(values: list[list[int]], failures: list[int]) -> None:
+    def second(index: int) -> SecondStats:
+        stats = SecondStats(second=index)
+        for value in values[index]:
+            stats.record_ok(value)
+        for _ in range(failures[index]):
+            stats.record_failure("HTTP 500")
+        return stats
+
+    left = merge_seconds([merge_seconds([second(0), second(1)]), second(2)])
+    right = merge_seconds([second(0), merge_seconds([second(1), second(2)])])
+    assert (left.ok, left.failed) == (right.ok, right.failed)
+    for percentile in (50.0, 90.0, 99.0, 100.0):
+        assert left.latency_us.get_value_at_percentile(percentile) == (
+            right.latency_us.get_value_at_percentile(percentile)
+        )

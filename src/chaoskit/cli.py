@@ -2,7 +2,9 @@
 
 - ``chaoskit report``  re-render the HTML report (and index) from JSON journals;
 - ``chaoskit recover`` find faults a killed run left active, and settle them;
-- ``chaoskit plan``    print what the experiments would do (``pytest --chaos-dry-run``).
+- ``chaoskit plan``    print what the experiments would do (``pytest --chaos-dry-run``);
+- ``chaoskit worker``  run a load worker on this machine for a run's locust master
+  (distributed load: ``load.Locust(..., remote_workers=N, master_bind=...)``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default path: experiments/)",
     )
 
+    worker = commands.add_parser(
+        "worker", help="run a load worker for the locust master of a run on another machine"
+    )
+    worker.add_argument("locustfile", type=Path, help="the same locust file the run uses")
+    worker.add_argument("--master-host", required=True, help="address of the run's machine")
+    worker.add_argument(
+        "--master-port", type=int, default=5557, help="its master_port (default: 5557)"
+    )
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["plan"]:  # everything after `plan` belongs to pytest, options included
         return _plan(argv[1:])
@@ -55,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(args.journals, args.dir, args.templates)
+        if args.command == "worker":
+            return _worker(args.locustfile, args.master_host, args.master_port)
         return _recover(args.dir)
     except ChaoskitError as error:
         print(f"chaoskit: {error}", file=sys.stderr)
@@ -81,6 +94,25 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
         written = write_reports(journal, report_dir, template_dir=templates)
         print(f"{path} -> {written[1]}")
     return 0
+
+
+def _worker(locustfile: Path, master_host: str, master_port: int) -> int:
+    # A process of its own: the worker is gevent-patched by locust, this one must not be.
+    command = [
+        sys.executable,
+        "-m",
+        "chaoskit.load._worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+        "--locustfile",
+        str(locustfile.absolute()),
+    ]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
 
 
 def _recover(report_dir: Path) -> int:

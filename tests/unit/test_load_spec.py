@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaoskit.errors import ConfigError
-from chaoskit.load import Locust
+from chaoskit.load import Locust, default_workers
 
 
 @pytest.fixture
@@ -25,8 +25,33 @@ def locustfile(tmp_path: Path) -> Path:
 
 def test_defaults(locustfile: Path) -> None:
     spec = Locust(locustfile)
-    assert (spec.users, spec.spawn_rate, spec.workers, spec.target) == (10, 10.0, 1, "web")
+    assert (spec.users, spec.spawn_rate, spec.workers, spec.target) == (
+        10,
+        10.0,
+        default_workers(),
+        "web",
+    )
     assert spec.users_per_second == 10.0
+    assert (spec.rate, spec.rate_per_user, spec.remote_workers, spec.master_port) == (
+        None,
+        None,
+        0,
+        0,
+    )
+
+
+def test_rate_is_shared_by_the_users_and_remote_workers_need_a_known_port(
+    locustfile: Path,
+) -> None:
+    assert Locust(locustfile, users=20, rate=300).rate_per_user == 15.0
+    remote = Locust(locustfile, remote_workers=2)
+    assert (remote.workers, remote.master_port) == (0, 5557)
+    with pytest.raises(ConfigError, match=r"^master_port=0 with remote_workers=2"):
+        Locust(locustfile, remote_workers=2, master_port=0)
+    with pytest.raises(ConfigError, match=r"^rate=0 is not a positive rate"):
+        Locust(locustfile, rate=0)
+    with pytest.raises(ConfigError, match=r"^workers=0 is not a positive number"):
+        Locust(locustfile, workers=0)
 
 
 def test_locustfile_is_resolved_once_to_an_absolute_path(

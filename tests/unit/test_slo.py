@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from chaoskit import slo
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
+from chaoskit.slo.objectives import judge
 from chaoskit.slo.seconds import HIGHEST_US, SecondStats, merge_seconds
 from chaoskit.slo.window import Window
 
@@ -241,3 +242,31 @@ def test_merging_seconds_is_associative(values: list[list[int]], failures: list[
         assert left.latency_us.get_value_at_percentile(percentile) == (
             right.latency_us.get_value_at_percentile(percentile)
         )
+
+
+def test_availability_counts_what_was_never_answered() -> None:
+    seconds = _seconds(100, 4)
+    for second in seconds:
+        second.expected = second.sent = 100
+    stalled = SecondStats(second=4)
+    stalled.expected = 100  # the schedule meant to send 100; nothing came back
+    window = Window(name="fault 1", kind="fault", seconds=[*seconds, stalled])
+    measured = slo.availability(at_least="99%").evaluate(window)
+    assert measured.value == pytest.approx(400 / 500) and measured.status == "fail"
+    assert "100 of 500 requests did not succeed (100 never answered, 0 failed)" in measured.reason
+    assert slo.availability(at_least="75%").evaluate(window).status == "pass"
+
+
+def test_invalid_seconds_are_left_out_and_too_many_make_the_window_inconclusive() -> None:
+    seconds = _seconds(300, 8, latency_us=5000)
+    seconds[0].mark_invalid("the worker used 95% of a core", lag_ms=180)
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    assert window.duration == 7 and window.merged.ok == 2100
+    assert judge(slo.parse("p99<300ms"), window).status == "pass"  # 1 of 8 is tolerated
+
+    for second in seconds[1:3]:
+        second.mark_invalid("a request was sent 150 ms late", lag_ms=150)
+    measured = judge(slo.parse("p99<300ms"), window)
+    assert measured.status == "inconclusive"
+    assert measured.reason.startswith("3 of 8 seconds are invalid, the load generator fell behind")
+    assert "the worker used 95% of a core" in measured.reason

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chaoskit import slo
 from chaoskit.errors import ConfigError
-from chaoskit.slo.budget import assess, judge
+from chaoskit.slo.budget import assess, budget_verdict
 from chaoskit.slo.seconds import SecondStats
 
 
@@ -77,12 +77,16 @@ def test_silence_burns_at_the_worst_rate() -> None:
 
 def test_the_gate_fails_an_experiment_that_spent_too_much() -> None:
     budget = slo.budget(target="99%", period="1h", max_budget="2%")  # 3600 * 100 * 1 % = 3600
-    over = judge(budget, assess(budget, seconds(10, failures=10), baseline_rps=100), window="w")
+    over = budget_verdict(
+        budget, assess(budget, seconds(10, failures=10), baseline_rps=100), window="w"
+    )
     assert over.status == "fail" and over.value == pytest.approx(100 / 3600)
     assert over.reason == (
         "100 failed requests used 2.78% of the 1h budget, more than the 2.00% allowed"
     )
-    under = judge(budget, assess(budget, seconds(10, failures=5), baseline_rps=100), window="w")
+    under = budget_verdict(
+        budget, assess(budget, seconds(10, failures=5), baseline_rps=100), window="w"
+    )
     assert under.status == "pass"
     assert budget.describe() == "budget 99% over 1h, at most 2% per experiment"
 

@@ -11,6 +11,7 @@ from chaoskit.errors import ConfigError
 from chaoskit.slo.objectives import (
     AllOf,
     AnyOf,
+    AvailabilityObjective,
     ErrorRateObjective,
     LatencyObjective,
     ThroughputObjective,
@@ -25,6 +26,7 @@ from chaoskit.slo.objectives import (
         ("errors<1%", slo.error_rate(below="1%")),
         ("  errors <= 0.5 % ", ErrorRateObjective(below=0.005, inclusive=True)),
         ("rps>=200", slo.throughput(at_least=200)),
+        ("availability>=99.9%", slo.availability(at_least="99.9%")),
         ("rps>=0.9*baseline", slo.throughput(of_baseline="90%")),
         ("rps > 0.5 * baseline", ThroughputObjective(of_baseline=0.5, inclusive=False)),
     ],
@@ -64,7 +66,7 @@ def test_a_malformed_string_shows_itself_where_it_failed_and_an_example(
     message = str(caught.value)
     assert f"cannot read objective {text!r}: {why}" in message
     assert f"\n    {text}\n    {' ' * where}^\n" in message
-    assert "write for example 'p99<300ms'" in message
+    assert "write for example 'p99<300ms'" in message and "'availability>=99.9%'" in message
 
 
 millis = st.integers(min_value=1, max_value=600_000)
@@ -89,7 +91,12 @@ floors = st.one_of(
         inclusive=st.booleans(),
     ),
 )
-simple = st.one_of(latencies, rates, floors)
+availabilities = st.builds(
+    AvailabilityObjective,
+    at_least=st.integers(min_value=1, max_value=100_000).map(lambda n: n / 100_000),
+    inclusive=st.booleans(),
+)
+simple = st.one_of(latencies, rates, floors, availabilities)
 objectives = st.recursive(
     simple,
     lambda inner: st.one_of(

@@ -21,8 +21,8 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ChaoskitError, InjectionError, RevertError, SteadyStateBroken
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import Cause, ExperimentResult, InjectionRecord, Outcome, Phase
-from chaoskit.slo.budget import ErrorBudget, assess, judge
-from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
+from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
+from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective, judge
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
@@ -421,6 +421,8 @@ class Experiment:
 
     def _guardrail_breach(self, second: SecondStats) -> str:
         """Why ``second`` breaches the guardrail, or "" when it does not."""
+        if not second.valid:  # the generator fell behind: this second vouches for nothing
+            return ""
         if second.ok == 0:
             return "nothing succeeded"
         window = Window(
@@ -480,7 +482,7 @@ class Experiment:
         use = assess(
             budget, span.seconds, baseline_rps=baseline.merged.completed / baseline.duration
         )
-        measured = judge(budget, use, window="fault to end")
+        measured = budget_verdict(budget, use, window="fault to end")
         self.notify(f"error budget: {measured.shown}")
         return [measured]
 
@@ -551,7 +553,7 @@ class Experiment:
         if phase.kind == "baseline":
             self._baseline_window = window
         return [
-            objective.evaluate(window)
+            judge(objective, window)
             for objective in self.settings.objectives
             if phase.kind in objective.phases
         ]

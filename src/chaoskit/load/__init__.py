@@ -19,29 +19,71 @@ __all__ = ["Locust"]
 
 @dataclass(frozen=True)
 class Locust:
-    """Load from a locust file: ``users`` locust users spread over ``workers`` processes.
+    """Load from a locust file: ``users`` locust users spread over worker processes.
 
     ``locustfile`` is resolved against the current directory once, when the spec is made, and
     kept as an absolute ``Path``. ``spawn_rate`` (users started per second) defaults to
     ``users``: all users start at once. ``target`` names the environment target whose url the
-    load goes to.
+    load goes to. A ``LoadTestShape`` in the locust file replaces ``users``/``spawn_rate``.
 
-    What is measured (see ``chaoskit.load.driver``): each request's latency from the moment
-    it was sent, keyed by the epoch second it was sent in; failures counted by a short reason.
+    ``rate``: task runs per second over all ``users`` (each user runs ``rate / users`` per
+    second on a fixed schedule, whatever its ``wait_time``). Without it, users whose
+    ``wait_time`` is ``constant_throughput``/``constant_pacing`` run on that schedule, and
+    other users keep their ``wait_time`` (closed loop).
+
+    ``workers``: local worker processes; by default half the cores (at least one), since a
+    worker keeps one core busy and a local target needs the rest. ``remote_workers``: workers
+    started on other machines with ``chaoskit worker --master-host HOST --master-port PORT
+    LOCUSTFILE``; the load waits for all of them. The locust master listens on
+    ``master_bind``:``master_port`` (default: 127.0.0.1 on a free port; with remote workers,
+    port 5557, locust's default, and ``master_bind`` must be an address they can reach).
+    With remote workers, ``workers`` defaults to 0.
+
+    What is measured (see ``chaoskit.load.driver``): each request's latency from its intended
+    send time, keyed by the epoch second it was intended in; expected and sent requests;
+    failures counted by a short reason; seconds in which the generator lagged, marked.
     """
 
     locustfile: str | os.PathLike[str]
     _: KW_ONLY
     users: int = 10
     spawn_rate: float | None = None
-    workers: int = 1
+    workers: int | None = None
     target: str = "web"
+    rate: float | None = None
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "locustfile", _locustfile(self.locustfile))
         _require_count(self.users, field="users", noun="users")
-        _require_count(self.workers, field="workers", noun="worker processes")
+        _require_count(self.remote_workers, field="remote_workers", noun="remote workers", least=0)
+        if self.workers is None:
+            object.__setattr__(self, "workers", 0 if self.remote_workers else default_workers())
+        _require_count(
+            self.workers,
+            field="workers",
+            noun="worker processes",
+            least=0 if self.remote_workers else 1,
+        )
         object.__setattr__(self, "spawn_rate", _spawn_rate(self.spawn_rate, users=self.users))
+        object.__setattr__(self, "rate", _rate(self.rate))
+        if not isinstance(self.master_bind, str) or not self.master_bind.strip():
+            raise ConfigError(
+                f"master_bind={self.master_bind!r} is not an address; pass the address the "
+                f"locust master listens on, e.g. master_bind='0.0.0.0' for remote workers."
+            )
+        if self.master_port is None:
+            object.__setattr__(
+                self, "master_port", DEFAULT_MASTER_PORT if self.remote_workers else 0
+            )
+        _require_count(self.master_port, field="master_port", noun="port", least=0)
+        if self.remote_workers and not self.master_port:
+            raise ConfigError(
+                f"master_port=0 with remote_workers={self.remote_workers}: remote workers "
+                f"need a port known in advance; pass master_port=5557 or another fixed port."
+            )
         if not isinstance(self.target, str) or not self.target.strip():
             raise ConfigError(
                 f"target={self.target!r} is not a target name; pass the name of a target of "
@@ -57,6 +99,28 @@ class Locust:
     def users_per_second(self) -> float:
         """The spawn rate, with the default (all users at once) filled in."""
         return float(self.spawn_rate if self.spawn_rate is not None else self.users)
+
+    @property
+    def rate_per_user(self) -> float | None:
+        """Task runs per second of each user, when the load has a ``rate``."""
+        return None if self.rate is None else self.rate / self.users
+
+    @property
+    def local_workers(self) -> int:
+        """Worker processes started on this machine."""
+        return int(self.workers or 0)
+
+
+DEFAULT_MASTER_PORT = 5557
+
+
+def default_workers() -> int:
+    """Half the cores this process may use, at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
 
 
 def _locustfile(value: object) -> Path:
@@ -84,17 +148,34 @@ def _locustfile(value: object) -> Path:
     return path
 
 
-def _require_count(value: object, *, field: str, noun: str) -> None:
+def _require_count(value: object, *, field: str, noun: str, least: int = 1) -> None:
     # bool is an int subclass, and users=True is never meant.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(
             f"{field}={value!r} is not a whole number of {noun}; pass an int, "
-            f"e.g. {field}=1 or more."
+            f"e.g. {field}={max(least, 1)} or more."
         )
-    if value < 1:
+    if value < least:
+        kind = "positive" if least == 1 else "valid"
         raise ConfigError(
-            f"{field}={value!r} is not a positive number of {noun}; pass {field}=1 or more."
+            f"{field}={value!r} is not a {kind} number of {noun}; pass {field}={least} or more."
         )
+
+
+def _rate(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"rate={value!r} is not a number; pass task runs per second over all users, "
+            f"e.g. rate=300, or leave it out to keep the users' own wait_time."
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(
+            f"rate={value!r} is not a positive rate; pass task runs per second over all "
+            f"users, e.g. rate=300, or leave it out to keep the users' own wait_time."
+        )
+    return float(value)
 
 
 def _spawn_rate(value: object, *, users: int) -> float:

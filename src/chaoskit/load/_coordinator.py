@@ -1,10 +1,17 @@
 """The coordinator process: a locust master that the driver commands through pipes.
 
-Run as ``python -m chaoskit.load._coordinator --locustfile F --workers N [--host URL]``.
-It loads the locust file (the master needs the User classes to share users out), binds a
-locust master runner to 127.0.0.1 on a free port, announces it, and waits for the driver's
-N workers. Then it obeys commands read from stdin and relays, to stdout, each batch of
-per-second measurements its workers send. ``chaoskit.load._wire`` describes the lines.
+Run as ``python -m chaoskit.load._coordinator --locustfile F --workers N [--host URL]
+[--bind ADDRESS] [--port P]``. It loads the locust file (the master needs the User classes
+to share users out), binds a locust master runner (127.0.0.1 on a free port by default),
+announces it, and waits for N workers: the driver's local ones, and in distributed mode
+those started on other machines (``chaoskit worker``). Then it obeys commands read from
+stdin and relays, to stdout, each batch of per-second measurements its workers send.
+``chaoskit.load._wire`` describes the lines.
+
+When the locust file defines a ``LoadTestShape``, ``start`` runs the shape instead of the
+command's user count: locust's shape worker changes the users once a second as ``tick()``
+says. In library mode a shape that ends (``tick()`` returns None) only stops the users;
+the processes stay up for the next ``start``, as with the driver's own ``stop``.
 
 Everything here runs on gevent's hub (``import locust`` patches the process): stdin is read
 cooperatively, and a command that takes time (spawning, stopping) runs in its own greenlet
@@ -30,7 +37,6 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_f
 from chaoskit.load import _runtime, _wire
 
 BIND_HOST: Final = "127.0.0.1"
-WORKER_CONNECT_TIMEOUT: Final = 60.0
 WORKER_POLL_INTERVAL: Final = 0.05
 EXIT_ERROR: Final = 2
 
@@ -44,11 +50,19 @@ class Coordinator:
     measure."""
 
     def __init__(
-        self, *, runner: MasterRunner, expected_workers: int, emit: Callable[..., None]
+        self,
+        *,
+        runner: MasterRunner,
+        expected_workers: int,
+        emit: Callable[..., None],
+        connect_timeout: float,
+        shaped: bool = False,
     ) -> None:
         self.runner = runner
         self.expected_workers = expected_workers
         self.emit = emit
+        self.connect_timeout = connect_timeout
+        self.shaped = shaped
         self._commands: Queue[dict[str, Any]] = Queue()
         self._quit = Event()
         self._quit_id: object = None
@@ -57,7 +71,7 @@ class Coordinator:
     def serve(self) -> int:
         """Wait for the workers, then obey commands until ``quit`` or the end of stdin."""
         try:
-            ids = self.await_workers(timeout=WORKER_CONNECT_TIMEOUT)
+            ids = self.await_workers(timeout=self.connect_timeout)
         except _WorkersMissing as missing:
             self.emit(event=_wire.ERROR, message=str(missing))
             self.runner.quit()
@@ -113,8 +127,11 @@ class Coordinator:
             name = command.get("command")
             try:
                 if name == _wire.START:
+                    rate = command.get("rate_per_user")
                     self._start(
-                        users=int(command["users"]), spawn_rate=float(command["spawn_rate"])
+                        users=int(command["users"]),
+                        spawn_rate=float(command["spawn_rate"]),
+                        rate_per_user=None if rate is None else float(rate),
                     )
                 elif name == _wire.STOP:
                     self.runner.stop()
@@ -127,11 +144,16 @@ class Coordinator:
             else:
                 self.emit(event=_wire.ACK, id=command.get("id"), command=name, error=None)
 
-    def _start(self, *, users: int, spawn_rate: float) -> None:
+    def _start(self, *, users: int, spawn_rate: float, rate_per_user: float | None) -> None:
         # After a stop each worker leaves and re-joins the master; wait for all of them, or
         # the master would share the users among fewer workers.
-        self.await_workers(timeout=WORKER_CONNECT_TIMEOUT)
-        self.runner.start(users, spawn_rate=spawn_rate)
+        self.await_workers(timeout=self.connect_timeout)
+        # Before the users: a worker's users take their schedule from it when they start.
+        self.runner.send_message(_wire.SCHEDULE_MESSAGE, {"rate_per_user": rate_per_user})
+        if self.shaped:
+            self.runner.start_shape()
+        else:
+            self.runner.start(users, spawn_rate=spawn_rate)
 
     def _relay(self, environment: Environment, msg: Any, **_: Any) -> None:
         data: Mapping[str, Any] = msg.data
@@ -154,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _runtime.configure_logging()
     try:
-        user_classes = _runtime.load_user_classes(args.locustfile)
+        user_classes, shape = _runtime.load_locustfile(args.locustfile)
         _require_host(user_classes, args.host, args.locustfile)
     except _runtime.LocustfileError as error:
         emit(event=_wire.ERROR, message=str(error))
@@ -168,16 +190,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # on the global events, as when locust runs it from the command line.
         events=locust.events,
         stop_timeout=stop_timeout,
+        shape_class=shape,
     )
-    runner = environment.create_master_runner(master_bind_host=BIND_HOST, master_bind_port=0)
+    runner = environment.create_master_runner(
+        master_bind_host=args.bind, master_bind_port=args.port
+    )
     events: Any = environment.events  # locust's EventHook methods are untyped
     events.init.fire(environment=environment, runner=runner, web_ui=None)
-    coordinator = Coordinator(runner=runner, expected_workers=args.workers, emit=emit)
+    coordinator = Coordinator(
+        runner=runner,
+        expected_workers=args.workers,
+        emit=emit,
+        connect_timeout=args.connect_timeout,
+        shaped=shape is not None,
+    )
     emit(
         event=_wire.READY,
         port=runner.server.port,
         stop_timeout=stop_timeout,
         request_timeout=request_timeout,
+        shape=type(shape).__name__ if shape is not None else None,
     )
     return coordinator.serve()
 
@@ -211,6 +243,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--locustfile", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--host", default=None)
+    parser.add_argument("--bind", default=BIND_HOST)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--connect-timeout", type=float, default=60.0)
     return parser.parse_args(argv)
 
 

@@ -15,7 +15,9 @@ from typing import Final
 import locust
 from gevent.fileobject import FileObjectPosix
 from locust.contrib.fasthttp import FastHttpUser
-from locust.util.load_locustfile import load_locustfile
+from locust.shape import LoadTestShape
+from locust.user.wait_time import constant_pacing
+from locust.util.load_locustfile import load_locustfile as load_locustfile_classes
 
 # FastHttpUser waits 60 s by default and HttpUser forever: a black-holed target would stall
 # users (and the measurements) for that long. Classes that set their own timeouts keep them.
@@ -25,6 +27,8 @@ DEFAULT_REQUEST_TIMEOUT: Final = 10.0
 STOP_MARGIN: Final = 2.0
 
 _TIMEOUT_ATTRIBUTES: Final = ("connection_timeout", "network_timeout")
+# Every constant_pacing()/constant_throughput() wait time is a closure over this code.
+_CONSTANT_PACING_CODE: Final = constant_pacing(1.0).__code__
 
 
 class LocustfileError(Exception):
@@ -41,8 +45,14 @@ def configure_logging() -> None:
 
 def load_user_classes(path: str) -> list[type[locust.User]]:
     """The runnable User classes of the locust file at ``path``, in definition order."""
+    return load_locustfile(path)[0]
+
+
+def load_locustfile(path: str) -> tuple[list[type[locust.User]], LoadTestShape | None]:
+    """The runnable User classes of the locust file at ``path``, in definition order, and
+    its load shape (an instance of its LoadTestShape class), if it defines one."""
     try:
-        user_classes, _shapes = load_locustfile(path)
+        user_classes, shapes = load_locustfile_classes(path)
     except SyntaxError as error:
         raise LocustfileError(
             f"{path} has a syntax error: {error.msg} (line {error.lineno}); fix the locust file."
@@ -57,7 +67,26 @@ def load_user_classes(path: str) -> list[type[locust.User]]:
             f"{path} defines no locust User class; define a class deriving from "
             f"locust.FastHttpUser (or HttpUser) with at least one @task."
         )
-    return list(user_classes.values())
+    if len(shapes) > 1:
+        names = ", ".join(type(shape).__name__ for shape in shapes)
+        raise LocustfileError(
+            f"{path} defines several load shapes ({names}); keep one LoadTestShape class."
+        )
+    return list(user_classes.values()), (shapes[0] if shapes else None)
+
+
+def schedule_interval(wait_time: object) -> float | None:
+    """The fixed interval between task runs that ``wait_time`` asks for, when it is locust's
+    ``constant_pacing(interval)`` or ``constant_throughput(rate)`` (which is
+    ``constant_pacing(1 / rate)``); None for any other wait time."""
+    code = getattr(wait_time, "__code__", None)
+    closure = getattr(wait_time, "__closure__", None)
+    if code is None or closure is None or code is not _CONSTANT_PACING_CODE:
+        return None
+    interval = closure[code.co_freevars.index("wait_time")].cell_contents
+    if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
+        return float(interval)
+    return None
 
 
 def apply_request_timeouts(user_classes: list[type[locust.User]]) -> float:

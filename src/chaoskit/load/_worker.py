@@ -1,23 +1,22 @@
-"""A load worker process: a locust worker that records per-second measurements and ships them.
+"""A load worker process: a locust worker that runs users on a schedule, records per-second
+measurements and ships them.
 
-Run as ``python -m chaoskit.load._worker --master-host 127.0.0.1 --master-port P
---locustfile F``. It loads the locust file, connects a locust worker runner to the
-coordinator's master, and runs the users the master gives it.
+Run as ``python -m chaoskit.load._worker --master-host H --master-port P --locustfile F``
+(``chaoskit worker`` does the same on another machine). It loads the locust file, connects
+a locust worker runner to the coordinator's master, and runs the users the master gives it.
 
-What is measured: for every request the users make, locust's request event gives its
-``start_time`` (epoch seconds, taken just before sending) and its duration. The request
-belongs to the second of its start time; a success adds its latency, measured from that
-start, to the second's histogram; a failure counts under a short reason (``HTTP 503``, or
-the exception class). ``_recorder.SecondRecorder`` holds the seconds; a greenlet ships the
-complete ones to the master about every half second, with the watermark. The clients'
-``request`` methods are bracketed so the recorder knows which requests are still in flight.
+What is measured (``_recorder`` has the rules): each user whose ``wait_time`` is locust's
+``constant_throughput``/``constant_pacing``, or every user when the load was given a
+``rate``, runs its tasks on a fixed schedule; the wrapped HTTP clients stamp each request
+with its intended send time; locust's request event gives its actual start and duration;
+the latency recorded is from the intended time to the complete response, in the intended
+second. Users with another ``wait_time`` keep it and are measured from their actual sends.
+A probe greenlet watches for generator lag. A greenlet ships the complete seconds to the
+master about every half second, with the watermark.
 
-This is a closed-loop measurement: latency counts from the actual send, not from when a
-fixed schedule meant to send. An intended-time schedule fits in the same path: its users
-would report the intended send time as ``start_time``.
-
-The process exits when the master tells it to quit, or when stdin reaches its end (the
-driver closed the pipe or died).
+The process exits when the master tells it to quit, or, when started with
+``--exit-with-stdin`` (as the driver does), when stdin reaches its end (the driver closed
+the pipe or died).
 """
 
 from __future__ import annotations
@@ -28,12 +27,14 @@ import logging
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import gevent
 import locust
+from gevent import getcurrent
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
@@ -41,12 +42,108 @@ from locust.event import EventHook
 from locust.runners import WorkerRunner
 
 from chaoskit.load import _runtime, _wire
-from chaoskit.load._recorder import Batch, SecondRecorder, failure_reason
+from chaoskit.load._recorder import (
+    PROBE_INTERVAL,
+    Batch,
+    SecondRecorder,
+    UserSchedule,
+    failure_reason,
+)
 
 SHIP_INTERVAL: Final = 0.5
 EXIT_ERROR: Final = 2
+# Every request's intended and actual timing, for the benchmarks' exact percentiles only.
+RAW_SAMPLES_VARIABLE: Final = "CHAOSKIT_RAW_SAMPLES"
 
 logger = logging.getLogger("chaoskit.load.worker")
+
+
+class Schedules:
+    """Which users run on a schedule, and each user's ``UserSchedule``.
+
+    A class's interval comes from the load's rate (``set_rate``, sent by the coordinator
+    before each start) or else from its own ``constant_throughput``/``constant_pacing``.
+    """
+
+    def __init__(self, recorder: SecondRecorder) -> None:
+        self.recorder = recorder
+        self.rate_per_user: float | None = None
+        self._intervals: dict[type[Any], float | None] = {}
+        self._by_greenlet: weakref.WeakKeyDictionary[Any, UserSchedule] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def install(self, user_classes: Sequence[type[locust.User]]) -> None:
+        """Route each class's ``wait_time`` through its users' schedules."""
+        for user_class in user_classes:
+            original = _own_wait_time(user_class)
+            self._intervals[user_class] = _runtime.schedule_interval(original)
+            if not _installed(vars(user_class).get("wait_time")):
+                user_class.wait_time = self._scheduled_wait_time(original)
+            if not _installed(user_class.stop):
+                user_class.stop = self._closing_stop(user_class.stop)  # type: ignore[method-assign]
+
+    def of_user(self, user: Any) -> UserSchedule | None:
+        """The user's schedule, made on first use; None when the user has none."""
+        if user is None:
+            return self._by_greenlet.get(getcurrent())
+        schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
+        if schedule is None:
+            interval = self._interval(type(user))
+            if interval is None:
+                return None
+            schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
+            user._chaoskit_schedule = schedule
+        self._by_greenlet[getcurrent()] = schedule
+        return schedule
+
+    def _interval(self, user_class: type[Any]) -> float | None:
+        if self.rate_per_user is not None:
+            return 1.0 / self.rate_per_user
+        for klass in user_class.__mro__:
+            if klass in self._intervals:
+                return self._intervals[klass]
+        return None
+
+    def _scheduled_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
+        def wait_time(user: Any) -> float:
+            schedule = self.of_user(user)
+            if schedule is None:
+                return original(user)
+            return schedule.wait(time.time())
+
+        wait_time._chaoskit_original = original  # type: ignore[attr-defined]
+        return wait_time
+
+    def _closing_stop(self, stop: Callable[..., bool]) -> Callable[..., bool]:
+        @functools.wraps(stop)
+        def closing_stop(user: Any, force: bool = False) -> bool:
+            schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
+            if schedule is not None:
+                schedule.close(time.time())
+            return stop(user, force)
+
+        closing_stop._chaoskit_original = stop  # type: ignore[attr-defined]
+        return closing_stop
+
+
+def _own_wait_time(user_class: type[locust.User]) -> Callable[..., float]:
+    """The class's wait_time as the locust file defined it (under an installed wrapper of a
+    base class, when both are user classes)."""
+    for klass in user_class.__mro__:
+        if "wait_time" in vars(klass):
+            found: Callable[..., float] = vars(klass)["wait_time"]
+            return getattr(found, "_chaoskit_original", found)
+    return locust.constant(0)
+
+
+def _installed(function: object) -> bool:
+    return hasattr(function, "_chaoskit_original")
+
+
+def _alive(user: Any) -> bool:
+    greenlet = getattr(user, "_greenlet", None)
+    return greenlet is not None and not greenlet.dead
 
 
 class Shipper:
@@ -71,7 +168,37 @@ class Shipper:
             self.ship()
 
 
-def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
+def probe_lag_forever(recorder: SecondRecorder) -> None:
+    """Sleep briefly, again and again, and tell the recorder how late each wake-up was and
+    how much CPU the process used meanwhile."""
+    cpu, last = time.process_time(), time.time()
+    while True:
+        due = time.time() + PROBE_INTERVAL
+        recorder.probe_sleeping(due)
+        gevent.sleep(PROBE_INTERVAL)
+        now, used = time.time(), time.process_time()
+        recorder.probe_woke(due=due, now=now, cpu_seconds=used - cpu, wall=now - last)
+        cpu, last = used, now
+
+
+class _Intended:
+    """The intended time of the request each greenlet is sending, from the client wrapper
+    to the request event (which fires in the same greenlet, possibly after ``request``
+    returned, with ``catch_response``)."""
+
+    def __init__(self) -> None:
+        self._by_greenlet: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def set(self, intended: float) -> None:
+        self._by_greenlet[getcurrent()] = intended
+
+    def take(self) -> float | None:
+        return self._by_greenlet.pop(getcurrent(), None)
+
+
+def record_requests(
+    recorder: SecondRecorder, intended: _Intended, raw: IO[str] | None = None
+) -> Callable[..., None]:
     """A listener for locust's request event that records into ``recorder``."""
 
     def on_request(
@@ -84,51 +211,81 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     ) -> None:
         if start_time is None:  # custom clients may leave it out
             start_time = time.time() - response_time / 1000.0
+        when = intended.take()
         if exception is None:
-            recorder.record_ok(start_time=start_time, latency_ms=response_time)
+            recorder.record_ok(start_time=start_time, latency_ms=response_time, intended=when)
         else:
             reason = failure_reason(exception, getattr(response, "status_code", None))
-            recorder.record_failure(start_time=start_time, reason=reason)
+            recorder.record_failure(start_time=start_time, reason=reason, intended=when)
+        if raw is not None:
+            base = start_time if when is None else when
+            raw.write(f"{base!r} {start_time!r} {response_time!r} {int(exception is None)}\n")
 
     return on_request
 
 
-def bracket_requests(recorder: SecondRecorder) -> None:
-    """Tell ``recorder`` when each request of locust's clients begins and ends.
+def bracket_requests(recorder: SecondRecorder, schedules: Schedules, intended: _Intended) -> None:
+    """Stamp each request of locust's clients with its intended time, and tell ``recorder``
+    when requests without a schedule begin and end.
 
     Covers FastHttpUser and HttpUser clients and ``events.request.measure``; HttpUser
     requests without a timeout get the default one.
     """
-    FastHttpSession.request = _bracketed(FastHttpSession.request, recorder)  # type: ignore[method-assign]
+    FastHttpSession.request = _bracketed(  # type: ignore[method-assign]
+        FastHttpSession.request, recorder, schedules, intended
+    )
     HttpSession.request = _bracketed(  # type: ignore[method-assign]
-        HttpSession.request, recorder, default_timeout=_runtime.DEFAULT_REQUEST_TIMEOUT
+        HttpSession.request,
+        recorder,
+        schedules,
+        intended,
+        default_timeout=_runtime.DEFAULT_REQUEST_TIMEOUT,
     )
     original_measure = EventHook.measure
 
     @contextmanager
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        token = recorder.begin(time.time())
-        try:
-            with original_measure(self, *args, **kwargs) as request_meta:
-                yield request_meta
-        finally:
-            recorder.end(token)
+        with (
+            _sending(recorder, schedules.of_user(None), intended),
+            original_measure(self, *args, **kwargs) as request_meta,
+        ):
+            yield request_meta
 
     EventHook.measure = measure  # type: ignore[method-assign]
 
 
+@contextmanager
+def _sending(
+    recorder: SecondRecorder, schedule: UserSchedule | None, intended: _Intended
+) -> Iterator[None]:
+    now = time.time()
+    if schedule is not None:
+        intended.set(schedule.request(now))
+        yield
+        return
+    recorder.sent(now)
+    intended.set(now)
+    token = recorder.begin(now)
+    try:
+        yield
+    finally:
+        recorder.end(token)
+
+
 def _bracketed(
-    request: Callable[..., Any], recorder: SecondRecorder, *, default_timeout: float | None = None
+    request: Callable[..., Any],
+    recorder: SecondRecorder,
+    schedules: Schedules,
+    intended: _Intended,
+    *,
+    default_timeout: float | None = None,
 ) -> Callable[..., Any]:
     @functools.wraps(request)
     def bracketed(self: Any, *args: Any, **kwargs: Any) -> Any:
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
-        token = recorder.begin(time.time())
-        try:
+        with _sending(recorder, schedules.of_user(getattr(self, "user", None)), intended):
             return request(self, *args, **kwargs)
-        finally:
-            recorder.end(token)
 
     return bracketed
 
@@ -144,34 +301,62 @@ def _message(batch: Batch) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     _runtime.configure_logging()
-    gevent.spawn(_exit_at_end_of_stdin)
+    if args.exit_with_stdin:
+        gevent.spawn(_exit_at_end_of_stdin)
     try:
-        user_classes = _runtime.load_user_classes(args.locustfile)
+        user_classes, _shape = _runtime.load_locustfile(args.locustfile)
     except _runtime.LocustfileError as error:
         print(error, file=sys.stderr)
         return EXIT_ERROR
     request_timeout = _runtime.apply_request_timeouts(user_classes)
-    recorder = SecondRecorder(grace=request_timeout)
-    bracket_requests(recorder)
+    recorder = SecondRecorder(grace=request_timeout + _runtime.STOP_MARGIN)
+    schedules = Schedules(recorder)
+    schedules.install(user_classes)
+    intended = _Intended()
+    bracket_requests(recorder, schedules, intended)
     environment = Environment(user_classes=user_classes, events=locust.events)
     events: Any = environment.events  # locust's EventHook methods are untyped
-    events.request.add_listener(record_requests(recorder))
+    raw = _raw_samples_file()
+    events.request.add_listener(record_requests(recorder, intended, raw))
     runner = environment.create_worker_runner(args.master_host, args.master_port)
     shipper = Shipper(recorder, runner)
 
+    def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:
+        rate = msg.data.get("rate_per_user")
+        schedules.rate_per_user = None if rate is None else float(rate)
+
+    def on_test_stopping(**_: Any) -> None:
+        recorder.stop_schedules(time.time())
+
     def on_test_stop(**_: Any) -> None:
+        recorder.stop_schedules(time.time())
         # Users have stopped and their requests are recorded: ship now, so the measurements
         # reach the master before this worker reports itself stopped.
         shipper.ship()
+        if raw is not None:
+            raw.flush()
         # Locust keeps a stopped worker away from the master for stop_timeout more seconds
         # before it may be started again; there is nothing left to wait for.
         environment.stop_timeout = 0.0
 
+    runner.register_message(_wire.SCHEDULE_MESSAGE, on_schedule)
+    events.test_stopping.add_listener(on_test_stopping)
     events.test_stop.add_listener(on_test_stop)
     events.init.fire(environment=environment, runner=runner, web_ui=None)
     runner.greenlet.spawn(shipper.ship_forever)
+    runner.greenlet.spawn(probe_lag_forever, recorder)
     runner.greenlet.join()
+    if raw is not None:
+        raw.close()
     return 0
+
+
+def _raw_samples_file() -> IO[str] | None:
+    directory = os.environ.get(RAW_SAMPLES_VARIABLE)
+    if not directory:
+        return None
+    # Open for the life of the process.
+    return open(os.path.join(directory, f"samples-{os.getpid()}.txt"), "a", encoding="ascii")
 
 
 def _exit_at_end_of_stdin() -> None:
@@ -184,8 +369,9 @@ def _exit_at_end_of_stdin() -> None:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chaoskit.load._worker")
     parser.add_argument("--master-host", default="127.0.0.1")
-    parser.add_argument("--master-port", type=int, required=True)
+    parser.add_argument("--master-port", type=int, default=_wire.DEFAULT_MASTER_PORT)
     parser.add_argument("--locustfile", required=True)
+    parser.add_argument("--exit-with-stdin", action="store_true")
     return parser.parse_args(argv)
 
 

@@ -13,13 +13,20 @@ master/worker protocol:
 The processes stay up for the driver's life, so one driver serves several experiments:
 ``start``/``stop`` only spawn and stop users.
 
-What is measured, per epoch second in which requests *started*: a histogram of the latency
-of each successful request, from its start to its complete response (microseconds, 3
-significant digits, clamped, never dropped), and failures counted by a short reason (``HTTP
-503``, ``ConnectionRefusedError``). This is the closed-loop model: locust users send when
-the previous request and wait are done, so a stalled target also slows the sending. A fixed,
-intended-time schedule can later feed the same path (the start second would be the intended
-one). Requests in flight when the users stop are waited for and recorded, not dropped.
+What is measured, per epoch second of the **intended** send time (``chaoskit.load._recorder``
+has the exact rules): a histogram of the latency of each successful request, from its
+intended send time to its complete response (microseconds, 3 significant digits, clamped,
+never dropped); requests expected by the schedule and actually sent; failures counted by a
+short reason (``HTTP 503``, ``ConnectionRefusedError``); and an ``invalid`` reason for a
+second in which a load generator lagged its schedule. Users on a schedule (a ``rate``, or
+a ``constant_throughput``/``constant_pacing`` wait time) do not slip when the target is
+slow, so a stall shows as latency and missing requests; other users are measured from their
+actual sends. Requests in flight when the users stop are waited for and recorded, not
+dropped.
+
+Distributed mode: ``remote_workers`` more workers, started on other machines with
+``chaoskit worker``, connect to the master over locust's own protocol; the driver waits for
+all of them and merges their seconds by addition.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ STOP_MARGIN: Final = 15.0
 # After the slowest request, a worker ships within about a second; the rest is slack.
 COLLECT_MARGIN: Final = 10.0
 EXIT_TIMEOUT: Final = 5.0
+REMOTE_CONNECT_TIMEOUT: Final = 600.0
 POLL_INTERVAL: Final = 0.02
 OUTPUT_TAIL_LINES: Final = 30
 
@@ -84,16 +92,23 @@ class LocustDriver:
     ) -> None:
         if not isinstance(spec, Locust):
             raise ConfigError(f"spec={spec!r} is not a load spec; pass load.Locust(...).")
-        worker_count = spec.workers if workers is None else workers
-        if isinstance(worker_count, bool) or not isinstance(worker_count, int) or worker_count < 1:
+        worker_count = spec.local_workers if workers is None else workers
+        least = 0 if spec.remote_workers else 1
+        if (
+            isinstance(worker_count, bool)
+            or not isinstance(worker_count, int)
+            or worker_count < least
+        ):
             raise ConfigError(
                 f"workers={worker_count!r} is not a positive number of worker processes; "
-                f"pass workers=1 or more."
+                f"pass workers={least} or more."
             )
         self.spec = spec
         self.host = host
         self._clock: Clock = clock or SystemClock()
-        self._expected_workers = worker_count
+        self._local_workers = worker_count
+        self._expected_workers = worker_count + spec.remote_workers
+        self._master_port = 0
         self._measurements = _Measurements()
         self._workers: list[_Process] = []
         self._coordinator: _Coordinator | None = None
@@ -119,6 +134,7 @@ class LocustDriver:
             timeout=spawn_time + START_MARGIN,
             users=self.spec.users,
             spawn_rate=self.spec.users_per_second,
+            rate_per_user=self.spec.rate_per_user,
         )
 
     def stop(self) -> None:
@@ -182,6 +198,16 @@ class LocustDriver:
         return self._worker_ids
 
     @property
+    def _connect_timeout(self) -> float:
+        # Workers on other machines are started by hand, after the run began.
+        return REMOTE_CONNECT_TIMEOUT if self.spec.remote_workers else STARTUP_TIMEOUT
+
+    @property
+    def master_address(self) -> tuple[str, int]:
+        """Where the locust master listens, for workers started by hand."""
+        return (self.spec.master_bind, self._master_port)
+
+    @property
     def request_timeout(self) -> float:
         """The longest a request can take with the User classes' client timeouts."""
         return self._request_timeout
@@ -193,7 +219,11 @@ class LocustDriver:
 
     def requests_by_worker(self) -> dict[str, int]:
         """Completed requests (ok and failed) each worker has shipped so far."""
-        return self._measurements.completed_by_worker()
+        return {w: s.completed for w, s in self._measurements.shipped_by_worker().items()}
+
+    def shipped_by_worker(self) -> dict[str, SecondStats]:
+        """What each worker has shipped so far, summed: counters only, no latencies."""
+        return self._measurements.shipped_by_worker()
 
     def __enter__(self) -> LocustDriver:
         return self
@@ -212,6 +242,12 @@ class LocustDriver:
             str(self.spec.path),
             "--workers",
             str(self._expected_workers),
+            "--bind",
+            self.spec.master_bind,
+            "--port",
+            str(self.spec.master_port),
+            "--connect-timeout",
+            str(self._connect_timeout),
         ]
         if self.host:
             command += ["--host", self.host]
@@ -223,6 +259,7 @@ class LocustDriver:
         )
         self._request_timeout = float(ready["request_timeout"])
         self._stop_timeout = float(ready["stop_timeout"])
+        self._master_port = int(ready["port"])
         worker_command = [
             sys.executable,
             "-m",
@@ -233,13 +270,15 @@ class LocustDriver:
             str(ready["port"]),
             "--locustfile",
             str(self.spec.path),
+            "--exit-with-stdin",
         ]
-        for _ in range(self._expected_workers):
+        for _ in range(self._local_workers):
             self._workers.append(_Process(worker_command, name="load worker"))
+        remote = f" and {self.spec.remote_workers} remote" if self.spec.remote_workers else ""
         connected = self._wait_for(
             lambda: self._coordinator_line(_wire.WORKERS),
-            timeout=STARTUP_TIMEOUT,
-            what=f"{self._expected_workers} load worker(s) did not connect",
+            timeout=self._connect_timeout + STARTUP_TIMEOUT,
+            what=f"{self._local_workers} local{remote} load worker(s) did not connect",
         )
         self._worker_ids = tuple(connected["ids"])
 
@@ -330,22 +369,27 @@ class LocustDriver:
 
 
 class _Measurements:
-    """The batches workers shipped, kept encoded (a decoded second histogram takes ~185 KiB,
-    its encoding 1-2 KB) and merged by second on demand. Thread-safe."""
+    """The batches workers shipped, kept as they came: ``SecondStats`` holding their
+    histograms encoded (a decoded second histogram takes ~185 KiB, its encoding 1-2 KB),
+    merged by second on demand without decoding. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._parts: dict[int, list[Mapping[str, Any]]] = {}
+        self._parts: dict[int, list[SecondStats]] = {}
         self._watermarks: dict[str, float] = {}
-        self._completed: dict[str, int] = {}
+        self._shipped: dict[str, SecondStats] = {}
 
     def add(self, worker: str, watermark: float, seconds: Iterable[Mapping[str, Any]]) -> None:
+        parts = [SecondStats.from_json(part) for part in seconds]
         with self._lock:
-            for part in seconds:
-                self._parts.setdefault(int(part["second"]), []).append(part)
-                completed = int(part["ok"]) + sum(int(n) for n in part.get("failed", {}).values())
-                self._completed[worker] = self._completed.get(worker, 0) + completed
-            self._completed.setdefault(worker, 0)
+            shipped = self._shipped.setdefault(worker, SecondStats(second=0))
+            for part in parts:
+                self._parts.setdefault(part.second, []).append(part)
+                shipped.ok += part.ok
+                shipped.expected += part.expected
+                shipped.sent += part.sent
+                for reason, count in part.failed.items():
+                    shipped.failed[reason] = shipped.failed.get(reason, 0) + count
             self._watermarks[worker] = max(watermark, self._watermarks.get(worker, -math.inf))
 
     def lagging(self, workers: Iterable[str], until: float) -> list[str]:
@@ -367,16 +411,26 @@ class _Measurements:
         with self._lock:
             parts = {second: list(self._parts.get(second, ())) for second in range(first, stop)}
         merged = []
-        for second, encoded in parts.items():
+        for second, shipped in parts.items():
             stats = SecondStats(second=second)
-            for part in encoded:
-                stats.merge(SecondStats.from_json(part))
+            for part in shipped:
+                stats.merge(part)
             merged.append(stats)
         return merged
 
-    def completed_by_worker(self) -> dict[str, int]:
+    def shipped_by_worker(self) -> dict[str, SecondStats]:
+        """Each worker's counters summed over everything it shipped (no histograms)."""
         with self._lock:
-            return dict(self._completed)
+            return {
+                worker: SecondStats(
+                    second=0,
+                    ok=total.ok,
+                    failed=dict(total.failed),
+                    expected=total.expected,
+                    sent=total.sent,
+                )
+                for worker, total in self._shipped.items()
+            }
 
 
 class _Process:

@@ -8,7 +8,12 @@ from html import escape
 
 WIDTH, HEIGHT = 760, 170
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 26
-PHASE_COLOURS = {"baseline": "#dbe7f5", "fault": "#f8d3cf", "recovery": "#d6f0dc"}
+PHASE_COLOURS = {
+    "baseline": "#dbe7f5",
+    "fault": "#f8d3cf",
+    "recovery": "#d6f0dc",
+    "invalid": "#9e9e9e",  # seconds the load generator itself fell behind in
+}
 PERCENTILE_COLOURS = {"p50": "#7f8c8d", "p95": "#e67e22", "p99": "#8e44ad"}
 
 

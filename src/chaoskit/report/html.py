@@ -49,6 +49,10 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
     bands = [
         Band(kind=p.kind, label=p.name, start=p.start - result.started, end=p.end - result.started)
         for p in result.phases
+    ] + [
+        Band(kind="invalid", label=f"invalid: {p.invalid}", start=p.offset, end=p.offset + 1)
+        for p in points
+        if p.invalid
     ]
     x_max = result.finished - result.started
     windows = list(dict.fromkeys(m.window for m in result.measurements))
@@ -109,6 +113,7 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
         "duration": x_max,
         "requests": sum(p.requests for p in points),
         "failures": sum(p.failures for p in points),
+        "invalid": sum(1 for p in points if p.invalid),
     }
 
 

@@ -11,11 +11,13 @@ from chaoskit.slo.seconds import SecondStats
 @dataclass(frozen=True, kw_only=True)
 class SecondPoint:
     offset: float  # seconds since the experiment started
+    expected: int  # requests the load's schedule meant to send
     requests: int
     failures: int
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    invalid: str  # why the load generator's own lag voids this second; "" when valid
 
     @property
     def error_pct(self) -> float | None:
@@ -38,11 +40,13 @@ def series(result: ExperimentResult) -> list[SecondPoint]:
         points.append(
             SecondPoint(
                 offset=stats.second - result.started,
+                expected=stats.demand,
                 requests=stats.completed,
                 failures=stats.failures,
                 p50_ms=at(50),
                 p95_ms=at(95),
                 p99_ms=at(99),
+                invalid=stats.invalid,
             )
         )
     return points

@@ -108,7 +108,7 @@ def assess(budget: ErrorBudget, span: Sequence[SecondStats], *, baseline_rps: fl
     )
 
 
-def judge(budget: ErrorBudget, use: BudgetUse, *, window: str) -> Measurement:
+def budget_verdict(budget: ErrorBudget, use: BudgetUse, *, window: str) -> Measurement:
     passed = budget.max_budget is None or use.consumed <= budget.max_budget
     tier = use.tier or "no alert"
     shown = f"{format_ratio(use.consumed)} of the budget; peak burn {use.peak_burn:.3g}x; {tier}"

@@ -1,6 +1,6 @@
 """Objectives written as strings, in the spirit of k6 thresholds.
 
-    p99<300ms            p95 <= 0.25s           errors<1%
+    p99<300ms            p95 <= 0.25s           errors<1%       availability>=99.9%
     rps>=200             rps >= 0.9*baseline    p99<300ms & errors<1%
     (p99<300ms | p90<100ms) & errors<=0.5%
 
@@ -19,6 +19,7 @@ from decimal import Decimal
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.objectives import (
+    AvailabilityObjective,
     ErrorRateObjective,
     LatencyObjective,
     Objective,
@@ -27,10 +28,13 @@ from chaoskit.slo.objectives import (
 )
 from chaoskit.slo.window import PhaseKind
 
-EXAMPLES = "'p99<300ms', 'errors<1%', 'rps>=0.9*baseline' or 'p99<300ms & errors<1%'"
+EXAMPLES = (
+    "'p99<300ms', 'errors<1%', 'availability>=99.9%', 'rps>=0.9*baseline' "
+    "or 'p99<300ms & errors<1%'"
+)
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<metric>p\d+(?:\.\d+)?|errors|rps)"
+    r"\s*(?:(?P<metric>p\d+(?:\.\d+)?|errors|availability|rps)"
     r"|(?P<op><=|>=|<|>)"
     r"|(?P<amount>\d+(?:\.\d*)?(?:\s*\*\s*baseline|\s*%|\s*(?:ms|us|µs|s|m|h)\b)?|\.\d+)"
     r"|(?P<join>[&|])"
@@ -101,7 +105,7 @@ class _Parser:
                 raise _error(self.text, self._position(), "missing ')'")
             self.index += 1
             return inner
-        metric = self._take("metric", "a metric: p<N>, errors or rps")
+        metric = self._take("metric", "a metric: p<N>, errors, availability or rps")
         op = self._take("op", "a comparison: <, <=, > or >=")
         amount = self._take("amount", "a value such as 300ms, 1% or 0.9*baseline")
         return self._objective(metric, op, amount)
@@ -135,6 +139,14 @@ class _Parser:
             if not 0 < ratio <= 1:
                 raise _error(self.text, amount.at, "an error rate lies above 0% and at most 100%")
             return ErrorRateObjective(below=ratio, inclusive=op.text == "<=", phases=phases)
+        if metric.text == "availability":
+            self._direction(op, ">", "availability is bounded from below, e.g. availability>=99.9%")
+            if not value.endswith("%"):
+                raise _error(self.text, amount.at, "an availability is a percentage, e.g. 99.9%")
+            share = float(Decimal(value[:-1]) / 100)
+            if not 0 < share <= 1:
+                raise _error(self.text, amount.at, "an availability lies above 0% and at most 100%")
+            return AvailabilityObjective(at_least=share, inclusive=op.text == ">=", phases=phases)
         self._direction(op, ">", "throughput is bounded from below, e.g. rps>=200")
         if value.endswith("*baseline"):
             fraction = float(value[: -len("*baseline")])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import ClassVar, Literal, Protocol
 
@@ -31,6 +31,7 @@ Kind = Literal[
     "recovery",
     "budget",
     "statistical",
+    "availability",
 ]
 STATUS_LABELS: dict[Status, str] = {
     "pass": "ok",
@@ -310,7 +311,76 @@ class AnyOf(_Composable):
         return _combined(self, window, results, status)
 
 
+def judge(objective: Objective, window: Window) -> Measurement:
+    """``objective`` on ``window``; inconclusive, whatever it found, when too much of the window
+    is invalid: a lagging load generator cannot vouch for a pass, nor for a breach."""
+    measured = objective.evaluate(window)
+    if not window.too_invalid:
+        return measured
+    reasons = sorted({reason for s in window.invalid for reason in s.invalid.split("; ")})
+    return replace(
+        measured,
+        status="inconclusive",
+        reason=f"{len(window.invalid)} of {len(window.seconds)} seconds are invalid, the load "
+        f"generator fell behind ({'; '.join(reasons)}); add workers or lower the rate",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvailabilityObjective(_Composable):
+    """Successful requests stay at or above ``at_least`` of the requests the load meant to send.
+
+    Counting *expected* requests (the load's schedule), a target that stops answering shows as
+    missing requests, not as a quiet second.
+    """
+
+    at_least: float
+    inclusive: bool = True
+    phases: frozenset[PhaseKind] = ALL_PHASES
+    kind: ClassVar[Kind] = "availability"
+
+    def describe(self) -> str:
+        return f"availability {'>=' if self.inclusive else '>'} {_percent(self.at_least)}"
+
+    def min_samples(self) -> int:
+        allowed = 1 - self.at_least
+        return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / allowed) if allowed > 0 else 0)
+
+    def evaluate(self, window: Window) -> Measurement:
+        stats = window.merged
+        demand = stats.demand
+        needed = self.min_samples()
+        if demand < needed:
+            reason = (
+                f"{demand} requests; an availability of {_percent(self.at_least)} needs {needed}"
+            )
+            return _inconclusive(self, self.at_least, window, samples=demand, reason=reason)
+        share = stats.ok / demand
+        passed = share >= self.at_least if self.inclusive else share > self.at_least
+        return _judged(
+            self,
+            self.at_least,
+            window,
+            passed=passed,
+            value=share,
+            shown=f"{share * 100:.3g}%",
+            samples=demand,
+            breach=f"{demand - stats.ok} of {demand} requests did not succeed "
+            f"({stats.missing} never answered, {stats.failures} failed)",
+        )
+
+
 # -- constructors users write -------------------------------------------------------------
+
+
+def availability(
+    *, at_least: str | float, phases: str | Iterable[str] = "all"
+) -> AvailabilityObjective:
+    """``slo.availability(at_least="99.9%")``: successes over the requests meant to be sent."""
+    return AvailabilityObjective(
+        at_least=parse_ratio(at_least, field="slo.availability(at_least)"),
+        phases=parse_phases(phases),
+    )
 
 
 def latency(

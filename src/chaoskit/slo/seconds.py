@@ -1,16 +1,36 @@
 """Per-second measurements and their merge into windows.
 
-One ``SecondStats`` holds what the load generators observed for the requests *started* in one
-epoch second: an HDR histogram of successful-request latency in microseconds (3 significant
-digits) and counters. Seconds from several workers, and seconds across a window, merge by
-addition, so a window's percentiles are exactly those of the union of its requests (to the
-histogram's 3-digit precision).
+One ``SecondStats`` holds what the load generators observed for the requests **intended** to
+be sent in one epoch second (for users without a schedule, the intended time is the actual
+send time): an HDR histogram of successful-request latency in microseconds (3 significant
+digits), measured from the intended send time to the complete response, and counters.
+Seconds from several workers, and seconds across a window, merge by addition, so a window's
+percentiles are exactly those of the union of its requests (to the histogram's 3-digit
+precision) and its counters are sums.
+
+The counters, all keyed by the intended second:
+
+- ``expected``: requests the schedule meant to send in this second, including those never
+  sent (the target stalled the user, the generator lagged, the load stopped first);
+- ``sent``: those of them actually sent;
+- ``ok`` / ``failed`` (by reason): those that completed, successfully or not.
+
+So ``expected >= sent >= ok + failures`` once a second is complete, and availability is
+``ok / expected`` (see ``demand`` for data recorded without ``expected``).
+
+A second in which a load generator itself fell behind (its event loop stalled, or it was
+CPU-bound) carries a non-empty ``invalid`` reason and the worst generator lag seen,
+``lag_ms``: its latencies say more about the generator than about the target.
+
+A decoded histogram takes about 185 KiB, its encoding 1-2 KB. A ``SecondStats`` read from
+JSON keeps the encoding and decodes it on first use of ``latency_us``, and merging seconds
+that were never decoded only collects their encodings, so thousands of seconds can be held
+and merged into a window without thousands of decoded histograms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -18,21 +38,66 @@ from hdrh.histogram import HdrHistogram
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour; anything slower is clamped to it and counted
 SIGNIFICANT_DIGITS = 3
+_REASON_SEPARATOR = "; "
 
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
-@dataclass(kw_only=True)
 class SecondStats:
-    """Everything measured for requests started in epoch second ``second``."""
+    """Everything measured for requests intended to be sent in epoch second ``second``."""
 
-    second: int
-    latency_us: HdrHistogram = field(default_factory=new_histogram)
-    ok: int = 0
-    failed: dict[str, int] = field(default_factory=dict)
-    clamped: int = 0
+    __slots__ = (
+        "_encoded",
+        "_histogram",
+        "clamped",
+        "expected",
+        "failed",
+        "invalid",
+        "lag_ms",
+        "ok",
+        "second",
+        "sent",
+    )
+
+    def __init__(
+        self,
+        *,
+        second: int,
+        latency_us: HdrHistogram | None = None,
+        ok: int = 0,
+        failed: dict[str, int] | None = None,
+        clamped: int = 0,
+        expected: int = 0,
+        sent: int = 0,
+        lag_ms: float = 0.0,
+        invalid: str = "",
+    ) -> None:
+        self.second = second
+        self._histogram = latency_us
+        self._encoded: list[str] = []
+        self.ok = ok
+        self.failed: dict[str, int] = dict(failed) if failed else {}
+        self.clamped = clamped
+        self.expected = expected
+        self.sent = sent
+        self.lag_ms = lag_ms
+        self.invalid = invalid
+
+    def __repr__(self) -> str:
+        return (
+            f"SecondStats(second={self.second}, expected={self.expected}, sent={self.sent}, "
+            f"ok={self.ok}, failed={self.failed}, invalid={self.invalid!r})"
+        )
+
+    @property
+    def latency_us(self) -> HdrHistogram:
+        """Successful-request latency from the intended send time, in microseconds."""
+        if self._histogram is None:
+            self._histogram = self._decoded()
+            self._encoded = []
+        return self._histogram
 
     @property
     def failures(self) -> int:
@@ -41,6 +106,22 @@ class SecondStats:
     @property
     def completed(self) -> int:
         return self.ok + self.failures
+
+    @property
+    def demand(self) -> int:
+        """The denominator of availability: ``expected``, or at least the requests that
+        completed (data recorded without ``expected``, e.g. by older journals, has 0)."""
+        return max(self.expected, self.completed)
+
+    @property
+    def missing(self) -> int:
+        """Expected requests that did not complete: never sent, or still in flight."""
+        return max(0, self.expected - self.completed)
+
+    @property
+    def valid(self) -> bool:
+        """False when a load generator lagged its schedule in this second."""
+        return not self.invalid
 
     def record_ok(self, latency_us: float) -> None:
         value = max(LOWEST_US, round(latency_us))
@@ -53,35 +134,79 @@ class SecondStats:
     def record_failure(self, reason: str) -> None:
         self.failed[reason] = self.failed.get(reason, 0) + 1
 
+    def mark_invalid(self, reason: str, *, lag_ms: float = 0.0) -> None:
+        """The generator lagged in this second; ``reason`` says how (kept once)."""
+        self.lag_ms = max(self.lag_ms, lag_ms)
+        self.invalid = _join_reasons(self.invalid, reason)
+
     def merge(self, other: SecondStats) -> None:
         """Add ``other`` (the same second, or any second when building a window) into self."""
-        if other.ok:  # hdrh's add() of an empty histogram resets the minimum to 0
-            self.latency_us.add(other.latency_us)
+        # hdrh's add() of an empty histogram resets the minimum to 0: skip empty ones.
+        if other.ok:
+            if self._histogram is None and other._histogram is None:
+                self._encoded.extend(other._encoded)
+            elif other._histogram is not None:
+                self.latency_us.add(other._histogram)
+            else:
+                for encoded in other._encoded:
+                    self.latency_us.decode_and_add(encoded)
         self.ok += other.ok
         self.clamped += other.clamped
+        self.expected += other.expected
+        self.sent += other.sent
+        self.lag_ms = max(self.lag_ms, other.lag_ms)
+        if other.invalid:
+            self.invalid = _join_reasons(self.invalid, other.invalid)
         for reason, count in other.failed.items():
             self.failed[reason] = self.failed.get(reason, 0) + count
 
     def to_json(self) -> dict[str, Any]:
         return {
             "second": self.second,
-            "latency_us": self.latency_us.encode().decode("ascii") if self.ok else None,
+            "latency_us": self._encoding() if self.ok else None,
             "ok": self.ok,
             "failed": dict(self.failed),
             "clamped": self.clamped,
+            "expected": self.expected,
+            "sent": self.sent,
+            "lag_ms": self.lag_ms,
+            "invalid": self.invalid,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SecondStats:
+        ok = int(data["ok"])
+        failed = {str(k): int(v) for k, v in data.get("failed", {}).items()}
+        completed = ok + sum(failed.values())
         stats = cls(
             second=int(data["second"]),
-            ok=int(data["ok"]),
-            failed={str(k): int(v) for k, v in data.get("failed", {}).items()},
+            ok=ok,
+            failed=failed,
             clamped=int(data.get("clamped", 0)),
+            # Recorded before schedules existed: every completed request was sent, and
+            # nothing else was known to be expected.
+            expected=int(data.get("expected", completed)),
+            sent=int(data.get("sent", completed)),
+            lag_ms=float(data.get("lag_ms", 0.0)),
+            invalid=str(data.get("invalid", "")),
         )
-        if data.get("latency_us"):
-            stats.latency_us.decode_and_add(data["latency_us"])
+        encoded = data.get("latency_us")
+        if encoded and ok:
+            stats._encoded.append(str(encoded))
         return stats
+
+    def _decoded(self) -> HdrHistogram:
+        histogram = new_histogram()
+        for encoded in self._encoded:
+            histogram.decode_and_add(encoded)
+        return histogram
+
+    def _encoding(self) -> str:
+        if self._histogram is None and len(self._encoded) == 1:
+            return self._encoded[0]
+        # Decoded only for the encoding, and not kept: see the module's note on memory.
+        histogram = self._histogram if self._histogram is not None else self._decoded()
+        return str(histogram.encode().decode("ascii"))
 
 
 def merge_seconds(seconds: Iterable[SecondStats], *, label: int = 0) -> SecondStats:
@@ -90,3 +215,11 @@ def merge_seconds(seconds: Iterable[SecondStats], *, label: int = 0) -> SecondSt
     for stats in seconds:
         total.merge(stats)
     return total
+
+
+def _join_reasons(current: str, more: str) -> str:
+    reasons = [r for r in current.split(_REASON_SEPARATOR) if r]
+    for reason in more.split(_REASON_SEPARATOR):
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    return _REASON_SEPARATOR.join(reasons)

@@ -1,4 +1,10 @@
-"""A window: the whole seconds of one phase (baseline, a fault, recovery), merged once."""
+"""A window: the whole seconds of one phase (baseline, a fault, recovery), merged once.
+
+Seconds in which the load generator itself fell behind its schedule are *invalid*: they say
+more about the generator than about the target, so the window's figures leave them out. When
+more than ``MAX_INVALID_SHARE`` of a window is invalid, no verdict is drawn from it at all
+(see ``judged``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import Literal
 from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 PhaseKind = Literal["baseline", "fault", "recovery"]
+MAX_INVALID_SHARE = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,9 +35,18 @@ class Window:
 
     @cached_property
     def merged(self) -> SecondStats:
-        return merge_seconds(self.seconds)
+        """The valid seconds, merged."""
+        return merge_seconds(s for s in self.seconds if s.valid)
 
     @property
     def duration(self) -> int:
-        """Seconds in the window."""
-        return len(self.seconds)
+        """Valid seconds in the window."""
+        return sum(1 for s in self.seconds if s.valid)
+
+    @property
+    def invalid(self) -> list[SecondStats]:
+        return [s for s in self.seconds if not s.valid]
+
+    @property
+    def too_invalid(self) -> bool:
+        return len(self.invalid) > MAX_INVALID_SHARE * len(self.seconds)

@@ -1,0 +1,150 @@
+"""Distributed load and load shapes: workers started by hand as separate processes on
+127.0.0.1 connect to the run's locust master; a LoadTestShape drives the users."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_locust_driver import served, target, write_locustfile  # noqa: F401 - fixture
+
+from chaoskit.load import Locust
+from chaoskit.load.driver import LocustDriver
+from chaoskit.slo.seconds import merge_seconds
+
+pytestmark = pytest.mark.integration
+
+SCHEDULED = """
+from locust import FastHttpUser, constant_throughput, task
+
+class Browser(FastHttpUser):
+    wait_time = constant_throughput(10)
+
+    @task
+    def home(self):
+        self.client.get("/")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def hand_started_workers(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    locustfile = write_locustfile(tmp_path, SCHEDULED)
+    port = free_port()
+    command = [
+        sys.executable, "-m", "chaoskit.load._worker", "--master-host", "127.0.0.1",
+        "--master-port", str(port), "--locustfile", str(locustfile),
+    ]  # fmt: skip
+    workers = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        yield locustfile, port
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=15)
+
+
+def test_two_remote_workers_merge_to_the_sum_of_what_each_shipped(
+    hand_started_workers: tuple[Path, int],
+    target: str,  # noqa: F811
+) -> None:
+    locustfile, port = hand_started_workers
+    spec = Locust(locustfile, users=10, remote_workers=2, master_port=port)
+    assert spec.workers == 0
+    before = served(target)
+    with LocustDriver(spec, host=target) as driver:
+        assert len(driver.worker_ids) == 2
+        began = time.time()
+        driver.start()
+        time.sleep(2.0)
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+        shipped = driver.shipped_by_worker()
+    total = merge_seconds(seconds)
+    assert set(shipped) == set(driver.worker_ids)
+    assert all(part.sent > 0 for part in shipped.values()), shipped
+    for counter in ("expected", "sent", "ok"):
+        assert getattr(total, counter) == sum(getattr(p, counter) for p in shipped.values())
+    assert total.completed == total.sent == served(target) - before
+    # 10 users at 10 task runs per second each, on schedule, from two processes.
+    steady = [s for s in seconds if int(began) + 1 <= s.second < int(began) + 2]
+    assert all(95 <= s.expected <= 105 and s.valid for s in steady), steady
+
+
+def test_a_stalled_target_shows_as_latency_from_the_intended_time(
+    tmp_path: Path,
+) -> None:
+    from test_locust_driver import TARGET_SCRIPT
+
+    process = subprocess.Popen(
+        [sys.executable, str(TARGET_SCRIPT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = f"http://127.0.0.1:{int(process.stdout.readline().split()[1])}"
+        locustfile = write_locustfile(tmp_path, SCHEDULED)
+        with LocustDriver(Locust(locustfile, users=5, workers=1), host=url) as driver:
+            began = time.time()
+            driver.start()
+            time.sleep(1.0)
+            os.kill(process.pid, signal.SIGSTOP)
+            time.sleep(1.0)
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(1.0)
+            driver.stop()
+            seconds = driver.collect(began, time.time())
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    total = merge_seconds(seconds)
+    # About 50 requests were due during the stall; each waited until it ended, so the
+    # slowest tenth waited most of the second, measured from when they should have left.
+    assert total.latency_us.get_value_at_percentile(99) >= 800_000
+    assert total.latency_us.get_value_at_percentile(90) >= 400_000
+    assert total.expected == total.sent == total.completed
+    assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
+
+
+def test_a_load_shape_drives_the_users(tmp_path: Path, target: str) -> None:  # noqa: F811
+    locustfile = write_locustfile(
+        tmp_path,
+        SCHEDULED
+        + """
+from locust import LoadTestShape
+
+class Steps(LoadTestShape):
+    def tick(self):
+        run_time = self.get_run_time()
+        if run_time < 2:
+            return (2, 10)
+        if run_time < 4:
+            return (6, 10)
+        return None
+""",
+    )
+    with LocustDriver(Locust(locustfile, users=1), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(5.0)  # the shape ends by itself after 4 s
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+    per_second = {s.second - int(began): s.expected for s in seconds}
+    assert 15 <= per_second[1] <= 25, per_second  # 2 users at 10 per second
+    assert 50 <= per_second[3] <= 65, per_second  # 6 users
+    assert per_second[max(per_second)] == 0, per_second  # stopped by the shape

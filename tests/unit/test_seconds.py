@@ -1,0 +1,89 @@
+"""``SecondStats``: the new counters and the invalid marker merge across workers and survive
+the wire; old journals still load; merging encoded seconds equals merging decoded ones."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaoskit.slo.seconds import SecondStats, merge_seconds
+
+worker_seconds = st.lists(
+    st.tuples(
+        st.lists(st.integers(min_value=1, max_value=10_000_000), max_size=30),
+        st.integers(0, 5),
+        st.integers(0, 5),
+        st.sampled_from(["", "load generator busy", "load generator sent 150 ms late"]),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def build(latencies: list[int], failures: int, missed: int, invalid: str) -> SecondStats:
+    stats = SecondStats(second=7)
+    for latency in latencies:
+        stats.record_ok(latency)
+    for _ in range(failures):
+        stats.record_failure("HTTP 503")
+    stats.sent = len(latencies) + failures
+    stats.expected = stats.sent + missed
+    if invalid:
+        stats.mark_invalid(invalid, lag_ms=120.0)
+    return stats
+
+
+@given(worker_seconds)
+def test_seconds_from_several_workers_merge_exactly(
+    parts: list[tuple[list[int], int, int, str]],
+) -> None:
+    shipped = [build(*part) for part in parts]
+    # What the driver does: parts kept encoded, merged without decoding.
+    encoded = merge_seconds(SecondStats.from_json(s.to_json()) for s in shipped)
+    decoded = merge_seconds(shipped)
+    for merged in (encoded, decoded):
+        assert merged.expected == sum(s.expected for s in shipped)
+        assert merged.sent == sum(s.sent for s in shipped)
+        assert merged.ok == sum(s.ok for s in shipped)
+        assert merged.failures == sum(s.failures for s in shipped)
+        assert merged.latency_us.get_total_count() == merged.ok
+        assert merged.valid == all(s.valid for s in shipped)
+    for percentile in (50, 90, 99, 100):
+        assert encoded.latency_us.get_value_at_percentile(
+            percentile
+        ) == decoded.latency_us.get_value_at_percentile(percentile)
+    back = SecondStats.from_json(encoded.to_json())
+    assert (back.expected, back.sent, back.ok, back.invalid, back.lag_ms) == (
+        encoded.expected,
+        encoded.sent,
+        encoded.ok,
+        encoded.invalid,
+        encoded.lag_ms,
+    )
+
+
+def test_reasons_are_kept_once_each() -> None:
+    a, b = SecondStats(second=1), SecondStats(second=1)
+    a.mark_invalid("load generator busy")
+    b.mark_invalid("load generator busy")
+    b.mark_invalid("load generator CPU-bound (97% of a core)")
+    a.merge(b)
+    assert a.invalid == "load generator busy; load generator CPU-bound (97% of a core)"
+
+
+def test_an_old_journal_second_loads_with_expected_and_sent_equal_to_completed() -> None:
+    old = {"second": 5, "latency_us": None, "ok": 0, "failed": {"HTTP 500": 3}, "clamped": 0}
+    stats = SecondStats.from_json(old)
+    assert (stats.expected, stats.sent, stats.valid, stats.lag_ms) == (3, 3, True, 0.0)
+    assert stats.demand == 3
+
+
+def test_availability_counts_requests_never_sent() -> None:
+    stats = SecondStats(second=1, expected=100, sent=60)
+    for _ in range(50):
+        stats.record_ok(1000)
+    assert (stats.demand, stats.missing) == (100, 50)
+    # Data recorded without ``expected`` (a fake load) falls back to what completed.
+    fake = SecondStats(second=1)
+    fake.record_ok(1000)
+    assert fake.demand == 1

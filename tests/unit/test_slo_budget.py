@@ -82,7 +82,7 @@ def test_the_gate_fails_an_experiment_that_spent_too_much() -> None:
     )
     assert over.status == "fail" and over.value == pytest.approx(100 / 3600)
     assert over.reason == (
-        "100 failed requests used 2.78% of the 1h budget, more than the 2.00% allowed"
+        "100 unsuccessful requests used 2.78% of the 1h budget, more than the 2.00% allowed"
     )
     under = budget_verdict(
         budget, assess(budget, seconds(10, failures=5), baseline_rps=100), window="w"

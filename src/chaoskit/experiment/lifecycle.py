@@ -408,6 +408,8 @@ class Experiment:
             for second in sorted(self.load.collect(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
+                if not second.valid:
+                    continue  # the generator fell behind: it neither extends nor breaks a streak
                 breach = self._guardrail_breach(second)
                 streak = [*streak, breach] if breach else []
                 if len(streak) >= settings.halt_after:
@@ -421,8 +423,6 @@ class Experiment:
 
     def _guardrail_breach(self, second: SecondStats) -> str:
         """Why ``second`` breaches the guardrail, or "" when it does not."""
-        if not second.valid:  # the generator fell behind: this second vouches for nothing
-            return ""
         if second.ok == 0:
             return "nothing succeeded"
         window = Window(

@@ -1,8 +1,9 @@
 """Error budgets: what an experiment cost an SLO such as "99.9 % of requests succeed over 30 days".
 
 The period's budget is ``(1 - target)`` of the requests the period would see at the baseline's
-rate. An experiment *consumes* the failed requests it caused (its fault and recovery phases),
-as a share of that budget.
+rate. An experiment *consumes* the requests that did not succeed during its fault and recovery
+phases — failed, or expected by the load's schedule and never answered — as a share of that
+budget.
 
 The burn rate of a stretch of time is its failure ratio over ``1 - target``: at 1x the budget
 lasts exactly the period. The Google SRE Workbook alerts on two windows at once, a long one and
@@ -83,7 +84,8 @@ def budget(
 def assess(budget: ErrorBudget, span: Sequence[SecondStats], *, baseline_rps: float) -> BudgetUse:
     """What the seconds of ``span`` (fault and recovery, silent ones included) cost."""
     allowed = 1 - budget.target
-    failed = sum(s.failures for s in span)
+    # Bad events are the requests that did not succeed, answered with an error or never.
+    failed = sum(s.demand - s.ok for s in span)
     period_budget = allowed * baseline_rps * budget.period
     consumed = failed / period_budget if period_budget > 0 else math.inf if failed else 0.0
     short = max(1, len(span) // SHORT_WINDOW_SHARE)
@@ -101,7 +103,7 @@ def assess(budget: ErrorBudget, span: Sequence[SecondStats], *, baseline_rps: fl
     return BudgetUse(
         consumed=consumed,
         failed=failed,
-        requests=sum(s.completed for s in span),
+        requests=sum(s.demand for s in span),
         peak_burn=peak,
         long_burn=long_burn,
         tier=tier,
@@ -123,16 +125,16 @@ def budget_verdict(budget: ErrorBudget, use: BudgetUse, *, window: str) -> Measu
         samples=use.requests,
         reason=""
         if passed
-        else f"{use.failed} failed requests used {format_ratio(use.consumed)} of the "
+        else f"{use.failed} unsuccessful requests used {format_ratio(use.consumed)} of the "
         f"{format_duration(budget.period)} budget, more than the "
         f"{format_ratio(budget.max_budget or 0)} allowed",
     )
 
 
 def _burn(seconds: Sequence[SecondStats], allowed: float) -> float:
-    completed = sum(s.completed for s in seconds)
-    failed = sum(s.failures for s in seconds)
-    if completed == 0:
+    demand = sum(s.demand for s in seconds)
+    bad = sum(s.demand - s.ok for s in seconds)
+    if demand == 0:
         # A silent stretch burns the budget at the worst rate: nothing succeeded.
         return 1 / allowed if seconds else 0.0
-    return (failed / completed) / allowed
+    return (bad / demand) / allowed

@@ -142,7 +142,7 @@ class ErrorRateObjective(_Composable):
         return f"errors {'<=' if self.inclusive else '<'} {_percent(self.below)}"
 
     def min_samples(self) -> int:
-        return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / self.below))
+        return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / Decimal(str(self.below))))
 
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
@@ -312,17 +312,22 @@ class AnyOf(_Composable):
 
 
 def judge(objective: Objective, window: Window) -> Measurement:
-    """``objective`` on ``window``; inconclusive, whatever it found, when too much of the window
-    is invalid: a lagging load generator cannot vouch for a pass, nor for a breach."""
+    """``objective`` on the valid seconds of ``window``.
+
+    A breach those seconds prove stands (a lagging generator does not cause an HTTP 503 or a
+    slow response it measured on time); a pass is only trusted when at most a quarter of the
+    window was invalid, otherwise the seconds left out could hide the breach: inconclusive.
+    """
     measured = objective.evaluate(window)
-    if not window.too_invalid:
+    if not window.too_invalid or measured.status == "fail":
         return measured
     reasons = sorted({reason for s in window.invalid for reason in s.invalid.split("; ")})
     return replace(
         measured,
         status="inconclusive",
         reason=f"{len(window.invalid)} of {len(window.seconds)} seconds are invalid, the load "
-        f"generator fell behind ({'; '.join(reasons)}); add workers or lower the rate",
+        f"generator fell behind ({'; '.join(reasons)}), too many to call it a pass; add workers "
+        f"or lower the rate",
     )
 
 
@@ -343,7 +348,8 @@ class AvailabilityObjective(_Composable):
         return f"availability {'>=' if self.inclusive else '>'} {_percent(self.at_least)}"
 
     def min_samples(self) -> int:
-        allowed = 1 - self.at_least
+        # Decimal: 1 / (1 - 0.9999) is 10000.000000000902 in floating point, not 10000.
+        allowed = 1 - Decimal(str(self.at_least))
         return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / allowed) if allowed > 0 else 0)
 
     def evaluate(self, window: Window) -> Measurement:

@@ -2,8 +2,8 @@
 
 Seconds in which the load generator itself fell behind its schedule are *invalid*: they say
 more about the generator than about the target, so the window's figures leave them out. When
-more than ``MAX_INVALID_SHARE`` of a window is invalid, no verdict is drawn from it at all
-(see ``judged``).
+more than ``MAX_INVALID_SHARE`` of a window is invalid, a pass is not trusted (see
+``objectives.judge``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ class EnvironmentConfig:
     name: str
     provider: str
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Run a Prometheus server scraping the targets (local provider), for Prometheus SLIs.
+    prometheus: bool = False
 
 
 def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
@@ -61,4 +63,10 @@ def resolve_environment(table: Mapping[str, Any], name: str | None) -> Environme
     targets = settings.get("targets", {})
     if not isinstance(targets, dict):
         raise ConfigError(f"[tool.chaoskit.env.{chosen}.targets] must be a table of targets.")
-    return EnvironmentConfig(name=chosen, provider=provider, targets=targets)
+    prometheus = settings.get("prometheus", False)
+    if not isinstance(prometheus, bool):
+        raise ConfigError(
+            f"[tool.chaoskit.env.{chosen}] prometheus={prometheus!r} must be true or false "
+            f"(true runs a Prometheus server scraping the local targets)."
+        )
+    return EnvironmentConfig(name=chosen, provider=provider, targets=targets, prometheus=prometheus)

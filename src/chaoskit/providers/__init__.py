@@ -16,4 +16,6 @@ def open_environment(config: EnvironmentConfig) -> Environment:
     """Start (local) or connect to the environment ``config`` describes."""
     from chaoskit.providers.local import LocalEnvironment
 
-    return LocalEnvironment.start(config.targets or None, name=config.name)
+    return LocalEnvironment.start(
+        config.targets or None, name=config.name, prometheus=config.prometheus
+    )

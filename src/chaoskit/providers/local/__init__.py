@@ -11,6 +11,10 @@ group would. All of it lives in one child process, the *system*, driven over a c
         handle = web.add_latency([victim], delay=0.2, jitter=0.02)
         ...
         web.remove_fault(handle)
+
+With ``prometheus=True`` (or ``env.start_prometheus()`` later) the system also runs a
+Prometheus server scraping every live replica's ``/metrics`` once a second; its URL is
+``env.prometheus_url`` and objectives of ``chaoskit.providers.prometheus`` use it by default.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -43,6 +47,7 @@ from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
+from chaoskit.providers.local.prometheus_server import find_binary
 from chaoskit.typing import Instance
 
 __all__ = ["DEFAULT_TARGETS", "LocalEnvironment", "LocalTarget", "TargetSpec"]
@@ -52,6 +57,10 @@ DEFAULT_STARTUP_TIMEOUT = 30.0
 _STARTUP_GRACE = 5.0
 SHUTDOWN_TIMEOUT = 10.0
 HEALTH_POLL_INTERVAL = 0.1
+# Prometheus batches service-discovery updates every 5 s, so a replica is first scraped 5 to
+# 10 s after it appears; the environment is ready once each one has been.
+PROMETHEUS_SCRAPE_TIMEOUT = 20.0
+PROMETHEUS_POLL_INTERVAL = 0.2
 _STDERR_TAIL_BYTES = 4000
 
 
@@ -180,6 +189,8 @@ class LocalEnvironment:
         self._targets = dict(targets)
         self._log = log
         self._closed = False
+        self._prometheus_url: str | None = None
+        self._forget_prometheus: Callable[[], None] | None = None
         atexit.register(self.close)
 
     @classmethod
@@ -189,20 +200,29 @@ class LocalEnvironment:
         *,
         startup_timeout: Duration = DEFAULT_STARTUP_TIMEOUT,
         name: str = "local",
+        prometheus: bool = False,
     ) -> LocalEnvironment:
         """Start the system and return once every replica of every target is healthy.
 
         ``targets`` maps names to ``TargetSpec`` or to the same settings as a mapping
         (``{"web": {"replicas": 3, "replace_delay": "2s"}}``); default ``DEFAULT_TARGETS``.
+        With ``prometheus=True`` it also waits until a Prometheus server has scraped every
+        replica (about 6 s more; see ``start_prometheus``).
         Raises ConfigError for bad settings (before starting anything) and ProviderError,
-        with the system's log, when it does not come up within ``startup_timeout`` seconds.
+        with the system's log, when it does not come up within ``startup_timeout`` seconds
+        (or there is no ``prometheus`` to run).
         """
         specs = parse_targets(DEFAULT_TARGETS if targets is None else targets)
         startup_timeout = parse_duration(startup_timeout, field="startup_timeout", allow_zero=False)
+        if not isinstance(prometheus, bool):
+            raise ConfigError(f"prometheus={prometheus!r} must be True or False.")
+        if prometheus:
+            find_binary()  # before anything starts: a missing binary is said plainly
         config = {
             "targets": {target: spec.to_json() for target, spec in specs.items()},
             "parent_pid": os.getpid(),
             "ready_timeout": startup_timeout,
+            "prometheus": prometheus,
         }
         # An unnamed file: whoever dies first, nothing is left behind on disk.
         log = tempfile.TemporaryFile(prefix="chaoskit-local-")  # noqa: SIM115 - kept until close()
@@ -232,7 +252,14 @@ class LocalEnvironment:
             )
             for target, spec in specs.items()
         }
-        return cls(name=name, process=process, control=control, targets=local_targets, log=log)
+        env = cls(name=name, process=process, control=control, targets=local_targets, log=log)
+        if ready.get("prometheus"):
+            try:
+                env._use_prometheus(ready["prometheus"])
+            except BaseException:
+                env.close()
+                raise
+        return env
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"pid {self._process.pid}"
@@ -254,6 +281,57 @@ class LocalEnvironment:
         """The system process; every replica is its child."""
         return self._process.pid
 
+    @property
+    def prometheus_url(self) -> str | None:
+        """The local Prometheus server's URL, or None when it was not started."""
+        return self._prometheus_url
+
+    def start_prometheus(self) -> str:
+        """Run a Prometheus server scraping every replica's ``/metrics`` (once a second, with
+        ``instance`` = the instance id and ``target`` = the target name as labels); return its
+        URL once it has scraped each live replica. Idempotent; stopped with the environment.
+
+        Raises ProviderError when ``prometheus`` is not on PATH or it does not come up.
+        """
+        if self._prometheus_url is not None:
+            return self._prometheus_url
+        find_binary()
+        answer = self._control.request("start_prometheus")
+        return self._use_prometheus(answer["url"])
+
+    def _use_prometheus(self, url: str) -> str:
+        self._wait_scraped(url, timeout=PROMETHEUS_SCRAPE_TIMEOUT)
+        self._prometheus_url = url
+        from chaoskit.providers import prometheus
+
+        self._forget_prometheus = prometheus.use_default_url(url)
+        return url
+
+    def _wait_scraped(self, url: str, *, timeout: float) -> None:
+        """Block until Prometheus holds an ``up`` sample of every live replica."""
+        from chaoskit.providers.prometheus import PrometheusClient
+
+        client = PrometheusClient(url)
+
+        def unscraped() -> list[str]:
+            seen = {series.labels.get("instance") for series in client.query("up")}
+            live = [i.id for target in self._targets.values() for i in target.instances()]
+            return [instance_id for instance_id in live if instance_id not in seen]
+
+        retrying = Retrying(
+            stop=stop_after_delay(timeout),
+            wait=wait_fixed(PROMETHEUS_POLL_INTERVAL),
+            retry=retry_if_result(bool),
+        )
+        try:
+            retrying(unscraped)
+        except RetryError as error:
+            missing = error.last_attempt.result()
+            raise ProviderError(
+                f"Prometheus at {url} had not scraped {', '.join(missing)} after {timeout:g}s."
+                f"{_log_tail(self._log)}"
+            ) from None
+
     def log_tail(self, max_bytes: int = 4000) -> str:
         """The end of what the system and its replicas wrote to stderr (until ``close()``)."""
         return _read_tail(self._log, max_bytes)
@@ -273,6 +351,8 @@ class LocalEnvironment:
             return
         self._closed = True
         atexit.unregister(self.close)
+        if self._forget_prometheus is not None:
+            self._forget_prometheus()
         with contextlib.suppress(ProviderError):
             self._control.request("shutdown")
         self._control.close()

@@ -2,17 +2,20 @@
 
 Run as ``python -m chaoskit.providers.local.shop --port N --instance-id ID``. Every response
 names the replica that served it in ``X-Instance-Id``, so load and tests can see routing.
+``GET /metrics`` answers in the Prometheus text format (see ``ShopMetrics``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,10 +55,124 @@ def _json(status: int, value: object) -> Response:
     return Response(status=status, body=json.dumps(value).encode())
 
 
-class Catalogue:
-    """The shop's routes; the bodies are encoded once because they never change."""
+# Requests to these paths are the platform's, not the shop's traffic: they are not counted.
+UNCOUNTED_ROUTES = frozenset({"/metrics", "/health"})
+# Upper bounds (seconds) of the request duration histogram. The shop answers in tens of
+# microseconds when idle, so the buckets start there; the upper ones catch a replica starved
+# of CPU (the test machine has two cores shared with the load generator).
+DURATION_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def route_of(path: str) -> str:
+    """The route a path belongs to, as a label: a product id or an unknown path must not
+    create a series of its own (a scanner would otherwise grow the metrics without bound)."""
+    if path in ("/", "/products", "/metrics", "/health"):
+        return path
+    if path.startswith("/products/"):
+        return "/products/{id}"
+    return "other"
+
+
+class _Histogram:
+    __slots__ = ("count", "counts", "sum")
 
     def __init__(self) -> None:
+        self.counts = [0] * (len(DURATION_BUCKETS) + 1)  # the last one is +Inf
+        self.sum = 0.0
+        self.count = 0
+
+
+class ShopMetrics:
+    """What one replica served, in the Prometheus text exposition format (version 0.0.4).
+
+    ``shop_requests_total{path, code}`` counts answered requests by route and status code,
+    ``shop_request_duration_seconds{path}`` is a histogram of the time from a complete request
+    to its response being handed to the socket, ``shop_info{instance_id}`` names the replica and
+    ``process_start_time_seconds`` tells a replacement from the replica it replaced.
+    """
+
+    def __init__(self, instance_id: str, *, started_at: float | None = None) -> None:
+        self.instance_id = instance_id
+        self.started_at = time.time() if started_at is None else started_at
+        self._requests: dict[tuple[str, int], int] = {}
+        self._durations: dict[str, _Histogram] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        key = (route, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        histogram = self._durations.get(route)
+        if histogram is None:
+            histogram = self._durations[route] = _Histogram()
+        # bisect_left: a value equal to a bound belongs to that bucket ("le" is <=).
+        histogram.counts[bisect.bisect_left(DURATION_BUCKETS, seconds)] += 1
+        histogram.sum += seconds
+        histogram.count += 1
+
+    def render(self) -> bytes:
+        lines = [
+            "# HELP shop_requests_total Requests answered, by route and status code "
+            "(/metrics and /health are not counted).",
+            "# TYPE shop_requests_total counter",
+        ]
+        for (route, status), count in sorted(self._requests.items()):
+            lines.append(f'shop_requests_total{{path="{_escape(route)}",code="{status}"}} {count}')
+        lines += [
+            "# HELP shop_request_duration_seconds Time from a complete request to its response "
+            "being written, by route.",
+            "# TYPE shop_request_duration_seconds histogram",
+        ]
+        for route, histogram in sorted(self._durations.items()):
+            label = f'path="{_escape(route)}"'
+            cumulative = 0
+            for bound, count in zip(DURATION_BUCKETS, histogram.counts, strict=False):
+                cumulative += count
+                lines.append(
+                    f'shop_request_duration_seconds_bucket{{{label},le="{bound!r}"}} {cumulative}'
+                )
+            lines += [
+                f'shop_request_duration_seconds_bucket{{{label},le="+Inf"}} {histogram.count}',
+                f"shop_request_duration_seconds_sum{{{label}}} {histogram.sum!r}",
+                f"shop_request_duration_seconds_count{{{label}}} {histogram.count}",
+            ]
+        lines += [
+            "# HELP shop_info The replica serving these metrics.",
+            "# TYPE shop_info gauge",
+            f'shop_info{{instance_id="{_escape(self.instance_id)}"}} 1',
+            "# HELP process_start_time_seconds Start time of the process since the epoch.",
+            "# TYPE process_start_time_seconds gauge",
+            f"process_start_time_seconds {self.started_at!r}",
+        ]
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(label_value: str) -> str:
+    return label_value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Catalogue:
+    """The shop's routes; the bodies are encoded once because they never change.
+
+    With ``metrics``, ``GET /metrics`` serves them and ``observe`` records into them.
+    """
+
+    def __init__(self, metrics: ShopMetrics | None = None) -> None:
+        self._metrics = metrics
         self._index = Response(
             status=200,
             body=b"<!doctype html><title>shop</title><h1>shop</h1>"
@@ -72,6 +189,12 @@ class Catalogue:
             found = self._index
         elif path == "/health":
             found = self._health
+        elif path == "/metrics" and self._metrics is not None:
+            # Rendered per request: Prometheus asks once a second, the shop's traffic is
+            # thousands of requests a second, so counting must be the cheap side.
+            found = Response(
+                status=200, body=self._metrics.render(), content_type=EXPOSITION_CONTENT_TYPE
+            )
         elif path == "/products":
             found = self._products
         elif path.startswith("/products/"):
@@ -84,6 +207,13 @@ class Catalogue:
         if method not in ("GET", "HEAD"):
             return _json(405, {"error": f"{method} is not allowed on {path!r}; use GET"})
         return found
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        if self._metrics is None:
+            return
+        route = route_of(path)
+        if route not in UNCOUNTED_ROUTES:
+            self._metrics.observe(route, status, seconds)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -117,10 +247,12 @@ class HttpConnection(asyncio.Protocol):
 
     def _answer_one(self) -> bool:
         """Answer the first complete request in the buffer; False when none is complete."""
+        started = time.perf_counter()
         head_end = self._buffer.find(b"\r\n\r\n")
         if head_end < 0:
             if len(self._buffer) > MAX_HEAD_BYTES:
                 self._send(_json(431, {"error": "request head too large"}), keep_alive=False)
+                self._catalogue.observe("", 431, time.perf_counter() - started)
             return False
         head = self._buffer[:head_end].decode("latin-1").split("\r\n")
         request_line = head[0].split(" ")
@@ -129,19 +261,20 @@ class HttpConnection(asyncio.Protocol):
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
-            self._send(_json(400, {"error": "malformed request line"}), keep_alive=False)
+            self._refuse(_json(400, {"error": "malformed request line"}), "", started)
             return False
         method, target, version = request_line
+        path = target.split("?", 1)[0]
         if "transfer-encoding" in headers:
             error = "chunked request bodies are not supported; send Content-Length"
-            self._send(_json(501, {"error": error}), keep_alive=False)
+            self._refuse(_json(501, {"error": error}), path, started)
             return False
         length_text = headers.get("content-length", "0")
         if not length_text.isdigit():
-            self._send(_json(400, {"error": "bad Content-Length"}), keep_alive=False)
+            self._refuse(_json(400, {"error": "bad Content-Length"}), path, started)
             return False
         if int(length_text) > MAX_BODY_BYTES:
-            self._send(_json(413, {"error": "request body too large"}), keep_alive=False)
+            self._refuse(_json(413, {"error": "request body too large"}), path, started)
             return False
         request_end = head_end + 4 + int(length_text)
         if len(self._buffer) < request_end:
@@ -151,7 +284,12 @@ class HttpConnection(asyncio.Protocol):
         keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
         response = self._catalogue.respond(method, target)
         self._send(response, keep_alive=keep_alive, head_only=method == "HEAD")
+        self._catalogue.observe(path, response.status, time.perf_counter() - started)
         return keep_alive
+
+    def _refuse(self, response: Response, path: str, started: float) -> None:
+        self._send(response, keep_alive=False)
+        self._catalogue.observe(path, response.status, time.perf_counter() - started)
 
     def _send(self, response: Response, *, keep_alive: bool, head_only: bool = False) -> None:
         assert self._transport is not None
@@ -173,7 +311,7 @@ async def serve(*, host: str, port: int, instance_id: str, parent_pid: int) -> N
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     watcher = watch_parent(parent_pid, stop.set)
-    catalogue = Catalogue()
+    catalogue = Catalogue(ShopMetrics(instance_id))
     server = await loop.create_server(
         lambda: HttpConnection(catalogue, instance_id), host, port, backlog=1024
     )

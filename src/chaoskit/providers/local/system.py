@@ -4,12 +4,16 @@ Run as ``python -m chaoskit.providers.local.system [CONFIG_JSON]`` (the config i
 stdin when no argument is given)::
 
     {"targets": {"web": {"replicas": 3, "replace_delay": 2.0, "tags": {"app": "shop"}}},
-     "parent_pid": 1234, "ready_timeout": 20}
+     "parent_pid": 1234, "ready_timeout": 20, "prometheus": false}
 
 Once every replica is healthy it prints one JSON line to stdout and nothing else after it::
 
     {"ready": true, "pid": 4321, "control": "127.0.0.1:PORT", "token": "...",
-     "targets": {"web": {"url": "http://127.0.0.1:PORT"}}}
+     "targets": {"web": {"url": "http://127.0.0.1:PORT"}},
+     "prometheus": "http://127.0.0.1:PORT" or null}
+
+With ``"prometheus": true`` (or later, the ``start_prometheus`` op) it also runs a Prometheus
+server scraping every live replica (see ``prometheus_server``).
 
 The control API listens on ``control``: one JSON object per line in, one per line out. Every
 request carries ``"token"`` and ``"op"``; see ``ControlApi`` for the operations. It shuts down
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import math
@@ -34,8 +39,9 @@ from typing import Any
 
 from chaoskit.errors import ChaoskitError, ConfigError, ProviderError
 from chaoskit.providers.local.config import TargetSpec, parse_targets
-from chaoskit.providers.local.fleet import Fleet
+from chaoskit.providers.local.fleet import Balancer, Fleet
 from chaoskit.providers.local.lifeline import watch_parent
+from chaoskit.providers.local.prometheus_server import PrometheusServer, ScrapeTarget
 from chaoskit.providers.local.proxy import Proxy
 
 log = logging.getLogger("chaoskit.local.system")
@@ -54,17 +60,21 @@ class SystemConfig:
     targets: Mapping[str, TargetSpec]
     parent_pid: int | None = None
     ready_timeout: float = DEFAULT_READY_TIMEOUT
+    prometheus: bool = False
 
 
 def parse_config(raw: object) -> SystemConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"the local system config must be a JSON object, not {raw!r}.")
-    unknown = sorted(set(raw) - {"targets", "parent_pid", "ready_timeout"})
+    unknown = sorted(set(raw) - {"targets", "parent_pid", "ready_timeout", "prometheus"})
     if unknown:
         raise ConfigError(
             f"unknown local system setting(s) {unknown}; expected targets, parent_pid, "
-            f"ready_timeout."
+            f"ready_timeout, prometheus."
         )
+    prometheus = raw.get("prometheus", False)
+    if not isinstance(prometheus, bool):
+        raise ConfigError(f"prometheus={prometheus!r} must be true or false.")
     parent_pid = raw.get("parent_pid")
     if parent_pid is not None and (isinstance(parent_pid, bool) or not isinstance(parent_pid, int)):
         raise ConfigError(f"parent_pid={parent_pid!r} must be a process id.")
@@ -80,15 +90,37 @@ def parse_config(raw: object) -> SystemConfig:
         targets=parse_targets(raw.get("targets")),
         parent_pid=parent_pid,
         ready_timeout=float(ready_timeout),
+        prometheus=prometheus,
     )
 
 
+class _Watched:
+    """The proxy as the fleet sees it, telling ``on_change`` about every replica that comes
+    or goes (so the scrape targets follow the fleet)."""
+
+    def __init__(self, proxy: Proxy, on_change: Callable[[], None]) -> None:
+        self._proxy = proxy
+        self._on_change = on_change
+
+    def add_upstream(self, upstream_id: str, host: str, port: int) -> None:
+        self._proxy.add_upstream(upstream_id, host, port)
+        self._on_change()
+
+    def remove_upstream(self, upstream_id: str) -> None:
+        self._proxy.remove_upstream(upstream_id)
+        self._on_change()
+
+    def is_healthy(self, upstream_id: str) -> bool:
+        return self._proxy.is_healthy(upstream_id)
+
+
 class _Target:
-    def __init__(self, name: str, spec: TargetSpec) -> None:
+    def __init__(self, name: str, spec: TargetSpec, on_change: Callable[[], None]) -> None:
         self.name = name
         self.spec = spec
         self.proxy = Proxy(health_path=spec.health_path)
-        self.fleet = Fleet(name, spec, self.proxy, host=HOST)
+        balancer: Balancer = _Watched(self.proxy, on_change)
+        self.fleet = Fleet(name, spec, balancer, host=HOST)
         self.url = ""
 
     async def start(self) -> None:
@@ -106,16 +138,46 @@ class _Target:
 
 class System:
     def __init__(self, config: SystemConfig) -> None:
-        self.targets = {name: _Target(name, spec) for name, spec in config.targets.items()}
+        self.targets = {
+            name: _Target(name, spec, self._fleet_changed) for name, spec in config.targets.items()
+        }
+        self.prometheus = PrometheusServer(host=HOST)
+        self._prometheus_start: asyncio.Task[str] | None = None
 
     async def start(self) -> None:
         for target in self.targets.values():
             await target.start()
 
+    async def start_prometheus(self) -> str:
+        """Start the Prometheus server (once; later calls wait for the same start)."""
+        if self._prometheus_start is None:
+            self._prometheus_start = asyncio.get_running_loop().create_task(
+                self.prometheus.start(self.scrape_targets())
+            )
+        try:
+            return await asyncio.shield(self._prometheus_start)
+        except ProviderError:
+            self._prometheus_start = None  # let a later request try again
+            raise
+
     async def stop(self) -> None:
+        # Prometheus first: scraping replicas while they are killed only logs noise.
+        if self._prometheus_start is not None:
+            self._prometheus_start.cancel()
+        await self.prometheus.stop()
         await asyncio.gather(
             *(target.stop() for target in self.targets.values()), return_exceptions=True
         )
+
+    def scrape_targets(self) -> list[ScrapeTarget]:
+        return [
+            ScrapeTarget(address=replica.address, instance_id=replica.id, target=target.name)
+            for target in self.targets.values()
+            for replica in target.fleet.replicas()
+        ]
+
+    def _fleet_changed(self) -> None:
+        self.prometheus.update_targets(self.scrape_targets())
 
     def is_ready(self) -> bool:
         return all(target.is_ready() for target in self.targets.values())
@@ -144,15 +206,15 @@ class ControlApi:
 
     ``targets``; ``instances``/``health`` {target}; ``terminate`` {target, ids};
     ``add_latency`` {target, ids, delay, jitter} -> handle; ``remove_fault`` {handle};
-    ``faults``; ``ping``; ``shutdown``. Answers are ``{"ok": true, ...}`` or
-    ``{"ok": false, "kind": "config"|"provider", "error": "..."}``.
+    ``faults``; ``start_prometheus`` -> url; ``ping``; ``shutdown``. Answers are
+    ``{"ok": true, ...}`` or ``{"ok": false, "kind": "config"|"provider", "error": "..."}``.
     """
 
     def __init__(self, system: System, *, token: str, on_shutdown: Callable[[], None]) -> None:
         self._system = system
         self._token = token
         self._on_shutdown = on_shutdown
-        self._ops: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+        self._ops: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             "ping": lambda request: {},
             "targets": self._targets,
             "instances": self._instances,
@@ -161,10 +223,11 @@ class ControlApi:
             "add_latency": self._add_latency,
             "remove_fault": self._remove_fault,
             "faults": self._faults,
+            "start_prometheus": self._start_prometheus,
             "shutdown": self._shutdown,
         }
 
-    def handle(self, line: bytes) -> dict[str, Any]:
+    async def handle(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
             if not isinstance(request, dict):
@@ -174,7 +237,10 @@ class ControlApi:
             op = self._ops.get(request.get("op", ""))
             if op is None:
                 raise ProviderError(f"unknown op {request.get('op')!r}; known: {sorted(self._ops)}")
-            return {"ok": True, **op(request)}
+            answer = op(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return {"ok": True, **answer}
         except ConfigError as error:
             return {"ok": False, "kind": "config", "error": str(error)}
         except (ChaoskitError, ValueError) as error:
@@ -257,6 +323,9 @@ class ControlApi:
             ]
         }
 
+    async def _start_prometheus(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"url": await self._system.start_prometheus()}
+
     def _shutdown(self, request: Mapping[str, Any]) -> dict[str, Any]:
         self._on_shutdown()
         return {}
@@ -275,7 +344,7 @@ async def _serve_control(api: ControlApi) -> tuple[asyncio.Server, set[asyncio.S
         writers.add(writer)
         try:
             while line := await reader.readline():
-                writer.write(json.dumps(api.handle(line)).encode() + b"\n")
+                writer.write(json.dumps(await api.handle(line)).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             pass
@@ -313,6 +382,8 @@ async def run(config: SystemConfig, *, announce: Callable[[str], None]) -> int:
     try:
         try:
             await system.start()
+            # Started before the replicas are healthy: its start overlaps their start-up.
+            prometheus_url = await system.start_prometheus() if config.prometheus else None
         except ProviderError as error:
             log.error("%s", error)
             return EXIT_NOT_READY
@@ -331,6 +402,7 @@ async def run(config: SystemConfig, *, announce: Callable[[str], None]) -> int:
             "control": f"{host}:{port}",
             "token": token,
             "targets": {name: {"url": target.url} for name, target in system.targets.items()},
+            "prometheus": prometheus_url,
         }
         announce(json.dumps(ready))
         await stopping.wait()

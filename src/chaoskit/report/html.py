@@ -56,9 +56,11 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
     ]
     x_max = result.finished - result.started
     windows = list(dict.fromkeys(m.window for m in result.measurements))
+    # Every judgement: the steady-state objectives, and the RTO and budget when declared.
+    judged = dict.fromkeys([*result.objectives, *(m.objective for m in result.measurements)])
     table = {
         objective: {m.window: m for m in result.measurements if m.objective == objective}
-        for objective in result.objectives
+        for objective in judged
     }
     charts = [
         line_chart(

@@ -1,14 +1,16 @@
-"""What the benchmarks share: a tiny HTTP target on 127.0.0.1, exact percentiles, raw
-samples written by the load workers, and the closing ``bench NAME: ...`` line."""
+"""What the benchmarks share: a tiny HTTP target on 127.0.0.1 that counts what it served per
+second, a bench-only locust file whose users time their own requests, exact percentiles,
+and the closing ``bench NAME: ...`` line."""
 
 from __future__ import annotations
 
+import json
 import math
-import os
 import platform
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +18,11 @@ from pathlib import Path
 
 import psutil
 
-# The workers write every request's timing here when this variable names a directory.
-RAW_SAMPLES_VARIABLE = "CHAOSKIT_RAW_SAMPLES"
-
 _TARGET = textwrap.dedent(
     """
-    import asyncio, socket, sys
+    import asyncio, json, socket, sys, time
+
+    served = {}
 
     async def serve(reader, writer):
         sock = writer.get_extra_info("socket")
@@ -29,8 +30,15 @@ _TARGET = textwrap.dedent(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while True:
-                await reader.readuntil(b"\\r\\n\\r\\n")
-                writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+                head = await reader.readuntil(b"\\r\\n\\r\\n")
+                if head.startswith(b"GET /served "):
+                    body = json.dumps(served).encode()
+                else:
+                    second = int(time.time())
+                    served[second] = served.get(second, 0) + 1
+                    body = b"ok"
+                writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body))
+                writer.write(body)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -47,11 +55,58 @@ _TARGET = textwrap.dedent(
     """
 )
 
+# Users that time their own requests: the send and completion times around
+# ``self.client.get``, and an intended time computed here, from the user's first task run
+# plus one interval per run (the schedule chaoskit is asked to keep), not from chaoskit's
+# stamp. Each worker writes its rows when the load stops.
+TIMED_LOCUSTFILE = """
+import os, time
+from locust import FastHttpUser, constant_throughput, events, task
+
+INTERVAL = 1 / {rate}
+ROWS = []
+
+class Shopper(FastHttpUser):
+    wait_time = constant_throughput({rate})
+
+    def on_start(self):
+        self.first = None
+        self.runs = 0
+
+    def timed_get(self, path):
+        sent = time.time()
+        if self.first is None:
+            self.first = sent
+        intended = self.first + self.runs * INTERVAL
+        self.runs += 1
+        self.client.get(path)
+        ROWS.append((intended, sent, time.time()))
+
+    @task({weight})
+    def products(self):
+        self.timed_get("/products")
+
+    @task(1)
+    def home(self):
+        self.timed_get("/")
+
+@events.test_stop.add_listener
+def write_rows(**_):
+    with open(os.path.join({directory!r}, f"timed-{{os.getpid()}}.txt"), "a") as out:
+        out.writelines(f"{{i!r}} {{s!r}} {{d!r}}\\n" for i, s, d in ROWS)
+    ROWS.clear()
+"""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
     url: str
     process: subprocess.Popen[str]
+
+    def served(self) -> dict[int, int]:
+        """Requests answered per epoch second, by the target's own count."""
+        with urllib.request.urlopen(f"{self.url}/served", timeout=10) as response:
+            return {int(second): count for second, count in json.load(response).items()}
 
 
 @contextmanager
@@ -69,38 +124,48 @@ def target() -> Iterator[Target]:
             process.stdout.close()
 
 
-def write_locustfile(directory: Path, body: str) -> Path:
-    path = directory / "locustfile.py"
+def steady_rate(served: dict[int, int], *, trim: int = 2) -> tuple[float, int]:
+    """Requests per second over the seconds with traffic, less ``trim`` at each end
+    (start-up and stop); and how many seconds that is."""
+    seconds = sorted(second for second, count in served.items() if count)
+    steady = seconds[trim:-trim]
+    return sum(served[s] for s in steady) / len(steady), len(steady)
+
+
+def write_locustfile(directory: Path, body: str, name: str = "locustfile.py") -> Path:
+    path = directory / name
     path.write_text(textwrap.dedent(body))
     return path
 
 
+def timed_locustfile(directory: Path, *, rate: float, weight: int = 3) -> Path:
+    """The bench-only locust file whose users time their own requests into ``directory``."""
+    return write_locustfile(
+        directory,
+        TIMED_LOCUSTFILE.format(rate=rate, weight=weight, directory=str(directory)),
+        name="timed_locustfile.py",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
-class Sample:
-    intended: float  # epoch seconds
+class Timed:
+    intended: float  # epoch seconds, from the user's own schedule
     sent: float
-    latency_ms: float  # from the actual send, as locust measures it
-    ok: bool
+    done: float
 
     @property
-    def intended_latency_us(self) -> float:
-        return (self.sent + self.latency_ms / 1000 - self.intended) * 1e6
+    def latency_us(self) -> float:
+        """From the intended send time to the complete response."""
+        return (self.done - self.intended) * 1e6
 
 
-def raw_samples(directory: Path) -> list[Sample]:
-    samples = []
-    for path in directory.glob("samples-*.txt"):
+def timed_requests(directory: Path) -> list[Timed]:
+    rows = []
+    for path in directory.glob("timed-*.txt"):
         for line in path.read_text().splitlines():
-            intended, sent, latency, ok = line.split()
-            samples.append(
-                Sample(
-                    intended=float(intended),
-                    sent=float(sent),
-                    latency_ms=float(latency),
-                    ok=ok == "1",
-                )
-            )
-    return samples
+            intended, sent, done = (float(field) for field in line.split())
+            rows.append(Timed(intended=intended, sent=sent, done=done))
+    return rows
 
 
 def exact_percentile(values: Sequence[float], percentile: float) -> float:
@@ -131,10 +196,3 @@ def _plain(value: float) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-
-
-def child_environment(samples: Path | None) -> dict[str, str]:
-    environment = dict(os.environ)
-    if samples is not None:
-        environment[RAW_SAMPLES_VARIABLE] = str(samples)
-    return environment

@@ -1,11 +1,18 @@
-"""chaoskit-driven load vs bare ``locust --headless``: the same locust file, users and
-target, one after the other in one run.
+"""chaoskit-driven load vs bare ``locust --headless`` against a tiny server on 127.0.0.1.
 
-20 FastHttpUsers at ``constant_throughput(75)`` (1,500 requests per second asked for) for
-10 s against a tiny server on 127.0.0.1. ``rps_ratio`` is chaoskit's achieved requests per
-second over locust's. The percentile errors compare chaoskit's p50/p95/p99 (merged
-per-second HDR histograms) with the exact percentiles of every request's latency in the same
-run, from the raw timing the workers write for benchmarks only.
+**Overhead at saturation** (``rps_ratio``): 20 FastHttpUsers with ``constant(0)`` (closed
+loop, as fast as they can) for 10 s, once under bare ``locust --headless`` (one process)
+and once under chaoskit (one worker process); ``sched_rps_ratio``: the same under chaoskit
+with a ``rate`` far above capacity, so every request goes through the schedule path. Both
+rates are the target's own count of requests answered, over the seconds with traffic less
+2 at each end, the same rule for every run.
+
+**Accuracy** (``p*_err_pct``): 20 users at ``constant_throughput(75)`` (1,500 requests per
+second asked for), 10 s under chaoskit. The users come from a bench-only locust file that
+times each request itself, around ``self.client.get``, with an intended time computed from
+the user's first task run plus one interval per run: an exact, independent record of every
+request's latency from its intended send time. chaoskit's p50/p95/p99 come from its merged
+per-second histograms over the whole seconds of the run.
 
     python bench/load.py
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,18 +32,18 @@ import _support
 
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
-from chaoskit.slo.seconds import merge_seconds
+from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 USERS = 20
-RATE = 75  # per user
+RATE = 75  # per user, for the accuracy run
 DURATION = 10.0
 PERCENTILES = (50, 95, 99)
 
-LOCUSTFILE = f"""
-from locust import FastHttpUser, constant_throughput, task
+CLOSED_LOOP = """
+from locust import FastHttpUser, constant, task
 
 class Shopper(FastHttpUser):
-    wait_time = constant_throughput({RATE})
+    wait_time = constant(0)
 
     @task(3)
     def products(self):
@@ -47,73 +55,97 @@ class Shopper(FastHttpUser):
 """
 
 
-def chaoskit_run(locustfile: Path, url: str, samples: Path) -> dict[str, float]:
-    import os
-
-    os.environ[_support.RAW_SAMPLES_VARIABLE] = str(samples)
-    try:
-        driver = LocustDriver(Locust(locustfile, users=USERS, workers=1), host=url)
-    finally:
-        del os.environ[_support.RAW_SAMPLES_VARIABLE]
-    with driver:
+def chaoskit_load(
+    locustfile: Path, url: str, rate: float | None = None
+) -> tuple[list[SecondStats], float, float]:
+    """Run the load for DURATION; the whole seconds of it, and when it started and stopped."""
+    with LocustDriver(Locust(locustfile, users=USERS, workers=1, rate=rate), host=url) as driver:
         began = time.time()
         driver.start()
         time.sleep(DURATION)
         stopping = time.time()
         driver.stop()
-        ended = time.time()
-        seconds = driver.collect(began, ended)
-    # Whole seconds after the users started and before they began to stop.
+        seconds = driver.collect(began, time.time())
     first, last = math.ceil(began) + 1, math.floor(stopping)
-    window = [s for s in seconds if first <= s.second < last]
+    return [s for s in seconds if first <= s.second < last], began, stopping
+
+
+def describe(name: str, window: list[SecondStats]) -> None:
     merged = merge_seconds(window)
-    rps = merged.completed / len(window)
-    raw = [s for s in _support.raw_samples(samples) if first <= s.intended < last and s.ok]
-    truth = [s.intended_latency_us for s in raw]
-    sent_latency = [s.latency_ms * 1000 for s in raw]
+    lags = [s.lag_ms for s in window]
+    reasons = sorted({s.invalid for s in window if s.invalid})
     print(
-        f"chaoskit: {rps:.0f}/s over {len(window)} whole seconds: "
-        f"expected {merged.expected}, sent {merged.sent}, "
-        f"ok {merged.ok}, invalid seconds {sum(not s.valid for s in window)}, "
-        f"worst generator lag {max(s.lag_ms for s in window):.0f} ms"
+        f"{name}: {len(window)} whole seconds, expected {merged.expected}, sent {merged.sent}, "
+        f"ok {merged.ok}; event-loop lateness per second (mean over a probe window, ms): "
+        f"median {statistics.median(lags):.2f}, max {max(lags):.2f}; "
+        f"invalid seconds {sum(not s.valid for s in window)} {reasons}"
     )
-    figures = {"rps": rps, "invalid_seconds": sum(not s.valid for s in window)}
+
+
+def saturation(directory: Path, url: str, target: _support.Target) -> dict[str, float]:
+    locustfile = _support.write_locustfile(directory, CLOSED_LOOP, name="closed_loop.py")
+    before = set(target.served())
+    locust_headless(locustfile, url, directory)
+    locust_rps, n = _support.steady_rate(_new(target.served(), before))
+    print(f"  bare locust, constant(0): {locust_rps:.0f}/s served over {n} s")
+    figures = {"locust_rps": locust_rps}
+    for key, rate in (("chaoskit_rps", None), ("sched_rps", 100_000.0)):
+        before = set(target.served())
+        window, _, _ = chaoskit_load(locustfile, url, rate=rate)
+        figures[key], n = _support.steady_rate(_new(target.served(), before))
+        how = "constant(0)" if rate is None else f"rate={rate:.0f} (schedule path)"
+        print(f"  chaoskit, {how}: {figures[key]:.0f}/s served over {n} s")
+        describe(f"    chaoskit at saturation, {how}", window)
+    return figures
+
+
+def _new(served: dict[int, int], before: set[int]) -> dict[int, int]:
+    return {second: count for second, count in served.items() if second not in before}
+
+
+def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, float]:
+    timed = directory / "timed"
+    timed.mkdir()
+    locustfile = _support.timed_locustfile(timed, rate=RATE)
+    before = set(target.served())
+    window, _, _ = chaoskit_load(locustfile, url)
+    served_rps, _ = _support.steady_rate(_new(target.served(), before))
+    describe(f"chaoskit, {USERS} users at constant_throughput({RATE})", window)
+    merged = merge_seconds(window)
+    first, last = window[0].second, window[-1].second + 1
+    rows = [r for r in _support.timed_requests(timed) if first <= r.intended < last]
+    truth = [r.latency_us for r in rows]
+    from_send = [(r.done - r.sent) * 1e6 for r in rows]
+    print(
+        f"  the users' own timing: {len(rows)} requests intended in those seconds "
+        f"(chaoskit: {merged.ok} ok); target served {served_rps:.0f}/s"
+    )
+    figures = {
+        "capped_rps": merged.completed / len(window),
+        "invalid_seconds": sum(not s.valid for s in window),
+        "count_diff": merged.ok - len(rows),
+    }
     for p in PERCENTILES:
         measured = merged.latency_us.get_value_at_percentile(p)
         exact = _support.exact_percentile(truth, p)
         figures[f"p{p}_err_pct"] = _support.err_pct(measured, exact)
         print(
-            f"  p{p}: chaoskit {measured / 1000:7.3f} ms   exact {exact / 1000:7.3f} ms   "
+            f"  p{p}: chaoskit {measured / 1000:7.3f} ms   users' own {exact / 1000:7.3f} ms   "
             f"error {figures[f'p{p}_err_pct']:.3f}%   (from actual send: "
-            f"{_support.exact_percentile(sent_latency, p) / 1000:.3f} ms)"
+            f"{_support.exact_percentile(from_send, p) / 1000:.3f} ms)"
         )
     return figures
 
 
-def locust_run(locustfile: Path, url: str, directory: Path) -> float:
+def locust_headless(locustfile: Path, url: str, directory: Path) -> None:
     prefix = directory / "locust"
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+        "-u", str(USERS), "-r", str(USERS), "-t", f"{DURATION:.0f}s", "--host", url,
+        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(locustfile),
-            "--headless",
-            "-u",
-            str(USERS),
-            "-r",
-            str(USERS),
-            "-t",
-            f"{DURATION:.0f}s",
-            "--host",
-            url,
-            "--csv",
-            str(prefix),
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-        ],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         timeout=DURATION + 60,
@@ -121,34 +153,34 @@ def locust_run(locustfile: Path, url: str, directory: Path) -> float:
     )
     with open(f"{prefix}_stats.csv", newline="") as stats:
         total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
-    rps = float(total["Requests/s"])
     print(
-        f"locust --headless: {total['Request Count']} requests, {rps:.0f}/s, "
-        f"p50/p95/p99 {total['50%']}/{total['95%']}/{total['99%']} ms"
+        f"  (locust's own figures: {total['Request Count']} requests, "
+        f"{float(total['Requests/s']):.0f}/s over its whole run)"
     )
-    return rps
 
 
 def main() -> None:
     print(f"machine: {_support.machine()}")
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        locustfile = _support.write_locustfile(directory, LOCUSTFILE)
-        samples = directory / "samples"
-        samples.mkdir()
         with _support.target() as target:
-            locust_rps = locust_run(locustfile, target.url, directory)
-            figures = chaoskit_run(locustfile, target.url, samples)
+            print("saturation:")
+            saturated = saturation(directory, target.url, target)
+            figures = accuracy(directory, target.url, target)
     print(
         _support.bench_line(
             "load",
-            rps_ratio=figures["rps"] / locust_rps,
+            rps_ratio=saturated["chaoskit_rps"] / saturated["locust_rps"],
+            sched_rps_ratio=saturated["sched_rps"] / saturated["locust_rps"],
             p50_err_pct=figures["p50_err_pct"],
             p95_err_pct=figures["p95_err_pct"],
             p99_err_pct=figures["p99_err_pct"],
-            chaoskit_rps=figures["rps"],
-            locust_rps=locust_rps,
+            chaoskit_rps=saturated["chaoskit_rps"],
+            sched_rps=saturated["sched_rps"],
+            locust_rps=saturated["locust_rps"],
+            capped_rps=figures["capped_rps"],
             invalid_seconds=int(figures["invalid_seconds"]),
+            count_diff=int(figures["count_diff"]),
         )
     )
 

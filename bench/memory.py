@@ -1,9 +1,12 @@
 """One hour at 1,000 requests per second through the recording path: does memory stay flat?
 
 Replays 3.6 million synthetic requests (log-normal latencies around 5 ms, 1% failures)
-through what a worker does (``SecondRecorder``: per-second histograms, drained every second
-and encoded for the wire) and what the pytest process does (the driver's store of shipped
-seconds, ``collect`` over the whole hour, and the merge of that hour into one window). RSS
+through what a worker does on the scheduled path (100 users at 10 task runs per second, each
+run a ``wait``/``start``/``request`` on its ``UserSchedule`` and a recorded outcome; the lag
+probe waking every 50 ms; every minute 10 users leave and 10 new ones start; per-second
+histograms drained every second and encoded for the wire) and what the pytest process does
+(the driver's store of shipped seconds, ``collect`` over the whole hour, and the merge of
+that hour into one window). RSS
 is read before and after; the baseline is the same process before any request.
 
     python bench/memory.py
@@ -12,6 +15,7 @@ is read before and after; the baseline is the same process before any request.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import random
 import time
@@ -19,13 +23,15 @@ import time
 import _support
 import psutil
 
-from chaoskit.load._recorder import SecondRecorder
+from chaoskit.load._recorder import PROBE_INTERVAL, SecondRecorder, UserSchedule
 from chaoskit.load.driver import _Measurements
 from chaoskit.slo.seconds import merge_seconds
 
 SECONDS = 3600
+USERS = 100
 RATE = 1000
 START = 1_800_000_000
+CHURN = 10  # users replaced every minute
 
 
 def rss_mb() -> float:
@@ -41,15 +47,48 @@ def main() -> None:
     baseline = rss_mb()
     began = time.perf_counter()
     peak_worker = 0.0
+    gone: set[int] = set()  # users whose greenlets ended
+
+    def new_user() -> tuple[int, UserSchedule]:
+        number = next(numbers)
+        return number, recorder.schedule(USERS / RATE, alive=lambda: number not in gone)
+
+    numbers = itertools.count()
+    leaving: list[tuple[int, UserSchedule]] = []
+    users = [new_user() for _ in range(USERS)]
+    probe_due = float(START)
     for offset in range(SECONDS):
         second = START + offset
-        for index in range(RATE):
-            start = second + index / RATE
-            if rng.random() < 0.01:
-                recorder.record_failure(start_time=start, reason="HTTP 503")
-            else:
-                recorder.record_ok(start_time=start, latency_ms=rng.lognormvariate(1.6, 0.5))
-        batch = recorder.drain(now=second + 1.0)
+        if offset % 60 == 59:
+            for _, user in users[:CHURN]:
+                user.close(second)
+            leaving = users[:CHURN]
+            users = users[CHURN:] + [new_user() for _ in range(CHURN)]
+        elif leaving:
+            gone.update(number for number, _ in leaving)
+            leaving = []
+        for index, (_, user) in enumerate(users):
+            now = second + index / RATE
+            for _ in range(RATE // USERS):
+                now += user.wait(now)
+                user.start(now)
+                intended = user.request(now)
+                latency_ms = rng.lognormvariate(1.6, 0.5)
+                if rng.random() < 0.01:
+                    recorder.record_failure(
+                        start_time=now, reason="HTTP 503", intended=intended, latency_ms=latency_ms
+                    )
+                else:
+                    recorder.record_ok(start_time=now, latency_ms=latency_ms, intended=intended)
+                now += latency_ms / 1000
+        while probe_due < second + 1.0:
+            recorder.probe_sleeping(probe_due + PROBE_INTERVAL)
+            woke = probe_due + PROBE_INTERVAL + 0.0007
+            recorder.probe_woke(
+                due=probe_due + PROBE_INTERVAL, now=woke, cpu_seconds=0.02, wall=woke - probe_due
+            )
+            probe_due = woke
+        batch = recorder.drain(now=second + 1.5)
         wire = json.loads(json.dumps([s.to_json() for s in batch.seconds]))
         store.add("worker-1", batch.watermark, wire)
         if offset % 600 == 599:
@@ -64,9 +103,12 @@ def main() -> None:
     collected = rss_mb()
     window = merge_seconds(seconds)
     p99 = window.latency_us.get_value_at_percentile(99) / 1000
+    counts = f"expected {window.expected}, sent {window.sent}, completed {window.completed}"
+    invalid = sum(not s.valid for s in seconds)
     merged = rss_mb()
+    shipped, sent = len(seconds), window.sent
     del seconds, window
-    print(f"hour: {SECONDS * RATE} requests; p99 {p99:.2f} ms")
+    print(f"hour: {counts}; p99 {p99:.2f} ms; invalid seconds {invalid}")
     print(
         f"RSS: baseline {baseline:.1f} MiB, after recording {recorded:.1f}, after collect "
         f"{collected:.1f}, after the window merge {merged:.1f} MiB"
@@ -78,7 +120,8 @@ def main() -> None:
             rss_growth_mb=growth,
             recording_growth_mb=recorded - baseline,
             collect_growth_mb=collected - recorded,
-            requests=SECONDS * RATE,
+            requests=sent,
+            seconds_shipped=shipped,
             seconds_taken=time.perf_counter() - began,
         )
     )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from chaoskit.errors import ChaoskitError
+from chaoskit.load._wire import DEFAULT_MASTER_PORT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("locustfile", type=Path, help="the same locust file the run uses")
     worker.add_argument("--master-host", required=True, help="address of the run's machine")
     worker.add_argument(
-        "--master-port", type=int, default=5557, help="its master_port (default: 5557)"
+        "--master-port",
+        type=int,
+        default=DEFAULT_MASTER_PORT,
+        help=f"its master_port (default: {DEFAULT_MASTER_PORT})",
     )
 
     argv = list(sys.argv[1:] if argv is None else argv)

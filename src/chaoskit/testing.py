@@ -74,6 +74,9 @@ class FakeLoadDriver:
             seconds.append(stats)
         return seconds
 
+    def peek(self, start: float, end: float) -> list[SecondStats]:
+        return self.collect(start, end)
+
     def close(self) -> None:
         self.running = False
 

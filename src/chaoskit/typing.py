@@ -119,4 +119,10 @@ class LoadDriver(Protocol):
         Blocks up to a deadline and raises LoadError if the data does not arrive.
         """
 
+    def peek(self, start: float, end: float) -> list[SecondStats]:
+        """The seconds in ``[start, end)`` as far as they have arrived, without waiting.
+
+        Requests still in flight are missing; a second nothing arrived for is an empty one.
+        """
+
     def close(self) -> None: ...

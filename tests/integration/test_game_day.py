@@ -250,3 +250,31 @@ def test_the_example_game_day_runs_within_two_minutes_and_writes_its_report(
     assert slow["cause"] == "slo_breached" and slow["expected_to_fail"] is True
     [breach] = [m for m in slow["measurements"] if m["status"] == "fail"]
     assert breach["window"] == "fault 1" and breach["value"] > 0.3
+
+
+def test_the_guardrail_reverts_within_a_second_of_the_last_breaching_second(
+    pytester: pytest.Pytester, no_stray_processes: None
+) -> None:
+    pytester.makepyfile(
+        test_guard=HEADER
+        + """
+@pytest.mark.chaos(guardrail="p50<300ms", halt_after=2, allow_inconclusive=True)
+def test_halts(chaos):
+    chaos.inject(faults.Latency(target="web", delay="800ms", count=3), hold="30s")
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*halted by the guardrail after 2 breaching seconds in a row*"])
+    [journal_path] = (pytester.path / "reports").glob("chaoskit-*.json")
+    [experiment] = json.loads(journal_path.read_text())["experiments"]
+    assert experiment["cause"] == "halted"
+    injection = experiment["injections"][0]
+    held = injection["reverted_at"] - injection["injected_at"]
+    assert held < 10, f"held {held:.1f}s of 30s"
+    # The second breaching second ends at most at injection + 3 s (the first whole second,
+    # then the next); the revert must follow within a second of the data arriving.
+    seconds = [s for s in experiment["seconds"] if s["second"] >= injection["injected_at"]]
+    assert seconds, "the fault's seconds are in the journal"
+    first_whole = int(injection["injected_at"]) + 1
+    assert injection["reverted_at"] <= first_whole + 2 + 1.5

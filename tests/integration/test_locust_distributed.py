@@ -1,8 +1,10 @@
-"""Distributed load and load shapes: workers started by hand as separate processes on
-127.0.0.1 connect to the run's locust master; a LoadTestShape drives the users."""
+"""Distributed load and load shapes: workers started with ``chaoskit worker``, as users are
+told to, connect to the run's locust master on 127.0.0.1; a LoadTestShape drives the
+users."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,6 +34,27 @@ class Browser(FastHttpUser):
         self.client.get("/")
 """
 
+# The same users, each worker counting its own successful requests, by worker id.
+COUNTING = (
+    SCHEDULED
+    + """
+import json, os
+from locust import events
+
+OK = [0]
+
+@events.request.add_listener
+def count(exception=None, **_):
+    OK[0] += exception is None
+
+@events.test_stop.add_listener
+def write(environment, **_):
+    path = os.path.join(os.path.dirname(__file__), environment.runner.client_id + ".json")
+    with open(path, "w") as out:
+        json.dump(OK[0], out)
+"""
+)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -41,11 +64,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def hand_started_workers(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    locustfile = write_locustfile(tmp_path, SCHEDULED)
+    locustfile = write_locustfile(tmp_path, COUNTING)
     port = free_port()
+    chaoskit = Path(sys.executable).with_name("chaoskit")
     command = [
-        sys.executable, "-m", "chaoskit.load._worker", "--master-host", "127.0.0.1",
-        "--master-port", str(port), "--locustfile", str(locustfile),
+        str(chaoskit), "worker", "--master-host", "127.0.0.1", "--master-port", str(port),
+        str(locustfile),
     ]  # fmt: skip
     workers = [subprocess.Popen(command, stdin=subprocess.DEVNULL) for _ in range(2)]
     try:
@@ -76,9 +100,16 @@ def test_two_remote_workers_merge_to_the_sum_of_what_each_shipped(
         shipped = driver.shipped_by_worker()
     total = merge_seconds(seconds)
     assert set(shipped) == set(driver.worker_ids)
-    assert all(part.sent > 0 for part in shipped.values()), shipped
-    for counter in ("expected", "sent", "ok"):
-        assert getattr(total, counter) == sum(getattr(p, counter) for p in shipped.values())
+    # Each worker's shipped ok count against that worker's own count of its requests.
+    own = {
+        worker: json.loads((locustfile.parent / f"{worker}.json").read_text())
+        for worker in driver.worker_ids
+    }
+    assert all(count > 0 for count in own.values()), own
+    assert {worker: part.ok for worker, part in shipped.items()} == own
+    # The merged histograms hold exactly the ok requests, second by second and in total.
+    assert all(s.latency_us.get_total_count() == s.ok for s in seconds if s.ok)
+    assert total.latency_us.get_total_count() == total.ok == sum(own.values())
     assert total.completed == total.sent == served(target) - before
     # 10 users at 10 task runs per second each, on schedule, from two processes.
     steady = [s for s in seconds if int(began) + 1 <= s.second < int(began) + 2]

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from chaoskit.errors import LoadError
+from chaoskit.errors import ConfigError, LoadError
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
 from chaoskit.slo.seconds import SecondStats, merge_seconds
@@ -259,3 +259,69 @@ def test_close_reaps_every_process_and_is_idempotent(tmp_path: Path, target: str
         driver.start()
     with pytest.raises(LoadError, match="closed"):
         driver.collect(time.time() - 2, time.time())
+
+
+def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, target: str) -> None:
+    # Each task run makes 4 requests: one in a catch_response block that makes another
+    # inside it, one through events.request.measure, and one that raises before the
+    # response (a bad url), which locust reports as a failure.
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import HttpUser, between, events, task
+
+        class Browser(HttpUser):
+            wait_time = between(5, 10)  # replaced by the rate
+
+            @task
+            def browse(self):
+                with self.client.get("/", catch_response=True) as outer:
+                    self.client.get("/slow?ms=5")
+                    outer.success()
+                with events.request.measure("custom", "measured"):
+                    self.client.get("/")
+                self.client.get("http://127.0.0.1:1/refused")
+        """,
+    )
+    before = served(target)
+    with LocustDriver(Locust(locustfile, users=4, workers=1, rate=40), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(2.0)
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+    total = merge_seconds(seconds)
+    to_target = served(target) - before
+    runs = to_target // 3
+    assert to_target == 3 * runs and runs >= 60, to_target  # about 40 runs a second
+    assert total.sent == total.expected == 5 * runs, total
+    assert total.ok == 4 * runs, total
+    assert sum(total.failed.values()) == runs, total.failed
+    assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
+
+
+def test_a_rate_with_a_load_shape_is_refused(tmp_path: Path, target: str) -> None:
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, LoadTestShape, constant, task
+
+        class Browser(FastHttpUser):
+            wait_time = constant(1)
+
+            @task
+            def home(self):
+                self.client.get("/")
+
+        class Ramp(LoadTestShape):
+            def tick(self):
+                return (5, 5) if self.get_run_time() < 10 else None
+        """,
+    )
+    already_running = descendants()
+    with pytest.raises(ConfigError) as caught:
+        LocustDriver(Locust(locustfile, users=5, rate=50), host=target)
+    message = str(caught.value)
+    assert "rate=50" in message and "LoadTestShape Ramp" in message
+    assert "constant_throughput" in message
+    assert descendants() - already_running == set()

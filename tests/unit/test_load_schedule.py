@@ -3,33 +3,54 @@ worker's recorder keeps them (times are passed in: no clock, no locust)."""
 
 from __future__ import annotations
 
-from chaoskit.load._recorder import LAG_LIMIT, PROBE_INTERVAL, SecondRecorder
+from chaoskit.load._recorder import (
+    BUSY_MEAN_LIMIT,
+    LAG_LIMIT,
+    PROBE_INTERVAL,
+    SecondRecorder,
+    UserSchedule,
+)
+from chaoskit.slo.seconds import SecondStats
 
 
 def alive() -> bool:
     return True
 
 
-def shipped(recorder: SecondRecorder, now: float) -> dict[int, tuple[int, int, int, str]]:
-    return {
-        s.second: (s.expected, s.sent, s.ok, s.invalid) for s in recorder.drain(now=now).seconds
-    }
+def shipped(recorder: SecondRecorder, now: float) -> dict[int, SecondStats]:
+    return {s.second: s for s in recorder.drain(now=now).seconds}
+
+
+def run(user: SecondRecorder | UserSchedule, *, start: float, latency_ms: float = 1.0) -> float:
+    """One task run with one request, started at ``start``; returns its intended time."""
+    assert isinstance(user, UserSchedule)
+    user.start(start)
+    intended = user.request(start)
+    user._recorder.record_ok(start_time=start, latency_ms=latency_ms, intended=intended)
+    return intended
+
+
+def probe(recorder: SecondRecorder, *, since: float, until: float, late: float, cpu: float) -> None:
+    """The probe wakes every PROBE_INTERVAL from ``since`` to ``until``, each time ``late``
+    seconds late, the process using ``cpu`` of a core."""
+    now = since
+    while now < until:
+        due = now + PROBE_INTERVAL
+        recorder.probe_sleeping(due)
+        woke = due + late
+        recorder.probe_woke(due=due, now=woke, cpu_seconds=cpu * (woke - now), wall=woke - now)
+        now = woke
 
 
 def test_the_schedule_does_not_slip_when_a_response_is_late() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(0.25, alive=alive)
-    intended = user.request(100.0)  # the first run starts at once
-    assert intended == 100.0
-    recorder.record_ok(start_time=100.0, latency_ms=1000.0, intended=intended)  # a 1 s stall
+    assert run(user, start=100.0, latency_ms=1000.0) == 100.0  # a 1 s stall
     # The next runs were due at 100.25, 100.5, 100.75, 101.0: no sleep, and each is measured
     # from when it should have been sent.
     assert user.wait(101.0) == 0.0
-    late = user.request(101.0)
-    assert late == 100.25
-    recorder.record_ok(start_time=101.0, latency_ms=1.0, intended=late)
-    stats = recorder.drain(now=200.0).seconds[0]
-    assert stats.second == 100
+    assert run(user, start=101.0) == 100.25
+    stats = shipped(recorder, 200.0)[100]
     assert stats.latency_us.get_value_at_percentile(100) >= 1_000_000
     assert 750_000 <= stats.latency_us.get_value_at_percentile(0) <= 752_000
 
@@ -37,40 +58,96 @@ def test_the_schedule_does_not_slip_when_a_response_is_late() -> None:
 def test_a_user_on_time_sleeps_until_its_next_slot() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(0.1, alive=alive)
-    user.request(50.0)
+    run(user, start=50.0)
     assert abs(user.wait(50.03) - 0.07) < 1e-9
-    assert user.request(50.1) == 50.1
+    assert run(user, start=50.1) == 50.1
 
 
-def test_later_requests_of_a_task_run_are_shifted_as_the_run_started_late() -> None:
+def test_a_task_run_is_shifted_as_a_whole_by_how_late_it_started() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(1.0, alive=alive)
-    user.request(10.0)
+    run(user, start=10.0)
     user.wait(10.5)  # next run due at 11.0
-    assert user.request(11.2) == 11.0  # started 0.2 s late
-    assert abs(user.request(11.5) - 11.3) < 1e-9  # sent 0.3 s into the run
+    user.start(11.2)  # started 0.2 s late (the previous run's response held the user)
+    assert abs(user.request(11.25) - 11.05) < 1e-9  # 0.05 s of preparation is not latency
+    assert abs(user.request(11.5) - 11.3) < 1e-9
+
+
+def test_think_time_before_the_first_request_is_not_generator_lag() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    user = recorder.schedule(1.0, alive=alive)
+    run(user, start=100.0)
+    user.wait(100.1)  # sleeps until 101.0
+    user.start(101.0)
+    intended = user.request(101.0 + LAG_LIMIT + 0.4)  # the task prepares data first
+    recorder.record_ok(start_time=101.5, latency_ms=2.0, intended=intended)
+    user.wait(101.6)
+    seconds = shipped(recorder, 110.0)
+    assert seconds[101].valid, seconds[101].invalid
+    assert 2000 <= seconds[101].latency_us.get_value_at_percentile(50) <= 2002
+
+
+def test_a_task_started_late_by_the_event_loop_marks_its_intended_second_invalid() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    user = recorder.schedule(1.0, alive=alive)
+    run(user, start=100.0)
+    user.wait(100.1)  # sleeps until 101.0 ...
+    run(user, start=101.0 + LAG_LIMIT + 0.05)  # ... but the worker woke it 150 ms late
+    user.wait(101.2)
+    seconds = shipped(recorder, 110.0)
+    assert seconds[100].valid
+    assert seconds[101].invalid == "load generator started a task 150 ms late"
 
 
 def test_expected_counts_runs_never_sent_at_stop_and_beyond_the_grace() -> None:
     recorder = SecondRecorder(grace=2.0)
     user = recorder.schedule(0.5, alive=lambda: False)
-    recorder.record_ok(start_time=100.0, latency_ms=1.0, intended=user.request(100.0))
+    run(user, start=100.0)
     # Stuck for 4 s (a black-holed target): slots older than the grace are given up.
     assert user.wait(104.0) == 0.0
     counts = shipped(recorder, 104.0)
-    assert counts[100] == (2, 1, 1, "")  # 100.0 sent; 100.5 missed
-    assert counts[101] == (2, 0, 0, "")
+    assert set(counts) == {100, 101}
+    assert (counts[100].expected, counts[100].sent, counts[100].ok) == (2, 1, 1)
+    assert (counts[101].expected, counts[101].sent, counts[101].missing) == (2, 0, 2)
     # The load stops at 104.2 while the claimed 102.0 run and the rest wait.
     recorder.stop_schedules(104.2)
     counts = shipped(recorder, 110.0)
-    assert counts[102] == (2, 0, 0, "")
-    assert counts[103] == (2, 0, 0, "")
-    assert counts[104] == (1, 0, 0, "")  # 104.0; 104.5 is after the stop
+    assert set(counts) == {102, 103, 104}
+    assert [(counts[s].expected, counts[s].sent) for s in (102, 103, 104)] == [
+        (2, 0),
+        (2, 0),
+        (1, 0),  # 104.0; 104.5 is after the stop
+    ]
+    assert all(counts[s].missing == counts[s].expected for s in counts)
+
+
+def test_a_catch_up_burst_sends_every_overdue_run_into_its_own_second() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    user = recorder.schedule(0.25, alive=alive)
+    run(user, start=100.0, latency_ms=2000.0)  # the target stalls 2 s
+    now = 102.0
+    while True:  # back to back, 1 ms each, until on time again
+        sleep = user.wait(now)
+        if sleep > 0:
+            break
+        run(user, start=now)
+        now += 0.001
+    seconds = shipped(recorder, now + 30.0)
+    assert set(seconds) == {100, 101, 102}
+    assert [(seconds[s].expected, seconds[s].sent, seconds[s].ok) for s in (100, 101)] == [
+        (4, 4, 4),
+        (4, 4, 4),
+    ]
+    assert all(s.valid for s in seconds.values()), [s.invalid for s in seconds.values()]
+    # 101.0 was sent at about 102.004: a second late, measured from when it was due.
+    assert 1_003_000 <= seconds[101].latency_us.get_value_at_percentile(100) <= 1_006_000
+    assert 256_000 <= seconds[101].latency_us.get_value_at_percentile(0) <= 259_000
 
 
 def test_a_run_in_progress_holds_the_watermark_back() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(1.0, alive=alive)
+    user.start(100.2)
     intended = user.request(100.2)
     assert recorder.drain(now=103.0).watermark == 100.0
     recorder.record_ok(start_time=100.2, latency_ms=2500.0, intended=intended)
@@ -81,57 +158,81 @@ def test_a_run_in_progress_holds_the_watermark_back() -> None:
 
 def test_a_stalled_target_is_latency_and_missing_requests_not_an_invalid_second() -> None:
     recorder = SecondRecorder(grace=20.0)
-    users = [recorder.schedule(0.1, alive=alive) for _ in range(3)]
-    now = 100.0
+    users = [recorder.schedule(0.1, alive=lambda: False) for _ in range(3)]
     for user in users:
-        user.request(now)
+        run(user, start=100.0, latency_ms=2000.0)
+        user.wait(102.0)
+    recorder.stop_schedules(102.0)
     # The target stalls 2 s: users wait on their responses; the worker itself is idle and
     # its probe wakes on time.
-    while now < 102.0:
-        recorder.probe_sleeping(now + PROBE_INTERVAL)
-        now += PROBE_INTERVAL
-        recorder.probe_woke(due=now, now=now + 0.001, cpu_seconds=0.001, wall=PROBE_INTERVAL)
-    seconds = {s.second: s for s in recorder.drain(now=103.0).seconds}
-    assert all(s.valid for s in seconds.values())
+    probe(recorder, since=100.0, until=102.5, late=0.001, cpu=0.02)
+    seconds = shipped(recorder, 103.0)
+    assert seconds[100].ok == 3
+    assert all(s.valid for s in seconds.values()), [s.invalid for s in seconds.values()]
 
 
-def test_a_stalled_event_loop_marks_its_seconds_invalid() -> None:
+def test_event_loop_lag_is_charged_to_the_seconds_whose_requests_it_delayed() -> None:
     recorder = SecondRecorder(grace=20.0)
-    recorder.record_ok(start_time=100.0, latency_ms=1.0)
-    recorder.probe_sleeping(100.95)
-    recorder.probe_woke(due=100.95, now=101.4, cpu_seconds=0.45, wall=0.5)
-    seconds = {s.second: s for s in recorder.drain(now=103.0).seconds}
+    # Intended in second 100 and still in flight when the event loop stalls at 101.0 for
+    # 450 ms; a request of second 103 comes after it.
+    recorder.record_ok(start_time=100.2, latency_ms=1300.0)
+    probe(recorder, since=100.0, until=100.99, late=0.0005, cpu=0.1)
+    recorder.probe_sleeping(101.0)
+    recorder.probe_woke(due=101.0, now=101.45, cpu_seconds=0.45, wall=0.46)
+    probe(recorder, since=101.45, until=104.5, late=0.0005, cpu=0.1)
+    recorder.record_ok(start_time=103.5, latency_ms=1.0)
+    seconds = shipped(recorder, 105.0)
     assert "event loop stalled 450 ms" in seconds[100].invalid
-    assert "event loop stalled 450 ms" in seconds[101].invalid
-    assert round(seconds[101].lag_ms) == 450
+    assert round(seconds[100].lag_ms) == 450
+    assert seconds[103].valid, seconds[103].invalid
 
 
-def test_a_send_late_after_the_user_was_ready_marks_its_second_invalid() -> None:
+def test_a_busy_spell_after_a_stall_marks_the_stalled_seconds_not_only_later_ones() -> None:
     recorder = SecondRecorder(grace=20.0)
-    user = recorder.schedule(1.0, alive=alive)
-    user.request(100.0)
-    user.wait(100.1)  # sleeps until 101.0
-    user.request(101.0 + LAG_LIMIT + 0.05)
-    user.wait(101.2)
-    seconds = {s.second: s for s in recorder.drain(now=110.0).seconds}
-    assert seconds[100].valid
-    assert seconds[101].invalid == "load generator sent 150 ms late"
+    user = recorder.schedule(0.1, alive=alive)
+    run(user, start=100.0, latency_ms=2000.0)  # the target stalls until 102.0
+    probe(recorder, since=100.0, until=102.0, late=0.0005, cpu=0.05)
+    # The catch-up burst (this user's and many others') keeps the worker CPU-bound from
+    # 102.0 to 103.0 while it sends the overdue runs of seconds 100 and 101.
+    now = 102.0
+    while user.wait(now) == 0.0:
+        run(user, start=now, latency_ms=1.0)
+        now += 0.02
+    probe(recorder, since=102.0, until=103.0, late=0.008, cpu=0.97)
+    probe(recorder, since=103.0, until=106.0, late=0.0005, cpu=0.05)
+    seconds = shipped(recorder, 106.0)
+    for second in (100, 101):
+        assert "CPU-bound" in seconds[second].invalid
+        assert "busy" in seconds[second].invalid
 
 
-def test_a_busy_or_cpu_bound_generator_marks_its_seconds_invalid() -> None:
+def test_the_busy_limit_does_not_depend_on_the_users_interval() -> None:
+    for late, busy in ((0.001, False), (BUSY_MEAN_LIMIT + 0.002, True)):
+        recorder = SecondRecorder(grace=20.0)
+        # rate=3000 over 10 users: a run every 3.3 ms per user.
+        users = [recorder.schedule(1 / 300, alive=lambda: False) for _ in range(10)]
+        for user in users:
+            run(user, start=100.0)
+        recorder.stop_schedules(100.001)
+        probe(recorder, since=100.0, until=102.5, late=late, cpu=0.5)
+        seconds = shipped(recorder, 103.0)
+        assert ("load generator busy" in seconds[100].invalid) is busy, (late, seconds[100])
+
+
+def test_too_few_users_for_the_rate_is_generator_lag_with_how_many_to_add() -> None:
     recorder = SecondRecorder(grace=20.0)
-    recorder.schedule(0.01, alive=lambda: False).request(100.0)
-    now = 100.0
-    while now < 102.0:  # every wake-up 4 ms late: 40% of the 10 ms between a user's tasks
-        recorder.probe_sleeping(now + PROBE_INTERVAL)
-        recorder.probe_woke(
-            due=now + PROBE_INTERVAL, now=now + 0.054, cpu_seconds=0.052, wall=0.054
-        )
-        now += 0.054
-    recorder.stop_schedules(now)
-    seconds = {s.second: s for s in recorder.drain(now=103.0).seconds}
-    assert "load generator busy" in seconds[101].invalid
-    assert "CPU-bound" in seconds[101].invalid
+    # rate=300 over 10 users: a run every 33 ms per user; the target answers in 50 ms.
+    users = [recorder.schedule(1 / 30, alive=alive) for _ in range(10)]
+    now = {id(user): 100.0 for user in users}
+    for user in users:
+        while now[id(user)] < 102.0:
+            start = now[id(user)] + user.wait(now[id(user)])
+            run(user, start=start, latency_ms=50.0)
+            now[id(user)] = start + 0.05
+    probe(recorder, since=100.0, until=103.0, late=0.0005, cpu=0.2)
+    seconds = shipped(recorder, 200.0)
+    assert "too few users" in seconds[100].invalid
+    assert "use at least 1.9x the users" in seconds[100].invalid, seconds[100].invalid
 
 
 def test_requests_without_a_schedule_are_expected_and_sent_when_sent() -> None:
@@ -140,3 +241,16 @@ def test_requests_without_a_schedule_are_expected_and_sent_when_sent() -> None:
     recorder.record_failure(start_time=100.6, reason="HTTP 503")
     [stats] = recorder.drain(now=102.0).seconds
     assert (stats.expected, stats.sent, stats.ok, stats.failures) == (2, 2, 1, 1)
+
+
+def test_requests_outside_a_task_run_are_measured_from_their_actual_send() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    user = recorder.schedule(1.0, alive=alive)
+    assert user.request(99.5) == 99.5  # on_start, before the first task
+    assert run(user, start=100.0) == 100.0
+    user.wait(100.5)
+    seconds = shipped(recorder, 102.0)
+    assert [(s, seconds[s].expected, seconds[s].sent) for s in sorted(seconds)] == [
+        (99, 1, 1),
+        (100, 1, 1),
+    ]

@@ -30,6 +30,7 @@ from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, Loa
 
 Notify = Callable[[str], None]
 GUARDRAIL_POLL = 0.25  # seconds between looks at the load's latest seconds during a hold
+GUARDRAIL_GRACE = 0.75  # how long after a second ends the guardrail judges what arrived of it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -388,9 +389,15 @@ class Experiment:
 
         A second breaches the guardrail when one of its objectives fails on that second alone,
         or when nothing at all succeeded in it (silence is the worst breach, and it has no
-        latency to judge). ``halt_after`` breaching seconds in a row end the hold; the data of a
-        second arrives within about half a second of its end, and the hold checks four times a
-        second, so the fault is reverted within a second of the last breaching one.
+        latency to judge). ``halt_after`` breaching seconds in a row end the hold.
+
+        The guardrail cannot wait for a second to be complete: while the target is slow or
+        stalled, the requests of a second may take many seconds to finish. It judges each second
+        on what has arrived ``GUARDRAIL_GRACE`` after the second ended (workers report twice a
+        second), looking four times a second: the fault is reverted within a second of the end
+        of the last breaching second. What is judged early is what arrived early, so a slow
+        second's latency can only look better than it was, never worse: a halt is never a
+        false alarm of the sampling.
         """
         settings = self.settings
         if not settings.guardrail:
@@ -402,10 +409,10 @@ class Experiment:
         streak: list[str] = []
         while self.clock.now() < deadline:
             self.clock.sleep(min(GUARDRAIL_POLL, deadline - self.clock.now()))
-            complete = math.floor(self.clock.now())
+            complete = math.floor(self.clock.now() - GUARDRAIL_GRACE)
             if complete <= checked_up_to:
                 continue
-            for second in sorted(self.load.collect(checked_up_to, complete), key=_second_of):
+            for second in sorted(self.load.peek(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
                 if not second.valid:

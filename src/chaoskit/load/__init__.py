@@ -13,6 +13,7 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 from chaoskit.errors import ConfigError
+from chaoskit.load._wire import DEFAULT_MASTER_PORT
 
 __all__ = ["Locust"]
 
@@ -27,7 +28,8 @@ class Locust:
     load goes to. A ``LoadTestShape`` in the locust file replaces ``users``/``spawn_rate``.
 
     ``rate``: task runs per second over all ``users`` (each user runs ``rate / users`` per
-    second on a fixed schedule, whatever its ``wait_time``). Without it, users whose
+    second on a fixed schedule, whatever its ``wait_time``); not with a ``LoadTestShape``,
+    which changes the number of users (the driver refuses the combination). Without it, users whose
     ``wait_time`` is ``constant_throughput``/``constant_pacing`` run on that schedule, and
     other users keep their ``wait_time`` (closed loop).
 
@@ -82,7 +84,8 @@ class Locust:
         if self.remote_workers and not self.master_port:
             raise ConfigError(
                 f"master_port=0 with remote_workers={self.remote_workers}: remote workers "
-                f"need a port known in advance; pass master_port=5557 or another fixed port."
+                f"need a port known in advance; pass master_port={DEFAULT_MASTER_PORT} or "
+                f"another fixed port."
             )
         if not isinstance(self.target, str) or not self.target.strip():
             raise ConfigError(
@@ -109,9 +112,6 @@ class Locust:
     def local_workers(self) -> int:
         """Worker processes started on this machine."""
         return int(self.workers or 0)
-
-
-DEFAULT_MASTER_PORT = 5557
 
 
 def default_workers() -> int:

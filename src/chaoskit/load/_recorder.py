@@ -2,37 +2,55 @@
 generator lag, and a watermark.
 
 Pure Python with no locust import, so it is unit tested in the pytest process; the worker
-process feeds it from locust's request event, its wrapped HTTP clients and a lag probe, and
-ships what ``drain`` returns. Times are epoch seconds passed in by the caller.
+process feeds it from locust's request event, its wrapped HTTP clients and task runner, and a
+lag probe, and ships what ``drain`` returns. Times are passed in by the caller: epoch seconds
+read from a monotonic clock (so a clock step does not burst or drop slots).
 
 **Intended time.** A user with a schedule (``UserSchedule``) runs its tasks at fixed intended
 times, ``interval`` apart, that never slip when the user falls behind (wrk2-style): a user
-held up by a slow response runs its late tasks back to back until it is on time again. The
-first request of a task run is intended at the run's intended time; a later request of the
-same run at that time plus how long after the run's first request it was sent (the run is
-shifted as a whole by how late it started). A request of a user without a schedule is
-intended when it was actually sent. Every request belongs to the second of its intended
-time, and its latency runs from the intended time to its complete response.
+held up by a slow response runs its late tasks back to back until it is on time again. A
+task run is shifted as a whole by how late it started: a request sent ``d`` seconds after the
+run started is intended at the run's intended time plus ``d``, so work the task does before
+its first request (think time, preparing data) is not latency. A request of a user without
+a schedule, or sent outside a task (``on_start``), is intended when it was actually sent.
+Every request belongs to the second of its intended time, and its latency runs from the
+intended time to its complete response.
 
-**Counters.** A request sent counts as ``expected`` and ``sent`` in its intended second. A
-scheduled task run that is never sent counts as one ``expected`` request: when the user is
-more than ``grace`` behind (the slots are given up, so a dead target cannot build an endless
-backlog) and when the load stops before it was sent.
+**Counters.** A request sent counts as ``expected`` and ``sent`` in its intended second,
+once (the client wrapper counts it; the request event only adds its outcome). A scheduled
+task run that is never sent counts as one ``expected`` request: when the user is more than
+``grace`` behind (the slots are given up, so a dead target cannot build an endless backlog)
+and when the load stops before it was sent.
 
 **Generator lag.** A second is marked invalid, with the reason, when the generator itself
-fell behind, not the target: a task run sent more than ``LAG_LIMIT`` after the user was
-ready for it (its intended time had come and its previous run had ended), the lag probe
-(a greenlet sleeping ``PROBE_INTERVAL``) waking more than ``LAG_LIMIT`` late, or the worker
-process using at least ``CPU_LIMIT`` of a core over the second. A target that stalls keeps
-users waiting on responses, which delays their next runs but not their readiness, and
-leaves the process idle: it shows as latency and missing requests, never as an invalid
-second.
+fell behind, not the target. Lag is charged to the seconds whose requests it could have
+delayed: a second is checked against every lag period between its start and the completion
+of its last request, so the catch-up burst after a stall marks the stalled seconds whose
+requests it sent, not the seconds it happened in. The lag periods:
+
+- a task run started more than ``LAG_LIMIT`` after the user's wait should have ended (the
+  worker's event loop kept the user waiting; charged to the run's intended second);
+- the lag probe (a greenlet sleeping ``PROBE_INTERVAL``) waking more than ``LAG_LIMIT``
+  late: the event loop stalled;
+- over a probe window of about a second, the probe late by more than ``BUSY_MEAN_LIMIT`` on
+  average (every step of every user waits that long for the worker), or the process using
+  at least ``CPU_LIMIT`` of a core;
+- too few users: at least half the task runs intended in a second were "full": the run
+  took at least ``FULL_FRACTION`` of its user's interval (from its start to its end), and
+  so did that user's previous ``FULL_STREAK - 1`` runs. Such a user is always busy, so its
+  requests queue behind its own earlier runs, which real, separate users would not do;
+  more users are needed (Little's law: users >= rate x run time). A stall does not trip it:
+  the one run each user had in flight is long, but the overdue runs after it are short.
+
+A target that stalls keeps users waiting on responses, which delays their next runs but
+not the event loop, and leaves the process idle: it shows as latency and missing requests.
 
 **Watermark.** A whole epoch second W such that every request intended before W has been
 recorded and handed out by ``drain``: seconds below W are complete. It is bounded by the
 oldest request still in flight (``begin``/``end`` bracket requests without a schedule), by
-each scheduled user's oldest intended time not yet done, and by the lag probe, so it lags
-"now" only as long as requests do, and never more than ``grace``.
+each scheduled user's oldest intended time not yet done, by the lag probe, and by the last
+probe wake-up for seconds whose requests completed after it (their lag is not known yet),
+so it lags "now" only as long as requests do, and never more than ``grace``.
 
 A request the brackets did not see (a user's own client firing the request event) can
 complete behind the watermark. It is still recorded and shipped as a late addition to its
@@ -44,25 +62,32 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from chaoskit.slo.seconds import SecondStats
 
 HTTP_ERROR_STATUS: Final = 400
-# A generator this late has added queueing of its own to every latency it measured. Sleep
-# overshoot and send delay of a healthy worker stay below about 10 ms (bench/load.py).
+# A generator this late has added queueing of its own to every latency it measured; a
+# healthy worker's single sleep overshoots stay well below it (bench/load.py prints them).
 LAG_LIMIT: Final = 0.1
+# Mean probe lateness over a window. The probe wakes only after every other ready greenlet
+# had its turn, so this is how long each step of a user (a send, a response) waits for the
+# worker. bench/load.py prints it: about 1 ms on a healthy worker, several ms when the
+# worker is saturated.
+BUSY_MEAN_LIMIT: Final = 0.003
 # A gevent worker has one core; at 90% of it, requests queue inside the worker.
 CPU_LIMIT: Final = 0.9
+# A user busy this much of its interval has no slack left: see "too few users" above.
+FULL_FRACTION: Final = 0.8
+# A user is full after this many full runs in a row, not one (a stall makes one long run).
+FULL_STREAK: Final = 3
 PROBE_INTERVAL: Final = 0.05
-# The probe wakes only after every other ready greenlet had its turn, so its mean lateness
-# is how long each step of a user (a send, a response) waits for the worker. Steps at this
-# fraction of a user's interval make the worker, not the target, the user's bottleneck:
-# measured 0.05-0.08 at 1,500 rps and 0.35-0.5 past saturation near 7,000 rps (2 cores).
-BUSY_FRACTION: Final = 0.2
-# CPU use and lateness are only judged over enough of a second to mean something.
+# The probe judges lateness and CPU over windows this long.
+PROBE_WINDOW: Final = 1.0
+# Shorter windows (at the end of a run) are too short to judge.
 _USAGE_MIN_WALL: Final = 0.5
 
 
@@ -74,18 +99,52 @@ class Batch:
     seconds: tuple[SecondStats, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Lag:
+    """A period in which the generator lagged (``reason``), or a probe window that did not
+    (empty ``reason``; it still gives its seconds their ``lag_ms``)."""
+
+    start: float
+    end: float
+    lag_ms: float
+    reason: str = ""
+
+
+@dataclass(kw_only=True)
+class _Window:
+    start: float
+    cpu: float = 0.0
+    wall: float = 0.0
+    late: float = 0.0
+    wakes: int = 0
+
+
+@dataclass(kw_only=True)
+class _Runs:
+    """Task runs intended in one second: how long each took, as a fraction of its user's
+    interval, and the interval."""
+
+    runs: int = 0
+    full: list[float] = field(default_factory=list)
+    interval: float = 0.0
+
+
 class SecondRecorder:
     def __init__(self, *, grace: float) -> None:
         self.grace = grace
         self._open: dict[int, SecondStats] = {}
+        # Per open second: when its last request completed, and its task runs.
+        self._done: dict[int, float] = {}
+        self._runs: dict[int, _Runs] = {}
         self._in_flight: dict[int, float] = {}
         self._tokens = itertools.count()
         self._shipped_until = -math.inf
         self._brackets_trusted = True
         self._schedules: list[UserSchedule] = []
         self._probe_due: float | None = None
-        # second -> [cpu seconds, wall seconds, probe lateness, probe wake-ups]
-        self._usage: dict[int, list[float]] = {}
+        self._probe_woke: float | None = None
+        self._window: _Window | None = None
+        self._lags: list[_Lag] = []
 
     @property
     def brackets_trusted(self) -> bool:
@@ -110,15 +169,11 @@ class SecondRecorder:
     def end(self, token: int) -> None:
         self._in_flight.pop(token, None)
 
-    def sent(self, intended: float, *, lag: float = 0.0) -> None:
-        """A request intended at ``intended`` is being sent, ``lag`` after the user was
-        ready for it."""
+    def sent(self, intended: float) -> None:
+        """A request intended at ``intended`` is being sent."""
         stats = self._second(intended)
         stats.expected += 1
         stats.sent += 1
-        stats.lag_ms = max(stats.lag_ms, lag * 1000)
-        if lag > LAG_LIMIT:
-            stats.mark_invalid(f"load generator sent {lag * 1000:.0f} ms late", lag_ms=lag * 1000)
 
     def missed(self, intended: float) -> None:
         """A scheduled task run intended at ``intended`` will never be sent."""
@@ -132,16 +187,50 @@ class SecondRecorder:
         if intended is None:
             intended = start_time
             self.sent(intended)
-        latency_s = start_time + latency_ms / 1000.0 - intended
-        self._second(intended).record_ok(latency_s * 1_000_000)
+        done = start_time + latency_ms / 1000.0
+        self._second(intended).record_ok((done - intended) * 1_000_000)
+        self._completed(intended, done)
 
     def record_failure(
-        self, *, start_time: float, reason: str, intended: float | None = None
+        self,
+        *,
+        start_time: float,
+        reason: str,
+        intended: float | None = None,
+        latency_ms: float = 0.0,
     ) -> None:
         if intended is None:
             intended = start_time
             self.sent(intended)
         self._second(intended).record_failure(reason)
+        self._completed(intended, start_time + latency_ms / 1000.0)
+
+    def _completed(self, intended: float, done: float) -> None:
+        second = math.floor(intended)
+        self._done[second] = max(done, self._done.get(second, done))
+
+    def run_started_late(self, intended: float, *, ready: float, now: float) -> None:
+        """The task run intended at ``intended`` started at ``now``; its user's wait ended
+        (or should have) at ``ready``."""
+        late = now - ready
+        if late > LAG_LIMIT:
+            self._lags.append(
+                _Lag(
+                    start=intended,
+                    end=intended,
+                    lag_ms=late * 1000,
+                    reason=f"load generator started a task {late * 1000:.0f} ms late",
+                )
+            )
+
+    def run_ended(self, intended: float, *, took: float, interval: float, full: bool) -> None:
+        """The task run intended at ``intended`` took ``took`` seconds, start to end;
+        ``full``: its user has had no slack for ``FULL_STREAK`` runs."""
+        runs = self._runs.setdefault(math.floor(intended), _Runs())
+        runs.runs += 1
+        if full:
+            runs.full.append(took / interval)
+            runs.interval = max(runs.interval, interval)
 
     # -- generator lag --------------------------------------------------------------------
 
@@ -154,38 +243,67 @@ class SecondRecorder:
         """The probe meant to wake at ``due`` woke at ``now``; the process used
         ``cpu_seconds`` of CPU over the last ``wall`` seconds."""
         self._probe_due = None
-        late = now - due
-        current = self._open.get(math.floor(now))
-        if current is not None:  # a second with load in it: keep its worst lag
-            current.lag_ms = max(current.lag_ms, late * 1000)
+        self._probe_woke = now
+        late = max(0.0, now - due)
         if late > LAG_LIMIT:
-            for second in range(math.floor(due), math.floor(now) + 1):
-                self._slot(second).mark_invalid(
-                    f"load generator event loop stalled {late * 1000:.0f} ms",
+            self._lags.append(
+                _Lag(
+                    start=due,
+                    end=now,
                     lag_ms=late * 1000,
+                    reason=f"load generator event loop stalled {late * 1000:.0f} ms",
                 )
-        usage = self._usage.setdefault(math.floor(now), [0.0, 0.0, 0.0, 0])
-        usage[0] += cpu_seconds
-        usage[1] += wall
-        usage[2] += max(0.0, late)
-        usage[3] += 1
-        for second in [s for s in self._usage if s < math.floor(now)]:
-            cpu, covered, late_total, wakes = self._usage.pop(second)
-            if covered < _USAGE_MIN_WALL:
-                continue
-            late_mean = late_total / wakes
-            interval = min((s.interval for s in self._schedules), default=math.inf)
-            if late_mean > BUSY_FRACTION * interval:
-                self._slot(second).mark_invalid(
-                    f"load generator busy (its event loop ran {1000 * late_mean:.1f} ms late "
-                    f"on average, {100 * late_mean / interval:.0f}% of a user's "
-                    f"{1000 * interval:.0f} ms between tasks)",
-                    lag_ms=1000 * late_mean,
-                )
-            if cpu / covered >= CPU_LIMIT:
-                self._slot(second).mark_invalid(
-                    f"load generator CPU-bound ({100 * cpu / covered:.0f}% of a core)"
-                )
+            )
+        window = self._window
+        if window is None:
+            window = self._window = _Window(start=now - wall)
+        window.cpu += cpu_seconds
+        window.wall += wall
+        window.late += late
+        window.wakes += 1
+        if now - window.start >= PROBE_WINDOW:
+            self._judge(window, end=now)
+            self._window = _Window(start=now)
+
+    def _judge(self, window: _Window, *, end: float) -> None:
+        if window.wall < _USAGE_MIN_WALL or not window.wakes:
+            return
+        late_mean = window.late / window.wakes
+        reasons = []
+        if late_mean > BUSY_MEAN_LIMIT:
+            reasons.append(
+                f"load generator busy (its event loop ran {1000 * late_mean:.1f} ms late on "
+                f"average, limit {1000 * BUSY_MEAN_LIMIT:.0f} ms)"
+            )
+        usage = window.cpu / window.wall
+        if usage >= CPU_LIMIT:
+            reasons.append(f"load generator CPU-bound ({100 * usage:.0f}% of a core)")
+        self._lags.append(
+            _Lag(
+                start=window.start,
+                end=end,
+                lag_ms=1000 * late_mean,
+                reason="; ".join(reasons),
+            )
+        )
+
+    def _charge_lag(self, second: int, stats: SecondStats) -> None:
+        until = max(second + 1.0, self._done.pop(second, second + 1.0))
+        for lag in self._lags:
+            if lag.start < until and lag.end >= second:
+                stats.lag_ms = max(stats.lag_ms, lag.lag_ms)
+                if lag.reason:
+                    stats.mark_invalid(lag.reason, lag_ms=lag.lag_ms)
+        runs = self._runs.pop(second, None)
+        if runs is not None and runs.full and 2 * len(runs.full) >= runs.runs:
+            fraction = statistics.median(runs.full)
+            stats.mark_invalid(
+                f"load generator has too few users (a task run took "
+                f"{fraction * runs.interval * 1000:.0f} ms, {100 * fraction:.0f}% of each "
+                f"user's {runs.interval * 1000:.0f} ms between runs); use at least "
+                f"{fraction / FULL_FRACTION:.1f}x the users (users >= rate x run time / "
+                f"{FULL_FRACTION})"
+            )
 
     # -- shipping -------------------------------------------------------------------------
 
@@ -205,6 +323,12 @@ class SecondRecorder:
             bound = max(bound, now - self.grace)
         else:
             bound = now - self.grace
+        if self._probe_woke is not None:
+            # A second whose requests completed after the probe last woke may yet be charged
+            # a lag the probe has not reported.
+            unjudged = [s for s, done in self._done.items() if done > self._probe_woke]
+            if unjudged:
+                bound = min(bound, min(unjudged))
         # Never move backwards: the receiver has been told everything before it is complete.
         return max(float(math.floor(bound)), self._shipped_until)
 
@@ -213,7 +337,14 @@ class SecondRecorder:
         watermark = self.watermark(now)
         ready = sorted(second for second in self._open if second < watermark)
         self._shipped_until = watermark
-        return Batch(watermark=watermark, seconds=tuple(self._open.pop(s) for s in ready))
+        seconds = []
+        for second in ready:
+            stats = self._open.pop(second)
+            self._charge_lag(second, stats)
+            seconds.append(stats)
+        oldest = min(self._open, default=watermark)
+        self._lags = [lag for lag in self._lags if lag.end >= oldest]
+        return Batch(watermark=watermark, seconds=tuple(seconds))
 
     def restore(self, seconds: Iterable[SecondStats]) -> None:
         """Take back seconds that could not be shipped; the next ``drain`` hands them out."""
@@ -239,8 +370,8 @@ class SecondRecorder:
 
 class UserSchedule:
     """One user's fixed schedule: a task run every ``interval`` seconds from its first run,
-    never slipping. Driven by the user's ``wait_time`` (``wait``) and its clients
-    (``request``)."""
+    never slipping. Driven by the user's ``wait_time`` (``wait``), its task runner
+    (``start``) and its clients (``request``)."""
 
     def __init__(
         self, recorder: SecondRecorder, interval: float, *, alive: Callable[[], bool]
@@ -250,14 +381,15 @@ class UserSchedule:
         self._alive = alive
         self._next: float | None = None  # intended time of the first run not yet claimed
         self._claimed: float | None = None  # claimed by wait(), not started
-        self._ready = 0.0  # when the user was ready for the claimed run
+        self._ready = 0.0  # when the wait for the claimed run ends
         self._run: float | None = None  # intended time of the run in progress
-        self._run_sent = 0.0  # when the run in progress sent its first request
+        self._run_started = 0.0  # when the run in progress started
+        self._full_runs = 0  # consecutive runs that took FULL_FRACTION of the interval
         self._closed = False
 
     def wait(self, now: float) -> float:
         """The previous run is over: claim the next slot; return how long to sleep."""
-        self._run = None
+        self._end_run(now)
         if self._closed:
             return 0.0
         if self._next is None:
@@ -269,24 +401,33 @@ class UserSchedule:
             self._next += self.interval
         self._claimed = self._next
         self._next += self.interval
-        self._ready = now
-        return max(0.0, self._claimed - now)
+        self._ready = max(self._claimed, now)
+        return self._ready - now
+
+    def start(self, now: float) -> None:
+        """A task run starts now: the slot its wait claimed, or else the next one (the
+        first run, or one locust reran without a wait), at once."""
+        if self._closed:
+            return
+        if self._claimed is None:
+            if self._next is None:
+                self._next = now
+            self.wait(now)
+        else:
+            self._recorder.run_started_late(self._claimed, ready=self._ready, now=now)
+        assert self._claimed is not None
+        # A run locust started before its slot (no wait in between) is intended when it ran.
+        self._run, self._claimed, self._run_started = min(self._claimed, now), None, now
 
     def request(self, now: float) -> float:
         """A request is being sent now; returns its intended time and counts it."""
-        if self._closed and self._run is None:
-            self._recorder.sent(now)
-            return now
-        if self._run is not None:
-            intended = self._run + (now - self._run_sent)
-            self._recorder.sent(intended)
-            return intended
-        if self._claimed is None:  # the first run starts at once, without a wait
-            self.wait(now)
-        assert self._claimed is not None
-        self._run, self._claimed, self._run_sent = self._claimed, None, now
-        self._recorder.sent(self._run, lag=now - max(self._run, self._ready))
-        return self._run
+        if self._run is None and self._claimed is not None and not self._closed:
+            # A client the task runner did not announce (a test, a custom runner).
+            self.start(now)
+        # Outside a task run (on_start, after the stop) a request is intended when sent.
+        intended = now if self._run is None else self._run + (now - self._run_started)
+        self._recorder.sent(intended)
+        return intended
 
     def close(self, cutoff: float) -> None:
         """No run is expected from ``cutoff`` on; slots before it not yet sent are missed."""
@@ -315,6 +456,18 @@ class UserSchedule:
             return now
         pending = self._claimed if self._claimed is not None else self._next
         return now if pending is None else min(pending, now)
+
+    def _end_run(self, now: float) -> None:
+        if self._run is not None:
+            took = now - self._run_started
+            self._full_runs = self._full_runs + 1 if took >= FULL_FRACTION * self.interval else 0
+            self._recorder.run_ended(
+                self._run,
+                took=took,
+                interval=self.interval,
+                full=self._full_runs >= FULL_STREAK,
+            )
+        self._run = None
 
 
 def failure_reason(exception: object, status_code: object) -> str:

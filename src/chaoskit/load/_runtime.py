@@ -43,11 +43,6 @@ def configure_logging() -> None:
     )
 
 
-def load_user_classes(path: str) -> list[type[locust.User]]:
-    """The runnable User classes of the locust file at ``path``, in definition order."""
-    return load_locustfile(path)[0]
-
-
 def load_locustfile(path: str) -> tuple[list[type[locust.User]], LoadTestShape | None]:
     """The runnable User classes of the locust file at ``path``, in definition order, and
     its load shape (an instance of its LoadTestShape class), if it defines one."""

@@ -7,12 +7,17 @@ a locust worker runner to the coordinator's master, and runs the users the maste
 
 What is measured (``_recorder`` has the rules): each user whose ``wait_time`` is locust's
 ``constant_throughput``/``constant_pacing``, or every user when the load was given a
-``rate``, runs its tasks on a fixed schedule; the wrapped HTTP clients stamp each request
-with its intended send time; locust's request event gives its actual start and duration;
-the latency recorded is from the intended time to the complete response, in the intended
-second. Users with another ``wait_time`` keep it and are measured from their actual sends.
-A probe greenlet watches for generator lag. A greenlet ships the complete seconds to the
-master about every half second, with the watermark.
+``rate``, runs its tasks on a fixed schedule (a TaskSet's own ``wait_time`` included);
+the wrapped task runner tells the schedule when each task run starts; the wrapped HTTP
+clients count each request as sent and stamp it, in the request's ``context``, with its
+intended and actual send times; locust's request event carries the stamp back with the
+response time, and the latency recorded is from the intended time to the complete
+response, in the intended second. Users with another ``wait_time`` keep it and are
+measured from their actual sends. A probe greenlet watches for generator lag. A greenlet
+ships the complete seconds to the master about every half second, with the watermark.
+
+Times come from ``clock``: the monotonic clock, shifted once to the epoch, so that the
+schedules do not burst or skip when NTP steps the system clock.
 
 The process exits when the master tells it to quit, or, when started with
 ``--exit-with-stdin`` (as the driver does), when stdin reaches its end (the driver closed
@@ -23,14 +28,16 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import logging
 import os
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import gevent
 import locust
@@ -40,6 +47,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from locust.event import EventHook
 from locust.runners import WorkerRunner
+from locust.user.task import DefaultTaskSet, TaskSet
 
 from chaoskit.load import _runtime, _wire
 from chaoskit.load._recorder import (
@@ -52,10 +60,16 @@ from chaoskit.load._recorder import (
 
 SHIP_INTERVAL: Final = 0.5
 EXIT_ERROR: Final = 2
-# Every request's intended and actual timing, for the benchmarks' exact percentiles only.
-RAW_SAMPLES_VARIABLE: Final = "CHAOSKIT_RAW_SAMPLES"
+# The key of a request's stamp in its locust ``context``.
+STAMP_KEY: Final = "chaoskit_stamp"
+_EPOCH_OFFSET: Final = time.time() - time.monotonic()
 
 logger = logging.getLogger("chaoskit.load.worker")
+
+
+def clock() -> float:
+    """Epoch seconds that never step: the monotonic clock, aligned to the epoch once."""
+    return time.monotonic() + _EPOCH_OFFSET
 
 
 class Schedules:
@@ -82,6 +96,12 @@ class Schedules:
                 user_class.wait_time = self._scheduled_wait_time(original)
             if not _installed(user_class.stop):
                 user_class.stop = self._closing_stop(user_class.stop)  # type: ignore[method-assign]
+            for taskset in _tasksets(user_class.tasks):
+                own = vars(taskset).get("wait_time")
+                if own is not None and not _installed(own):
+                    # A TaskSet's own wait_time would bypass the user's: a scheduled user
+                    # would silently run that TaskSet closed loop.
+                    taskset.wait_time = self._scheduled_taskset_wait_time(own)
 
     def of_user(self, user: Any) -> UserSchedule | None:
         """The user's schedule, made on first use; None when the user has none."""
@@ -110,7 +130,17 @@ class Schedules:
             schedule = self.of_user(user)
             if schedule is None:
                 return original(user)
-            return schedule.wait(time.time())
+            return schedule.wait(clock())
+
+        wait_time._chaoskit_original = original  # type: ignore[attr-defined]
+        return wait_time
+
+    def _scheduled_taskset_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
+        def wait_time(taskset: Any) -> float:
+            schedule = self.of_user(taskset.user)
+            if schedule is None:
+                return original(taskset)
+            return schedule.wait(clock())
 
         wait_time._chaoskit_original = original  # type: ignore[attr-defined]
         return wait_time
@@ -120,7 +150,7 @@ class Schedules:
         def closing_stop(user: Any, force: bool = False) -> bool:
             schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
             if schedule is not None:
-                schedule.close(time.time())
+                schedule.close(clock())
             return stop(user, force)
 
         closing_stop._chaoskit_original = stop  # type: ignore[attr-defined]
@@ -135,6 +165,16 @@ def _own_wait_time(user_class: type[locust.User]) -> Callable[..., float]:
             found: Callable[..., float] = vars(klass)["wait_time"]
             return getattr(found, "_chaoskit_original", found)
     return locust.constant(0)
+
+
+def _tasksets(tasks: Iterable[Any], seen: set[type[Any]] | None = None) -> list[type[Any]]:
+    """The TaskSet classes among ``tasks``, and those nested in them."""
+    seen = set() if seen is None else seen
+    for task in tasks:
+        if isinstance(task, type) and issubclass(task, TaskSet) and task not in seen:
+            seen.add(task)
+            _tasksets(task.tasks, seen)
+    return list(seen)
 
 
 def _installed(function: object) -> bool:
@@ -154,7 +194,7 @@ class Shipper:
         self.runner = runner
 
     def ship(self) -> None:
-        batch = self.recorder.drain(time.time())
+        batch = self.recorder.drain(clock())
         try:
             self.runner.send_message(_wire.SECONDS_MESSAGE, _message(batch))
         except Exception:
@@ -171,34 +211,28 @@ class Shipper:
 def probe_lag_forever(recorder: SecondRecorder) -> None:
     """Sleep briefly, again and again, and tell the recorder how late each wake-up was and
     how much CPU the process used meanwhile."""
-    cpu, last = time.process_time(), time.time()
+    cpu, last = time.process_time(), clock()
     while True:
-        due = time.time() + PROBE_INTERVAL
+        due = clock() + PROBE_INTERVAL
         recorder.probe_sleeping(due)
         gevent.sleep(PROBE_INTERVAL)
-        now, used = time.time(), time.process_time()
+        now, used = clock(), time.process_time()
         recorder.probe_woke(due=due, now=now, cpu_seconds=used - cpu, wall=now - last)
         cpu, last = used, now
 
 
-class _Intended:
-    """The intended time of the request each greenlet is sending, from the client wrapper
-    to the request event (which fires in the same greenlet, possibly after ``request``
-    returned, with ``catch_response``)."""
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """A request's intended and actual send times (``clock`` seconds), carried from the
+    client wrapper to the request event in the request's own ``context``: nested requests
+    and ``catch_response`` blocks each keep theirs, and nothing is left behind when a
+    request raises."""
 
-    def __init__(self) -> None:
-        self._by_greenlet: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-    def set(self, intended: float) -> None:
-        self._by_greenlet[getcurrent()] = intended
-
-    def take(self) -> float | None:
-        return self._by_greenlet.pop(getcurrent(), None)
+    intended: float
+    sent: float
 
 
-def record_requests(
-    recorder: SecondRecorder, intended: _Intended, raw: IO[str] | None = None
-) -> Callable[..., None]:
+def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     """A listener for locust's request event that records into ``recorder``."""
 
     def on_request(
@@ -207,84 +241,127 @@ def record_requests(
         exception: object = None,
         start_time: float | None = None,
         response: object = None,
+        context: object = None,
         **_: Any,
     ) -> None:
-        if start_time is None:  # custom clients may leave it out
-            start_time = time.time() - response_time / 1000.0
-        when = intended.take()
+        stamp = context.get(STAMP_KEY) if isinstance(context, dict) else None
+        if isinstance(stamp, Stamp):
+            # Counted as sent by the wrapper; the send time is on this process's clock.
+            start_time, intended = stamp.sent, stamp.intended
+        else:
+            intended = None
+            if start_time is None:  # custom clients may leave it out
+                start_time = clock() - response_time / 1000.0
         if exception is None:
-            recorder.record_ok(start_time=start_time, latency_ms=response_time, intended=when)
+            recorder.record_ok(start_time=start_time, latency_ms=response_time, intended=intended)
         else:
             reason = failure_reason(exception, getattr(response, "status_code", None))
-            recorder.record_failure(start_time=start_time, reason=reason, intended=when)
-        if raw is not None:
-            base = start_time if when is None else when
-            raw.write(f"{base!r} {start_time!r} {response_time!r} {int(exception is None)}\n")
+            recorder.record_failure(
+                start_time=start_time,
+                reason=reason,
+                intended=intended,
+                latency_ms=response_time,
+            )
 
     return on_request
 
 
-def bracket_requests(recorder: SecondRecorder, schedules: Schedules, intended: _Intended) -> None:
-    """Stamp each request of locust's clients with its intended time, and tell ``recorder``
-    when requests without a schedule begin and end.
+def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
+    """Count each request of locust's clients as sent, stamp it with its intended time, tell
+    ``recorder`` when requests without a schedule begin and end, and tell the schedules
+    when task runs start.
 
     Covers FastHttpUser and HttpUser clients and ``events.request.measure``; HttpUser
     requests without a timeout get the default one.
     """
     FastHttpSession.request = _bracketed(  # type: ignore[method-assign]
-        FastHttpSession.request, recorder, schedules, intended
+        FastHttpSession.request, recorder, schedules
     )
     HttpSession.request = _bracketed(  # type: ignore[method-assign]
         HttpSession.request,
         recorder,
         schedules,
-        intended,
         default_timeout=_runtime.DEFAULT_REQUEST_TIMEOUT,
     )
     original_measure = EventHook.measure
+    context_at = _positional_index(original_measure, "context")
 
     @contextmanager
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        with (
-            _sending(recorder, schedules.of_user(None), intended),
-            original_measure(self, *args, **kwargs) as request_meta,
-        ):
-            yield request_meta
+        schedule = schedules.of_user(None)
+        with _sending(recorder, schedule) as stamp:
+            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+            with original_measure(self, *args, **kwargs) as request_meta:
+                yield request_meta
 
     EventHook.measure = measure  # type: ignore[method-assign]
+    for taskset in (TaskSet, DefaultTaskSet):
+        taskset.execute_task = _announcing(  # type: ignore[method-assign]
+            vars(taskset)["execute_task"], schedules
+        )
+
+
+def _announcing(
+    execute_task: Callable[[Any, Any], None], schedules: Schedules
+) -> Callable[[Any, Any], None]:
+    @functools.wraps(execute_task)
+    def announcing(taskset: Any, task: Any) -> None:
+        # A nested TaskSet is not a task run: its own tasks are.
+        if not (isinstance(task, type) and issubclass(task, TaskSet)):
+            schedule = schedules.of_user(taskset.user)
+            if schedule is not None:
+                schedule.start(clock())
+        execute_task(taskset, task)
+
+    return announcing
 
 
 @contextmanager
-def _sending(
-    recorder: SecondRecorder, schedule: UserSchedule | None, intended: _Intended
-) -> Iterator[None]:
-    now = time.time()
+def _sending(recorder: SecondRecorder, schedule: UserSchedule | None) -> Iterator[Stamp]:
+    now = clock()
     if schedule is not None:
-        intended.set(schedule.request(now))
-        yield
+        yield Stamp(intended=schedule.request(now), sent=now)
         return
     recorder.sent(now)
-    intended.set(now)
     token = recorder.begin(now)
     try:
-        yield
+        yield Stamp(intended=now, sent=now)
     finally:
         recorder.end(token)
+
+
+def _positional_index(function: Callable[..., Any], name: str) -> int:
+    """Where ``name`` sits among the positional arguments after ``self``."""
+    parameters = list(inspect.signature(function).parameters)
+    return parameters.index(name) - 1
+
+
+def _with_stamp(
+    args: tuple[Any, ...], kwargs: dict[str, Any], context_at: int, stamp: Stamp
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if len(args) > context_at:
+        given = args[context_at] or {}
+        args = (*args[:context_at], {**given, STAMP_KEY: stamp}, *args[context_at + 1 :])
+    else:
+        kwargs["context"] = {**(kwargs.get("context") or {}), STAMP_KEY: stamp}
+    return args, kwargs
 
 
 def _bracketed(
     request: Callable[..., Any],
     recorder: SecondRecorder,
     schedules: Schedules,
-    intended: _Intended,
     *,
     default_timeout: float | None = None,
 ) -> Callable[..., Any]:
+    context_at = _positional_index(request, "context")
+
     @functools.wraps(request)
     def bracketed(self: Any, *args: Any, **kwargs: Any) -> Any:
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
-        with _sending(recorder, schedules.of_user(getattr(self, "user", None)), intended):
+        with _sending(recorder, schedules.of_user(getattr(self, "user", None))) as stamp:
+            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
             return request(self, *args, **kwargs)
 
     return bracketed
@@ -312,12 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     recorder = SecondRecorder(grace=request_timeout + _runtime.STOP_MARGIN)
     schedules = Schedules(recorder)
     schedules.install(user_classes)
-    intended = _Intended()
-    bracket_requests(recorder, schedules, intended)
+    bracket_requests(recorder, schedules)
     environment = Environment(user_classes=user_classes, events=locust.events)
     events: Any = environment.events  # locust's EventHook methods are untyped
-    raw = _raw_samples_file()
-    events.request.add_listener(record_requests(recorder, intended, raw))
+    events.request.add_listener(record_requests(recorder))
     runner = environment.create_worker_runner(args.master_host, args.master_port)
     shipper = Shipper(recorder, runner)
 
@@ -326,15 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         schedules.rate_per_user = None if rate is None else float(rate)
 
     def on_test_stopping(**_: Any) -> None:
-        recorder.stop_schedules(time.time())
+        recorder.stop_schedules(clock())
 
     def on_test_stop(**_: Any) -> None:
-        recorder.stop_schedules(time.time())
+        recorder.stop_schedules(clock())
         # Users have stopped and their requests are recorded: ship now, so the measurements
         # reach the master before this worker reports itself stopped.
         shipper.ship()
-        if raw is not None:
-            raw.flush()
         # Locust keeps a stopped worker away from the master for stop_timeout more seconds
         # before it may be started again; there is nothing left to wait for.
         environment.stop_timeout = 0.0
@@ -346,17 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner.greenlet.spawn(shipper.ship_forever)
     runner.greenlet.spawn(probe_lag_forever, recorder)
     runner.greenlet.join()
-    if raw is not None:
-        raw.close()
     return 0
-
-
-def _raw_samples_file() -> IO[str] | None:
-    directory = os.environ.get(RAW_SAMPLES_VARIABLE)
-    if not directory:
-        return None
-    # Open for the life of the process.
-    return open(os.path.join(directory, f"samples-{os.getpid()}.txt"), "a", encoding="ascii")
 
 
 def _exit_at_end_of_stdin() -> None:

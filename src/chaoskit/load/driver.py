@@ -142,6 +142,12 @@ class LocustDriver:
         and recorded (up to the clients' timeouts) before that."""
         self._command(_wire.STOP, timeout=self.stop_timeout + STOP_MARGIN)
 
+    def peek(self, start: float, end: float) -> list[SecondStats]:
+        """The seconds in ``[start, end)`` as far as workers have shipped them, without
+        waiting: requests still in flight are missing."""
+        first, stop = math.floor(start), math.ceil(end)
+        return self._measurements.seconds(first, max(first, stop))
+
     def collect(self, start: float, end: float) -> list[SecondStats]:
         """Every second overlapping ``[start, end)``, sorted, once all workers have shipped
         it; a second without any request is an empty ``SecondStats``.
@@ -257,6 +263,14 @@ class LocustDriver:
             timeout=STARTUP_TIMEOUT,
             what="the load coordinator did not start",
         )
+        if ready.get("shape") and self.spec.rate is not None:
+            raise ConfigError(
+                f"rate={self.spec.rate:g} with the LoadTestShape {ready['shape']} of "
+                f"{self.spec.path}: the shape changes the number of users, so a rate over all "
+                f"users has no fixed per-user schedule; leave rate out and give the users "
+                f"constant_throughput(...) (each user keeps its own rate as the shape adds "
+                f"users), or remove the shape."
+            )
         self._request_timeout = float(ready["request_timeout"])
         self._stop_timeout = float(ready["stop_timeout"])
         self._master_port = int(ready["port"])

@@ -219,9 +219,10 @@ def test_the_busy_limit_does_not_depend_on_the_users_interval() -> None:
         assert ("load generator busy" in seconds[100].invalid) is busy, (late, seconds[100])
 
 
-def test_too_few_users_for_the_rate_is_generator_lag_with_how_many_to_add() -> None:
+def test_a_target_slower_than_the_users_interval_is_latency_not_generator_lag() -> None:
     recorder = SecondRecorder(grace=20.0)
-    # rate=300 over 10 users: a run every 33 ms per user; the target answers in 50 ms.
+    # a run every 33 ms per user; the target answers in 50 ms: users fall behind, and what
+    # users see (latency from the intended send time) grows; the generator itself is idle.
     users = [recorder.schedule(1 / 30, alive=alive) for _ in range(10)]
     now = {id(user): 100.0 for user in users}
     for user in users:
@@ -231,8 +232,8 @@ def test_too_few_users_for_the_rate_is_generator_lag_with_how_many_to_add() -> N
             now[id(user)] = start + 0.05
     probe(recorder, since=100.0, until=103.0, late=0.0005, cpu=0.2)
     seconds = shipped(recorder, 200.0)
-    assert "too few users" in seconds[100].invalid
-    assert "use at least 1.9x the users" in seconds[100].invalid, seconds[100].invalid
+    assert seconds[100].valid, seconds[100].invalid
+    assert seconds[100].latency_us.get_value_at_percentile(99) > 100_000
 
 
 def test_requests_without_a_schedule_are_expected_and_sent_when_sent() -> None:

@@ -35,12 +35,6 @@ requests it sent, not the seconds it happened in. The lag periods:
 - over a probe window of about a second, the probe late by more than ``BUSY_MEAN_LIMIT`` on
   average (every step of every user waits that long for the worker), or the process using
   at least ``CPU_LIMIT`` of a core;
-- too few users: at least half the task runs intended in a second were "full": the run
-  took at least ``FULL_FRACTION`` of its user's interval (from its start to its end), and
-  so did that user's previous ``FULL_STREAK - 1`` runs. Such a user is always busy, so its
-  requests queue behind its own earlier runs, which real, separate users would not do;
-  more users are needed (Little's law: users >= rate x run time). A stall does not trip it:
-  the one run each user had in flight is long, but the overdue runs after it are short.
 
 A target that stalls keeps users waiting on responses, which delays their next runs but
 not the event loop, and leaves the process idle: it shows as latency and missing requests.
@@ -62,9 +56,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from chaoskit.slo.seconds import SecondStats
@@ -80,10 +73,6 @@ LAG_LIMIT: Final = 0.1
 BUSY_MEAN_LIMIT: Final = 0.003
 # A gevent worker has one core; at 90% of it, requests queue inside the worker.
 CPU_LIMIT: Final = 0.9
-# A user busy this much of its interval has no slack left: see "too few users" above.
-FULL_FRACTION: Final = 0.8
-# A user is full after this many full runs in a row, not one (a stall makes one long run).
-FULL_STREAK: Final = 3
 PROBE_INTERVAL: Final = 0.05
 # The probe judges lateness and CPU over windows this long.
 PROBE_WINDOW: Final = 1.0
@@ -119,23 +108,12 @@ class _Window:
     wakes: int = 0
 
 
-@dataclass(kw_only=True)
-class _Runs:
-    """Task runs intended in one second: how long each took, as a fraction of its user's
-    interval, and the interval."""
-
-    runs: int = 0
-    full: list[float] = field(default_factory=list)
-    interval: float = 0.0
-
-
 class SecondRecorder:
     def __init__(self, *, grace: float) -> None:
         self.grace = grace
         self._open: dict[int, SecondStats] = {}
         # Per open second: when its last request completed, and its task runs.
         self._done: dict[int, float] = {}
-        self._runs: dict[int, _Runs] = {}
         self._in_flight: dict[int, float] = {}
         self._tokens = itertools.count()
         self._shipped_until = -math.inf
@@ -223,15 +201,6 @@ class SecondRecorder:
                 )
             )
 
-    def run_ended(self, intended: float, *, took: float, interval: float, full: bool) -> None:
-        """The task run intended at ``intended`` took ``took`` seconds, start to end;
-        ``full``: its user has had no slack for ``FULL_STREAK`` runs."""
-        runs = self._runs.setdefault(math.floor(intended), _Runs())
-        runs.runs += 1
-        if full:
-            runs.full.append(took / interval)
-            runs.interval = max(runs.interval, interval)
-
     # -- generator lag --------------------------------------------------------------------
 
     def probe_sleeping(self, due: float) -> None:
@@ -294,16 +263,6 @@ class SecondRecorder:
                 stats.lag_ms = max(stats.lag_ms, lag.lag_ms)
                 if lag.reason:
                     stats.mark_invalid(lag.reason, lag_ms=lag.lag_ms)
-        runs = self._runs.pop(second, None)
-        if runs is not None and runs.full and 2 * len(runs.full) >= runs.runs:
-            fraction = statistics.median(runs.full)
-            stats.mark_invalid(
-                f"load generator has too few users (a task run took "
-                f"{fraction * runs.interval * 1000:.0f} ms, {100 * fraction:.0f}% of each "
-                f"user's {runs.interval * 1000:.0f} ms between runs); use at least "
-                f"{fraction / FULL_FRACTION:.1f}x the users (users >= rate x run time / "
-                f"{FULL_FRACTION})"
-            )
 
     # -- shipping -------------------------------------------------------------------------
 
@@ -384,7 +343,6 @@ class UserSchedule:
         self._ready = 0.0  # when the wait for the claimed run ends
         self._run: float | None = None  # intended time of the run in progress
         self._run_started = 0.0  # when the run in progress started
-        self._full_runs = 0  # consecutive runs that took FULL_FRACTION of the interval
         self._closed = False
 
     def wait(self, now: float) -> float:
@@ -458,15 +416,6 @@ class UserSchedule:
         return now if pending is None else min(pending, now)
 
     def _end_run(self, now: float) -> None:
-        if self._run is not None:
-            took = now - self._run_started
-            self._full_runs = self._full_runs + 1 if took >= FULL_FRACTION * self.interval else 0
-            self._recorder.run_ended(
-                self._run,
-                took=took,
-                interval=self.interval,
-                full=self._full_runs >= FULL_STREAK,
-            )
         self._run = None
 
 

@@ -4,9 +4,11 @@ Latency: the Mann-Whitney U test on the two windows' latency histograms (every r
 3-significant-digit buckets counted as ties), one-sided: "later requests are slower". Its
 effect size is the probability of superiority ``A`` (Vargha and Delaney): the chance that a
 request of the later window is slower than one of the baseline, 0.5 meaning no difference.
-A fault *degraded* latency when the test is significant (p < alpha) **and** the effect is at
-least ``min_effect`` (0.64, a medium effect): with thousands of requests even a harmless
-microsecond is significant, so the effect decides what matters.
+A fault *degraded* latency when the test is significant (p < alpha), the effect is at least
+``min_effect`` (0.64, a medium effect) **and** the median moved by at least ``min_shift``
+(10 ms): with thousands of requests even a harmless microsecond is significant, and on a
+millisecond-fast service a busy laptop shifts the whole distribution by a millisecond (a
+large effect in probability, none for users), so the size of the shift decides what matters.
 
 Errors: a one-sided two-proportion z-test on the failure ratios, with the effect being the
 increase in percentage points (at least ``min_increase``, 0.5 points, to matter).
@@ -21,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.objectives import (
     ALL_PHASES,
@@ -84,11 +87,15 @@ class LatencyUnchanged(_Composable):
 
     alpha: float = 0.01
     min_effect: float = 0.64
+    min_shift: float = 0.010  # seconds the median must move to matter
     phases: frozenset[PhaseKind] = field(default=ALL_PHASES - {"baseline"})
     kind: ClassVar[Kind] = "statistical"
 
     def describe(self) -> str:
-        return f"latency unchanged (A < {self.min_effect:g} or p >= {self.alpha:g})"
+        return (
+            f"latency unchanged (A < {self.min_effect:g}, p50 +{format_duration(self.min_shift)}"
+            f" or p >= {self.alpha:g})"
+        )
 
     def evaluate(self, window: Window) -> Measurement:
         base = window.baseline.merged if window.baseline else None
@@ -105,8 +112,14 @@ class LatencyUnchanged(_Composable):
                 f"{counts} successful requests; comparing needs {MIN_LATENCY_SAMPLES} each",
             )
         test = mann_whitney(base, later)
-        degraded = test.p_value < self.alpha and test.effect >= self.min_effect
-        shown = f"A={test.effect:.2f}, p={_p(test.p_value)}"
+        shift = (
+            later.latency_us.get_value_at_percentile(50)
+            - base.latency_us.get_value_at_percentile(50)
+        ) / 1e6
+        degraded = (
+            test.p_value < self.alpha and test.effect >= self.min_effect and shift >= self.min_shift
+        )
+        shown = f"A={test.effect:.2f}, p50 {shift * 1000:+.3g}ms, p={_p(test.p_value)}"
         return _measured(
             self,
             window,
@@ -158,7 +171,11 @@ class ErrorsUnchanged(_Composable):
 
 
 def latency_unchanged(
-    *, alpha: str | float = "1%", min_effect: float = 0.64, phases: str = "during"
+    *,
+    alpha: str | float = "1%",
+    min_effect: float = 0.64,
+    min_shift: str | float = "10ms",
+    phases: str = "during",
 ) -> LatencyUnchanged:
     """``slo.latency_unchanged()``: the fault did not make requests materially slower."""
     if (
@@ -173,6 +190,7 @@ def latency_unchanged(
     return LatencyUnchanged(
         alpha=parse_ratio(alpha, field="slo.latency_unchanged(alpha)"),
         min_effect=float(min_effect),
+        min_shift=parse_duration(min_shift, field="slo.latency_unchanged(min_shift)"),
         phases=parse_phases(phases) - {"baseline"},
     )
 

@@ -264,51 +264,44 @@ class CustomObjective(_Composable):
 
 
 @dataclass(frozen=True, kw_only=True)
-class AllOf(_Composable):
-    """Every part holds; inconclusive when none breached but one could not be decided."""
+class _Group(_Composable):
+    """Parts judged together: one status among the parts decides, else inconclusive wins."""
 
     parts: tuple[Objective, ...]
     phases: frozenset[PhaseKind] = ALL_PHASES
     kind: ClassVar[Kind] = "composite"
+    joiner: ClassVar[str]
+    decisive: ClassVar[Status]  # one part with this status decides the group
+    otherwise: ClassVar[Status]  # the status when every part was decided the other way
 
     def describe(self) -> str:
-        return "(" + " & ".join(p.describe() for p in self.parts) + ")"
+        return "(" + f" {self.joiner} ".join(p.describe() for p in self.parts) + ")"
 
     def evaluate(self, window: Window) -> Measurement:
         results = [p.evaluate(window) for p in self.parts]
         statuses = {r.status for r in results}
-        status: Status = (
-            "fail"
-            if "fail" in statuses
-            else "inconclusive"
-            if "inconclusive" in statuses
-            else "pass"
-        )
+        if self.decisive in statuses:
+            return _combined(self, window, results, self.decisive)
+        status: Status = "inconclusive" if "inconclusive" in statuses else self.otherwise
         return _combined(self, window, results, status)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnyOf(_Composable):
+class AllOf(_Group):
+    """Every part holds; inconclusive when none breached but one could not be decided."""
+
+    joiner: ClassVar[str] = "&"
+    decisive: ClassVar[Status] = "fail"
+    otherwise: ClassVar[Status] = "pass"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnyOf(_Group):
     """At least one part holds; inconclusive when none held and one could not be decided."""
 
-    parts: tuple[Objective, ...]
-    phases: frozenset[PhaseKind] = ALL_PHASES
-    kind: ClassVar[Kind] = "composite"
-
-    def describe(self) -> str:
-        return "(" + " | ".join(p.describe() for p in self.parts) + ")"
-
-    def evaluate(self, window: Window) -> Measurement:
-        results = [p.evaluate(window) for p in self.parts]
-        statuses = {r.status for r in results}
-        status: Status = (
-            "pass"
-            if "pass" in statuses
-            else "inconclusive"
-            if "inconclusive" in statuses
-            else "fail"
-        )
-        return _combined(self, window, results, status)
+    joiner: ClassVar[str] = "|"
+    decisive: ClassVar[Status] = "pass"
+    otherwise: ClassVar[Status] = "fail"
 
 
 def judge(objective: Objective, window: Window) -> Measurement:
@@ -555,7 +548,7 @@ def _judged(
 
 
 def _combined(
-    objective: AllOf | AnyOf, window: Window, results: list[Measurement], status: Status
+    objective: _Group, window: Window, results: list[Measurement], status: Status
 ) -> Measurement:
     held = sum(r.status == "pass" for r in results)
     return Measurement(

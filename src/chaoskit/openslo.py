@@ -150,7 +150,18 @@ def _objective(indicator: Mapping[str, Any], objective: Mapping[str, Any], where
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(f"{where}: value {value!r} must be a latency in seconds, e.g. 0.3.")
-        percentile = source.get("spec", {}).get("percentile", 99)
+        # OpenSLO's "target: 0.95" with "op: lt, value: 0.3" means 95 % of requests under 300 ms:
+        # the 95th percentile. Without a target, metricSource.spec.percentile (default 99).
+        share = objective.get("target")
+        percentile: object = source.get("spec", {}).get("percentile", 99)
+        if share is not None:
+            from_target = round(_fraction(share, f"{where}: target") * 100, 9)
+            if "percentile" in source.get("spec", {}) and percentile != from_target:
+                raise ConfigError(
+                    f"{where}: target {share} means p{from_target:g} but metricSource.spec."
+                    f"percentile says {percentile}; keep one of them."
+                )
+            percentile = from_target
         if not isinstance(percentile, int | float) or not 0 < percentile < 100:
             raise ConfigError(f"{where}: metricSource.spec.percentile {percentile!r} is not 0-100.")
         return LatencyObjective(

@@ -359,18 +359,46 @@ def test_the_guardrail_halts_a_hold_after_consecutive_breaching_seconds(tmp_path
     assert record.reverted_at - record.injected_at < 60
 
 
-def test_silence_breaches_the_guardrail_and_healthy_seconds_do_not(tmp_path: Path) -> None:
+def test_seconds_with_nothing_back_yet_are_undecided_and_all_failing_ones_breach(
+    tmp_path: Path,
+) -> None:
     start = int(FakeClock().time)
 
-    def traffic(second: int) -> Traffic:
-        return Traffic(requests=0 if second >= start + 8 else 200)
+    def in_flight(second: int) -> Traffic:  # nothing has come back from the fault's seconds
+        return Traffic(requests=0 if second >= start + 6 else 200)
 
-    silent = make(tmp_path, traffic, guardrail=(slo.parse("errors<5%"),), halt_after=2)
-    result = silent.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
-    assert result.cause == "halted" and "nothing succeeded" in result.reason
+    waiting = make(tmp_path, in_flight, guardrail=(slo.parse("p50<1s"),), halt_after=2)
+    result = waiting.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.cause != "halted", result.reason
+
+    def all_failing(second: int) -> Traffic:
+        return Traffic(error_ratio=1.0 if second >= start + 6 else 0)
+
+    failing = make(tmp_path, all_failing, guardrail=(slo.parse("p50<1s"),), halt_after=2)
+    result = failing.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
+    assert result.cause == "halted" and "every request failed" in result.reason
 
     healthy = make(tmp_path, guardrail=(slo.parse("errors<5%"),), halt_after=2)
     result = healthy.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
     assert result.outcome == "passed", result.reason
     fault_phase = next(p for p in result.phases if p.kind == "fault")
     assert fault_phase.end - fault_phase.start == pytest.approx(8)
+
+
+def test_no_fault_is_injected_after_the_guardrail_halted_the_experiment(tmp_path: Path) -> None:
+    start = int(FakeClock().time)
+    broken = make(
+        tmp_path,
+        lambda second: Traffic(error_ratio=0.5 if second >= start + 6 else 0),
+        guardrail=(slo.parse("errors<5%"),),
+        halt_after=2,
+    )
+    second_fault = FakeFault()
+
+    def body(chaos: Experiment) -> None:
+        chaos.inject(FakeFault(), hold="30s")
+        chaos.inject(second_fault, hold="5s")
+
+    result = broken.run(body)
+    assert result.cause == "halted"
+    assert second_fault.injected == 0

@@ -109,3 +109,30 @@ def test_a_missing_sli_reference_names_the_known_ones() -> None:
     ]
     with pytest.raises(ConfigError, match=r"indicatorRef 'quick' names no kind: SLI .* fast"):
         openslo.from_objects(objects)
+
+
+def test_a_threshold_target_is_the_share_of_requests_under_the_value() -> None:
+    def slo_with(objective: dict[str, object], spec: dict[str, object]) -> list[object]:
+        return [
+            {
+                "apiVersion": "openslo/v1",
+                "kind": "SLO",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "indicator": {
+                        "metadata": {"name": "fast"},
+                        "spec": {
+                            "thresholdMetric": {"metricSource": {"type": "chaoskit", "spec": spec}}
+                        },
+                    },
+                    "objectives": [objective],
+                },
+            },
+        ]
+
+    spec = openslo.from_objects(slo_with({"op": "lt", "value": 0.3, "target": 0.95}, {}))
+    assert spec.objectives == (LatencyObjective(percentile=95, below=0.3),)
+    with pytest.raises(ConfigError, match=r"target 0\.95 means p95 but"):
+        openslo.from_objects(
+            slo_with({"op": "lt", "value": 0.3, "target": 0.95}, {"percentile": 99})
+        )

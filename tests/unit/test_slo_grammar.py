@@ -56,6 +56,8 @@ def test_and_binds_tighter_than_or_and_parentheses_group() -> None:
         ("latency<300ms", 0, "unexpected 'latency<300ms'"),
         ("p100<1s", 0, "a percentile lies between 0 and 100"),
         ("p99<", 4, "expected a value"),
+        ("p99<300", 4, "a latency is a duration with a unit"),
+        ("p99<0ms", 4, "a latency is above zero"),
     ],
 )
 def test_a_malformed_string_shows_itself_where_it_failed_and_an_example(
@@ -114,7 +116,8 @@ def _normalised(objective: object) -> object:
         for part in objective.parts:
             part = _normalised(part)
             parts.extend(part.parts if type(part) is type(objective) else [part])  # type: ignore[attr-defined]
-        return type(objective)(parts=tuple(parts))  # type: ignore[arg-type]
+        phases = frozenset().union(*(p.phases for p in parts))  # type: ignore[attr-defined]
+        return type(objective)(parts=tuple(parts), phases=phases)  # type: ignore[arg-type]
     return objective
 
 

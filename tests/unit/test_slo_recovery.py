@@ -24,7 +24,7 @@ LIMITS = limits_from(BASELINE)
 
 def test_the_band_is_built_from_the_baseline() -> None:
     assert LIMITS is not None
-    assert abs(LIMITS.max_p50 - (2 * 0.005 + 0.005)) < 0.0001
+    assert abs(LIMITS.max_p90 - (2 * 0.005 + 0.005)) < 0.0001
     assert LIMITS.max_error_rate == 0.01 and LIMITS.min_rps == 80
     assert LIMITS.holds(second(9)) and not LIMITS.holds(second(9, latency_ms=50))
     assert not LIMITS.holds(second(9, failures=5))  # 5 % errors

@@ -181,6 +181,11 @@ class Experiment:
         without, it stays active until reverted (context manager exit, or the end of the body).
         """
         hold_seconds = None if hold is None else parse_duration(hold, field="inject(hold)")
+        if self._halted:
+            # The guardrail judged the system broken: injecting more would make it worse.
+            raise InjectionError(
+                f"{fault.describe()} was not injected: the experiment was {self._halted}"
+            )
         plan = fault.plan(self.env, self.rng)
         active = _Active(injection_id=uuid.uuid4().hex[:12], plan=plan)
         self._faults.append(active)
@@ -317,6 +322,8 @@ class Experiment:
             )
         if during == "setup":
             return self._conclude("error", "setup_failed", reason, end=end, seconds=seconds)
+        if self._halted:
+            return self._conclude("failed", "halted", self._halted, end=end, seconds=seconds)
         return self._conclude("failed", "body_raised", reason, end=end, seconds=seconds)
 
     def run(self, body: Callable[[Experiment], None]) -> ExperimentResult:
@@ -388,16 +395,18 @@ class Experiment:
         """Hold the fault for ``seconds``; with a guardrail, watch every second and end early.
 
         A second breaches the guardrail when one of its objectives fails on that second alone,
-        or when nothing at all succeeded in it (silence is the worst breach, and it has no
-        latency to judge). ``halt_after`` breaching seconds in a row end the hold.
+        or when every request that came back failed. ``halt_after`` breaching seconds in a row
+        end the hold, and no further fault is injected in the experiment.
 
         The guardrail cannot wait for a second to be complete: while the target is slow or
         stalled, the requests of a second may take many seconds to finish. It judges each second
         on what has arrived ``GUARDRAIL_GRACE`` after the second ended (workers report twice a
         second), looking four times a second: the fault is reverted within a second of the end
         of the last breaching second. What is judged early is what arrived early, so a slow
-        second's latency can only look better than it was, never worse: a halt is never a
-        false alarm of the sampling.
+        second's latency can only look better than it was, never worse. A second of which
+        nothing has come back yet is undecided (its requests may still be in flight): it
+        neither extends nor breaks a streak; a stalled target shows once its requests time
+        out, as failures.
         """
         settings = self.settings
         if not settings.guardrail:
@@ -415,8 +424,8 @@ class Experiment:
             for second in sorted(self.load.peek(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
-                if not second.valid:
-                    continue  # the generator fell behind: it neither extends nor breaks a streak
+                if not second.valid or second.completed == 0:
+                    continue  # generator lag, or nothing back yet: neither extends nor breaks
                 breach = self._guardrail_breach(second)
                 streak = [*streak, breach] if breach else []
                 if len(streak) >= settings.halt_after:
@@ -431,7 +440,7 @@ class Experiment:
     def _guardrail_breach(self, second: SecondStats) -> str:
         """Why ``second`` breaches the guardrail, or "" when it does not."""
         if second.ok == 0:
-            return "nothing succeeded"
+            return "every request failed"
         window = Window(
             name=f"second {second.second}",
             kind="fault",
@@ -486,9 +495,9 @@ class Experiment:
             return []
         first = min(a.injected_at for a in injected if a.injected_at is not None)
         span = self._window(Phase(name="span", kind="fault", start=first, end=end), seconds)
-        use = assess(
-            budget, span.seconds, baseline_rps=baseline.merged.completed / baseline.duration
-        )
+        # Valid seconds only: a lagging load generator is not the target's failure.
+        valid = [second for second in span.seconds if second.valid]
+        use = assess(budget, valid, baseline_rps=baseline.merged.demand / baseline.duration)
         measured = budget_verdict(budget, use, window="fault to end")
         self.notify(f"error budget: {measured.shown}")
         return [measured]

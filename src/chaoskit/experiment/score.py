@@ -1,7 +1,8 @@
 """The run's resilience score, 0 to 100.
 
-Each experiment scores the share of its judgements that held: every objective in every phase,
-the RTO and the error budget, a pass counting 1, an inconclusive one 1/2 and a breach 0. An
+Each experiment scores the share of its judgements that held: every objective during and
+after the fault (the baseline's held, or the fault would not have been injected), the RTO
+and the error budget, a pass counting 1, an inconclusive one 1/2 and a breach 0. An
 experiment that ended in an error, injected nothing, or was halted by its guardrail scores 0.
 Experiments weigh by the severity of the faults they injected (1 to 3 each, summed: see each
 fault's ``plan``), so surviving the loss of an instance counts for more than surviving 50 ms of
@@ -22,9 +23,10 @@ _NO_CREDIT = ("error",)
 def experiment_share(result: ExperimentResult) -> float:
     if result.outcome in _NO_CREDIT or result.cause in ("nothing_injected", "halted"):
         return 0.0
-    if not result.measurements:
+    judged = [m for m in result.measurements if m.window != "baseline"]
+    if not judged:
         return 0.0
-    return sum(_CREDIT[m.status] for m in result.measurements) / len(result.measurements)
+    return sum(_CREDIT[m.status] for m in judged) / len(judged)
 
 
 def experiment_weight(result: ExperimentResult) -> float:

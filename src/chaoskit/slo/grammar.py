@@ -125,9 +125,15 @@ class _Parser:
             percentile = float(metric.text[1:])
             if not 0 < percentile < 100:
                 raise _error(self.text, metric.at, "a percentile lies between 0 and 100")
-            if "%" in value or "baseline" in value:
-                raise _error(self.text, amount.at, "a latency is a duration, e.g. 300ms")
-            seconds = parse_duration(value, field="latency")
+            if "%" in value or "baseline" in value or re.fullmatch(r"[\d.]+", value):
+                # A bare number is refused: k6 reads it as milliseconds, Python as seconds.
+                raise _error(
+                    self.text, amount.at, "a latency is a duration with a unit, e.g. 300ms"
+                )
+            try:
+                seconds = parse_duration(value, field="latency", allow_zero=False)
+            except ConfigError:
+                raise _error(self.text, amount.at, "a latency is above zero, e.g. 300ms") from None
             return LatencyObjective(
                 percentile=percentile, below=seconds, inclusive=op.text == "<=", phases=phases
             )

@@ -86,10 +86,12 @@ class _Composable:
     """``a & b``: both must hold; ``a | b``: at least one must hold."""
 
     def __and__(self, other: Objective) -> AllOf:
-        return AllOf(parts=(*_flatten(self, AllOf), *_flatten(other, AllOf)))
+        parts = (*_flatten(self, AllOf), *_flatten(other, AllOf))
+        return AllOf(parts=parts, phases=_union_of_phases(parts))
 
     def __or__(self, other: Objective) -> AnyOf:
-        return AnyOf(parts=(*_flatten(self, AnyOf), *_flatten(other, AnyOf)))
+        parts = (*_flatten(self, AnyOf), *_flatten(other, AnyOf))
+        return AnyOf(parts=parts, phases=_union_of_phases(parts))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -278,7 +280,8 @@ class _Group(_Composable):
         return "(" + f" {self.joiner} ".join(p.describe() for p in self.parts) + ")"
 
     def evaluate(self, window: Window) -> Measurement:
-        results = [p.evaluate(window) for p in self.parts]
+        # Each part keeps its own scope: a part for "after" is not judged during the fault.
+        results = [p.evaluate(window) for p in self.parts if window.kind in p.phases]
         statuses = {r.status for r in results}
         if self.decisive in statuses:
             return _combined(self, window, results, self.decisive)
@@ -497,6 +500,10 @@ def format_ratio(ratio: float) -> str:
 
 def _percent(ratio: float) -> str:
     return f"{ratio * 100:g}%"
+
+
+def _union_of_phases(parts: tuple[Objective, ...]) -> frozenset[PhaseKind]:
+    return frozenset().union(*(part.phases for part in parts))
 
 
 def _flatten(objective: object, kind: type[AllOf] | type[AnyOf]) -> tuple[Objective, ...]:

@@ -26,7 +26,6 @@ from typing import ClassVar
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.objectives import (
-    ALL_PHASES,
     Kind,
     Measurement,
     _Composable,
@@ -88,7 +87,7 @@ class LatencyUnchanged(_Composable):
     alpha: float = 0.01
     min_effect: float = 0.64
     min_shift: float = 0.010  # seconds the median must move to matter
-    phases: frozenset[PhaseKind] = field(default=ALL_PHASES - {"baseline"})
+    phases: frozenset[PhaseKind] = field(default=frozenset({"fault"}))
     kind: ClassVar[Kind] = "statistical"
 
     def describe(self) -> str:
@@ -137,7 +136,7 @@ class ErrorsUnchanged(_Composable):
 
     alpha: float = 0.01
     min_increase: float = 0.005
-    phases: frozenset[PhaseKind] = field(default=ALL_PHASES - {"baseline"})
+    phases: frozenset[PhaseKind] = field(default=frozenset({"fault"}))
     kind: ClassVar[Kind] = "statistical"
 
     def describe(self) -> str:
@@ -191,7 +190,7 @@ def latency_unchanged(
         alpha=parse_ratio(alpha, field="slo.latency_unchanged(alpha)"),
         min_effect=float(min_effect),
         min_shift=parse_duration(min_shift, field="slo.latency_unchanged(min_shift)"),
-        phases=parse_phases(phases) - {"baseline"},
+        phases=_later_phases(phases, "slo.latency_unchanged"),
     )
 
 
@@ -202,8 +201,19 @@ def errors_unchanged(
     return ErrorsUnchanged(
         alpha=parse_ratio(alpha, field="slo.errors_unchanged(alpha)"),
         min_increase=parse_ratio(min_increase, field="slo.errors_unchanged(min_increase)"),
-        phases=parse_phases(phases) - {"baseline"},
+        phases=_later_phases(phases, "slo.errors_unchanged"),
     )
+
+
+def _later_phases(phases: str, name: str) -> frozenset[PhaseKind]:
+    """The phases after the baseline a comparison with the baseline is judged in."""
+    chosen = parse_phases(phases) - {"baseline"}
+    if not chosen:
+        raise ConfigError(
+            f"{name}(phases={phases!r}) compares later phases with the baseline; choose "
+            f"'during', 'after' or both."
+        )
+    return chosen
 
 
 def _counts(stats: SecondStats) -> dict[int, int]:

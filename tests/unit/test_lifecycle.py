@@ -359,17 +359,23 @@ def test_the_guardrail_halts_a_hold_after_consecutive_breaching_seconds(tmp_path
     assert record.reverted_at - record.injected_at < 60
 
 
-def test_seconds_with_nothing_back_yet_are_undecided_and_all_failing_ones_breach(
+def test_seconds_with_nothing_back_are_waited_for_then_breach_and_all_failing_ones_breach(
     tmp_path: Path,
 ) -> None:
     start = int(FakeClock().time)
 
-    def in_flight(second: int) -> Traffic:  # nothing has come back from the fault's seconds
+    def in_flight(second: int) -> Traffic:  # nothing comes back from the fault's seconds
         return Traffic(requests=0 if second >= start + 6 else 200)
 
+    short = make(tmp_path, in_flight, guardrail=(slo.parse("p50<1s"),), halt_after=2)
+    result = short.run(lambda chaos: chaos.inject(FakeFault(), hold="5s"))
+    assert result.cause != "halted", result.reason  # still waiting for them when it ended
+
     waiting = make(tmp_path, in_flight, guardrail=(slo.parse("p50<1s"),), halt_after=2)
-    result = waiting.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
-    assert result.cause != "halted", result.reason
+    result = waiting.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
+    assert result.cause == "halted" and "nothing came back within 5s" in result.reason
+    reverted = result.injections[0].reverted_at
+    assert reverted is not None and start + 13 <= reverted <= start + 14
 
     def all_failing(second: int) -> Traffic:
         return Traffic(error_ratio=1.0 if second >= start + 6 else 0)

@@ -31,6 +31,8 @@ from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, Loa
 Notify = Callable[[str], None]
 GUARDRAIL_POLL = 0.25  # seconds between looks at the load's latest seconds during a hold
 GUARDRAIL_GRACE = 0.75  # how long after a second ends the guardrail judges what arrived of it
+# A second of which nothing came back this long after it ended breaches the guardrail.
+GUARDRAIL_SILENCE = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -404,9 +406,9 @@ class Experiment:
         second), looking four times a second: the fault is reverted within a second of the end
         of the last breaching second. What is judged early is what arrived early, so a slow
         second's latency can only look better than it was, never worse. A second of which
-        nothing has come back yet is undecided (its requests may still be in flight): it
-        neither extends nor breaks a streak; a stalled target shows once its requests time
-        out, as failures.
+        nothing has come back yet is waited for (its requests may still be in flight), and
+        so are the seconds after it, in order; nothing back ``GUARDRAIL_SILENCE`` after it
+        ended is a breach.
         """
         settings = self.settings
         if not settings.guardrail:
@@ -424,9 +426,17 @@ class Experiment:
             for second in sorted(self.load.peek(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
-                if not second.valid or second.completed == 0:
-                    continue  # generator lag, or nothing back yet: neither extends nor breaks
-                breach = self._guardrail_breach(second)
+                if second.valid and second.completed == 0:
+                    if self.clock.now() - (second.second + 1) < GUARDRAIL_SILENCE:
+                        break  # nothing back yet: wait for it, the seconds after it too
+                    breach = f"nothing came back within {GUARDRAIL_SILENCE:g}s"
+                elif second.valid:
+                    breach = self._guardrail_breach(second)
+                else:
+                    breach = None  # generator lag: neither extends nor breaks a streak
+                checked_up_to = second.second + 1
+                if breach is None:
+                    continue
                 streak = [*streak, breach] if breach else []
                 if len(streak) >= settings.halt_after:
                     self._halted = (
@@ -435,7 +445,6 @@ class Experiment:
                     )
                     self.notify(self._halted)
                     return
-            checked_up_to = complete
 
     def _guardrail_breach(self, second: SecondStats) -> str:
         """Why ``second`` breaches the guardrail, or "" when it does not."""

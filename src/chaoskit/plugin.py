@@ -177,23 +177,12 @@ def chaos_env(request: pytest.FixtureRequest) -> Environment:
 def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
     """The running experiment: baseline done and steady state checked; inject faults with it."""
     from chaoskit.experiment.dry_run import DryRun
-    from chaoskit.experiment.lifecycle import ExperimentSettings
 
     item = request.node
     state = request.config.stash[_state_key]
     marker = item.stash[_marker_key]
     run = state.ensure_run()
-    settings = ExperimentSettings(
-        name=item.nodeid,
-        objectives=marker.steady_state,
-        baseline=marker.baseline,
-        recovery=marker.recovery,
-        allow_inconclusive=marker.allow_inconclusive,
-        rto=marker.rto,
-        error_budget=marker.error_budget,
-        guardrail=marker.guardrail,
-        halt_after=marker.halt_after,
-    )
+    settings = marker.settings(item.nodeid)
     notify = _progress(request.config, item.nodeid)
     experiment: Experiment | DryRun
     if state.dry_run:

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
+from chaoskit.experiment.lifecycle import ExperimentSettings
 from chaoskit.load import Locust
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.grammar import parse_objective
@@ -35,6 +36,20 @@ class ChaosMarker:
     error_budget: ErrorBudget | None
     guardrail: tuple[Objective, ...]
     halt_after: int
+
+    def settings(self, name: str) -> ExperimentSettings:
+        """The lifecycle's settings for the experiment called ``name``."""
+        return ExperimentSettings(
+            name=name,
+            objectives=self.steady_state,
+            baseline=self.baseline,
+            recovery=self.recovery,
+            allow_inconclusive=self.allow_inconclusive,
+            rto=self.rto,
+            error_budget=self.error_budget,
+            guardrail=self.guardrail,
+            halt_after=self.halt_after,
+        )
 
 
 _KNOWN = {

@@ -165,30 +165,33 @@ def _require_count(value: object, *, field: str, noun: str, least: int = 1) -> N
 def _rate(value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            f"rate={value!r} is not a number; pass task runs per second over all users, "
-            f"e.g. rate=300, or leave it out to keep the users' own wait_time."
-        )
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(
-            f"rate={value!r} is not a positive rate; pass task runs per second over all "
-            f"users, e.g. rate=300, or leave it out to keep the users' own wait_time."
-        )
-    return float(value)
+    return _positive_rate(
+        value,
+        field="rate",
+        meaning="task runs per second over all users, e.g. rate=300",
+        otherwise="keep the users' own wait_time",
+    )
 
 
 def _spawn_rate(value: object, *, users: int) -> float:
     if value is None:
         return float(users)
+    return _positive_rate(
+        value,
+        field="spawn_rate",
+        meaning="users started per second, e.g. spawn_rate=5",
+        otherwise="start all users at once",
+    )
+
+
+def _positive_rate(value: object, *, field: str, meaning: str, otherwise: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(
-            f"spawn_rate={value!r} is not a number; pass users started per second, e.g. "
-            f"spawn_rate=5, or leave it out to start all users at once."
+            f"{field}={value!r} is not a number; pass {meaning}, or leave it out to {otherwise}."
         )
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(
-            f"spawn_rate={value!r} is not a positive rate; pass users started per second, "
-            f"e.g. spawn_rate=5, or leave it out to start all users at once."
+            f"{field}={value!r} is not a positive rate; pass {meaning}, or leave it out to "
+            f"{otherwise}."
         )
     return float(value)

@@ -144,7 +144,7 @@ class ErrorRateObjective(_Composable):
         return f"errors {'<=' if self.inclusive else '<'} {_percent(self.below)}"
 
     def min_samples(self) -> int:
-        return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / Decimal(str(self.below))))
+        return _requests_for_share(self.below)
 
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
@@ -344,9 +344,7 @@ class AvailabilityObjective(_Composable):
         return f"availability {'>=' if self.inclusive else '>'} {_percent(self.at_least)}"
 
     def min_samples(self) -> int:
-        # Decimal: 1 / (1 - 0.9999) is 10000.000000000902 in floating point, not 10000.
-        allowed = 1 - Decimal(str(self.at_least))
-        return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / allowed) if allowed > 0 else 0)
+        return _requests_for_share(1 - Decimal(str(self.at_least)))
 
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
@@ -496,6 +494,15 @@ def format_ratio(ratio: float) -> str:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _requests_for_share(share: float | Decimal) -> int:
+    """Enough requests that ``share`` of them is at least one request, and 100 at least.
+
+    Decimal: 1 / (1 - 0.9999) is 10000.000000000902 in floating point, not 10000.
+    """
+    exact = Decimal(str(share)) if isinstance(share, float) else share
+    return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / exact) if exact > 0 else 0)
 
 
 def _percent(ratio: float) -> str:

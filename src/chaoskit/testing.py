@@ -12,11 +12,11 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.slo.seconds import SecondStats
-from chaoskit.typing import Environment, FaultPlan, Instance
+from chaoskit.typing import Environment, FaultPlan, Instance, NetworkFault, Target
 
 
 class FakeClock:
@@ -83,37 +83,85 @@ class FakeLoadDriver:
 
 @dataclass(kw_only=True)
 class FakeTarget:
+    """``size`` healthy instances; ``states`` overrides an instance's state by id, ``tags``
+    and ``replica_tags`` (cycled by index) tag them like the local provider does.
+
+    Stop and stress faults are kept in ``faults`` like latency (a stopped instance shows
+    "stopped" until its fault is removed); ``rebooted`` records reboots.
+    """
+
     name: str
     size: int = 3
+    tags: Mapping[str, str] = field(default_factory=dict)
+    replica_tags: Sequence[Mapping[str, str]] = ()
+    states: dict[str, str] = field(default_factory=dict)
     fail_terminate: bool = False
+    # stop_instances, reboot_instances and stress_cpu refuse
+    fail_actions: bool = False
     fail_remove: bool = False
-    # add_latency applies the fault, then fails (like a request that timed out too late)
+    # add_network_fault applies the fault, then fails (like a request that timed out too late)
     fail_after_adding: bool = False
     fail_listing: bool = False
     url: str | None = "http://127.0.0.1:1"
     terminated: list[str] = field(default_factory=list)
+    rebooted: list[str] = field(default_factory=list)
     faults: dict[str, Sequence[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def instances(self) -> list[Instance]:
-        return [
-            Instance(
-                id=f"i-{index:012x}",
-                target=self.name,
-                address=f"127.0.0.1:{9000 + index}",
-                state="healthy",
+        stopped = {
+            instance_id
+            for handle, ids in self.faults.items()
+            if handle.startswith("stop-")
+            for instance_id in ids
+        }
+        instances = []
+        for index in range(self.size):
+            instance_id = f"i-{index:012x}"
+            if instance_id in self.terminated:
+                continue
+            tags = dict(self.tags)
+            if self.replica_tags:
+                tags.update(self.replica_tags[index % len(self.replica_tags)])
+            state = "stopped" if instance_id in stopped else self.states.get(instance_id, "healthy")
+            instances.append(
+                Instance(
+                    id=instance_id,
+                    target=self.name,
+                    address=f"127.0.0.1:{9000 + index}",
+                    state=state,
+                    tags=tags,
+                )
             )
-            for index in range(self.size)
-            if f"i-{index:012x}" not in self.terminated
-        ]
+        return instances
 
     def terminate(self, instance_ids: Sequence[str]) -> None:
         if self.fail_terminate:
             raise ProviderError(f"refused to terminate {', '.join(instance_ids)}")
         self.terminated.extend(instance_ids)
 
-    def add_latency(self, instance_ids: Sequence[str], *, delay: float, jitter: float) -> str:
+    def add_network_fault(self, instance_ids: Sequence[str], fault: NetworkFault) -> str:
         handle = f"fault-{next(self._ids)}"
+        self.faults[handle] = tuple(instance_ids)
+        if self.fail_after_adding:
+            raise ProviderError("control request timed out")
+        return handle
+
+    def stop_instances(self, instance_ids: Sequence[str]) -> str:
+        return self._hold("stop", instance_ids)
+
+    def reboot_instances(self, instance_ids: Sequence[str]) -> None:
+        if self.fail_actions:
+            raise ProviderError(f"refused to reboot {', '.join(instance_ids)}")
+        self.rebooted.extend(instance_ids)
+
+    def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
+        return self._hold("stress", instance_ids)
+
+    def _hold(self, kind: str, instance_ids: Sequence[str]) -> str:
+        if self.fail_actions:
+            raise ProviderError(f"refused to {kind} {', '.join(instance_ids)}")
+        handle = f"{kind}-{next(self._ids)}"
         self.faults[handle] = tuple(instance_ids)
         if self.fail_after_adding:
             raise ProviderError("control request timed out")
@@ -190,3 +238,9 @@ class _FakeInjection:
         if self.fault.fail_revert:
             raise RevertError(f"{self.plan.fault} is still active on {self.plan.instance_ids[0]}")
         self.fault.reverted += 1
+
+
+if TYPE_CHECKING:
+    # mypy --strict fails here as soon as a fake falls behind the protocol it stands in for.
+    _target: Target = FakeTarget(name="web")
+    _environment: Environment = FakeEnvironment()

@@ -111,7 +111,9 @@ def test_requests_through_the_proxy_go_round_robin_over_three_instances(web: Loc
     assert len(instances) == 3
     assert all(instance.state == "healthy" for instance in instances)
     assert all(instance.id.startswith("i-") and len(instance.id) == 14 for instance in instances)
-    assert all(instance.tags == {"app": "shop"} for instance in instances)
+    assert sorted(
+        (instance.tags for instance in instances), key=lambda tags: tags["chaoskit:slot"]
+    ) == [{"app": "shop", "chaoskit:slot": str(slot)} for slot in range(3)]
 
     served_by = [get_once(web.url)[1] for _ in range(6)]
     assert served_by[:3] == served_by[3:]
@@ -348,19 +350,27 @@ def test_the_system_command_speaks_json_lines_on_its_control_port():
         unknown = ask(op="instances", token=token, target="web")
         assert unknown["ok"] is False and unknown["kind"] == "config"
         (instance,) = ask(op="instances", token=token, target="api")["instances"]
+        latency = {"kind": "latency", "delay": 0.1}
         added = ask(
-            op="add_latency", token=token, target="api", ids=[instance["id"]], delay=0.1, jitter=0
+            op="add_network_fault", token=token, target="api", ids=[instance["id"]], fault=latency
         )
-        assert ask(op="faults", token=token)["faults"] == [
-            {
-                "handle": added["handle"],
-                "target": "api",
-                "kind": "latency",
-                "ids": [instance["id"]],
-                "delay": 0.1,
-                "jitter": 0.0,
-            }
-        ]
+        (listed,) = ask(op="faults", token=token)["faults"]
+        assert listed["handle"] == added["handle"]
+        assert {key: listed[key] for key in ("target", "ids", "kind", "delay", "direction")} == {
+            "target": "api",
+            "ids": [instance["id"]],
+            "kind": "latency",
+            "delay": 0.1,
+            "direction": "downstream",
+        }
+        bad = ask(
+            op="add_network_fault",
+            token=token,
+            target="api",
+            ids=[instance["id"]],
+            fault={"kind": "latency", "delay": -1},
+        )
+        assert bad["kind"] == "config" and "delay=-1" in bad["error"]
         assert ask(op="remove_fault", token=token, handle=added["handle"])["removed"] is True
         assert ask(op="remove_fault", token=token, handle=added["handle"])["removed"] is False
         assert ask(op="shutdown", token=token) == {"ok": True}

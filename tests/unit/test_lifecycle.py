@@ -159,13 +159,13 @@ def test_the_intent_reaches_the_journal_before_the_fault_is_injected(tmp_path: P
     experiment.start()
     seen_at_injection: list[str] = []
     target = experiment.env.target("web")
-    real_add = target.add_latency
+    real_add = target.add_network_fault
 
     def spying_add(*args, **kwargs):  # type: ignore[no-untyped-def]
         seen_at_injection.extend(e["event"] for e in read_events(experiment.journal.path))
         return real_add(*args, **kwargs)
 
-    target.add_latency = spying_add  # type: ignore[method-assign]
+    target.add_network_fault = spying_add  # type: ignore[method-assign]
     experiment.inject(faults.Latency(target="web", delay="1ms"), hold=1)
     assert seen_at_injection[-1] == "fault_intent"
 

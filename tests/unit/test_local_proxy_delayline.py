@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaoskit.providers.local.delayline import DelayLine
-from chaoskit.providers.local.proxy import LatencyFault
+from chaoskit.providers.local.link import sample_latency
+from chaoskit.typing import NetworkFault
 
 
 def test_each_chunk_is_due_at_its_own_arrival_plus_delay_not_behind_the_previous_delay():
@@ -88,12 +89,13 @@ def test_chunks_leave_in_arrival_order_and_never_before_they_are_due(steps, poll
 
 @given(
     delay=st.floats(min_value=0, max_value=5, allow_nan=False),
-    jitter=st.floats(min_value=0, max_value=5, allow_nan=False),
+    share=st.floats(min_value=0, max_value=1),
     seed=st.integers(),
 )
 def test_latency_samples_stay_within_delay_plus_or_minus_jitter_and_never_negative(
-    delay, jitter, seed
+    delay, share, seed
 ):
-    fault = LatencyFault(delay=delay, jitter=jitter, upstream_ids=frozenset({"i-1"}))
-    sample = fault.sample(random.Random(seed))
+    jitter = delay * share
+    fault = NetworkFault(kind="latency", delay=delay, jitter=jitter)
+    sample = sample_latency([fault], random.Random(seed))
     assert max(0.0, delay - jitter) <= sample <= delay + jitter

@@ -1,9 +1,12 @@
 """The local environment: no account, no network beyond 127.0.0.1.
 
 Each target is a fleet of replica processes (the built-in demo shop unless a command is
-given) behind a load-balancing proxy that health-checks them and can delay their responses.
+given, or addresses of a service that already runs) behind a load-balancing proxy that
+health-checks them and applies network faults to their traffic.
 A dead replica is replaced after ``replace_delay`` with a new instance id, as an auto-scaling
-group would. All of it lives in one child process, the *system*, driven over a control port::
+group would. Replicas can also be stopped, rebooted in place and starved of CPU (see
+``LocalTarget`` and docs/local-fleet.md). All of it lives in one child process, the *system*,
+driven over a control port::
 
     with LocalEnvironment.start() as env:
         web = env.target("web")
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -48,7 +52,7 @@ from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
 from chaoskit.providers.local.prometheus_server import find_binary
-from chaoskit.typing import Instance
+from chaoskit.typing import Instance, NetworkFault
 
 __all__ = ["DEFAULT_TARGETS", "LocalEnvironment", "LocalTarget", "TargetSpec"]
 
@@ -86,10 +90,15 @@ class LocalTarget:
 
     @property
     def desired_capacity(self) -> int:
-        return self.spec.replicas
+        upstreams = self.spec.upstreams
+        return len(upstreams) if upstreams is not None else self.spec.replicas
 
     def instances(self) -> list[Instance]:
-        """The live replicas, oldest first; a terminated one is gone from the list at once."""
+        """The live replicas, oldest first; a terminated one is gone from the list at once.
+
+        ``state`` is "healthy", "unhealthy" (failing its health check), "stopped" or
+        "rebooting"; ``tags`` are the replica's own (see ``TargetSpec``).
+        """
         answer = self._control.request("instances", target=self.name)
         return [
             Instance(
@@ -106,30 +115,65 @@ class LocalTarget:
         """SIGKILL the given replicas. Unknown ids are refused before any replica is killed."""
         self._control.request("terminate", target=self.name, ids=_ids(instance_ids))
 
+    def add_network_fault(self, instance_ids: Sequence[str], fault: NetworkFault) -> str:
+        """Apply ``fault`` to the traffic between clients and the given replicas, on
+        connections already open as well as new ones. Returns the handle for ``remove_fault``.
+        """
+        answer = self._control.request(
+            "add_network_fault",
+            target=self.name,
+            ids=_ids(instance_ids),
+            fault=dataclasses.asdict(fault),
+        )
+        handle: str = answer["handle"]
+        return handle
+
     def add_latency(
         self, instance_ids: Sequence[str], *, delay: Duration, jitter: Duration = 0.0
     ) -> str:
-        """Delay every response chunk of the given replicas by ``delay ± jitter``.
-
-        Applies to connections already open as well as new ones. Returns the handle for
-        ``remove_fault``.
-        """
-        answer = self._control.request(
-            "add_latency",
-            target=self.name,
-            ids=_ids(instance_ids),
+        """Delay every response of the given replicas by ``delay ± jitter`` (uniform)."""
+        fault = NetworkFault(
+            kind="latency",
             delay=parse_duration(delay, field="delay"),
             jitter=parse_duration(jitter, field="jitter"),
+        )
+        return self.add_network_fault(instance_ids, fault)
+
+    def stop_instances(self, instance_ids: Sequence[str]) -> str:
+        """SIGSTOP the given replicas, like stopping an EC2 instance: each keeps its port but
+        answers nothing, shows as "stopped", and the proxy's health check takes it out of
+        rotation on its own. Returns the handle; ``remove_fault`` sends SIGCONT.
+        """
+        answer = self._control.request("stop_instances", target=self.name, ids=_ids(instance_ids))
+        handle: str = answer["handle"]
+        return handle
+
+    def reboot_instances(self, instance_ids: Sequence[str]) -> None:
+        """Reboot the given replicas, like an EC2 reboot: SIGTERM (SIGKILL after a few
+        seconds), then the same command again with the same instance id and port. Returns at
+        once; it ends on its own (``wait_healthy`` waits for it), and is not replaced.
+        """
+        self._control.request("reboot_instances", target=self.name, ids=_ids(instance_ids))
+
+    def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
+        """Throttle the given replicas to about 1/(workers+1) of one core: each is pinned to
+        one CPU beside ``workers`` busy-looping processes pinned to the same CPU, while the
+        other replicas keep every CPU they had. Linux only. Returns the handle;
+        ``remove_fault`` kills the burners and restores the replicas' CPU affinity.
+        """
+        answer = self._control.request(
+            "stress_cpu", target=self.name, ids=_ids(instance_ids), workers=workers
         )
         handle: str = answer["handle"]
         return handle
 
     def remove_fault(self, handle: str) -> None:
-        """Undo ``add_latency``; an unknown or already removed handle is not an error."""
+        """Undo ``add_network_fault``, ``stop_instances`` or ``stress_cpu``; an unknown or already
+        removed handle is not an error."""
         self._control.request("remove_fault", handle=handle)
 
     def active_faults(self) -> list[str]:
-        """Handles of the faults the proxy applies to this target right now."""
+        """Handles of the faults active on this target right now (latency, stop, stress)."""
         answer = self._control.request("faults")
         return [fault["handle"] for fault in answer["faults"] if fault["target"] == self.name]
 

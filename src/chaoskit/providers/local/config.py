@@ -11,6 +11,8 @@ from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 
 PLACEHOLDERS = ("{port}", "{instance_id}", "{parent_pid}")
+# Tags the fleet sets itself; like AWS's "aws:" prefix, users cannot set keys under it.
+RESERVED_TAG_PREFIX = "chaoskit:"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,13 +22,42 @@ class TargetSpec:
     ``command`` is an argv template run once per replica; ``{port}`` (required),
     ``{instance_id}`` and ``{parent_pid}`` are substituted in every argument. ``None`` runs the
     built-in demo shop.
+
+    Every replica carries ``tags``, then the entry of ``replica_tags`` for its slot (entries are
+    cycled over the slots 0, 1, ...; a replacement keeps the slot of the replica it replaces),
+    then ``chaoskit:slot`` = its slot index.
     """
 
     replicas: int = 3
     replace_delay: float = 2.0
     tags: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] | None = None
-    health_path: str = "/health"
+    # An HTTP path answering 200 when healthy; '' for a TCP connect check. None (the default):
+    # "/health" on a fleet speaking HTTP, a TCP connect otherwise.
+    health_path: str | None = None
+    replica_tags: tuple[Mapping[str, str], ...] = ()
+    # A service chaoskit does not run (e.g. a docker-compose port): the proxy fronts these
+    # "host:port" addresses instead of a fleet. Their health is a TCP connect unless
+    # health_path is set explicitly.
+    upstreams: tuple[str, ...] | None = None
+    # "http": the proxy follows requests and responses (per-request latency, HttpErrors);
+    # "tcp": bytes only, and the health check is a TCP connect.
+    protocol: str = "http"
+    # Where the proxy listens on 127.0.0.1; 0 picks a free port (clients then use the URL).
+    port: int = 0
+
+    @property
+    def external(self) -> bool:
+        return self.upstreams is not None
+
+    @property
+    def probe_path(self) -> str | None:
+        """The HTTP health-check path, or None for a TCP connect."""
+        if self.protocol == "tcp" or self.health_path == "":
+            return None
+        if self.health_path is None:
+            return None if self.external else "/health"
+        return self.health_path
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +66,10 @@ class TargetSpec:
             "tags": dict(self.tags),
             "command": list(self.command) if self.command is not None else None,
             "health_path": self.health_path,
+            "replica_tags": [dict(tags) for tags in self.replica_tags],
+            "upstreams": list(self.upstreams) if self.upstreams is not None else None,
+            "protocol": self.protocol,
+            "port": self.port,
         }
 
 
@@ -81,6 +116,10 @@ def _from_mapping(name: str, value: object) -> TargetSpec:
         settings["command"] = tuple(settings["command"])
     if settings.get("tags") is not None and isinstance(settings["tags"], Mapping):
         settings["tags"] = dict(settings["tags"])
+    if isinstance(settings.get("replica_tags"), list):
+        settings["replica_tags"] = tuple(settings["replica_tags"])
+    if isinstance(settings.get("upstreams"), list):
+        settings["upstreams"] = tuple(settings["upstreams"])
     return TargetSpec(**settings)
 
 
@@ -94,13 +133,47 @@ def _checked(name: str, spec: TargetSpec) -> TargetSpec:
         isinstance(key, str) and isinstance(value, str) for key, value in spec.tags.items()
     ):
         raise ConfigError(f"{where}.tags={spec.tags!r} must map strings to strings.")
-    if not isinstance(spec.health_path, str) or not spec.health_path.startswith("/"):
+    _check_reserved(f"{where}.tags", spec.tags)
+    replica_tags = _checked_replica_tags(where, spec.replica_tags)
+    if spec.health_path is not None and (
+        not isinstance(spec.health_path, str)
+        or not (spec.health_path.startswith("/") or spec.health_path == "")
+    ):
         raise ConfigError(
-            f"{where}.health_path={spec.health_path!r} must be a path such as '/health'."
+            f"{where}.health_path={spec.health_path!r} must be a path such as '/health', or "
+            f"'' for a TCP connect check."
         )
+    _check_external(where, spec)
     if spec.command is not None:
         _check_command(where, spec.command)
-    return dataclasses.replace(spec, replace_delay=replace_delay, tags=dict(spec.tags))
+    return dataclasses.replace(
+        spec, replace_delay=replace_delay, tags=dict(spec.tags), replica_tags=replica_tags
+    )
+
+
+def _checked_replica_tags(where: str, replica_tags: object) -> tuple[dict[str, str], ...]:
+    if not isinstance(replica_tags, tuple | list) or not all(
+        isinstance(tags, Mapping)
+        and all(isinstance(key, str) and isinstance(value, str) for key, value in tags.items())
+        for tags in replica_tags
+    ):
+        raise ConfigError(
+            f"{where}.replica_tags={replica_tags!r} must be a list of tables mapping strings to "
+            f'strings, one per replica slot (cycled), e.g. replica_tags = [{{zone = "a"}}, '
+            f'{{zone = "b"}}].'
+        )
+    for index, tags in enumerate(replica_tags):
+        _check_reserved(f"{where}.replica_tags[{index}]", tags)
+    return tuple(dict(tags) for tags in replica_tags)
+
+
+def _check_reserved(where: str, tags: Mapping[str, str]) -> None:
+    reserved = sorted(key for key in tags if key.startswith(RESERVED_TAG_PREFIX))
+    if reserved:
+        raise ConfigError(
+            f"{where} sets {', '.join(map(repr, reserved))}: tag keys starting with "
+            f"{RESERVED_TAG_PREFIX!r} are set by chaoskit itself; rename the tag."
+        )
 
 
 def _check_command(where: str, command: object) -> None:
@@ -117,3 +190,32 @@ def _check_command(where: str, command: object) -> None:
             f"{where}.command={list(command)!r} never mentions {{port}}; each replica needs "
             f"its own port, so pass it, e.g. ['my-server', '--port', '{{port}}']."
         )
+
+
+def _check_external(where: str, spec: TargetSpec) -> None:
+    if spec.protocol not in ("http", "tcp"):
+        raise ConfigError(f"{where}.protocol={spec.protocol!r} must be 'http' or 'tcp'.")
+    if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 0 <= spec.port < 65536:
+        raise ConfigError(
+            f"{where}.port={spec.port!r} must be a TCP port (0 picks a free one) for the proxy "
+            f"to listen on."
+        )
+    if spec.upstreams is None:
+        return
+    if spec.command is not None:
+        raise ConfigError(
+            f"{where} sets both command and upstreams; use command to have chaoskit run the "
+            f"service, or upstreams to put the proxy in front of one that already runs."
+        )
+    upstreams = spec.upstreams
+    if not isinstance(upstreams, tuple) or not upstreams:
+        raise ConfigError(
+            f"{where}.upstreams={upstreams!r} must be a non-empty list of 'host:port' addresses, "
+            f"e.g. upstreams = ['127.0.0.1:5432']."
+        )
+    for address in upstreams:
+        host, colon, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"{where}.upstreams entry {address!r} must be 'host:port', e.g. '127.0.0.1:5432'."
+            )

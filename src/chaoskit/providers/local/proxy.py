@@ -1,41 +1,36 @@
-"""A load-balancing TCP proxy with health checks and per-upstream latency faults.
+"""A load-balancing TCP proxy with health checks and network faults.
 
 New client connections go round robin to healthy upstreams; a failed connect moves on to the
-next one, so new connections never land on a dead replica. Latency faults delay the bytes an
-upstream sends back, on live connections as well as new ones.
+next one, so new connections never land on a dead replica. Faults (see ``link``) are added
+and removed at run time and act on live connections as well as new ones. With ``http=True``
+the proxy follows HTTP/1.1 message boundaries, which lets it answer requests itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import random
-import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from chaoskit.errors import ConfigError, ProviderError
-from chaoskit.providers.local.delayline import DelayLine
+from chaoskit.errors import ProviderError
+from chaoskit.providers.local.link import ClientSide, Link, UpstreamSide
+from chaoskit.typing import NetworkFault
 
 HEALTH_INTERVAL = 0.25
 HEALTH_TIMEOUT = 0.5
 CONNECT_TIMEOUT = 1.0
 # One slow probe under CPU contention is not a dead replica; a refused connection is.
 FAILED_PROBES_BEFORE_UNHEALTHY = 2
-# Past this many delayed bytes on one connection, stop reading its upstream until they drain.
-MAX_DELAYED_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
-class LatencyFault:
-    delay: float
-    jitter: float
+class ActiveFault:
+    handle: str
+    spec: NetworkFault
     upstream_ids: frozenset[str]
-
-    def sample(self, rng: random.Random) -> float:
-        return max(0.0, self.delay + rng.uniform(-self.jitter, self.jitter))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,20 +41,14 @@ class UpstreamStatus:
     connections: int
 
 
-def _set_nodelay(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _Upstream:
+class Upstream:
     def __init__(self, upstream_id: str, host: str, port: int) -> None:
         self.id = upstream_id
         self.host = host
         self.port = port
         self.healthy = False
         self.failed_probes = 0
-        self.links: set[_Link] = set()
+        self.links: set[Link] = set()
         self.probe_task: asyncio.Task[None] | None = None
 
     @property
@@ -67,203 +56,15 @@ class _Upstream:
         return f"{self.host}:{self.port}"
 
 
-class _Link:
-    """One client connection and the upstream connection that serves it."""
-
-    def __init__(self, proxy: Proxy, client: asyncio.Transport) -> None:
-        self._proxy = proxy
-        self._loop = asyncio.get_running_loop()
-        self.client = client
-        self.upstream: _Upstream | None = None
-        self.upstream_transport: asyncio.Transport | None = None
-        self.route_task: asyncio.Task[None] | None = None
-        self.closed = False
-        self._delayed = DelayLine()
-        self._release_timer: asyncio.TimerHandle | None = None
-        self._upstream_finished = False
-        self._client_write_paused = False
-        self._upstream_read_paused = False
-
-    def upstream_connected(self, upstream: _Upstream, transport: asyncio.Transport) -> None:
-        if self.closed:
-            transport.abort()
-            return
-        _set_nodelay(transport)
-        self.upstream = upstream
-        self.upstream_transport = transport
-        upstream.links.add(self)
-
-    # upstream -> client, where latency faults apply
-
-    def from_upstream(self, data: bytes) -> None:
-        assert self.upstream is not None
-        delay = self._proxy.sample_delay(self.upstream.id)
-        if delay <= 0 and not self._delayed:
-            self.client.write(data)
-            return
-        self._delayed.push(data, due=self._loop.time() + delay)
-        self._schedule_release()
-        self._update_upstream_reading()
-
-    def _schedule_release(self) -> None:
-        due = self._delayed.next_due
-        if self._release_timer is None and due is not None:
-            self._release_timer = self._loop.call_at(due, self._release)
-
-    def _release(self) -> None:
-        self._release_timer = None
-        if self.closed:
-            return
-        for chunk in self._delayed.pop_due(self._loop.time()):
-            self.client.write(chunk)
-        if self._upstream_finished and not self._delayed:
-            self.close()
-            return
-        self._schedule_release()
-        self._update_upstream_reading()
-
-    def upstream_lost(self) -> None:
-        # Bytes the upstream sent before closing still reach the client, at their due time.
-        if self._delayed:
-            self._upstream_finished = True
-        else:
-            self.close()
-
-    # client -> upstream, passed straight through
-
-    def from_client(self, data: bytes) -> None:
-        if self.upstream_transport is not None:
-            self.upstream_transport.write(data)
-
-    def client_eof(self) -> bool:
-        """Pass a half-close on, so a client that shuts its sending side still gets its answer."""
-        transport = self.upstream_transport
-        if transport is not None and transport.can_write_eof() and not transport.is_closing():
-            transport.write_eof()
-            return True
-        self.close()
-        return False
-
-    # flow control: a slow reader on one side pauses reading on the other
-
-    def client_write_paused(self, paused: bool) -> None:
-        self._client_write_paused = paused
-        self._update_upstream_reading()
-
-    def upstream_write_paused(self, paused: bool) -> None:
-        if paused:
-            self.client.pause_reading()
-        else:
-            self.client.resume_reading()
-
-    def _update_upstream_reading(self) -> None:
-        transport = self.upstream_transport
-        if transport is None:
-            return
-        pause = self._client_write_paused or self._delayed.queued_bytes > MAX_DELAYED_BYTES
-        if pause != self._upstream_read_paused:
-            self._upstream_read_paused = pause
-            if pause:
-                transport.pause_reading()
-            else:
-                transport.resume_reading()
-
-    # ending
-
-    def close(self) -> None:
-        """Close both sides, letting bytes already handed to the transports drain."""
-        self._end(abort=False)
-
-    def abort(self) -> None:
-        self._end(abort=True)
-
-    def _end(self, *, abort: bool) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self._release_timer is not None:
-            self._release_timer.cancel()
-            self._release_timer = None
-        self._delayed.clear()
-        if self.route_task is not None and self.route_task is not asyncio.current_task():
-            self.route_task.cancel()
-        for transport in (self.client, self.upstream_transport):
-            if transport is None:
-                continue
-            if abort:
-                transport.abort()
-            else:
-                transport.close()
-        if self.upstream is not None:
-            self.upstream.links.discard(self)
-        self._proxy._forget(self)
-
-
-class _ClientSide(asyncio.Protocol):
-    def __init__(self, proxy: Proxy) -> None:
-        self._proxy = proxy
-        self._link: _Link | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        _set_nodelay(transport)
-        # Nothing is read from the client until an upstream is there to take it.
-        transport.pause_reading()
-        self._link = self._proxy._accept(transport)
-
-    def data_received(self, data: bytes) -> None:
-        assert self._link is not None
-        self._link.from_client(data)
-
-    def eof_received(self) -> bool:
-        assert self._link is not None
-        return self._link.client_eof()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        assert self._link is not None
-        self._link.close()
-
-    def pause_writing(self) -> None:
-        assert self._link is not None
-        self._link.client_write_paused(True)
-
-    def resume_writing(self) -> None:
-        assert self._link is not None
-        self._link.client_write_paused(False)
-
-
-class _UpstreamSide(asyncio.Protocol):
-    def __init__(self, link: _Link, upstream: _Upstream) -> None:
-        self._link = link
-        self._upstream = upstream
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._link.upstream_connected(self._upstream, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self._link.from_upstream(data)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._link.upstream_lost()
-
-    def pause_writing(self) -> None:
-        self._link.upstream_write_paused(True)
-
-    def resume_writing(self) -> None:
-        self._link.upstream_write_paused(False)
-
-
 class _HealthProbe:
-    """``GET <path>`` over one kept-alive connection, reopened after any failure."""
+    """``GET <path>`` over one kept-alive connection, reopened after any failure; with no path,
+    a TCP connect (for upstreams that do not speak HTTP)."""
 
-    def __init__(self, upstream: _Upstream, path: str) -> None:
+    def __init__(self, upstream: Upstream, path: str | None) -> None:
         self._upstream = upstream
+        self._path = path
         self._request = (
-            f"GET {path} HTTP/1.1\r\nHost: {upstream.address}\r\n"
+            f"GET {path or '/'} HTTP/1.1\r\nHost: {upstream.address}\r\n"
             f"User-Agent: chaoskit-health\r\n\r\n"
         ).encode("latin-1")
         self._reader: asyncio.StreamReader | None = None
@@ -275,6 +76,9 @@ class _HealthProbe:
             self._reader, self._writer = await asyncio.open_connection(
                 self._upstream.host, self._upstream.port
             )
+        if self._path is None:
+            self.close()
+            return True
         self._writer.write(self._request)
         status_line = await self._reader.readline()
         content_length = 0
@@ -302,28 +106,30 @@ class Proxy:
     def __init__(
         self,
         *,
-        health_path: str = "/health",
+        health_path: str | None = "/health",
+        http: bool = True,
         health_interval: float = HEALTH_INTERVAL,
         health_timeout: float = HEALTH_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
         rng: random.Random | None = None,
     ) -> None:
         self._health_path = health_path
+        self._http = http
         self._health_interval = health_interval
         self._health_timeout = health_timeout
         self._connect_timeout = connect_timeout
-        self._rng = rng or random.Random()
-        self._upstreams: dict[str, _Upstream] = {}
-        self._links: set[_Link] = set()
-        self._faults: dict[str, LatencyFault] = {}
-        self._faults_by_upstream: dict[str, tuple[LatencyFault, ...]] = {}
+        self.rng = rng or random.Random()
+        self._upstreams: dict[str, Upstream] = {}
+        self._links: set[Link] = set()
+        self._faults: dict[str, ActiveFault] = {}
+        self._index: dict[tuple[str, str], tuple[ActiveFault, ...]] = {}
         self._next = 0
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Listen; returns the bound address (``port=0`` picks a free port)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _ClientSide(self), host, port, backlog=1024)
+        self._server = await loop.create_server(lambda: ClientSide(self), host, port, backlog=1024)
         bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
         return bound_host, bound_port
 
@@ -343,7 +149,7 @@ class Proxy:
         """Start health-checking a new upstream; it takes connections once it answers."""
         if upstream_id in self._upstreams:
             raise ProviderError(f"upstream {upstream_id!r} is already registered")
-        upstream = _Upstream(upstream_id, host, port)
+        upstream = Upstream(upstream_id, host, port)
         self._upstreams[upstream_id] = upstream
         upstream.probe_task = asyncio.get_running_loop().create_task(
             self._probe_forever(upstream), name=f"health-{upstream_id}"
@@ -374,61 +180,73 @@ class Proxy:
             for upstream in self._upstreams.values()
         ]
 
-    # latency faults
+    # faults
 
-    def add_latency(self, upstream_ids: Iterable[str], *, delay: float, jitter: float) -> str:
-        """Delay what the given upstreams send back by ``delay ± jitter`` s; returns a handle."""
+    def add_fault(self, upstream_ids: Iterable[str], spec: NetworkFault) -> str:
+        """Apply ``spec`` to the traffic of the given upstreams; returns its handle."""
         ids = frozenset(upstream_ids)
         unknown = sorted(ids - self._upstreams.keys())
-        if unknown:
+        if unknown or not ids:
             raise ProviderError(
-                f"no live instance {', '.join(map(repr, unknown))}; live instances are "
-                f"{sorted(self._upstreams)}. List them again: they may have been replaced."
+                f"no live instance {', '.join(map(repr, unknown)) or '(none given)'}; live "
+                f"instances are {sorted(self._upstreams)}. List them again: they may have been "
+                f"replaced."
             )
-        for field, value in (("delay", delay), ("jitter", jitter)):
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{field}={value!r} must be a non-negative number of seconds")
-        handle = f"latency-{uuid.uuid4().hex[:12]}"
-        self._faults[handle] = LatencyFault(delay=delay, jitter=jitter, upstream_ids=ids)
-        self._index_faults()
+        if spec.kind == "http_error" and not self._http:
+            raise ProviderError(
+                "http_error needs an HTTP target; this one is plain TCP (protocol = 'tcp')."
+            )
+        handle = f"{spec.kind.replace('_', '-')}-{uuid.uuid4().hex[:12]}"
+        self._faults[handle] = ActiveFault(handle=handle, spec=spec, upstream_ids=ids)
+        self._reindex()
         return handle
 
+    def add_latency(self, upstream_ids: Iterable[str], *, delay: float, jitter: float) -> str:
+        return self.add_fault(
+            upstream_ids, NetworkFault(kind="latency", delay=delay, jitter=jitter)
+        )
+
     def remove_fault(self, handle: str) -> bool:
-        """Stop a fault for chunks arriving from now on; False when ``handle`` is not active."""
+        """Stop a fault, on live connections too; False when ``handle`` is not active."""
         if self._faults.pop(handle, None) is None:
             return False
-        self._index_faults()
+        self._reindex()
+        for link in self._links:
+            link.disarm(handle)
         return True
 
-    def faults(self) -> dict[str, LatencyFault]:
+    def faults(self) -> dict[str, ActiveFault]:
         return dict(self._faults)
 
-    def sample_delay(self, upstream_id: str) -> float:
-        faults = self._faults_by_upstream.get(upstream_id)
-        if not faults:
-            return 0.0
-        return sum(fault.sample(self._rng) for fault in faults)
+    def faults_for(self, upstream_id: str, direction: str) -> tuple[ActiveFault, ...]:
+        return self._index.get((upstream_id, direction), ())
 
-    def _index_faults(self) -> None:
+    def _reindex(self) -> None:
         # Rebuilt on change so the per-chunk lookup stays one dict access.
-        index: dict[str, list[LatencyFault]] = {}
+        index: dict[tuple[str, str], list[ActiveFault]] = {}
         for fault in self._faults.values():
+            directions = (
+                ("upstream", "downstream")
+                if fault.spec.direction == "both"
+                else (fault.spec.direction,)
+            )
             for upstream_id in fault.upstream_ids:
-                index.setdefault(upstream_id, []).append(fault)
-        self._faults_by_upstream = {key: tuple(value) for key, value in index.items()}
+                for direction in directions:
+                    index.setdefault((upstream_id, direction), []).append(fault)
+        self._index = {key: tuple(value) for key, value in index.items()}
 
     # connections
 
-    def _accept(self, client: asyncio.Transport) -> _Link:
-        link = _Link(self, client)
+    def accept(self, client: asyncio.Transport) -> Link:
+        link = Link(self, client, http=self._http)
         self._links.add(link)
         link.route_task = asyncio.get_running_loop().create_task(self._route(link))
         return link
 
-    def _forget(self, link: _Link) -> None:
+    def forget(self, link: Link) -> None:
         self._links.discard(link)
 
-    def _candidates(self) -> list[_Upstream]:
+    def _candidates(self) -> list[Upstream]:
         """Healthy upstreams from the round-robin position on, then the rest as a last resort."""
         upstreams = list(self._upstreams.values())
         healthy = [upstream for upstream in upstreams if upstream.healthy]
@@ -438,13 +256,13 @@ class Proxy:
             healthy = healthy[start:] + healthy[:start]
         return healthy + [upstream for upstream in upstreams if not upstream.healthy]
 
-    async def _route(self, link: _Link) -> None:
+    async def _route(self, link: Link) -> None:
         loop = asyncio.get_running_loop()
         for upstream in self._candidates():
             try:
                 async with asyncio.timeout(self._connect_timeout):
                     await loop.create_connection(
-                        functools.partial(_UpstreamSide, link, upstream),
+                        functools.partial(UpstreamSide, link, upstream),
                         upstream.host,
                         upstream.port,
                     )
@@ -456,14 +274,13 @@ class Proxy:
             if upstream.id not in self._upstreams:
                 link.abort()  # removed while we were connecting
                 return
-            link.route_task = None
-            link.client.resume_reading()
+            link.routed()
             return
         link.close()
 
     # health
 
-    async def _probe_forever(self, upstream: _Upstream) -> None:
+    async def _probe_forever(self, upstream: Upstream) -> None:
         probe = _HealthProbe(upstream, self._health_path)
         try:
             while True:
@@ -484,7 +301,7 @@ class Proxy:
         finally:
             probe.close()
 
-    def _record_probe(self, upstream: _Upstream, *, healthy: bool, conclusive: bool) -> None:
+    def _record_probe(self, upstream: Upstream, *, healthy: bool, conclusive: bool) -> None:
         if healthy:
             upstream.failed_probes = 0
             upstream.healthy = True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import json
 import logging
@@ -39,10 +40,12 @@ from typing import Any
 
 from chaoskit.errors import ChaoskitError, ConfigError, ProviderError
 from chaoskit.providers.local.config import TargetSpec, parse_targets
+from chaoskit.providers.local.external import ExternalService
 from chaoskit.providers.local.fleet import Balancer, Fleet
 from chaoskit.providers.local.lifeline import watch_parent
 from chaoskit.providers.local.prometheus_server import PrometheusServer, ScrapeTarget
 from chaoskit.providers.local.proxy import Proxy
+from chaoskit.typing import NetworkFault
 
 log = logging.getLogger("chaoskit.local.system")
 
@@ -118,14 +121,24 @@ class _Target:
     def __init__(self, name: str, spec: TargetSpec, on_change: Callable[[], None]) -> None:
         self.name = name
         self.spec = spec
-        self.proxy = Proxy(health_path=spec.health_path)
+        self.proxy = Proxy(health_path=spec.probe_path, http=spec.protocol == "http")
         balancer: Balancer = _Watched(self.proxy, on_change)
-        self.fleet = Fleet(name, spec, balancer, host=HOST)
+        self.fleet: Fleet | ExternalService = (
+            ExternalService(name, spec, balancer)
+            if spec.external
+            else Fleet(name, spec, balancer, host=HOST)
+        )
         self.url = ""
 
     async def start(self) -> None:
-        host, port = await self.proxy.start(HOST, 0)
-        self.url = f"http://{host}:{port}"
+        try:
+            host, port = await self.proxy.start(HOST, self.spec.port)
+        except OSError as error:
+            raise ProviderError(
+                f"target {self.name!r} cannot listen on {HOST}:{self.spec.port}: {error}; "
+                f"choose another port in targets.{self.name}.port, or 0 for any free one."
+            ) from error
+        self.url = f"{self.spec.protocol}://{host}:{port}"
         await self.fleet.start()
 
     async def stop(self) -> None:
@@ -173,6 +186,7 @@ class System:
         return [
             ScrapeTarget(address=replica.address, instance_id=replica.id, target=target.name)
             for target in self.targets.values()
+            if not target.spec.external  # a service chaoskit does not run has no shop metrics
             for replica in target.fleet.replicas()
         ]
 
@@ -205,7 +219,9 @@ class ControlApi:
     """The operations behind the control port.
 
     ``targets``; ``instances``/``health`` {target}; ``terminate`` {target, ids};
-    ``add_latency`` {target, ids, delay, jitter} -> handle; ``remove_fault`` {handle};
+    ``add_network_fault`` {target, ids, fault: NetworkFault fields} -> handle;
+    ``stop_instances`` {target, ids} -> handle; ``reboot_instances`` {target, ids};
+    ``stress_cpu`` {target, ids, workers} -> handle; ``remove_fault`` {handle} (any handle);
     ``faults``; ``start_prometheus`` -> url; ``ping``; ``shutdown``. Answers are
     ``{"ok": true, ...}`` or ``{"ok": false, "kind": "config"|"provider", "error": "..."}``.
     """
@@ -220,7 +236,10 @@ class ControlApi:
             "instances": self._instances,
             "health": self._health,
             "terminate": self._terminate,
-            "add_latency": self._add_latency,
+            "add_network_fault": self._add_network_fault,
+            "stop_instances": self._stop_instances,
+            "reboot_instances": self._reboot_instances,
+            "stress_cpu": self._stress_cpu,
             "remove_fault": self._remove_fault,
             "faults": self._faults,
             "start_prometheus": self._start_prometheus,
@@ -267,7 +286,7 @@ class ControlApi:
                     "target": target.name,
                     "address": replica.address,
                     "state": replica.state,
-                    "tags": dict(target.spec.tags),
+                    "tags": dict(replica.tags),
                     "pid": replica.pid,
                     "started_at": replica.started_at,
                 }
@@ -289,21 +308,41 @@ class ControlApi:
         target.fleet.terminate(ids)
         return {"terminated": ids}
 
-    def _add_latency(self, request: Mapping[str, Any]) -> dict[str, Any]:
+    def _add_network_fault(self, request: Mapping[str, Any]) -> dict[str, Any]:
         target = self._system.target(request.get("target"))
         ids = _id_list(request.get("ids"))
-        delay, jitter = request.get("delay"), request.get("jitter", 0.0)
-        for field, value in (("delay", delay), ("jitter", jitter)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{field}={value!r} must be a number of seconds.")
-        assert isinstance(delay, int | float) and isinstance(jitter, int | float)
-        handle = target.proxy.add_latency(ids, delay=float(delay), jitter=float(jitter))
-        return {"handle": handle}
+        fields = request.get("fault")
+        if not isinstance(fields, Mapping):
+            raise ConfigError(f"fault={fields!r} must be an object of NetworkFault fields.")
+        try:
+            spec = NetworkFault(**fields)
+        except TypeError as error:
+            raise ConfigError(f"fault={dict(fields)!r}: {error}") from None
+        return {"handle": target.proxy.add_fault(ids, spec)}
+
+    def _stop_instances(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        return {"handle": target.fleet.stop_instances(_id_list(request.get("ids")))}
+
+    def _reboot_instances(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        ids = _id_list(request.get("ids"))
+        target.fleet.reboot_instances(ids)
+        return {"rebooting": ids}
+
+    async def _stress_cpu(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        target = self._system.target(request.get("target"))
+        ids = _id_list(request.get("ids"))
+        workers = request.get("workers", 1)
+        if isinstance(workers, bool) or not isinstance(workers, int):
+            raise ConfigError(f"workers={workers!r} must be a whole number of burner processes.")
+        return {"handle": await target.fleet.stress_cpu(ids, workers=workers)}
 
     def _remove_fault(self, request: Mapping[str, Any]) -> dict[str, Any]:
         handle = request.get("handle")
         removed = isinstance(handle, str) and any(
-            target.proxy.remove_fault(handle) for target in self._system.targets.values()
+            target.proxy.remove_fault(handle) or target.fleet.remove_fault(handle)
+            for target in self._system.targets.values()
         )
         return {"removed": removed}
 
@@ -313,13 +352,22 @@ class ControlApi:
                 {
                     "handle": handle,
                     "target": target.name,
-                    "kind": "latency",
                     "ids": sorted(fault.upstream_ids),
-                    "delay": fault.delay,
-                    "jitter": fault.jitter,
+                    **dataclasses.asdict(fault.spec),
                 }
                 for target in self._system.targets.values()
                 for handle, fault in target.proxy.faults().items()
+            ]
+            + [
+                {
+                    "handle": handle,
+                    "target": target.name,
+                    "kind": fleet_fault.kind,
+                    "ids": list(fleet_fault.instance_ids),
+                    **({"workers": fleet_fault.workers} if fleet_fault.kind == "stress" else {}),
+                }
+                for target in self._system.targets.values()
+                for handle, fleet_fault in target.fleet.faults().items()
             ]
         }
 
@@ -432,7 +480,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as error:
         print(f"chaoskit local system: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    return asyncio.run(run(config, announce=_print_line))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(run(config, announce=_print_line))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed: it cuts what each proxied round trip adds by more than
+    half (see bench/proxy.py); the standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":

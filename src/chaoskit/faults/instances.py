@@ -1,0 +1,199 @@
+"""Faults on whole instances short of terminating them: stop, reboot, CPU stress.
+
+Each picks its instances like ``TerminateInstances``: ``count`` (default 1) or ``percent`` of
+the target's instances, among those carrying all of ``tags`` if given, healthy ones only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from chaoskit.durations import parse_duration
+from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
+from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault
+from chaoskit.faults._selection import SelectsInstances
+from chaoskit.typing import Environment, FaultPlan, Target
+
+# How long reverting waits for the target to be healthy again before calling it a failure.
+DEFAULT_START_TIMEOUT = 30.0
+DEFAULT_REBOOT_TIMEOUT = 60.0
+# Past this many burners per instance a stress only adds processes: 16 leave it 1/17 of a core.
+MAX_WORKERS = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopInstances(SelectsInstances):
+    """Stop instances of ``target``, like stopping an EC2 instance: each keeps its identity and
+    address but answers nothing, so requests to it hang until the health check takes it out.
+    Reverting starts them again and waits until the target is healthy (``start_timeout``).
+    """
+
+    start_timeout: str | float | timedelta = DEFAULT_START_TIMEOUT
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        timeout = parse_duration(
+            self.start_timeout, field="StopInstances(start_timeout)", allow_zero=False
+        )
+        object.__setattr__(self, "start_timeout", timeout)  # normalised once, to seconds
+
+    def describe(self) -> str:
+        return f"StopInstances {self.selection_text()}"
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        target = env.target(self.target)
+        instances = target.instances()
+        chosen = self.choose(instances, rng)
+        # Capacity gone for the whole hold, as with terminating, and worse for clients: requests
+        # to a stopped instance hang until the health check notices instead of failing fast.
+        # 2, plus 1 for stopping all of it.
+        return FaultPlan(
+            fault=self.describe(),
+            target=self.target,
+            instance_ids=chosen,
+            severity=2.0 + len(chosen) / max(1, len(instances)),
+        )
+
+    def inject(self, plan: FaultPlan, env: Environment) -> _Stopped:
+        target = env.target(plan.target)
+        handle = add_fault(target, plan, lambda: target.stop_instances(plan.instance_ids))
+        assert isinstance(self.start_timeout, float)
+        return _Stopped(plan=plan, target=target, handle=handle, timeout=self.start_timeout)
+
+
+@dataclass(kw_only=True)
+class _Stopped:
+    plan: FaultPlan
+    target: Target
+    handle: str
+    timeout: float
+    _started: bool = field(default=False, init=False)
+    _healthy: bool = field(default=False, init=False)
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        return {"op": "remove_fault", "target": self.plan.target, "handle": self.handle}
+
+    def revert(self) -> None:
+        if self._healthy:
+            return
+        ids = ", ".join(self.plan.instance_ids)
+        if not self._started:
+            try:
+                self.target.remove_fault(self.handle)
+            except ProviderError as error:
+                raise RevertError(
+                    f"{ids} of target {self.plan.target!r} may still be stopped ({self.handle}): "
+                    f"{error}"
+                ) from error
+            self._started = True
+        try:
+            self.target.wait_healthy(self.timeout)
+        except ProviderError as error:
+            raise RevertError(
+                f"target {self.plan.target!r} was not healthy within {self.timeout:g}s after "
+                f"starting {ids} again: {error}"
+            ) from error
+        self._healthy = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RebootInstances(SelectsInstances):
+    """Reboot instances of ``target``, like an EC2 reboot: each shuts down and starts again
+    with the same identity and address, and is not replaced. It ends on its own; reverting
+    waits until the target is healthy again (``reboot_timeout``).
+    """
+
+    reboot_timeout: str | float | timedelta = DEFAULT_REBOOT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        timeout = parse_duration(
+            self.reboot_timeout, field="RebootInstances(reboot_timeout)", allow_zero=False
+        )
+        object.__setattr__(self, "reboot_timeout", timeout)  # normalised once, to seconds
+
+    def describe(self) -> str:
+        return f"RebootInstances {self.selection_text()}"
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        target = env.target(self.target)
+        instances = target.instances()
+        chosen = self.choose(instances, rng)
+        # Capacity lost, but only for as long as a restart takes, and nothing is replaced:
+        # between latency and terminating. 1.5, plus 1 for rebooting all of it.
+        return FaultPlan(
+            fault=self.describe(),
+            target=self.target,
+            instance_ids=chosen,
+            severity=1.5 + len(chosen) / max(1, len(instances)),
+        )
+
+    def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
+        target = env.target(plan.target)
+        # A reboot ends by itself: if the request failed after it took effect there is
+        # nothing to undo, and the revert's wait covers it either way.
+        try:
+            target.reboot_instances(plan.instance_ids)
+        except ProviderError as error:
+            raise InjectionError(
+                f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
+            ) from error
+        assert isinstance(self.reboot_timeout, float)
+        return AwaitsCapacity(
+            plan=plan, target=target, timeout=self.reboot_timeout, action="rebooting"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StressCpu(SelectsInstances):
+    """Starve instances of ``target`` of CPU: locally each is pinned to one core beside
+    ``workers`` busy-looping processes, leaving it about 1/(workers+1) of that core while the
+    other instances keep theirs. Reverting removes the stress.
+    """
+
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (
+            isinstance(self.workers, bool)
+            or not isinstance(self.workers, int)
+            or not 1 <= self.workers <= MAX_WORKERS
+        ):
+            raise ConfigError(
+                f"StressCpu(workers={self.workers!r}): workers is the number of busy processes "
+                f"sharing each instance's core, a whole number from 1 to {MAX_WORKERS}; the "
+                f"instance keeps about 1/(workers+1) of the core."
+            )
+
+    def describe(self) -> str:
+        burners = f"{self.workers} worker{'s' if self.workers > 1 else ''}"
+        return f"StressCpu {burners} on {self.selection_text()}"
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        target = env.target(self.target)
+        instances = target.instances()
+        chosen = self.choose(instances, rng)
+        # Slower, not gone: 1, plus up to 2 as the stressed share of the target and the share
+        # of CPU taken from each grow (all instances at 1/4 of a core is close to an outage).
+        taken = self.workers / (self.workers + 1)
+        share = len(chosen) / max(1, len(instances))
+        return FaultPlan(
+            fault=self.describe(),
+            target=self.target,
+            instance_ids=chosen,
+            details={"workers": self.workers},
+            severity=1.0 + 2.0 * share * taken,
+        )
+
+    def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
+        target = env.target(plan.target)
+        handle = add_fault(
+            target, plan, lambda: target.stress_cpu(plan.instance_ids, workers=self.workers)
+        )
+        return RemovableInjection(plan=plan, target=target, handle=handle)

@@ -1,0 +1,505 @@
+"""One proxied connection: a client, the upstream serving it, and the faults between them.
+
+Bytes move through two flows, ``upstream`` (client to instance) and ``downstream`` (instance
+to client). With no fault on a flow, a chunk is written on as it arrives. Otherwise each
+chunk is held in a ``DelayLine`` until its due time, which the flow's faults set:
+
+- latency: one delay per *exchange* (drawn when bytes start flowing in this direction after
+  bytes flowed the other way), added to each chunk's arrival. A response spread over three
+  packets is delayed once, not three times; for HTTP/1.1 an exchange is one request or one
+  response, so the delay is per request and per response;
+- bandwidth: chunks are cut into 10 ms slices at the rate and released one slice per 10 ms;
+- blackhole: bytes are dropped; timeout: bytes are dropped and the connection closed after
+  ``delay`` (never when 0); reset: the connection is reset (RST) ``delay`` after bytes first
+  meet the fault; slow_close: the end of the stream is passed on ``delay`` late.
+
+A fault's toxicity is drawn once per connection (per request for ``http_error``), so a 50 %
+fault affects about half of the connections for their whole life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import socket
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, cast
+
+from chaoskit.providers.local.delayline import DelayLine
+from chaoskit.providers.local.httpframe import Framer, FramingError, Segment
+from chaoskit.typing import NetworkFault
+
+if TYPE_CHECKING:
+    from chaoskit.providers.local.proxy import ActiveFault, Proxy, Upstream
+
+# Past this many delayed bytes on one flow, stop reading its source until they drain.
+MAX_DELAYED_BYTES = 4 * 1024 * 1024
+BANDWIDTH_SLICE_SECONDS = 0.01
+# Event-loop timers fire up to a millisecond late (libuv counts whole milliseconds): aiming
+# half of that early centres a held chunk's release on its due time.
+TIMER_LEAD = 0.0005
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _abort_with_reset(transport: asyncio.BaseTransport) -> None:
+    # Linger 0 turns the close into an RST: the peer sees "connection reset by peer".
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    cast(asyncio.Transport, transport).abort()
+
+
+def sample_latency(specs: Iterable[NetworkFault], rng: random.Random) -> float:
+    """One exchange's delay: each latency fault's delay ± jitter, uniformly, summed."""
+    return sum(
+        max(0.0, spec.delay + rng.uniform(-spec.jitter, spec.jitter))
+        for spec in specs
+        if spec.kind == "latency"
+    )
+
+
+def error_response(status: int) -> bytes:
+    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body = f"{status} {reason} (injected by chaoskit)\n".encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nX-Chaoskit-Fault: http_error\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+@dataclass(kw_only=True)
+class _Answer:
+    """A response the client is owed, in request order: the upstream's, or one of ours."""
+
+    injected: bytes | None  # None: the upstream answers
+    ready: bool = False  # ours go out once the whole request they answer has arrived
+
+
+class Flow:
+    """The bytes of one direction of a link, with that direction's faults applied."""
+
+    def __init__(self, link: Link, direction: str) -> None:
+        self._link = link
+        self.direction = direction
+        self._loop = asyncio.get_running_loop()
+        self.sink: asyncio.Transport | None = None
+        self.source: asyncio.Transport | None = None
+        self._line = DelayLine()
+        self._timer: asyncio.TimerHandle | None = None
+        self._exchange_delay: float | None = None
+        self._bandwidth_free_at = 0.0
+        self._finishing: Callable[[], None] | None = None
+        self._sink_paused = False
+        self._source_paused = False
+
+    def new_exchange(self) -> None:
+        self._exchange_delay = None
+
+    def push(self, data: bytes) -> None:
+        """Send ``data`` on, subject to this flow's faults."""
+        faults = self._link.faults(self.direction)
+        if not faults:
+            self._write_in_order(data)
+            return
+        now = self._loop.time()
+        due = now
+        rate = math.inf
+        for fault in faults:
+            kind, spec = fault.spec.kind, fault.spec
+            if kind == "blackhole":
+                return
+            if kind == "timeout":
+                if spec.delay > 0:
+                    self._link.arm(fault.handle, spec.delay, self._link.close)
+                return
+            if kind == "reset":
+                if spec.delay <= 0:
+                    self._link.reset()
+                    return
+                self._link.arm(fault.handle, spec.delay, self._link.reset)
+            elif kind == "latency":
+                if self._exchange_delay is None:
+                    self._exchange_delay = self._link.sample_latency(faults)
+                due = now + self._exchange_delay
+            elif kind == "bandwidth":
+                rate = min(rate, spec.rate)
+        if rate == math.inf:
+            self._line.push(data, due=due)
+        else:
+            self._push_throttled(data, due=due, rate=rate)
+        self._schedule_release()
+        self._update_source_reading()
+
+    def push_in_order(self, data: bytes) -> None:
+        """Send the proxy's own bytes after whatever this flow still holds back, undelayed."""
+        self._write_in_order(data)
+
+    def _write_in_order(self, data: bytes) -> None:
+        if self._line:
+            self._line.push(data, due=self._loop.time())
+            self._schedule_release()
+        elif self.sink is not None and not self.sink.is_closing():
+            self.sink.write(data)
+
+    def _push_throttled(self, data: bytes, *, due: float, rate: float) -> None:
+        slice_bytes = max(1, int(rate * BANDWIDTH_SLICE_SECONDS))
+        free_at = max(due, self._bandwidth_free_at)
+        for start in range(0, len(data), slice_bytes):
+            piece = data[start : start + slice_bytes]
+            self._line.push(piece, due=free_at)
+            free_at += len(piece) / rate
+        self._bandwidth_free_at = free_at
+
+    def finish(self, then: Callable[[], None]) -> None:
+        """The source ended: once everything held back is out (and any slow close), ``then``."""
+        if self._finishing is not None:
+            return
+        delay = max(
+            (
+                f.spec.delay
+                for f in self._link.faults(self.direction)
+                if f.spec.kind == "slow_close"
+            ),
+            default=0.0,
+        )
+
+        def after_drain() -> None:
+            if delay > 0:
+                self._loop.call_later(delay, then)
+            else:
+                then()
+
+        self._finishing = after_drain
+        if not self._line:
+            after_drain()
+
+    def _schedule_release(self) -> None:
+        due = self._line.next_due
+        if self._timer is None and due is not None:
+            self._timer = self._loop.call_at(due - TIMER_LEAD, self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        if self._link.closed or self.sink is None:
+            return
+        for chunk in self._line.pop_due(self._loop.time() + TIMER_LEAD):
+            self.sink.write(chunk)
+        if not self._line and self._finishing is not None:
+            self._finishing()
+            return
+        self._schedule_release()
+        self._update_source_reading()
+
+    # flow control: a slow reader on the sink side pauses reading from the source
+
+    def sink_paused(self, paused: bool) -> None:
+        self._sink_paused = paused
+        self._update_source_reading()
+
+    def _update_source_reading(self) -> None:
+        if self.source is None or self._link.closed:
+            return
+        pause = self._sink_paused or self._line.queued_bytes > MAX_DELAYED_BYTES
+        if pause != self._source_paused:
+            self._source_paused = pause
+            if pause:
+                self.source.pause_reading()
+            else:
+                self.source.resume_reading()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._line.clear()
+
+
+class Link:
+    """One client connection and the upstream connection that serves it."""
+
+    def __init__(self, proxy: Proxy, client: asyncio.Transport, *, http: bool) -> None:
+        self._proxy = proxy
+        self._loop = asyncio.get_running_loop()
+        self.client = client
+        self.upstream: Upstream | None = None
+        self.upstream_transport: asyncio.Transport | None = None
+        self.route_task: asyncio.Task[None] | None = None
+        self.closed = False
+        self.up = Flow(self, "upstream")
+        self.down = Flow(self, "downstream")
+        self.up.source = client
+        self.down.sink = client
+        self._routed = False
+        self._early: list[bytes] = []  # client bytes that came before the upstream connection
+        self._client_eof = False
+        self._rolls: dict[str, bool] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._last_flow: Flow | None = None
+        # HTTP framing, for injected errors and their place among the upstream's responses.
+        self._requests = Framer(is_response=False) if http else None
+        self._responses = Framer(is_response=True) if http else None
+        self._answers: deque[_Answer] = deque()
+        self._swallowing = False
+
+    # the faults that apply to this connection
+
+    def faults(self, direction: str) -> tuple[ActiveFault, ...]:
+        if self.upstream is None:
+            return ()
+        candidates = self._proxy.faults_for(self.upstream.id, direction)
+        if not candidates:
+            return ()
+        return tuple(fault for fault in candidates if self._rolled(fault))
+
+    def _rolled(self, fault: ActiveFault) -> bool:
+        if fault.spec.toxicity >= 1 or fault.spec.kind == "http_error":
+            return True
+        roll = self._rolls.get(fault.handle)
+        if roll is None:
+            roll = self._rolls[fault.handle] = self._proxy.rng.random() < fault.spec.toxicity
+        return roll
+
+    def sample_latency(self, faults: tuple[ActiveFault, ...]) -> float:
+        return sample_latency([fault.spec for fault in faults], self._proxy.rng)
+
+    def arm(self, handle: str, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` ``delay`` from now, once per fault and connection."""
+        if handle not in self._timers:
+            self._timers[handle] = self._loop.call_later(delay, action)
+
+    def disarm(self, handle: str) -> None:
+        """A fault was removed: what it had scheduled for this connection no longer happens."""
+        timer = self._timers.pop(handle, None)
+        if timer is not None:
+            timer.cancel()
+        self._rolls.pop(handle, None)
+
+    # connecting
+
+    def upstream_connected(self, upstream: Upstream, transport: asyncio.Transport) -> None:
+        if self.closed:
+            transport.abort()
+            return
+        set_nodelay(transport)
+        self.upstream = upstream
+        self.upstream_transport = transport
+        self.up.sink = transport
+        self.down.source = transport
+        upstream.links.add(self)
+
+    def routed(self) -> None:
+        """The upstream connection is up: pass on what the client has sent so far."""
+        self.route_task = None
+        self._routed = True
+        early, self._early = self._early, []
+        for data in early:
+            self.from_client(data)
+        if self._client_eof:
+            self.up.finish(self._half_close_upstream)
+        self.client.resume_reading()
+
+    # client -> upstream
+
+    def from_client(self, data: bytes) -> None:
+        if not self._routed:
+            # Not connected yet (some event loops deliver data before reading can be paused).
+            self._early.append(data)
+            return
+        self._turn(self.up)
+        if self._requests is None:
+            self.up.push(data)
+            return
+        try:
+            segments = self._requests.feed(data)
+        except FramingError:
+            self._stop_framing()
+            self.up.push(data)
+            return
+        for segment in segments:
+            self._request_segment(segment)
+
+    def _request_segment(self, segment: Segment) -> None:
+        if segment.starts:
+            method = segment.head.split(" ", 1)[0]
+            status = self._injected_status()
+            self._swallowing = status is not None
+            self._answers.append(
+                _Answer(injected=error_response(status) if status is not None else None)
+            )
+            if self._responses is not None and not self._swallowing:
+                self._responses.expect_response(method)
+        if not self._swallowing:
+            self.up.push(segment.data)
+        elif segment.ends:
+            self._answers[-1].ready = True
+            self._send_ready_answers()
+
+    def _injected_status(self) -> int | None:
+        for fault in self.faults("upstream"):
+            if fault.spec.kind == "http_error" and self._proxy.rng.random() < fault.spec.toxicity:
+                return fault.spec.status
+        return None
+
+    def _send_ready_answers(self) -> None:
+        while self._answers and self._answers[0].injected is not None and self._answers[0].ready:
+            answer = self._answers.popleft()
+            assert answer.injected is not None
+            self.down.push_in_order(answer.injected)
+
+    def _stop_framing(self) -> None:
+        # Not HTTP after all: pass bytes through untouched; injected errors no longer apply.
+        self._requests = self._responses = None
+        self._swallowing = False
+        self._answers.clear()
+
+    def client_eof(self) -> bool:
+        """Pass a half-close on, so a client that shuts its sending side still gets its answer."""
+        self._client_eof = True
+        if self._routed:
+            self.up.finish(self._half_close_upstream)
+        return True
+
+    def _half_close_upstream(self) -> None:
+        transport = self.upstream_transport
+        if transport is not None and transport.can_write_eof() and not transport.is_closing():
+            transport.write_eof()
+        else:
+            self.close()
+
+    # upstream -> client
+
+    def from_upstream(self, data: bytes) -> None:
+        self._turn(self.down)
+        if self._responses is None:
+            self.down.push(data)
+            return
+        try:
+            segments = self._responses.feed(data)
+        except FramingError:
+            self._stop_framing()
+            self.down.push(data)
+            return
+        for segment in segments:
+            self.down.push(segment.data)
+            if segment.ends and not segment.interim and self._answers:
+                self._answers.popleft()
+                self._send_ready_answers()
+
+    def upstream_lost(self) -> None:
+        # Bytes the upstream sent before closing still reach the client, at their due time.
+        self.down.finish(self.close)
+
+    def _turn(self, flow: Flow) -> None:
+        if self._last_flow is not flow:
+            self._last_flow = flow
+            flow.new_exchange()
+
+    # ending
+
+    def close(self) -> None:
+        """Close both sides, letting bytes already handed to the transports drain."""
+        self._end(abort=False)
+
+    def abort(self) -> None:
+        self._end(abort=True)
+
+    def reset(self) -> None:
+        if self.closed:
+            return
+        for transport in (self.client, self.upstream_transport):
+            if transport is not None:
+                _abort_with_reset(transport)
+        self._end(abort=True)
+
+    def _end(self, *, abort: bool) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.up.stop()
+        self.down.stop()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self.route_task is not None and self.route_task is not asyncio.current_task():
+            self.route_task.cancel()
+        for transport in (self.client, self.upstream_transport):
+            if transport is None:
+                continue
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+        if self.upstream is not None:
+            self.upstream.links.discard(self)
+        self._proxy.forget(self)
+
+
+class ClientSide(asyncio.Protocol):
+    def __init__(self, proxy: Proxy) -> None:
+        self._proxy = proxy
+        self._link: Link | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        set_nodelay(transport)
+        # Nothing more is read from the client until an upstream is there to take it.
+        transport.pause_reading()
+        self._link = self._proxy.accept(transport)
+
+    def data_received(self, data: bytes) -> None:
+        assert self._link is not None
+        self._link.from_client(data)
+
+    def eof_received(self) -> bool:
+        assert self._link is not None
+        return self._link.client_eof()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        assert self._link is not None
+        self._link.close()
+
+    def pause_writing(self) -> None:
+        assert self._link is not None
+        self._link.down.sink_paused(True)
+
+    def resume_writing(self) -> None:
+        assert self._link is not None
+        self._link.down.sink_paused(False)
+
+
+class UpstreamSide(asyncio.Protocol):
+    def __init__(self, link: Link, upstream: Upstream) -> None:
+        self._link = link
+        self._upstream = upstream
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._link.upstream_connected(self._upstream, cast(asyncio.Transport, transport))
+
+    def data_received(self, data: bytes) -> None:
+        self._link.from_upstream(data)
+
+    def eof_received(self) -> bool:
+        self._link.upstream_lost()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._link.upstream_lost()
+
+    def pause_writing(self) -> None:
+        self._link.up.sink_paused(True)
+
+    def resume_writing(self) -> None:
+        self._link.up.sink_paused(False)

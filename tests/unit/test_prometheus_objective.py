@@ -205,11 +205,12 @@ def test_no_data_is_inconclusive_never_a_pass(fake, answer, what):
     assert what in measured.reason and fake.url in measured.reason
 
 
-def test_the_range_query_spans_the_window_at_the_step(fake):
+def test_the_range_query_spans_the_window_at_the_step_from_past_its_longest_range(fake):
     p99(fake, step="500ms", timeout="3s").evaluate(window(start=START + 0.25, end=END))
 
     [params] = fake.range_queries()
-    assert float(params["start"]) == START + 0.25
+    # rate(...[5s]) at an earlier point would reach back into the phase before the window
+    assert float(params["start"]) == START + 0.25 + 5
     assert float(params["end"]) == END
     assert params["step"] == "0.5"
     assert params["timeout"] == "3s"
@@ -223,6 +224,26 @@ def test_a_guardrail_second_without_bounds_spans_its_second(fake):
 
     [params] = fake.range_queries()
     assert (float(params["start"]), float(params["end"])) == (START, START + 1)
+
+
+def test_a_window_shorter_than_the_longest_range_is_inconclusive(fake):
+    measured = p99(fake).evaluate(window(start=START, end=START + 4))
+    assert measured.status == "inconclusive" and "shorter than the longest range" in measured.reason
+    assert fake.range_queries() == []
+
+
+@pytest.mark.parametrize(
+    ("promql", "seconds"),
+    [
+        ("up", 0),
+        ("rate(x[5s])", 5),
+        ("sum(rate(a[1m30s])) / sum(rate(b[10s]))", 90),
+        ("max_over_time(rate(x[5s])[2m:1s])", 120),
+        ("rate(x[250ms])", 0.25),
+    ],
+)
+def test_the_longest_range_of_an_expression(promql, seconds):
+    assert prometheus.longest_range(promql) == pytest.approx(seconds)
 
 
 def test_a_window_without_bounds_or_seconds_is_inconclusive(fake):

@@ -191,7 +191,8 @@ def test_composed_objectives_fail_pass_and_stay_inconclusive_as_logic_says() -> 
     unsure = slo.parse("p99.99<1s")  # 1,200 requests are too few for a p99.99
     assert (unsure & fast_enough).evaluate(window).status == "inconclusive"
     assert (unsure | slow).evaluate(window).status == "inconclusive"
-    assert (slow & fast_enough).evaluate(window).shown == "1/2 held"
+    # the row shows each part's figure, so a reader sees which part broke
+    assert (slow & fast_enough).evaluate(window).shown == "400ms (fail) & 400ms (pass)"
 
 
 def test_a_custom_objective_sees_the_window() -> None:
@@ -270,3 +271,16 @@ def test_invalid_seconds_are_left_out_and_too_many_make_the_window_inconclusive(
     assert measured.status == "inconclusive"
     assert measured.reason.startswith("3 of 8 seconds are invalid, the load generator fell behind")
     assert "the worker used 95% of a core" in measured.reason
+
+
+def test_an_objective_listed_twice_for_a_phase_is_refused() -> None:
+    from chaoskit.experiment.marker import parse_marker
+    from chaoskit.load import Locust
+
+    load = Locust("experiments/locustfile.py", users=1)
+    with pytest.raises(ConfigError, match="listed twice for the"):
+        parse_marker((), {"load": load, "steady_state": ["p99<300ms", slo.parse("p99<300ms")]})
+    # the same figure for different phases is two rows' worth, not a twin
+    before = slo.latency(p=99, below="300ms", phases="before")
+    after = slo.latency(p=99, below="300ms", phases="after")
+    assert len(parse_marker((), {"load": load, "steady_state": [before, after]}).steady_state) == 2

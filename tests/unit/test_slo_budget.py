@@ -103,3 +103,31 @@ def test_a_bad_budget_is_a_config_error(kwargs: dict[str, str], message: str) ->
     with pytest.raises(ConfigError) as caught:
         slo.budget(**kwargs)
     assert message in str(caught.value)
+
+
+def test_the_windows_trail_the_same_instant() -> None:
+    budget = slo.budget(target="99.9%", period="30d")
+    # A 12 s hold and 24 s of recovery, with one bad second early in the hold. Before the
+    # span, the long window sees the baseline: 100 requests/s, none failed.
+    span = seconds(2) + seconds(1, failures=100) + seconds(33)
+    use = assess(budget, span, baseline_rps=100, long_window=12)
+    assert use.peak_burn == pytest.approx(1000)  # the 1 s short window at the spike
+    assert use.long_burn == pytest.approx(100 / 1200 / 0.001)  # 83x, from then for 12 s
+    assert use.tier == "page (fast burn)"
+
+    # 2 % failed in that second: 20x over the short window, but only 1.7x over the long one
+    # at the same instant; the long window never reaches 3x, so no fast-burn tier fires.
+    mild = seconds(2) + seconds(1, failures=2) + seconds(33)
+    use = assess(budget, mild, baseline_rps=100, long_window=12)
+    assert use.peak_burn == pytest.approx(20)
+    assert use.long_burn == pytest.approx(2 / 1200 / 0.001)
+    assert use.tier == "ticket (slow burn)"
+
+
+def test_a_long_window_longer_than_the_span_reaches_into_the_baseline() -> None:
+    budget = slo.budget(target="99%", period="30d")
+    # 10 % failing for 5 s, in a 60 s long window: 50 bad of 6000 requests, 0.83 % = 0.83x
+    use = assess(budget, seconds(5, failures=10), baseline_rps=100, long_window=60)
+    assert use.long_burn == pytest.approx(50 / 6000 / 0.01)
+    assert use.peak_burn == pytest.approx(10)
+    assert use.tier is None

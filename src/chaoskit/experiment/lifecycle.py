@@ -506,7 +506,13 @@ class Experiment:
         span = self._window(Phase(name="span", kind="fault", start=first, end=end), seconds)
         # Valid seconds only: a lagging load generator is not the target's failure.
         valid = [second for second in span.seconds if second.valid]
-        use = assess(budget, valid, baseline_rps=baseline.merged.demand / baseline.duration)
+        held = sum((a.reverted_at or end) - a.injected_at for a in injected if a.injected_at)
+        use = assess(
+            budget,
+            valid,
+            baseline_rps=baseline.merged.demand / baseline.duration,
+            long_window=math.ceil(held),
+        )
         measured = budget_verdict(budget, use, window="fault to end")
         self.notify(f"error budget: {measured.shown}")
         return [measured]

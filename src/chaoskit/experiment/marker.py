@@ -139,7 +139,23 @@ def _objectives(value: object) -> tuple[Objective, ...]:
                 f"chaos(steady_state={value!r}) must be a list of objectives, e.g. "
                 f"[slo.latency(p=99, below='300ms'), 'errors<1%']; {item!r} is not one."
             )
+    _refuse_twins(objectives)
     return tuple(objectives)
+
+
+def _refuse_twins(objectives: list[Objective]) -> None:
+    """Two objectives that read the same and share a phase would be one row of the verdict
+    table, one hiding the other's result."""
+    for index, objective in enumerate(objectives):
+        for other in objectives[:index]:
+            shared = objective.phases & other.phases
+            if objective.describe() == other.describe() and shared:
+                raise ConfigError(
+                    f"the objective {objective.describe()!r} is listed twice for the "
+                    f"{'/'.join(sorted(shared))} phase; each objective is one row of the "
+                    f"verdict, so remove one, or tell them apart (a Prometheus query by its "
+                    f"name=, a custom check by its name)."
+                )
 
 
 def _error_budget(value: object) -> ErrorBudget | None:

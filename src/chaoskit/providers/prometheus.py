@@ -12,10 +12,11 @@
     )
 
 For each phase window, the objective asks ``/api/v1/query_range`` for ``promql`` from the
-window's start to its end every ``step``, reduces each returned series to one number
-(``aggregate``), and compares the worst series with the threshold. Before asking, it waits
-until Prometheus has scraped past the window's end, so the last seconds of a phase are not
-missing from its figure.
+window's start plus the expression's longest range (``[5s]`` above: a point's rate looks back
+that far, and must not reach into the phase before) to its end, every ``step``, reduces each
+returned series to one number (``aggregate``), and compares the worst series with the
+threshold. Before asking, it waits until Prometheus has scraped past the window's end, so the
+last seconds of a phase are not missing from its figure.
 
 Where the server is: ``url=``, else the Prometheus server of the running local environment
 (``prometheus = true``), else the ``CHAOSKIT_PROMETHEUS_URL`` environment variable.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -263,6 +265,17 @@ class PrometheusQuery(_Composable):
         if bounds is None:
             return self._inconclusive(window, 0, "the window has no wall-clock bounds")
         start, end = bounds
+        # A guardrail's single second (no bounds of its own) is judged on the trailing range.
+        lookback = longest_range(self.promql) if window.end > window.start else 0.0
+        if start + lookback > end:
+            return self._inconclusive(
+                window,
+                0,
+                f"the window ({end - start:.1f}s) is shorter than the longest range in the "
+                f"query ({format_duration(lookback)}), so every point would reach into the "
+                f"phase before it; shorten the range or lengthen the phase",
+            )
+        start += lookback
         client = PrometheusClient(self.server(), timeout=self.timeout)
         behind = self._wait_for_scrapes(client, end)
         if behind is not None:
@@ -444,6 +457,31 @@ def query(
         wait_for=wait_for,
         timeout=parse_duration(timeout, field=f"{where}: timeout", allow_zero=False),
         phases=parse_phases(phases),
+    )
+
+
+_RANGE = re.compile(r"\[\s*((?:\d+(?:ms|s|m|h|d|w|y))+)\s*(?::[^\]]*)?\]")
+_RANGE_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_RANGE_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+
+
+def longest_range(promql: str) -> float:
+    """The longest range selector or subquery range in ``promql`` (``[5s]``, ``[1m30s:1s]``),
+    in seconds; 0 when it has none."""
+    return max(
+        (
+            sum(int(n) * _RANGE_UNIT_SECONDS[unit] for n, unit in _RANGE_PART.findall(text))
+            for text in _RANGE.findall(promql)
+        ),
+        default=0.0,
     )
 
 

@@ -13,10 +13,13 @@ a short one (1/12 of it), for a 30-day SLO:
     ticket     3x over 1 d and 2 h        1x over 3 d and 6 h
 
 An experiment lasts minutes, not days, so the windows are scaled to it: the long window is
-the experiment's fault and recovery span, the short one 1/12 of that (at least one second).
-A tier "would have triggered" when both windows reached its burn rate — that is, had the
-fault lasted as long as the tier's own window at that rate, it would have paged (or opened a
-ticket). The rates are those of a 30-day period; other periods scale them by period / 30 days.
+as long as the fault was held (the whole fault-and-recovery span when not given), the short
+one 1/12 of that (at least one second). As an alerting rule would, both windows trail the
+same instant, and that instant moves second by second over the fault and recovery span. A
+tier "would have triggered" when, at some instant, both windows reached its burn rate — had
+the fault lasted as long as the tier's own window at that rate, it would have paged (or
+opened a ticket); a spike that is over by the end of the long window's time does not count
+twice. The rates are those of a 30-day period; other periods scale them by period / 30 days.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class BudgetUse:
     failed: int
     requests: int
     peak_burn: float  # the highest burn rate over a short window
-    long_burn: float  # the burn rate over the whole fault and recovery span
+    long_burn: float  # the highest burn rate over a long window
     tier: str | None  # the most urgent alert tier both windows reached, if any
 
 
@@ -81,31 +84,53 @@ def budget(
     )
 
 
-def assess(budget: ErrorBudget, span: Sequence[SecondStats], *, baseline_rps: float) -> BudgetUse:
-    """What the seconds of ``span`` (fault and recovery, silent ones included) cost."""
+def assess(
+    budget: ErrorBudget,
+    span: Sequence[SecondStats],
+    *,
+    baseline_rps: float,
+    long_window: int | None = None,
+) -> BudgetUse:
+    """What the seconds of ``span`` (fault and recovery, silent ones included) cost.
+
+    ``long_window`` is the alerting rule's long window in seconds (default: the whole span).
+    """
     allowed = 1 - budget.target
     # Bad events are the requests that did not succeed, answered with an error or never.
     failed = sum(s.demand - s.ok for s in span)
     period_budget = allowed * baseline_rps * budget.period
     consumed = failed / period_budget if period_budget > 0 else math.inf if failed else 0.0
-    short = max(1, len(span) // SHORT_WINDOW_SHARE)
-    short_burns = [
-        _burn(span[i : i + short], allowed) for i in range(max(1, len(span) - short + 1))
-    ]
-    peak = max(short_burns, default=0.0)
-    long_burn = _burn(span, allowed)
+    long = max(1, long_window if long_window is not None else len(span))
+    short = max(1, long // SHORT_WINDOW_SHARE)
+    # The (long, short) burn rates of the windows trailing each second of the span. Early on,
+    # the long window reaches back before the fault, into seconds taken as the baseline's:
+    # demand at its rate and (it passed its steady state) nothing failed.
+    trailing = [
+        (
+            _burn(span[max(0, end - long) : end], allowed, before=(long - end) * baseline_rps),
+            _burn(span[max(0, end - short) : end], allowed, before=(short - end) * baseline_rps),
+        )
+        for end in range(1, len(span) + 1)
+    ] or [(0.0, 0.0)]
     # A hair of tolerance: 1 - 0.999 is 0.0010000000000000009 in floating point.
     scale = budget.period / THIRTY_DAYS * (1 - 1e-9)
     tier = next(
-        (name for name, rate in TIERS if long_burn >= rate * scale and peak >= rate * scale),
+        (
+            name
+            for name, rate in TIERS
+            if any(
+                long_burn >= rate * scale and short_burn >= rate * scale
+                for long_burn, short_burn in trailing
+            )
+        ),
         None,
     )
     return BudgetUse(
         consumed=consumed,
         failed=failed,
         requests=sum(s.demand for s in span),
-        peak_burn=peak,
-        long_burn=long_burn,
+        peak_burn=max(short_burn for _, short_burn in trailing),
+        long_burn=max(long_burn for long_burn, _ in trailing),
         tier=tier,
     )
 
@@ -131,8 +156,9 @@ def budget_verdict(budget: ErrorBudget, use: BudgetUse, *, window: str) -> Measu
     )
 
 
-def _burn(seconds: Sequence[SecondStats], allowed: float) -> float:
-    demand = sum(s.demand for s in seconds)
+def _burn(seconds: Sequence[SecondStats], allowed: float, *, before: float = 0.0) -> float:
+    """The burn rate of ``seconds``, plus ``before`` requests that all succeeded (if > 0)."""
+    demand = sum(s.demand for s in seconds) + max(0.0, before)
     bad = sum(s.demand - s.ok for s in seconds)
     if demand == 0:
         # A silent stretch burns the budget at the worst rate: nothing succeeded.

@@ -564,14 +564,15 @@ def _judged(
 def _combined(
     objective: _Group, window: Window, results: list[Measurement], status: Status
 ) -> Measurement:
-    held = sum(r.status == "pass" for r in results)
+    # Each part's own figure, so the table shows why the group held or not.
+    shown = f" {objective.joiner} ".join(f"{r.shown} ({r.status})" for r in results)
     return Measurement(
         objective=objective.describe(),
         kind="composite",
         limit=None,
         window=window.name,
         value=None,
-        shown=f"{held}/{len(results)} held",
+        shown=shown or "no part applies",
         status=status,
         samples=max((r.samples for r in results), default=0),
         reason="; ".join(f"{r.objective}: {r.reason}" for r in results if r.status != "pass"),

@@ -41,6 +41,9 @@ class Traffic:
     requests: int = 200
     latency_ms: float = 5.0
     error_ratio: float = 0.0
+    # Requests of the second not back yet, as ``peek`` shows them, each this old by then.
+    in_flight: int = 0
+    in_flight_age_ms: float = 0.0
 
 
 class FakeLoadDriver:
@@ -75,7 +78,12 @@ class FakeLoadDriver:
         return seconds
 
     def peek(self, start: float, end: float) -> list[SecondStats]:
-        return self.collect(start, end)
+        seconds = self.collect(start, end)
+        for stats in seconds:
+            traffic = self.traffic(stats.second)
+            stats.in_flight = traffic.in_flight
+            stats.in_flight_age_us = traffic.in_flight_age_ms * 1000
+        return seconds
 
     def close(self) -> None:
         self.running = False

@@ -271,7 +271,9 @@ def test_halts(chaos):
     assert experiment["cause"] == "halted"
     injection = experiment["injections"][0]
     held = injection["reverted_at"] - injection["injected_at"]
-    # Workers ship a second once all its requests are back, and users 800 ms slow fall behind
-    # their schedule, so the fault's seconds arrive late: "nothing came back within 5 s"
-    # breaches, and two of them end the hold about 8 s in, not 30.
-    assert held < 10, f"held {held:.1f}s of 30s"
+    # Users 800 ms slow fall behind their schedule, so no second is complete for a long
+    # while; the guardrail judges what has come back of each (workers ship it twice a second)
+    # 0.75 s after it ends: the first whole second and the next one breach, and the hold ends
+    # at most about 4 s in (a second to the first whole one, two, and the grace), not 30.
+    assert held < 5, f"held {held:.1f}s of 30s"
+    print(f"held {held:.2f}s")

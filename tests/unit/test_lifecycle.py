@@ -380,6 +380,22 @@ def test_seconds_with_nothing_back_are_waited_for_then_breach_and_all_failing_on
     def all_failing(second: int) -> Traffic:
         return Traffic(error_ratio=1.0 if second >= start + 6 else 0)
 
+    def stuck(second: int) -> Traffic:  # nothing back yet, but already 1.5 s in flight
+        if second >= start + 6:
+            return Traffic(requests=0, in_flight=200, in_flight_age_ms=1500)
+        return Traffic()
+
+    slow = make(tmp_path, stuck, guardrail=(slo.parse("p50<1s"),), halt_after=2)
+    result = slow.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
+    # requests in flight for 1.5 s prove p50 >= 1.5 s: no need to wait for them
+    assert result.cause == "halted" and "p50 < 1s: 1.5" in result.reason, result.reason
+    reverted = result.injections[0].reverted_at
+    assert reverted is not None and reverted <= start + 9
+    # ... but they prove nothing about errors: that waits for the silence rule
+    unsure = make(tmp_path, stuck, guardrail=(slo.parse("errors<5%"),), halt_after=2)
+    result = unsure.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
+    assert result.cause == "halted" and "nothing came back within 5s" in result.reason
+
     failing = make(tmp_path, all_failing, guardrail=(slo.parse("p50<1s"),), halt_after=2)
     result = failing.run(lambda chaos: chaos.inject(FakeFault(), hold="30s"))
     assert result.cause == "halted" and "every request failed" in result.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -40,6 +41,24 @@ def test_a_request_in_flight_holds_the_watermark_back() -> None:
     assert batch.watermark == 103.0
     assert [(s.second, s.ok) for s in batch.seconds] == [(100, 2)]
     assert recorder.brackets_trusted
+
+
+def test_a_second_held_back_by_a_request_in_flight_is_offered_partially_meanwhile() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    token = recorder.begin(now=100.5)
+    recorder.record_ok(start_time=100.2, latency_ms=900.0)
+    assert recorder.drain(now=100.9).partial == ()  # the second is not over yet
+    batch = recorder.drain(now=101.5)
+    assert batch.seconds == ()
+    [partial] = batch.partial
+    assert (partial.second, partial.ok) == (100, 1)
+    assert partial.latency_us.get_value_at_percentile(50) == pytest.approx(900_000, rel=1e-3)
+    # Snapshots, not shipments: the complete second still comes once, with both requests.
+    recorder.record_ok(start_time=100.5, latency_ms=2000.0)
+    recorder.end(token)
+    batch = recorder.drain(now=103.0)
+    assert batch.partial == ()
+    assert [(s.second, s.ok) for s in batch.seconds] == [(100, 2)]
 
 
 def test_a_late_request_is_shipped_again_and_the_watermark_turns_conservative() -> None:

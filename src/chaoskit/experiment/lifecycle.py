@@ -402,13 +402,14 @@ class Experiment:
 
         The guardrail cannot wait for a second to be complete: while the target is slow or
         stalled, the requests of a second may take many seconds to finish. It judges each second
-        on what has arrived ``GUARDRAIL_GRACE`` after the second ended (workers report twice a
-        second), looking four times a second: the fault is reverted within a second of the end
-        of the last breaching second. What is judged early is what arrived early, so a slow
-        second's latency can only look better than it was, never worse. A second of which
-        nothing has come back yet is waited for (its requests may still be in flight), and
-        so are the seconds after it, in order; nothing back ``GUARDRAIL_SILENCE`` after it
-        ended is a breach.
+        on what workers have reported of it ``GUARDRAIL_GRACE`` after the second ended (they
+        report twice a second), looking four times a second: the fault is reverted within a
+        second of the end of the last breaching second. Requests still in flight then (sent
+        and not back, or due and not sent because their user waits on earlier ones) count as
+        successes at the age they have reached: a second judged early can only look better
+        than it will be, never worse, so a breach seen early is certain. A second with nothing
+        decided yet is waited for, and so are the seconds after it, in order; nothing back
+        ``GUARDRAIL_SILENCE`` after it ended is a breach.
         """
         settings = self.settings
         if not settings.guardrail:
@@ -426,14 +427,16 @@ class Experiment:
             for second in sorted(self.load.peek(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
-                if second.valid and second.completed == 0:
-                    if self.clock.now() - (second.second + 1) < GUARDRAIL_SILENCE:
-                        break  # nothing back yet: wait for it, the seconds after it too
-                    breach = f"nothing came back within {GUARDRAIL_SILENCE:g}s"
-                elif second.valid:
-                    breach = self._guardrail_breach(second)
-                else:
+                if not second.valid:
                     breach = None  # generator lag: neither extends nor breaks a streak
+                elif second.completed == 0:
+                    breach = self._guardrail_breach(second) if second.in_flight else ""
+                    if not breach:
+                        if self.clock.now() - (second.second + 1) < GUARDRAIL_SILENCE:
+                            break  # nothing decided yet: wait for it, the seconds after it too
+                        breach = f"nothing came back within {GUARDRAIL_SILENCE:g}s"
+                else:
+                    breach = self._guardrail_breach(second)
                 checked_up_to = second.second + 1
                 if breach is None:
                     continue
@@ -447,13 +450,16 @@ class Experiment:
                     return
 
     def _guardrail_breach(self, second: SecondStats) -> str:
-        """Why ``second`` breaches the guardrail, or "" when it does not."""
-        if second.ok == 0:
+        """Why ``second`` breaches the guardrail, or "" when it does not (yet)."""
+        if second.ok == 0 and second.failures:
             return "every request failed"
+        # Requests in flight count as successes at the age they have reached: that makes
+        # latency no worse than it will be, and errors, availability and throughput no
+        # worse either, so whatever breaches now breaches on the complete second too.
         window = Window(
             name=f"second {second.second}",
             kind="fault",
-            seconds=[second],
+            seconds=[second.at_least()],
             baseline=self._baseline_window,
         )
         for objective in self.settings.guardrail:

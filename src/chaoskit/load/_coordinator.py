@@ -163,6 +163,7 @@ class Coordinator:
             pid=data.get("pid"),
             watermark=data["watermark"],
             seconds=data["seconds"],
+            partial=data.get("partial", []),
         )
 
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -82,10 +82,14 @@ _USAGE_MIN_WALL: Final = 0.5
 
 @dataclass(frozen=True, kw_only=True)
 class Batch:
-    """Seconds ready to ship (sorted, each with something recorded) and the watermark."""
+    """Seconds ready to ship (sorted, each with something recorded) and the watermark; and
+    ``partial``: copies of seconds that are over but not complete (requests of them still in
+    flight), with what completed so far, for a guardrail that cannot wait. A later batch's
+    partial seconds replace an earlier one's; the complete second replaces them all."""
 
     watermark: float
     seconds: tuple[SecondStats, ...]
+    partial: tuple[SecondStats, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,8 +260,9 @@ class SecondRecorder:
             )
         )
 
-    def _charge_lag(self, second: int, stats: SecondStats) -> None:
-        until = max(second + 1.0, self._done.pop(second, second + 1.0))
+    def _charge_lag(self, second: int, stats: SecondStats, *, final: bool = True) -> None:
+        done = self._done.pop(second, None) if final else self._done.get(second)
+        until = max(second + 1.0, done if done is not None else second + 1.0)
         for lag in self._lags:
             if lag.start < until and lag.end >= second:
                 stats.lag_ms = max(stats.lag_ms, lag.lag_ms)
@@ -303,7 +308,30 @@ class SecondRecorder:
             seconds.append(stats)
         oldest = min(self._open, default=watermark)
         self._lags = [lag for lag in self._lags if lag.end >= oldest]
-        return Batch(watermark=watermark, seconds=tuple(seconds))
+        return Batch(watermark=watermark, seconds=tuple(seconds), partial=self._partial(now))
+
+    def _partial(self, now: float) -> tuple[SecondStats, ...]:
+        overdue: dict[int, int] = {}
+        for schedule in self._schedules:
+            for intended in schedule.overdue(now):
+                overdue[math.floor(intended)] = overdue.get(math.floor(intended), 0) + 1
+        partial = []
+        for second in sorted(self._open.keys() | overdue.keys()):
+            if second + 1 > now:
+                continue
+            stats = self._open.get(second) or SecondStats(second=second)
+            # Sent and not back, or due and not sent (the user is busy with earlier ones).
+            in_flight = max(0, stats.sent - stats.completed) + overdue.get(second, 0)
+            if not stats.completed and not in_flight:
+                continue
+            snapshot = SecondStats(second=second)
+            snapshot.merge(stats)
+            snapshot.in_flight = in_flight
+            snapshot.in_flight_age_us = (now - (second + 1)) * 1_000_000
+            # The lag known so far: a stalled generator must not pass for a slow target.
+            self._charge_lag(second, snapshot, final=False)
+            partial.append(snapshot)
+        return tuple(partial)
 
     def restore(self, seconds: Iterable[SecondStats]) -> None:
         """Take back seconds that could not be shipped; the next ``drain`` hands them out."""
@@ -414,6 +442,17 @@ class UserSchedule:
             return now
         pending = self._claimed if self._claimed is not None else self._next
         return now if pending is None else min(pending, now)
+
+    def overdue(self, now: float) -> Iterator[float]:
+        """Intended times of the runs that should have started by ``now`` and have not."""
+        if self._closed:
+            return
+        if self._claimed is not None and self._claimed < now:
+            yield self._claimed
+        slot = self._next
+        while slot is not None and slot < now:
+            yield slot
+            slot += self.interval
 
     def _end_run(self, now: float) -> None:
         self._run = None

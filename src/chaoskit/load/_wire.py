@@ -15,7 +15,7 @@ Coordinator -> driver (stdout)::
     {"event": "workers", "ids": ["host_1f3a...", "host_9c2e..."]}
     {"event": "ack", "id": 1, "command": "start", "error": null}
     {"event": "seconds", "worker": "host_1f3a...", "pid": 4242, "watermark": 1717171717.0,
-     "seconds": [<SecondStats.to_json()>, ...]}
+     "seconds": [<SecondStats.to_json()>, ...], "partial": [<SecondStats.to_json()>, ...]}
     {"event": "error", "message": "..."}            (then the coordinator exits non-zero)
 
 ``ready``: the locust file loaded and the master listens on 127.0.0.1:``port``; workers may
@@ -23,7 +23,9 @@ connect. ``request_timeout`` is the longest a request can take with the clients'
 ``stop_timeout`` how long stopping waits for requests in flight. ``workers``: every expected
 worker connected. ``seconds``: a batch from one worker; every request that worker started
 before ``watermark`` (epoch seconds) is in this batch or an earlier one. A second can come
-again in a later batch (a late addition): receivers merge batches by addition.
+again in a later batch (a late addition): receivers merge batches by addition. ``partial``:
+seconds at or past the watermark that are over, with what of them completed so far; each
+batch's partial seconds replace that worker's previous ones (for peeking, never merged).
 """
 
 from __future__ import annotations

@@ -372,6 +372,7 @@ def _message(batch: Batch) -> dict[str, Any]:
         "pid": os.getpid(),
         "watermark": batch.watermark,
         "seconds": [stats.to_json() for stats in batch.seconds],
+        "partial": [stats.to_json() for stats in batch.partial],
     }
 
 

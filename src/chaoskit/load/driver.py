@@ -144,9 +144,9 @@ class LocustDriver:
 
     def peek(self, start: float, end: float) -> list[SecondStats]:
         """The seconds in ``[start, end)`` as far as workers have shipped them, without
-        waiting: requests still in flight are missing."""
+        waiting: a second still in flight counts with what of it has completed."""
         first, stop = math.floor(start), math.ceil(end)
-        return self._measurements.seconds(first, max(first, stop))
+        return self._measurements.seconds(first, max(first, stop), partial=True)
 
     def collect(self, start: float, end: float) -> list[SecondStats]:
         """Every second overlapping ``[start, end)``, sorted, once all workers have shipped
@@ -392,10 +392,20 @@ class _Measurements:
         self._parts: dict[int, list[SecondStats]] = {}
         self._watermarks: dict[str, float] = {}
         self._shipped: dict[str, SecondStats] = {}
+        # Per worker, its latest snapshots of seconds still in flight (see ``Batch.partial``).
+        self._partial: dict[str, dict[int, SecondStats]] = {}
 
-    def add(self, worker: str, watermark: float, seconds: Iterable[Mapping[str, Any]]) -> None:
+    def add(
+        self,
+        worker: str,
+        watermark: float,
+        seconds: Iterable[Mapping[str, Any]],
+        partial: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
         parts = [SecondStats.from_json(part) for part in seconds]
+        snapshots = {(s := SecondStats.from_json(part)).second: s for part in partial}
         with self._lock:
+            self._partial[worker] = snapshots
             shipped = self._shipped.setdefault(worker, SecondStats(second=0))
             for part in parts:
                 self._parts.setdefault(part.second, []).append(part)
@@ -421,9 +431,17 @@ class _Measurements:
                 )
         return reasons
 
-    def seconds(self, first: int, stop: int) -> list[SecondStats]:
+    def seconds(self, first: int, stop: int, *, partial: bool = False) -> list[SecondStats]:
+        """The seconds in ``[first, stop)``, merged over workers; with ``partial``, each
+        worker's seconds not complete yet count with what it has completed of them."""
         with self._lock:
             parts = {second: list(self._parts.get(second, ())) for second in range(first, stop)}
+            if partial:
+                for worker, snapshots in self._partial.items():
+                    complete_until = self._watermarks.get(worker, -math.inf)
+                    for second, snapshot in snapshots.items():
+                        if second in parts and second >= complete_until:
+                            parts[second].append(snapshot)
         merged = []
         for second, shipped in parts.items():
             stats = SecondStats(second=second)
@@ -558,7 +576,12 @@ class _Coordinator(_Process):
     def _take(self, line: Mapping[str, Any]) -> None:
         event = line.get("event")
         if event == _wire.SECONDS:
-            self._measurements.add(str(line["worker"]), float(line["watermark"]), line["seconds"])
+            self._measurements.add(
+                str(line["worker"]),
+                float(line["watermark"]),
+                line["seconds"],
+                line.get("partial", ()),
+            )
             return
         with self._lock:
             if event == _wire.ACK:

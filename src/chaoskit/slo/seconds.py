@@ -54,6 +54,8 @@ class SecondStats:
         "clamped",
         "expected",
         "failed",
+        "in_flight",
+        "in_flight_age_us",
         "invalid",
         "lag_ms",
         "ok",
@@ -84,6 +86,10 @@ class SecondStats:
         self.sent = sent
         self.lag_ms = lag_ms
         self.invalid = invalid
+        # Only in a snapshot of a second not complete yet (a worker's partial second): its
+        # requests not back when the snapshot was taken, each at least this old by then.
+        self.in_flight = 0
+        self.in_flight_age_us = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -134,6 +140,17 @@ class SecondStats:
     def record_failure(self, reason: str) -> None:
         self.failed[reason] = self.failed.get(reason, 0) + 1
 
+    def at_least(self) -> SecondStats:
+        """A copy in which each request in flight counts as a success with its age so far:
+        its latency can only be higher, so a latency objective that fails on this copy
+        fails on the complete second too."""
+        bounded = SecondStats(second=self.second)
+        bounded.merge(self)
+        for _ in range(self.in_flight):
+            bounded.record_ok(self.in_flight_age_us)
+        bounded.in_flight = 0
+        return bounded
+
     def mark_invalid(self, reason: str, *, lag_ms: float = 0.0) -> None:
         """The generator lagged in this second; ``reason`` says how (kept once)."""
         self.lag_ms = max(self.lag_ms, lag_ms)
@@ -159,6 +176,10 @@ class SecondStats:
             self.invalid = _join_reasons(self.invalid, other.invalid)
         for reason, count in other.failed.items():
             self.failed[reason] = self.failed.get(reason, 0) + count
+        if other.in_flight:
+            ages = [other.in_flight_age_us] + ([self.in_flight_age_us] if self.in_flight else [])
+            self.in_flight += other.in_flight
+            self.in_flight_age_us = min(ages)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -171,6 +192,11 @@ class SecondStats:
             "sent": self.sent,
             "lag_ms": self.lag_ms,
             "invalid": self.invalid,
+            **(
+                {"in_flight": self.in_flight, "in_flight_age_us": self.in_flight_age_us}
+                if self.in_flight
+                else {}
+            ),
         }
 
     @classmethod
@@ -190,6 +216,8 @@ class SecondStats:
             lag_ms=float(data.get("lag_ms", 0.0)),
             invalid=str(data.get("invalid", "")),
         )
+        stats.in_flight = int(data.get("in_flight", 0))
+        stats.in_flight_age_us = float(data.get("in_flight_age_us", 0.0))
         encoded = data.get("latency_us")
         if encoded and ok:
             stats._encoded.append(str(encoded))

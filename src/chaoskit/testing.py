@@ -155,6 +155,11 @@ class FakeTarget:
             raise ProviderError("control request timed out")
         return handle
 
+    def add_latency(self, instance_ids: Sequence[str], *, delay: float, jitter: float) -> str:
+        """The older spelling of ``add_network_fault`` for latency, kept working."""
+        fault = NetworkFault(kind="latency", delay=delay, jitter=jitter)
+        return self.add_network_fault(instance_ids, fault)
+
     def stop_instances(self, instance_ids: Sequence[str]) -> str:
         return self._hold("stop", instance_ids)
 

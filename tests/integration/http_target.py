@@ -27,6 +27,18 @@ def _response(status: str, body: bytes, content_type: str = "text/plain") -> byt
     return head.encode("ascii") + body
 
 
+async def _skip_body(reader: asyncio.StreamReader, head: bytes) -> None:
+    """Read past a request body: Content-Length, or chunked (without trailers)."""
+    headers = head.lower()
+    if b"transfer-encoding: chunked" in headers:
+        while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
+            await reader.readexactly(size + 2)
+        await reader.readline()
+    elif b"content-length:" in headers:
+        length = headers.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0]
+        await reader.readexactly(int(length))
+
+
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     global _count
     sock = writer.get_extra_info("socket")
@@ -36,6 +48,7 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
+            await _skip_body(reader, head)
             path, _, query = head.split(b"\r\n", 1)[0].split()[1].decode("ascii").partition("?")
             if path == "/count":
                 writer.write(_response("200 OK", json.dumps(_count).encode(), "application/json"))

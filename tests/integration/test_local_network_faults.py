@@ -104,14 +104,20 @@ def tcp(env: LocalEnvironment, timeout: float = 3.0) -> socket.socket:
     return sock
 
 
-def echo_time(sock: socket.socket, payload: bytes = b"ping") -> float:
+def echo_time(sock: socket.socket, payload: bytes = b"ping", *, peek: bool = False) -> float:
+    """Seconds until ``payload`` came back; with ``peek`` it stays to be read again."""
     started = time.perf_counter()
     sock.sendall(payload)
-    received = 0
-    while received < len(payload):
+    if peek:
+        while len(sock.recv(len(payload), socket.MSG_PEEK)) < len(payload):
+            time.sleep(0.001)
+        return time.perf_counter() - started
+    received = b""
+    while len(received) < len(payload):
         chunk = sock.recv(65536)
         assert chunk, "connection closed before the echo came back"
-        received += len(chunk)
+        received += chunk
+    assert received == payload
     return time.perf_counter() - started
 
 
@@ -169,8 +175,55 @@ def test_a_blackhole_swallows_bytes_until_it_is_removed_then_the_connection_work
             sock.recv(10)
     finally:
         injection.revert()
-    assert echo_time(sock, b"back") < 0.05
+    assert echo_time(sock, b"back", peek=True) < 0.05
+    sock.settimeout(0.2)
+    assert sock.recv(10) == b"back"  # what the blackhole took is gone, not held
     sock.close()
+
+
+def test_removing_bandwidth_or_slow_close_frees_a_live_connection_at_once(env):
+    injection = inject(env, faults.Bandwidth(target="echo", rate="10KB/s"))
+    with tcp(env, timeout=5) as sock:
+        sock.sendall(b"z" * 200_000)  # 20 s at 10 kB/s
+        time.sleep(0.3)
+        injection.revert()
+        started = time.perf_counter()
+        received = 0
+        while received < 200_000:
+            received += len(sock.recv(65536))
+        assert time.perf_counter() - started < 0.5
+
+    injection = inject(env, faults.SlowClose(target="echo", delay="5s"))
+    with tcp(env, timeout=5) as sock:
+        sock.sendall(b"bye")  # the server closes; the proxy holds the close back
+        time.sleep(0.3)
+        injection.revert()
+        started = time.perf_counter()
+        assert sock.recv(10) == b""
+        assert time.perf_counter() - started < 0.2
+
+
+def test_reset_after_a_delay_and_a_pending_timeout_called_off_by_removal(env):
+    injection = inject(env, faults.ResetConnections(target="echo", after="300ms"))
+    try:
+        with tcp(env) as sock:
+            started = time.perf_counter()
+            sock.sendall(b"first")
+            assert sock.recv(10) == b"first"  # passes until the reset
+            with pytest.raises(ConnectionResetError):
+                assert sock.recv(10) == b"", "bytes arrived after the reset was due"
+                pytest.fail("the connection was closed, not reset")
+            assert 0.3 - 0.01 <= time.perf_counter() - started <= 0.3 + SLACK
+    finally:
+        injection.revert()
+
+    injection = inject(env, faults.Timeout(target="echo", after="1s"))
+    with tcp(env) as sock:
+        sock.sendall(b"dropped")
+        time.sleep(0.2)
+        injection.revert()
+        time.sleep(1.0)  # past when the timeout would have closed it
+        assert echo_time(sock, b"alive") < 0.05
 
 
 def test_reset_connections_resets_clients_and_stops_on_removal(env):
@@ -239,6 +292,54 @@ def test_http_errors_answer_a_share_of_requests_without_reaching_the_service(env
     assert upstream_count() - before == 200 - injected
     connection.request("GET", "/")
     assert connection.getresponse().status == 200
+
+
+def raw_http(env: LocalEnvironment, requests: bytes, count: int) -> list[bytes]:
+    """Send ``requests`` (pipelined) on one connection; the status lines of ``count`` answers."""
+    with socket.create_connection(address(env, "api"), timeout=3) as sock:
+        sock.sendall(requests)
+        reader = sock.makefile("rb")
+        statuses = []
+        for _ in range(count):
+            statuses.append(reader.readline().split(b" ")[1])
+            length = 0
+            while (line := reader.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            reader.read(length)
+        return statuses
+
+
+def test_http_errors_keep_their_place_among_pipelined_requests_with_bodies(env):
+    post = b"POST /cart HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+    chunked = (
+        b"POST /cart HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    )
+    get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    injection = inject(env, faults.HttpErrors(target="api", status=502, toxicity="50%"))
+    try:
+        statuses = raw_http(env, (get + post + chunked) * 20, count=60)
+    finally:
+        injection.revert()
+    assert set(statuses) == {b"200", b"502"} and 15 <= statuses.count(b"502") <= 45
+
+
+def test_a_request_a_blackhole_dropped_is_not_owed_an_answer_later(env):
+    with socket.create_connection(address(env, "api"), timeout=0.3) as sock:
+        injection = inject(env, faults.Blackhole(target="api", direction="upstream"))
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            with pytest.raises(TimeoutError):
+                sock.recv(100)
+        finally:
+            injection.revert()
+        errors = inject(env, faults.HttpErrors(target="api", status=503))
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 503")
+        finally:
+            errors.revert()
 
 
 def test_toxicity_applies_a_fault_to_a_share_of_connections(env):

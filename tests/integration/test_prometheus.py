@@ -150,7 +150,7 @@ def test_a_query_without_data_is_inconclusive(env):
         settle="5s",
     )
 
-    measured = missing.evaluate(window(now - 3, now))
+    measured = missing.evaluate(window(now - 8, now))  # longer than the query's [5s]
 
     assert measured.status == "inconclusive"
     assert "no data" in measured.reason

@@ -13,6 +13,7 @@ What each one does, and what ``delay`` means for it, is in ``docs/local-proxy.md
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
@@ -64,9 +65,10 @@ def parse_toxicity(value: object, *, field: str) -> float:
     share: Decimal | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         share = Decimal(str(value)) if value == value else None
-    elif isinstance(value, str) and value.strip().endswith("%"):
+    elif isinstance(value, str):
+        text = value.strip()
         try:
-            share = Decimal(value.strip()[:-1]) / 100
+            share = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
         except InvalidOperation:
             share = None
     if share is None or not 0 < share <= 1:
@@ -86,7 +88,10 @@ class _NetworkFaultBase(SelectsInstances):
         toxicity = parse_toxicity(self.toxicity, field=f"{name}(toxicity)")
         object.__setattr__(self, "toxicity", toxicity)
         self._normalise()
-        self.network_fault()  # checks the combination of fields once, at definition
+        try:
+            self.network_fault()  # checks the combination of fields once, at definition
+        except ConfigError as error:
+            raise ConfigError(f"{name}(target={self.target!r}, ...): {error}") from None
 
     def _normalise(self) -> None:
         """Turn the fault's own durations and rates into numbers (subclasses)."""
@@ -132,7 +137,8 @@ class _NetworkFaultBase(SelectsInstances):
             fault=self.describe(),
             target=self.target,
             instance_ids=chosen,
-            details={"kind": spec.kind, "direction": spec.direction, "toxicity": spec.toxicity},
+            # The fault's own settings, the ones that are set (kind, direction, delay, ...).
+            details={key: value for key, value in dataclasses.asdict(spec).items() if value},
             severity=severity,
         )
 
@@ -164,6 +170,14 @@ class Latency(_NetworkFaultBase):
             delay=self._seconds("delay"),
             jitter=self._seconds("jitter"),
         )
+
+    @property
+    def delay_seconds(self) -> float:
+        return self._seconds("delay")
+
+    @property
+    def jitter_seconds(self) -> float:
+        return self._seconds("jitter")
 
     def _what(self) -> str:
         jitter = self._seconds("jitter")

@@ -29,11 +29,18 @@ class DelayLine:
         self._chunks.append((due, chunk))
         self.queued_bytes += len(chunk)
 
-    def pop_due(self, now: float) -> list[bytes]:
-        """Remove and return, in order, the chunks due at or before ``now``."""
+    def pop_due(self, now: float, *, max_bytes: int | None = None) -> list[bytes]:
+        """Remove and return, in order, the chunks due at or before ``now``: at most
+        ``max_bytes`` of them, the last one cut if need be (its rest keeps its place)."""
         released: list[bytes] = []
-        while self._chunks and self._chunks[0][0] <= now:
-            _, chunk = self._chunks.popleft()
+        budget = math.inf if max_bytes is None else max_bytes
+        while self._chunks and self._chunks[0][0] <= now and budget > 0:
+            due, chunk = self._chunks.popleft()
+            if len(chunk) > budget:
+                cut = int(budget)
+                self._chunks.appendleft((due, chunk[cut:]))
+                chunk = chunk[:cut]
+            budget -= len(chunk)
             self.queued_bytes -= len(chunk)
             released.append(chunk)
         return released

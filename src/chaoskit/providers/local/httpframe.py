@@ -12,14 +12,18 @@ have no body; a 1xx response is interim and does not end the exchange.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 
 MAX_HEAD_BYTES = 64 * 1024
+_REQUEST_LINE = re.compile(r"[A-Z]+ \S+ HTTP/\d\.\d")
+_STATUS_LINE = re.compile(r"HTTP/\d\.\d \d{3}(?: .*)?")
 
 
 class FramingError(ValueError):
-    """The stream is not HTTP/1.1 the framer can follow; the caller stops framing it."""
+    """The stream is not HTTP/1.1 the framer can follow (``Framer.feed`` turns it into a raw
+    segment)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +33,7 @@ class Segment:
     ends: bool  # the last bytes of a message
     head: str = ""  # the start line, e.g. "GET /products/1 HTTP/1.1" or "HTTP/1.1 200 OK"
     interim: bool = False  # a 1xx response: another response to the same request follows
+    raw: bool = False  # not framed: the stream is not HTTP/1.1 the framer can follow
 
 
 class _Body:
@@ -55,14 +60,37 @@ class Framer:
         self._remaining = 0
         self._chunk_state = "size"  # size | data | data-crlf | trailer
         self._methods: deque[str] = deque()
+        self.failed = False
+        self.failure = ""  # why framing stopped
+
+    @property
+    def reading_to_close(self) -> bool:
+        """The current message's body runs until the connection closes."""
+        return not self._in_head and self._body == _Body.UNTIL_CLOSE
 
     def expect_response(self, method: str) -> None:
         self._methods.append(method)
 
     def feed(self, data: bytes) -> list[Segment]:
-        segments: list[Segment] = []
+        """Cut ``data`` into segments. Once the stream turns out not to be HTTP/1.1 this
+        framer can follow, every byte not yet framed (this call's and any held back from
+        earlier ones) comes out as one ``raw`` segment, and so does all data after it."""
+        if self.failed:
+            return [Segment(data=data, starts=False, ends=False, raw=True)] if data else []
         data = self._buffer + data
         self._buffer = b""
+        segments: list[Segment] = []
+        try:
+            self._cut(data, segments)
+        except FramingError as error:
+            self.failed = True
+            self.failure = str(error)
+            self._buffer = b""
+            framed = sum(len(segment.data) for segment in segments)
+            segments.append(Segment(data=data[framed:], starts=False, ends=False, raw=True))
+        return segments
+
+    def _cut(self, data: bytes, segments: list[Segment]) -> None:
         while data:
             if self._in_head:
                 end = data.find(b"\r\n\r\n")
@@ -71,7 +99,7 @@ class Framer:
                     if len(data) > MAX_HEAD_BYTES:
                         raise FramingError(f"no end of headers within {MAX_HEAD_BYTES} bytes")
                     self._buffer = data
-                    break
+                    return
                 head_bytes, data = data[: end + 4], data[end + 4 :]
                 start_line, interim = self._read_head(head_bytes)
                 ends = self._body == _Body.NONE
@@ -88,23 +116,33 @@ class Framer:
             if ends:
                 self._in_head = True
             if self._buffer:  # a chunk-size line cut in two waits for the rest
-                break
+                return
             data = data[taken:]
-        return segments
 
     def _check_start(self, data: bytes) -> None:
-        """Fail fast on a stream that is not HTTP, rather than wait for a head that never ends."""
-        if self._is_response:
-            plausible = data[:5] == b"HTTP/"[: len(data)]
+        """Fail fast on a stream that is not HTTP, rather than wait for a head that never
+        ends: on the first bytes, and on the start line as soon as it is complete."""
+        line, newline, _ = data.partition(b"\n")
+        if newline:
+            self._check_start_line(line.rstrip(b"\r").decode("latin-1"))
+        elif self._is_response:
+            if data[:5] != b"HTTP/"[: len(data)]:
+                raise FramingError(f"not the start of an HTTP response: {data[:20]!r}")
         else:
             method = data.partition(b" ")[0]
-            plausible = not method or (method.isalpha() and method.isupper())
-        if not plausible:
-            raise FramingError(f"not the start of an HTTP message: {data[:20]!r}")
+            if method and not (method.isalpha() and method.isupper()):
+                raise FramingError(f"not the start of an HTTP request: {data[:20]!r}")
+
+    def _check_start_line(self, line: str) -> None:
+        pattern = _STATUS_LINE if self._is_response else _REQUEST_LINE
+        if not pattern.fullmatch(line):
+            what = "status" if self._is_response else "request"
+            raise FramingError(f"not an HTTP {what} line: {line[:80]!r}")
 
     def _read_head(self, head_bytes: bytes) -> tuple[str, bool]:
         lines = head_bytes.decode("latin-1").split("\r\n")
         start_line = lines[0]
+        self._check_start_line(start_line)
         parts = start_line.split(" ", 2)
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -115,8 +153,6 @@ class Framer:
                 headers[name.strip().lower()] = value.strip()
         interim = False
         if self._is_response:
-            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-                raise FramingError(f"not an HTTP status line: {start_line[:80]!r}")
             status = int(parts[1])
             interim = 100 <= status < 200
             method = self._methods[0] if self._methods else "GET"
@@ -125,8 +161,6 @@ class Framer:
             if interim or status in (204, 304) or method == "HEAD":
                 self._body = _Body.NONE
                 return start_line, interim
-        elif len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            raise FramingError(f"not an HTTP request line: {start_line[:80]!r}")
         if "chunked" in headers.get("transfer-encoding", "").lower():
             self._body, self._chunk_state = _Body.CHUNKED, "size"
         elif "content-length" in headers:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import socket
@@ -32,8 +33,10 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
 from chaoskit.providers.local.delayline import DelayLine
-from chaoskit.providers.local.httpframe import Framer, FramingError, Segment
+from chaoskit.providers.local.httpframe import Framer, Segment
 from chaoskit.typing import NetworkFault
+
+log = logging.getLogger("chaoskit.local.proxy")
 
 if TYPE_CHECKING:
     from chaoskit.providers.local.proxy import ActiveFault, Proxy, Upstream
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 # Past this many delayed bytes on one flow, stop reading its source until they drain.
 MAX_DELAYED_BYTES = 4 * 1024 * 1024
 BANDWIDTH_SLICE_SECONDS = 0.01
+# The faults that act on bytes as they pass (the others act on closes and on requests).
+_ON_BYTES = frozenset({"latency", "bandwidth", "blackhole", "reset", "timeout"})
 # Event-loop timers fire up to a millisecond late (libuv counts whole milliseconds): aiming
 # half of that early centres a held chunk's release on its due time.
 TIMER_LEAD = 0.0005
@@ -99,49 +104,45 @@ class Flow:
         self.source: asyncio.Transport | None = None
         self._line = DelayLine()
         self._timer: asyncio.TimerHandle | None = None
+        # The current exchange's delay, and the fault set it was drawn under.
         self._exchange_delay: float | None = None
-        self._bandwidth_free_at = 0.0
+        self._drawn_under = -1
+        self._tokens = 0.0  # bandwidth: bytes that may leave now
+        self._refilled_at: float | None = None
         self._finishing: Callable[[], None] | None = None
         self._sink_paused = False
-        self._source_paused = False
+        self.source_paused = False
 
     def new_exchange(self) -> None:
         self._exchange_delay = None
 
-    def push(self, data: bytes) -> None:
-        """Send ``data`` on, subject to this flow's faults."""
-        faults = self._link.faults(self.direction)
+    def push(self, data: bytes) -> bool:
+        """Send ``data`` on, subject to this flow's faults; False when a fault dropped it."""
+        faults = [f for f in self._link.faults(self.direction) if f.spec.kind in _ON_BYTES]
         if not faults:
             self._write_in_order(data)
-            return
-        now = self._loop.time()
-        due = now
-        rate = math.inf
+            return True
+        # Timers first: a reset or timeout is armed even when another fault drops the bytes.
         for fault in faults:
-            kind, spec = fault.spec.kind, fault.spec
-            if kind == "blackhole":
-                return
-            if kind == "timeout":
-                if spec.delay > 0:
-                    self._link.arm(fault.handle, spec.delay, self._link.close)
-                return
-            if kind == "reset":
+            spec = fault.spec
+            if spec.kind == "reset":
                 if spec.delay <= 0:
                     self._link.reset()
-                    return
+                    return False
                 self._link.arm(fault.handle, spec.delay, self._link.reset)
-            elif kind == "latency":
-                if self._exchange_delay is None:
-                    self._exchange_delay = self._link.sample_latency(faults)
-                due = now + self._exchange_delay
-            elif kind == "bandwidth":
-                rate = min(rate, spec.rate)
-        if rate == math.inf:
-            self._line.push(data, due=due)
-        else:
-            self._push_throttled(data, due=due, rate=rate)
-        self._schedule_release()
+            elif spec.kind == "timeout" and spec.delay > 0:
+                self._link.arm(fault.handle, spec.delay, self._link.close)
+        if any(fault.spec.kind in ("blackhole", "timeout") for fault in faults):
+            return False
+        now = self._loop.time()
+        generation = self._link.fault_generation()
+        if self._exchange_delay is None or self._drawn_under != generation:
+            self._exchange_delay = self._link.sample_latency(faults)
+            self._drawn_under = generation
+        self._line.push(data, due=now + self._exchange_delay)
+        self._schedule_release(now)
         self._update_source_reading()
+        return True
 
     def push_in_order(self, data: bytes) -> None:
         """Send the proxy's own bytes after whatever this flow still holds back, undelayed."""
@@ -149,58 +150,68 @@ class Flow:
 
     def _write_in_order(self, data: bytes) -> None:
         if self._line:
-            self._line.push(data, due=self._loop.time())
-            self._schedule_release()
+            now = self._loop.time()
+            self._line.push(data, due=now)
+            self._schedule_release(now)
         elif self.sink is not None and not self.sink.is_closing():
             self.sink.write(data)
-
-    def _push_throttled(self, data: bytes, *, due: float, rate: float) -> None:
-        slice_bytes = max(1, int(rate * BANDWIDTH_SLICE_SECONDS))
-        free_at = max(due, self._bandwidth_free_at)
-        for start in range(0, len(data), slice_bytes):
-            piece = data[start : start + slice_bytes]
-            self._line.push(piece, due=free_at)
-            free_at += len(piece) / rate
-        self._bandwidth_free_at = free_at
 
     def finish(self, then: Callable[[], None]) -> None:
         """The source ended: once everything held back is out (and any slow close), ``then``."""
         if self._finishing is not None:
             return
-        delay = max(
-            (
-                f.spec.delay
-                for f in self._link.faults(self.direction)
-                if f.spec.kind == "slow_close"
-            ),
-            default=0.0,
+        slow = max(
+            (f for f in self._link.faults(self.direction) if f.spec.kind == "slow_close"),
+            key=lambda f: f.spec.delay,
+            default=None,
         )
 
         def after_drain() -> None:
-            if delay > 0:
-                self._loop.call_later(delay, then)
-            else:
+            if slow is None:
                 then()
+            else:
+                # Removing the fault lets the close through at once.
+                self._link.arm(slow.handle, slow.spec.delay, then, on_disarm=then)
 
         self._finishing = after_drain
         if not self._line:
             after_drain()
 
-    def _schedule_release(self) -> None:
+    def _schedule_release(self, now: float) -> None:
         due = self._line.next_due
         if self._timer is None and due is not None:
-            self._timer = self._loop.call_at(due - TIMER_LEAD, self._release)
+            self._timer = self._loop.call_at(max(due - TIMER_LEAD, now), self._release)
 
     def _release(self) -> None:
         self._timer = None
         if self._link.closed or self.sink is None:
             return
-        for chunk in self._line.pop_due(self._loop.time() + TIMER_LEAD):
-            self.sink.write(chunk)
+        now = self._loop.time()
+        rate = self._link.bandwidth(self.direction)
+        if rate == math.inf:
+            self._refilled_at = None
+            for chunk in self._line.pop_due(now + TIMER_LEAD):
+                self.sink.write(chunk)
+        else:
+            # The rate is read at release, so removing the fault frees held bytes at once.
+            burst = max(1.0, rate * BANDWIDTH_SLICE_SECONDS)
+            if self._refilled_at is None:
+                self._tokens = burst
+            else:
+                self._tokens = min(burst, self._tokens + (now - self._refilled_at) * rate)
+            self._refilled_at = now
+            allowed = int(self._tokens)
+            for chunk in self._line.pop_due(now + TIMER_LEAD, max_bytes=allowed):
+                self.sink.write(chunk)
+                self._tokens -= len(chunk)
         if not self._line and self._finishing is not None:
             self._finishing()
             return
-        self._schedule_release()
+        due = self._line.next_due
+        if rate != math.inf and due is not None and due <= now + TIMER_LEAD:
+            # Held back by the rate, not by a delay: the next slice goes out a slice later.
+            self._timer = self._loop.call_later(BANDWIDTH_SLICE_SECONDS, self._release)
+        self._schedule_release(now)
         self._update_source_reading()
 
     # flow control: a slow reader on the sink side pauses reading from the source
@@ -213,8 +224,8 @@ class Flow:
         if self.source is None or self._link.closed:
             return
         pause = self._sink_paused or self._line.queued_bytes > MAX_DELAYED_BYTES
-        if pause != self._source_paused:
-            self._source_paused = pause
+        if pause != self.source_paused:
+            self.source_paused = pause
             if pause:
                 self.source.pause_reading()
             else:
@@ -246,13 +257,15 @@ class Link:
         self._early: list[bytes] = []  # client bytes that came before the upstream connection
         self._client_eof = False
         self._rolls: dict[str, bool] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Per fault: what it scheduled for this connection, and what its removal runs.
+        self._timers: dict[str, tuple[asyncio.TimerHandle, Callable[[], None] | None]] = {}
         self._last_flow: Flow | None = None
         # HTTP framing, for injected errors and their place among the upstream's responses.
         self._requests = Framer(is_response=False) if http else None
         self._responses = Framer(is_response=True) if http else None
         self._answers: deque[_Answer] = deque()
-        self._swallowing = False
+        self._swallowing = False  # the request coming in is answered by the proxy
+        self._dropping = False  # the request coming in was dropped by a fault
 
     # the faults that apply to this connection
 
@@ -272,20 +285,48 @@ class Link:
             roll = self._rolls[fault.handle] = self._proxy.rng.random() < fault.spec.toxicity
         return roll
 
-    def sample_latency(self, faults: tuple[ActiveFault, ...]) -> float:
+    def sample_latency(self, faults: Iterable[ActiveFault]) -> float:
         return sample_latency([fault.spec for fault in faults], self._proxy.rng)
 
-    def arm(self, handle: str, delay: float, action: Callable[[], None]) -> None:
-        """Run ``action`` ``delay`` from now, once per fault and connection."""
-        if handle not in self._timers:
-            self._timers[handle] = self._loop.call_later(delay, action)
+    def fault_generation(self) -> int:
+        """Changes whenever a fault is added or removed anywhere in the proxy."""
+        return self._proxy.generation
+
+    def bandwidth(self, direction: str) -> float:
+        """The lowest bandwidth limit on this direction now, in bytes per second."""
+        return min(
+            (f.spec.rate for f in self.faults(direction) if f.spec.kind == "bandwidth"),
+            default=math.inf,
+        )
+
+    def arm(
+        self,
+        handle: str,
+        delay: float,
+        action: Callable[[], None],
+        *,
+        on_disarm: Callable[[], None] | None = None,
+    ) -> None:
+        """Run ``action`` ``delay`` from now, once per fault and connection; when the fault is
+        removed first, run ``on_disarm`` instead (if given)."""
+        if handle in self._timers:
+            return
+
+        def fire() -> None:
+            self._timers.pop(handle, None)
+            action()
+
+        self._timers[handle] = (self._loop.call_later(delay, fire), on_disarm)
 
     def disarm(self, handle: str) -> None:
         """A fault was removed: what it had scheduled for this connection no longer happens."""
-        timer = self._timers.pop(handle, None)
-        if timer is not None:
-            timer.cancel()
         self._rolls.pop(handle, None)
+        armed = self._timers.pop(handle, None)
+        if armed is not None:
+            timer, on_disarm = armed
+            timer.cancel()
+            if on_disarm is not None and not self.closed:
+                on_disarm()
 
     # connecting
 
@@ -309,7 +350,8 @@ class Link:
             self.from_client(data)
         if self._client_eof:
             self.up.finish(self._half_close_upstream)
-        self.client.resume_reading()
+        if not self.closed and not self.up.source_paused:
+            self.client.resume_reading()
 
     # client -> upstream
 
@@ -318,32 +360,38 @@ class Link:
             # Not connected yet (some event loops deliver data before reading can be paused).
             self._early.append(data)
             return
+        if self.closed:
+            return
         self._turn(self.up)
         if self._requests is None:
             self.up.push(data)
             return
-        try:
-            segments = self._requests.feed(data)
-        except FramingError:
-            self._stop_framing()
-            self.up.push(data)
-            return
-        for segment in segments:
-            self._request_segment(segment)
+        for segment in self._requests.feed(data):
+            if self.closed:
+                return
+            if segment.raw:
+                self._stop_framing(self._requests.failure)
+                self.up.push(segment.data)
+            else:
+                self._request_segment(segment)
 
     def _request_segment(self, segment: Segment) -> None:
         if segment.starts:
-            method = segment.head.split(" ", 1)[0]
             status = self._injected_status()
             self._swallowing = status is not None
-            self._answers.append(
-                _Answer(injected=error_response(status) if status is not None else None)
-            )
-            if self._responses is not None and not self._swallowing:
-                self._responses.expect_response(method)
-        if not self._swallowing:
+            self._dropping = False
+            if status is not None:
+                self._answers.append(_Answer(injected=error_response(status)))
+            elif self.up.push(segment.data):
+                # Owed a response only for a request that went on (not one a fault dropped).
+                self._answers.append(_Answer(injected=None))
+                assert self._responses is not None
+                self._responses.expect_response(segment.head.split(" ", 1)[0])
+            else:
+                self._dropping = True
+        elif not self._swallowing and not self._dropping:
             self.up.push(segment.data)
-        elif segment.ends:
+        if self._swallowing and segment.ends:
             self._answers[-1].ready = True
             self._send_ready_answers()
 
@@ -359,11 +407,18 @@ class Link:
             assert answer.injected is not None
             self.down.push_in_order(answer.injected)
 
-    def _stop_framing(self) -> None:
-        # Not HTTP after all: pass bytes through untouched; injected errors no longer apply.
+    def _stop_framing(self, why: str) -> None:
+        """Not HTTP this proxy can follow after all: pass bytes through untouched from now on.
+        An answer of ours still owed cannot be placed among the upstream's responses any more,
+        so the connection closes once what is held back is out: a client waiting for it gets
+        a closed connection rather than waiting forever."""
+        owed = any(answer.injected is not None for answer in self._answers)
         self._requests = self._responses = None
-        self._swallowing = False
+        self._swallowing = self._dropping = False
         self._answers.clear()
+        if owed:
+            log.warning("closing a connection whose HTTP framing was lost (%s)", why)
+            self.down.finish(self.close)
 
     def client_eof(self) -> bool:
         """Pass a half-close on, so a client that shuts its sending side still gets its answer."""
@@ -382,17 +437,19 @@ class Link:
     # upstream -> client
 
     def from_upstream(self, data: bytes) -> None:
+        if self.closed:
+            return
         self._turn(self.down)
         if self._responses is None:
             self.down.push(data)
             return
-        try:
-            segments = self._responses.feed(data)
-        except FramingError:
-            self._stop_framing()
-            self.down.push(data)
-            return
-        for segment in segments:
+        for segment in self._responses.feed(data):
+            if self.closed:
+                return
+            if segment.raw:
+                self._stop_framing(self._responses.failure)
+                self.down.push(segment.data)
+                continue
             self.down.push(segment.data)
             if segment.ends and not segment.interim and self._answers:
                 self._answers.popleft()
@@ -430,7 +487,7 @@ class Link:
         self.closed = True
         self.up.stop()
         self.down.stop()
-        for timer in self._timers.values():
+        for timer, _ in self._timers.values():
             timer.cancel()
         self._timers.clear()
         if self.route_task is not None and self.route_task is not asyncio.current_task():

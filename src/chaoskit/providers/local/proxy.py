@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaoskit.errors import ProviderError
+from chaoskit.providers.local.httpframe import Framer
 from chaoskit.providers.local.link import ClientSide, Link, UpstreamSide
 from chaoskit.typing import NetworkFault
 
@@ -80,19 +81,26 @@ class _HealthProbe:
             self.close()
             return True
         self._writer.write(self._request)
-        status_line = await self._reader.readline()
-        content_length = 0
-        close_after = False
-        while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.strip().lower() == "content-length":
-                content_length = int(value)
-            elif name.strip().lower() == "connection":
-                close_after = value.strip().lower() == "close"
-        await self._reader.readexactly(content_length)
-        if close_after or not status_line:
-            self.close()
-        return status_line.split(b" ", 2)[1:2] == [b"200"]
+        # Framed like any response (Content-Length, chunked or to the close), so the next
+        # probe on this connection starts at the next response.
+        framer = Framer(is_response=True)
+        framer.expect_response("GET")
+        status = ""
+        while True:
+            data = await self._reader.read(65536)
+            if not data:
+                self.close()
+                if status and framer.reading_to_close:
+                    break
+                raise ConnectionResetError("the connection closed mid-response")
+            for segment in framer.feed(data):
+                if segment.raw:
+                    raise ValueError(f"not an HTTP response: {framer.failure}")
+                if segment.starts and not segment.interim:
+                    status = segment.head.split(" ", 2)[1]
+                if segment.ends and not segment.interim:
+                    return status == "200"
+        return status == "200"
 
     def close(self) -> None:
         if self._writer is not None:
@@ -123,6 +131,7 @@ class Proxy:
         self._links: set[Link] = set()
         self._faults: dict[str, ActiveFault] = {}
         self._index: dict[tuple[str, str], tuple[ActiveFault, ...]] = {}
+        self.generation = 0  # counts fault changes, so links know when to redraw a delay
         self._next = 0
         self._server: asyncio.Server | None = None
 
@@ -211,7 +220,7 @@ class Proxy:
         if self._faults.pop(handle, None) is None:
             return False
         self._reindex()
-        for link in self._links:
+        for link in list(self._links):  # disarming may close a link
             link.disarm(handle)
         return True
 
@@ -234,6 +243,7 @@ class Proxy:
                 for direction in directions:
                     index.setdefault((upstream_id, direction), []).append(fault)
         self._index = {key: tuple(value) for key, value in index.items()}
+        self.generation += 1
 
     # connections
 

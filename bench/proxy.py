@@ -9,6 +9,8 @@ environment's proxy as external TCP targets, exactly as a user's service would b
   direct median (no fault active);
 - ``throughput_ratio``: MB/s of a one-way stream of 64 KiB writes through the proxy over
   direct (median of the repeats);
+- ``http_overhead_p50_ms``: the same for a small HTTP request and response through an HTTP
+  target, whose proxy frames every message (no fault active);
 - ``latency100_p50_err_ms`` / ``latency100_jitter20_p50_err_ms``: with a 100 ms latency fault
   (without and with 20 ms jitter), how far the added median round trip (proxied with the
   fault minus direct) is from 100 ms.
@@ -55,8 +57,18 @@ _SERVERS = textwrap.dedent(
                 received += n
             conn.sendall(b"k")
 
+    def http(conn):
+        # One small answer per request head (requests carry no body here).
+        with conn:
+            buffer = b""
+            while data := conn.recv(65536):
+                buffer += data
+                while b"\\r\\n\\r\\n" in buffer:
+                    _, buffer = buffer.split(b"\\r\\n\\r\\n", 1)
+                    conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+
     ports = []
-    for handle in (echo, sink):
+    for handle in (echo, sink, http):
         listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         ports.append(listener.getsockname()[1])
         threading.Thread(target=serve, args=(listener, handle), daemon=True).start()
@@ -66,6 +78,8 @@ _SERVERS = textwrap.dedent(
 )
 
 PAYLOAD = b"p" * 200
+HTTP_REQUEST = b"GET /products/1 HTTP/1.1\r\nHost: bench\r\n\r\n"
+HTTP_RESPONSE_BYTES = len(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 CHUNK = b"t" * 65536
 
 
@@ -75,15 +89,17 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
-def round_trips(port: int, count: int) -> list[float]:
-    """Seconds per 200-byte ping-pong on one connection, after a short warm-up."""
+def round_trips(port: int, count: int, *, http: bool = False) -> list[float]:
+    """Seconds per 200-byte ping-pong (or small HTTP request and response) on one
+    connection, after a short warm-up."""
+    message, expected = (HTTP_REQUEST, HTTP_RESPONSE_BYTES) if http else (PAYLOAD, len(PAYLOAD))
     times = []
     with connect(port) as sock:
         for index in range(count + 50):
             started = time.perf_counter()
-            sock.sendall(PAYLOAD)
+            sock.sendall(message)
             received = 0
-            while received < len(PAYLOAD):
+            while received < expected:
                 received += len(sock.recv(65536))
             if index >= 50:
                 times.append(time.perf_counter() - started)
@@ -127,10 +143,11 @@ def main() -> None:
 
     servers = subprocess.Popen([sys.executable, "-c", _SERVERS], stdout=subprocess.PIPE, text=True)
     assert servers.stdout is not None
-    echo_port, sink_port = map(int, servers.stdout.readline().split())
+    echo_port, sink_port, http_port = map(int, servers.stdout.readline().split())
     targets = {
         "echo": {"upstreams": [f"127.0.0.1:{echo_port}"], "protocol": "tcp"},
         "sink": {"upstreams": [f"127.0.0.1:{sink_port}"], "protocol": "tcp"},
+        "web": {"upstreams": [f"127.0.0.1:{http_port}"]},  # HTTP: requests are framed
     }
     try:
         with LocalEnvironment.start(targets) as env:
@@ -146,6 +163,17 @@ def main() -> None:
             print(
                 f"round trip p50: direct {median_ms(direct):.4f} ms, proxied "
                 f"{median_ms(proxied):.4f} ms ({len(direct)} each)"
+            )
+            via_web = proxy_port(env, "web")
+            http_direct: list[float] = []
+            http_proxied: list[float] = []
+            for _ in range(args.repeats):
+                http_direct += round_trips(http_port, args.round_trips // args.repeats, http=True)
+                http_proxied += round_trips(via_web, args.round_trips // args.repeats, http=True)
+            http_overhead = median_ms(http_proxied) - median_ms(http_direct)
+            print(
+                f"HTTP request p50: direct {median_ms(http_direct):.4f} ms, through the framing "
+                f"proxy {median_ms(http_proxied):.4f} ms"
             )
 
             total = args.stream_mb * 1024 * 1024
@@ -166,10 +194,11 @@ def main() -> None:
                 fault = faults.Latency(target="echo", delay=0.100, jitter=jitter)
                 injection = fault.inject(fault.plan(env, random.Random(0)), env)
                 try:
-                    delayed = parallel_round_trips(via_echo, connections=10, count=200)
+                    delayed = parallel_round_trips(via_echo, connections=10, count=300)
                 finally:
                     injection.revert()
-                baseline = round_trips(echo_port, 1000)
+                # The same ten client threads, direct: what they add themselves cancels out.
+                baseline = parallel_round_trips(echo_port, connections=10, count=300)
                 added = median_ms(delayed) - median_ms(baseline)
                 errors[key] = abs(added - 100.0)
                 print(
@@ -185,6 +214,7 @@ def main() -> None:
         f"throughput_ratio={proxied_mbps / direct_mbps:.3f} "
         f"latency100_p50_err_ms={errors['latency100']:.3f} "
         f"latency100_jitter20_p50_err_ms={errors['latency100_jitter20']:.3f} "
+        f"http_overhead_p50_ms={http_overhead:.4f} "
         f"direct_p50_ms={median_ms(direct):.4f} direct_mbps={direct_mbps:.0f} "
         f"proxied_mbps={proxied_mbps:.0f}"
     )

@@ -29,10 +29,11 @@ Duration = str | int | float | timedelta
 def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> float:
     """Return ``value`` in seconds, or raise ConfigError naming ``field``.
 
-    A bare number is seconds. Negative, infinite and NaN durations are refused.
+    A bare number is seconds. Negative, infinite and NaN durations are refused, and zero
+    too with ``allow_zero=False``.
     """
     if isinstance(value, bool):  # bool is an int subclass; True seconds is never meant
-        raise ConfigError(_message(field, value))
+        raise ConfigError(_message(field, value, allow_zero))
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float):
@@ -40,12 +41,17 @@ def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> flo
     elif isinstance(value, str):
         match = _PATTERN.match(value)
         if match is None:
-            raise ConfigError(_message(field, value))
+            raise ConfigError(_message(field, value, allow_zero))
         seconds = float(Decimal(match.group(1)) * _UNITS[match.group(2) or "s"])
     else:
-        raise ConfigError(_message(field, value))
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ConfigError(_message(field, value))
+        raise ConfigError(_message(field, value, allow_zero))
+    if seconds == 0 and not allow_zero:
+        raise ConfigError(
+            f"{name_value(field, value)} must be above zero; write a positive number of seconds "
+            f"or a string such as '300ms', '10s' or '2m'."
+        )
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(_message(field, value, allow_zero))
     return seconds
 
 
@@ -68,8 +74,9 @@ def name_value(field: str, value: object) -> str:
     return f"{field}={value!r}"
 
 
-def _message(field: str, value: object) -> str:
+def _message(field: str, value: object, allow_zero: bool) -> str:
+    number = "non-negative" if allow_zero else "positive"
     return (
-        f"{name_value(field, value)} is not a duration; write a non-negative number of seconds "
+        f"{name_value(field, value)} is not a duration; write a {number} number of seconds "
         f"or a string such as '300ms', '10s' or '2m'."
     )

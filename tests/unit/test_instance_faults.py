@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,9 @@ from chaoskit.experiment import (
     read_events,
     unreverted_intents,
 )
+from chaoskit.faults.instances import MAX_WORKERS
+from chaoskit.providers.local import LocalTarget, TargetSpec
+from chaoskit.providers.local.system import ControlApi, System, parse_config
 from chaoskit.slo import error_rate
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver, FakeTarget
 
@@ -52,7 +58,9 @@ def test_a_stop_that_cannot_be_undone_or_does_not_recover_is_a_revert_error():
     fault = faults.StopInstances(target="web", start_timeout="5s")
     injection = fault.inject(fault.plan(env, random.Random(0)), env)
     web.fail_remove = True
-    with pytest.raises(RevertError, match=r"i-0+\d of target 'web' may still be stopped \(stop-"):
+    with pytest.raises(
+        RevertError, match=r"\(stop-\d+\) is still active on i-0+\d of target 'web'"
+    ):
         injection.revert()
     web.fail_remove = False
 
@@ -60,9 +68,18 @@ def test_a_stop_that_cannot_be_undone_or_does_not_recover_is_a_revert_error():
         raise ProviderError("1 of 4 healthy")
 
     web.wait_healthy = never_healthy  # type: ignore[method-assign]
-    with pytest.raises(RevertError, match=r"not healthy within 5s after starting i-.*1 of 4"):
+    with pytest.raises(
+        RevertError, match=r"did not return to capacity within 5s after starting i-.*1 of 4"
+    ):
         injection.revert()
     assert web.faults == {}  # started again, only not healthy yet
+
+    removals: list[str] = []
+    web.remove_fault = removals.append  # type: ignore[method-assign]
+    web.wait_healthy = lambda timeout: None  # type: ignore[method-assign]
+    injection.revert()
+    injection.revert()
+    assert removals == []  # removed once, by the revert that got that far
 
 
 def test_a_refused_stop_is_an_injection_error_naming_the_instances():
@@ -206,3 +223,80 @@ def test_an_experiment_journals_how_to_undo_a_stop_and_reverts_it(tmp_path: Path
     assert injected["undo"]["handle"].startswith("stop-")
     assert unreverted_intents(experiment.journal.path) == []
     assert env.target("web").faults == {}
+
+
+@pytest.mark.parametrize("fault", ["terminate", "stop", "reboot", "stress"])
+def test_a_plan_reads_the_instances_once_so_its_severity_is_of_the_list_it_chose_from(fault):
+    env = zoned_env()
+    web = env.target("web")
+    listings = 0
+    real_instances = web.instances
+
+    def instances() -> Any:
+        nonlocal listings
+        listings += 1
+        return real_instances()
+
+    web.instances = instances  # type: ignore[method-assign]
+    make = {
+        "terminate": faults.TerminateInstances,
+        "stop": faults.StopInstances,
+        "reboot": faults.RebootInstances,
+        "stress": faults.StressCpu,
+    }[fault]
+    make(target="web").plan(env, random.Random(0))
+    assert listings == 1
+
+
+def test_ending_faults_that_the_target_refuses_are_injection_errors_naming_the_instances():
+    env = zoned_env(fail_terminate=True)
+    fault = faults.TerminateInstances(target="web")
+    plan = fault.plan(env, random.Random(0))
+    with pytest.raises(
+        InjectionError, match=rf"^TerminateInstances 1 of web on {plan.instance_ids[0]}"
+    ):
+        fault.inject(plan, env)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.requests.append((op, fields))
+        return {"handle": "stress-1"}
+
+
+@pytest.mark.parametrize("workers", [0, -1, MAX_WORKERS + 1, 100, True, 1.5, "2", None])
+def test_stress_workers_have_one_check_and_one_limit_wherever_they_are_given(workers):
+    """The fault, LocalTarget.stress_cpu and the local system's control op refuse alike."""
+    with pytest.raises(ConfigError, match=rf"^StressCpu\(workers={workers!r}\).*1 to 16"):
+        faults.StressCpu(target="web", workers=workers)
+
+    control = _Recorder()
+    web = LocalTarget(name="web", url="http://x", spec=TargetSpec(), control=control)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=rf"^workers={workers!r}.*1 to 16"):
+        web.stress_cpu(["i-1"], workers=workers)
+    assert control.requests == []  # refused before asking the system
+
+    api = ControlApi(
+        System(parse_config({"targets": {"web": {"replicas": 1}}})),
+        token="t",
+        on_shutdown=lambda: None,
+    )
+    line = json.dumps(
+        {"token": "t", "op": "stress_cpu", "target": "web", "ids": [], "workers": workers}
+    )
+    answer = asyncio.run(api.handle(line.encode()))
+    assert answer["ok"] is False and answer["kind"] == "config"
+    assert answer["error"].startswith(f"workers={workers!r}") and "1 to 16" in answer["error"]
+
+
+def test_the_most_stress_workers_allowed_are_accepted_everywhere():
+    assert faults.StressCpu(target="web", workers=MAX_WORKERS).workers == MAX_WORKERS
+    control = _Recorder()
+    web = LocalTarget(name="web", url="http://x", spec=TargetSpec(), control=control)  # type: ignore[arg-type]
+    assert web.stress_cpu(["i-1"], workers=MAX_WORKERS) == "stress-1"
+    assert control.requests == [
+        ("stress_cpu", {"target": "web", "ids": ["i-1"], "workers": MAX_WORKERS})
+    ]

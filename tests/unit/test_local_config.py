@@ -7,6 +7,7 @@ import pytest
 from chaoskit.errors import ConfigError
 from chaoskit.providers.local import LocalEnvironment
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
+from chaoskit.providers.local.external import ExternalService
 from chaoskit.providers.local.fleet import render_argv
 from chaoskit.providers.local.system import parse_config
 
@@ -85,3 +86,63 @@ def test_command_placeholders_are_filled_and_other_braces_left_alone():
         instance_id="i-abc",
     )
     assert argv == ["srv", "--listen=127.0.0.1:8080", "--name", "i-abc", '{"json": true}']
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"replicas": 2}, "sets replicas together with upstreams"),
+        ({"replicas": 3}, "sets replicas together with upstreams"),  # the default, still said
+        ({"replace_delay": "1s"}, "sets replace_delay together with upstreams"),
+        ({"command": ["srv", "{port}"]}, "sets command together with upstreams"),
+        ({"command": ["srv", "{port}"], "replicas": 2}, "sets command and replicas together"),
+    ],
+)
+def test_settings_for_a_fleet_are_refused_next_to_upstreams(settings, named):
+    with pytest.raises(ConfigError) as raised:
+        parse_targets({"db": {"upstreams": ["127.0.0.1:5432"], **settings}})
+    message = str(raised.value)
+    assert message.startswith(f"targets.db {named}")
+    assert "fronts a service that already runs" in message
+    assert "does not run its processes, count them or replace them" in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        (TargetSpec(upstreams=("127.0.0.1:5432",), replicas=5), "replicas"),
+        (TargetSpec(upstreams=("127.0.0.1:5432",), replace_delay="9s"), "replace_delay"),  # type: ignore[arg-type]
+        (TargetSpec(upstreams=("127.0.0.1:5432",), command=("srv", "{port}")), "command"),
+    ],
+)
+def test_a_target_spec_with_upstreams_refuses_fleet_settings_too(spec, named):
+    with pytest.raises(ConfigError, match=rf"^targets\.db sets {named} together with upstreams"):
+        parse_targets({"db": spec})
+
+
+def test_an_external_target_keeps_its_tags_per_slot_and_survives_the_trip_to_the_system():
+    (spec,) = parse_targets(
+        {
+            "db": {
+                "upstreams": ["127.0.0.1:5432", "127.0.0.1:5433", "127.0.0.1:5434"],
+                "tags": {"app": "db"},
+                "replica_tags": [{"zone": "a"}, {"zone": "b"}],
+            }
+        }
+    ).values()
+    assert parse_targets({"db": spec.to_json()}) == {"db": spec}
+
+    class Healthy:
+        def add_upstream(self, upstream_id: str, host: str, port: int) -> None: ...
+
+        def remove_upstream(self, upstream_id: str) -> None: ...
+
+        def is_healthy(self, upstream_id: str) -> bool:
+            return True
+
+    replicas = ExternalService("db", spec, Healthy()).replicas()
+    assert [(r.id, r.address, r.tags) for r in replicas] == [
+        ("db-1", "127.0.0.1:5432", {"app": "db", "zone": "a", "chaoskit:slot": "0"}),
+        ("db-2", "127.0.0.1:5433", {"app": "db", "zone": "b", "chaoskit:slot": "1"}),
+        ("db-3", "127.0.0.1:5434", {"app": "db", "zone": "a", "chaoskit:slot": "2"}),
+    ]

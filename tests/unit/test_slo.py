@@ -52,6 +52,22 @@ def test_durations_users_write(text: object, seconds: float) -> None:
     assert parse_duration(text, field="hold") == pytest.approx(seconds)
 
 
+@pytest.mark.parametrize("zero", [0, "0ms", timedelta(0)])
+def test_a_zero_duration_where_zero_is_refused_is_said_to_need_more_than_zero(zero: object):
+    with pytest.raises(ConfigError) as raised:
+        parse_duration(zero, field="hold", allow_zero=False)
+    assert f"hold={zero!r} must be above zero" in str(raised.value)
+    assert "non-negative" not in str(raised.value)
+    assert parse_duration(zero, field="hold") == 0
+
+
+def test_a_negative_duration_is_told_what_is_accepted_where_zero_is_refused_or_not():
+    with pytest.raises(ConfigError, match=r"hold=-1 is not a duration; write a positive number"):
+        parse_duration(-1, field="hold", allow_zero=False)
+    with pytest.raises(ConfigError, match=r"hold=-1 is not a duration; write a non-negative"):
+        parse_duration(-1, field="hold")
+
+
 @given(st.one_of(anything, st.floats(min_value=-5, max_value=5)))
 def test_a_latency_objective_is_valid_or_a_config_error(p: object) -> None:
     try:

@@ -1,5 +1,6 @@
 """The two shapes of an active fault: one the target keeps under a handle until
-``remove_fault``, and one that ends by itself while the target restores its capacity."""
+``remove_fault``, and one that ends by itself while the target restores its capacity; and how
+a request that injects either is turned into the fault's error."""
 
 from __future__ import annotations
 
@@ -30,7 +31,23 @@ def add_fault(target: Target, plan: FaultPlan, add: Callable[[], str]) -> str:
                 f"and whether it took effect could not be checked ({cleanup_error}); it may be "
                 f"active."
             ) from error
-        raise InjectionError(f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}") from error
+        raise _injection_error(plan, error) from error
+
+
+def start_fault(plan: FaultPlan, start: Callable[[], None]) -> None:
+    """Call ``start`` for a fault that ends by itself; its ProviderError is an InjectionError.
+
+    If the request failed after it took effect there is nothing to undo: the revert's wait for
+    capacity covers it either way.
+    """
+    try:
+        start()
+    except ProviderError as error:
+        raise _injection_error(plan, error) from error
+
+
+def _injection_error(plan: FaultPlan, error: ProviderError) -> InjectionError:
+    return InjectionError(f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}")
 
 
 @dataclass(kw_only=True)

@@ -8,21 +8,33 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chaoskit.durations import parse_duration
-from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
-from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault
+from chaoskit.durations import name_value, parse_duration
+from chaoskit.errors import ConfigError
+from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
 from chaoskit.faults._selection import SelectsInstances
-from chaoskit.typing import Environment, FaultPlan, Target
+from chaoskit.typing import Environment, FaultPlan
 
 # How long reverting waits for the target to be healthy again before calling it a failure.
 DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_REBOOT_TIMEOUT = 60.0
 # Past this many burners per instance a stress only adds processes: 16 leave it 1/17 of a core.
 MAX_WORKERS = 16
+
+
+def check_workers(workers: object, *, field: str) -> int:
+    """``workers`` of a CPU stress, or ConfigError naming ``field``; the one check, used by
+    ``StressCpu``, ``LocalTarget.stress_cpu`` and the local system's ``stress_cpu`` op."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(
+            f"{name_value(field, workers)}: workers is the number of busy processes sharing "
+            f"each instance's core, a whole number from 1 to {MAX_WORKERS}; the instance keeps "
+            f"about 1/(workers+1) of the core."
+        )
+    return workers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,43 +74,31 @@ class StopInstances(SelectsInstances):
         target = env.target(plan.target)
         handle = add_fault(target, plan, lambda: target.stop_instances(plan.instance_ids))
         assert isinstance(self.start_timeout, float)
-        return _Stopped(plan=plan, target=target, handle=handle, timeout=self.start_timeout)
+        return _Stopped(
+            plan=plan,
+            removal=RemovableInjection(plan=plan, target=target, handle=handle),
+            capacity=AwaitsCapacity(
+                plan=plan, target=target, timeout=self.start_timeout, action="starting"
+            ),
+        )
 
 
 @dataclass(kw_only=True)
 class _Stopped:
+    """Reverting a stop removes it (once), then waits until the target is at healthy capacity
+    (once); either step that fails is tried again by the next revert."""
+
     plan: FaultPlan
-    target: Target
-    handle: str
-    timeout: float
-    _started: bool = field(default=False, init=False)
-    _healthy: bool = field(default=False, init=False)
+    removal: RemovableInjection
+    capacity: AwaitsCapacity
 
     @property
     def undo(self) -> Mapping[str, Any]:
-        return {"op": "remove_fault", "target": self.plan.target, "handle": self.handle}
+        return self.removal.undo
 
     def revert(self) -> None:
-        if self._healthy:
-            return
-        ids = ", ".join(self.plan.instance_ids)
-        if not self._started:
-            try:
-                self.target.remove_fault(self.handle)
-            except ProviderError as error:
-                raise RevertError(
-                    f"{ids} of target {self.plan.target!r} may still be stopped ({self.handle}): "
-                    f"{error}"
-                ) from error
-            self._started = True
-        try:
-            self.target.wait_healthy(self.timeout)
-        except ProviderError as error:
-            raise RevertError(
-                f"target {self.plan.target!r} was not healthy within {self.timeout:g}s after "
-                f"starting {ids} again: {error}"
-            ) from error
-        self._healthy = True
+        self.removal.revert()
+        self.capacity.revert()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,14 +135,7 @@ class RebootInstances(SelectsInstances):
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
-        # A reboot ends by itself: if the request failed after it took effect there is
-        # nothing to undo, and the revert's wait covers it either way.
-        try:
-            target.reboot_instances(plan.instance_ids)
-        except ProviderError as error:
-            raise InjectionError(
-                f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
-            ) from error
+        start_fault(plan, lambda: target.reboot_instances(plan.instance_ids))
         assert isinstance(self.reboot_timeout, float)
         return AwaitsCapacity(
             plan=plan, target=target, timeout=self.reboot_timeout, action="rebooting"
@@ -160,16 +153,7 @@ class StressCpu(SelectsInstances):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if (
-            isinstance(self.workers, bool)
-            or not isinstance(self.workers, int)
-            or not 1 <= self.workers <= MAX_WORKERS
-        ):
-            raise ConfigError(
-                f"StressCpu(workers={self.workers!r}): workers is the number of busy processes "
-                f"sharing each instance's core, a whole number from 1 to {MAX_WORKERS}; the "
-                f"instance keeps about 1/(workers+1) of the core."
-            )
+        check_workers(self.workers, field="StressCpu(workers)")
 
     def describe(self) -> str:
         burners = f"{self.workers} worker{'s' if self.workers > 1 else ''}"

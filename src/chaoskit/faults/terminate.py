@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chaoskit.durations import parse_duration
-from chaoskit.errors import InjectionError, ProviderError
-from chaoskit.faults._removable import AwaitsCapacity
+from chaoskit.faults._removable import AwaitsCapacity, start_fault
 from chaoskit.faults._selection import SelectsInstances
 from chaoskit.typing import Environment, FaultPlan
 
@@ -35,10 +34,10 @@ class TerminateInstances(SelectsInstances):
         return f"TerminateInstances {self.selection_text()}"
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
-        target = env.target(self.target)
-        chosen = self.choose(target.instances(), rng)
+        instances = env.target(self.target).instances()
+        chosen = self.choose(instances, rng)
         # Losing capacity is the severe end of the scale: 2, plus 1 for losing all of it.
-        share = len(chosen) / max(1, len(target.instances()))
+        share = len(chosen) / max(1, len(instances))
         return FaultPlan(
             fault=self.describe(),
             target=self.target,
@@ -48,12 +47,7 @@ class TerminateInstances(SelectsInstances):
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
-        try:
-            target.terminate(plan.instance_ids)
-        except ProviderError as error:
-            raise InjectionError(
-                f"{plan.fault} on {', '.join(plan.instance_ids)}: {error}"
-            ) from error
+        start_fault(plan, lambda: target.terminate(plan.instance_ids))
         assert isinstance(self.replace_timeout, float)
         return AwaitsCapacity(
             plan=plan, target=target, timeout=self.replace_timeout, action="terminating"

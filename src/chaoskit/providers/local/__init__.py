@@ -49,6 +49,7 @@ from tenacity import (
 from chaoskit._processes import child_environment
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, ProviderError
+from chaoskit.faults.instances import check_workers
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
 from chaoskit.providers.local.prometheus_server import find_binary
@@ -158,11 +159,15 @@ class LocalTarget:
     def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
         """Throttle the given replicas to about 1/(workers+1) of one core: each is pinned to
         one CPU beside ``workers`` busy-looping processes pinned to the same CPU, while the
-        other replicas keep every CPU they had. Linux only. Returns the handle;
-        ``remove_fault`` kills the burners and restores the replicas' CPU affinity.
+        other replicas keep every CPU they had. ``workers`` is 1 to 16. Linux only. Returns
+        the handle; ``remove_fault`` kills the burners and restores the replicas' CPU affinity.
+        A replica that dies takes its burners with it.
         """
         answer = self._control.request(
-            "stress_cpu", target=self.name, ids=_ids(instance_ids), workers=workers
+            "stress_cpu",
+            target=self.name,
+            ids=_ids(instance_ids),
+            workers=check_workers(workers, field="workers"),
         )
         handle: str = answer["handle"]
         return handle

@@ -13,6 +13,8 @@ from chaoskit.errors import ConfigError
 PLACEHOLDERS = ("{port}", "{instance_id}", "{parent_pid}")
 # Tags the fleet sets itself; like AWS's "aws:" prefix, users cannot set keys under it.
 RESERVED_TAG_PREFIX = "chaoskit:"
+# What only a fleet chaoskit runs uses: a target with upstreams refuses them.
+FLEET_ONLY = ("command", "replicas", "replace_delay")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,8 +39,9 @@ class TargetSpec:
     health_path: str | None = None
     replica_tags: tuple[Mapping[str, str], ...] = ()
     # A service chaoskit does not run (e.g. a docker-compose port): the proxy fronts these
-    # "host:port" addresses instead of a fleet. Their health is a TCP connect unless
-    # health_path is set explicitly.
+    # "host:port" addresses instead of a fleet, one instance each (tagged like a replica in
+    # that slot). Their health is a TCP connect unless health_path is set explicitly. Not
+    # together with the FLEET_ONLY settings.
     upstreams: tuple[str, ...] | None = None
     # "http": the proxy follows requests and responses (per-request latency, HttpErrors);
     # "tcp": bytes only, and the health check is a TCP connect.
@@ -60,7 +63,7 @@ class TargetSpec:
         return self.health_path
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        settings = {
             "replicas": self.replicas,
             "replace_delay": self.replace_delay,
             "tags": dict(self.tags),
@@ -71,6 +74,10 @@ class TargetSpec:
             "protocol": self.protocol,
             "port": self.port,
         }
+        if self.external:
+            for name in FLEET_ONLY:  # their defaults; written out, they would be refused
+                del settings[name]
+        return settings
 
 
 DEFAULT_TARGETS: Mapping[str, TargetSpec] = {
@@ -78,6 +85,7 @@ DEFAULT_TARGETS: Mapping[str, TargetSpec] = {
 }
 
 _FIELDS = tuple(spec_field.name for spec_field in dataclasses.fields(TargetSpec))
+_DEFAULT = TargetSpec()
 
 
 def parse_targets(raw: object) -> dict[str, TargetSpec]:
@@ -107,6 +115,9 @@ def _from_mapping(name: str, value: object) -> TargetSpec:
             f"targets.{name} has unknown setting(s) {', '.join(map(repr, unknown))}; "
             f"the settings of a local target are {', '.join(_FIELDS)}."
         )
+    if value.get("upstreams") is not None:
+        # Refused even when set to the default: the setting would be silently ignored.
+        _refuse_fleet_only(f"targets.{name}", [key for key in FLEET_ONLY if key in value])
     settings = dict(value)
     if "replace_delay" in settings:
         settings["replace_delay"] = parse_duration(
@@ -143,7 +154,7 @@ def _checked(name: str, spec: TargetSpec) -> TargetSpec:
             f"{where}.health_path={spec.health_path!r} must be a path such as '/health', or "
             f"'' for a TCP connect check."
         )
-    _check_external(where, spec)
+    _check_external(where, spec, replace_delay)
     if spec.command is not None:
         _check_command(where, spec.command)
     return dataclasses.replace(
@@ -192,7 +203,18 @@ def _check_command(where: str, command: object) -> None:
         )
 
 
-def _check_external(where: str, spec: TargetSpec) -> None:
+def _refuse_fleet_only(where: str, names: list[str]) -> None:
+    if names:
+        raise ConfigError(
+            f"{where} sets {' and '.join(names)} together with upstreams. upstreams fronts a "
+            f"service that already runs: chaoskit does not run its processes, count them or "
+            f"replace them, so {' and '.join(names)} would be ignored. Remove "
+            f"{'them' if len(names) > 1 else 'it'}, or remove upstreams and give a command for "
+            f"chaoskit to run the service."
+        )
+
+
+def _check_external(where: str, spec: TargetSpec, replace_delay: float) -> None:
     if spec.protocol not in ("http", "tcp"):
         raise ConfigError(f"{where}.protocol={spec.protocol!r} must be 'http' or 'tcp'.")
     if isinstance(spec.port, bool) or not isinstance(spec.port, int) or not 0 <= spec.port < 65536:
@@ -202,11 +224,18 @@ def _check_external(where: str, spec: TargetSpec) -> None:
         )
     if spec.upstreams is None:
         return
-    if spec.command is not None:
-        raise ConfigError(
-            f"{where} sets both command and upstreams; use command to have chaoskit run the "
-            f"service, or upstreams to put the proxy in front of one that already runs."
-        )
+    _refuse_fleet_only(
+        where,
+        [
+            name
+            for name, differs in (
+                ("command", spec.command is not None),
+                ("replicas", spec.replicas != _DEFAULT.replicas),
+                ("replace_delay", replace_delay != _DEFAULT.replace_delay),
+            )
+            if differs
+        ],
+    )
     upstreams = spec.upstreams
     if not isinstance(upstreams, tuple) or not upstreams:
         raise ConfigError(

@@ -12,11 +12,15 @@ from collections.abc import Sequence
 
 from chaoskit.errors import ProviderError
 from chaoskit.providers.local.config import TargetSpec
-from chaoskit.providers.local.fleet import Balancer, FleetFault, ReplicaStatus
+from chaoskit.providers.local.fleet import Balancer, FleetFault, ReplicaStatus, slot_tags
 
 
 class ExternalService:
-    """The fleet interface over fixed upstream addresses; instance ids are ``NAME-1``, ..."""
+    """The fleet interface over fixed upstream addresses; instance ids are ``NAME-1``, ...
+
+    The address at index ``slot`` is the instance in that slot, tagged like a fleet replica
+    in it (``slot_tags``).
+    """
 
     def __init__(self, target: str, spec: TargetSpec, balancer: Balancer) -> None:
         assert spec.upstreams is not None
@@ -51,7 +55,7 @@ class ExternalService:
                 state="healthy" if self._balancer.is_healthy(upstream_id) else "unhealthy",
                 started_at=self._started_at,
                 slot=slot,
-                tags={**self.spec.tags, "chaoskit:slot": str(slot)},
+                tags=slot_tags(self.spec, slot),
             )
             for slot, (upstream_id, address) in enumerate(self._addresses.items())
         ]

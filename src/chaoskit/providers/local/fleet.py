@@ -9,14 +9,18 @@ Beyond killing replicas, the fleet does to them what can be done to an EC2 insta
 - **stop** (SIGSTOP): the process keeps its port but answers nothing, so requests hang and
   the balancer's health check marks it unhealthy on its own; removing the fault sends SIGCONT.
 - **reboot** (SIGTERM, SIGKILL after ``reboot_grace``): the same command starts again with the
-  same instance id and port; the supervisor does not count it as a death to replace.
+  same instance id and port; the supervisor does not count it as a death to replace. It shows
+  as rebooting until the balancer first finds the new process healthy.
 - **CPU stress**: the replica is pinned to one CPU next to ``workers`` busy-looping burner
   processes pinned to the same CPU, so the scheduler leaves it about 1/(workers+1) of that
   core, while the other replicas keep every CPU they had. Removing it kills the burners and
-  restores the replica's CPU affinity.
+  restores the replica's CPU affinity; a replica that dies takes its burners with it.
 
 Each replica runs in a process group of its own and the signals go to the group, so a command
-that forks workers (``gunicorn -w 4``) is stopped, rebooted and killed as a whole.
+that forks workers (``gunicorn -w 4``) is stopped, rebooted and killed as a whole. Once the
+group leader has exited, for whatever reason, the rest of its group is killed too: nothing it
+forked outlives it, and a reboot starts the command again only once the whole group is gone
+(its children may hold the port).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaoskit.errors import ConfigError, ProviderError
+from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
+
+from chaoskit.errors import ProviderError
 from chaoskit.providers.local.config import TargetSpec
 from chaoskit.providers.local.lifeline import kill_when_parent_dies
 
@@ -55,6 +61,13 @@ SHOP_COMMAND = (
 STOP_TIMEOUT = 5.0
 # How long a rebooting replica may take to exit on SIGTERM before it is killed.
 REBOOT_GRACE = 3.0
+# How long what is left of a replica's process group may take to die of SIGKILL.
+GROUP_EXIT_TIMEOUT = 5.0
+GROUP_POLL_INTERVAL = 0.02
+# A rebooted replica shows as rebooting until its first healthy probe, or for this long at most;
+# after that it is an unhealthy replica like any other.
+BOOT_TIMEOUT = 60.0
+BOOT_POLL_INTERVAL = 0.05
 SLOT_TAG = "chaoskit:slot"
 # ``-I -S``: no site packages or environment to load, so a burner is busy within milliseconds.
 # The trailing arguments only name it in ``ps``.
@@ -131,16 +144,30 @@ class _Replica:
     process: asyncio.subprocess.Process
     started_at: float
     terminated: bool = False
+    # This process is being shut down by a reboot: its exit is expected.
     rebooting: bool = False
+    # This process was started by a reboot and has not been found healthy yet.
+    booting: bool = False
     stopped_by: str | None = None  # handle of the stop fault holding it
     stressed_by: str | None = None  # handle of the stress fault holding it
 
     def signal(self, signum: int) -> None:
         """Signal the replica's process group; nothing once the process has been reaped."""
         if self.process.returncode is not None:
-            return  # its pid (and group id) may belong to someone else by now
+            return  # for anything but killing what is left, see kill_group
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signum)
+
+    def kill_group(self) -> None:
+        """SIGKILL the replica's process group, also once its leader has been reaped.
+
+        Linux gives no new process a pid that is still the id of a live process group, so the
+        id names this group for as long as anything in it runs. Called right after the leader
+        is reaped, it cannot reach a stranger: a freed pid comes round again only after the
+        whole pid space.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @dataclass(kw_only=True)
@@ -158,6 +185,7 @@ class _Pinned:
     cpu: int
     # The affinity of each thread of the replica's process tree before it was pinned.
     saved: dict[int, set[int]]
+    burners: list[asyncio.subprocess.Process] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -165,8 +193,11 @@ class _Stress:
     replicas: list[_Replica]
     workers: int
     pinned: list[_Pinned] = field(default_factory=list)
-    burners: list[asyncio.subprocess.Process] = field(default_factory=list)
     released: bool = False
+
+    @property
+    def burners(self) -> list[asyncio.subprocess.Process]:
+        return [burner for pinned in self.pinned for burner in pinned.burners]
 
     def describe(self) -> FleetFault:
         return FleetFault(
@@ -183,6 +214,7 @@ class Fleet:
         *,
         host: str = "127.0.0.1",
         reboot_grace: float = REBOOT_GRACE,
+        boot_timeout: float = BOOT_TIMEOUT,
     ) -> None:
         self.target = target
         self.spec = spec
@@ -190,6 +222,7 @@ class Fleet:
         self._balancer = balancer
         self._host = host
         self._reboot_grace = reboot_grace
+        self._boot_timeout = boot_timeout
         self._live: dict[str, _Replica] = {}
         self._faults: dict[str, _Stop | _Stress] = {}
         self._exits: set[asyncio.Task[None]] = set()
@@ -226,11 +259,17 @@ class Fleet:
     def _state(self, replica: _Replica) -> str:
         # The fleet knows before the health check does: a stopped replica can still look
         # healthy for a probe interval or two.
-        if replica.rebooting:
+        if self._is_rebooting(replica):
             return "rebooting"
         if replica.stopped_by is not None:
             return "stopped"
         return "healthy" if self._balancer.is_healthy(replica.id) else "unhealthy"
+
+    def _is_rebooting(self, replica: _Replica) -> bool:
+        """From ``reboot_instances`` until the balancer first finds the new process healthy."""
+        if replica.booting and self._balancer.is_healthy(replica.id):
+            replica.booting = False  # the reboot is over; later failures are plain unhealthy
+        return replica.rebooting or replica.booting
 
     def terminate(self, instance_ids: Sequence[str]) -> None:
         """SIGKILL the given replicas; they leave the live list at once and are replaced later."""
@@ -238,7 +277,10 @@ class Fleet:
             del self._live[replica.id]
             replica.terminated = True
             self._balancer.remove_upstream(replica.id)
+            # The whole group while the leader lives; once it is reaped, _await_exit (or the
+            # reboot) has killed the rest of the group right then.
             replica.signal(signal.SIGKILL)
+            self._kill_burners(replica)
             log.info("%s: terminated %s (pid %d)", self.target, replica.id, replica.process.pid)
 
     # faults
@@ -267,11 +309,10 @@ class Fleet:
             self._track(self._reboots, self._reboot(replica))
 
     async def stress_cpu(self, instance_ids: Sequence[str], *, workers: int) -> str:
-        """Pin each replica to one CPU shared with ``workers`` burners; returns the handle."""
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError(
-                f"workers={workers!r} must be a whole number of burner processes, 1 or more."
-            )
+        """Pin each replica to one CPU shared with ``workers`` burners; returns the handle.
+
+        ``workers`` is checked by the callers (``check_workers``), before the request gets here.
+        """
         if not hasattr(os, "sched_setaffinity"):
             raise ProviderError("CPU stress needs os.sched_setaffinity, which only Linux has.")
         replicas = self._live_replicas(instance_ids)
@@ -311,10 +352,10 @@ class Fleet:
         """Kill every replica (and burner) and wait until each is reaped."""
         self._stopping = True
         burners = [
-            b
+            burner
             for fault in self._faults.values()
             if isinstance(fault, _Stress)
-            for b in fault.burners
+            for burner in fault.burners
         ]
         for handle in list(self._faults):
             self.remove_fault(handle)
@@ -356,7 +397,7 @@ class Fleet:
         """Faults on one replica would undo each other; refuse before changing anything."""
         busy = []
         for replica in replicas:
-            if rebooting and replica.rebooting:
+            if rebooting and self._is_rebooting(replica):
                 busy.append(f"{replica.id} is rebooting")
             if stopped and replica.stopped_by is not None:
                 busy.append(f"{replica.id} is stopped by {replica.stopped_by}")
@@ -378,10 +419,7 @@ class Fleet:
                 replica.signal(signal.SIGCONT)
                 log.info("%s: started %s again", self.target, replica.id)
             return
-        for burner in fault.burners:
-            if burner.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    burner.kill()
+        _kill(fault.burners)
         for replica in fault.replicas:
             replica.stressed_by = None
         for pinned in fault.pinned:
@@ -389,10 +427,19 @@ class Fleet:
                 _restore_affinity(pinned.replica.process.pid, pinned.saved)
         log.info("%s: removed CPU stress %s", self.target, handle)
 
+    def _kill_burners(self, replica: _Replica) -> None:
+        """Burners stress nothing but the machine once their replica is gone. The fault stays
+        listed until it is removed, like any fault whose instances are gone."""
+        fault = self._faults.get(replica.stressed_by or "")
+        if isinstance(fault, _Stress):
+            for pinned in fault.pinned:
+                if pinned.replica is replica:
+                    _kill(pinned.burners)
+
     async def _pin(self, stress: _Stress, replica: _Replica) -> None:
         if stress.released:
             raise ProviderError(f"the stress of {replica.id} was removed while it was starting")
-        if replica.process.returncode is not None:
+        if _gone(replica):
             return  # died since it was chosen; its replacement is not stressed
         allowed = os.sched_getaffinity(replica.process.pid)
         taken = {
@@ -409,7 +456,8 @@ class Fleet:
         for tid in _threads_of_tree(pid):
             with contextlib.suppress(ProcessLookupError):  # a thread that just ended
                 saved[tid] = os.sched_getaffinity(tid)
-        stress.pinned.append(_Pinned(replica=replica, cpu=cpu, saved=saved))
+        pinned = _Pinned(replica=replica, cpu=cpu, saved=saved)
+        stress.pinned.append(pinned)
         for tid in saved:
             with contextlib.suppress(ProcessLookupError):
                 os.sched_setaffinity(tid, {cpu})
@@ -422,10 +470,13 @@ class Fleet:
                 stderr=asyncio.subprocess.DEVNULL,
                 preexec_fn=functools.partial(_burner_setup, cpu),
             )
-            stress.burners.append(burner)
+            pinned.burners.append(burner)
             if stress.released:  # removed, or the fleet stopped, while this burner started
                 burner.kill()
                 raise ProviderError(f"the stress of {replica.id} was removed while it was starting")
+            if _gone(replica):  # died while this burner started; its exit killed the others
+                _kill(pinned.burners)
+                return
         log.info(
             "%s: pinned %s to CPU %d with %d burner(s)",
             self.target,
@@ -435,8 +486,18 @@ class Fleet:
         )
 
     async def _spawn(
-        self, slot: int, *, instance_id: str | None = None, port: int | None = None
-    ) -> None:
+        self,
+        slot: int,
+        *,
+        instance_id: str | None = None,
+        port: int | None = None,
+        rebooting: _Replica | None = None,
+    ) -> _Replica | None:
+        """Start a replica in ``slot``; with ``rebooting``, the process that one's reboot starts.
+
+        Returns None when the replica is no longer wanted once its process has started: the
+        fleet stopped, or the rebooting replica was terminated meanwhile.
+        """
         port = free_port(self._host) if port is None else port
         instance_id = new_instance_id() if instance_id is None else instance_id
         argv = render_argv(self._command, port=port, instance_id=instance_id)
@@ -454,22 +515,45 @@ class Fleet:
                 f"check targets.{self.target}.command"
             ) from error
         replica = _Replica(
-            id=instance_id, slot=slot, port=port, process=process, started_at=time.time()
+            id=instance_id,
+            slot=slot,
+            port=port,
+            process=process,
+            started_at=time.time(),
+            booting=rebooting is not None,
         )
+        if self._stopping or (
+            rebooting is not None and self._live.get(instance_id) is not rebooting
+        ):
+            # The fleet stopped, or the replica was terminated while it started again: it stays
+            # terminated, and is replaced like any terminated replica.
+            replica.terminated = True
+            replica.kill_group()
+            await process.wait()
+            replica.kill_group()
+            if not self._stopping:
+                log.info("%s: %s was terminated while it rebooted", self.target, instance_id)
+                self._track(self._replacements, self._replace(instance_id, slot))
+            return None
         # A rebooted replica replaces its old entry in place and so keeps its position.
         self._live[instance_id] = replica
         self._balancer.add_upstream(instance_id, self._host, port)
         log.info("%s: started %s (pid %d, port %d)", self.target, instance_id, process.pid, port)
         self._track(self._exits, self._await_exit(replica))
+        return replica
 
     async def _await_exit(self, replica: _Replica) -> None:
         returncode = await replica.process.wait()
-        if replica.rebooting and not replica.terminated:
-            return  # the reboot starts it again
+        # Whatever the replica forked, and its burners, end with it.
+        replica.kill_group()
+        self._kill_burners(replica)
+        if replica.rebooting:
+            return  # the reboot starts it again, or has it replaced if it was terminated
         if not replica.terminated:
             log.warning("%s: %s exited with code %s", self.target, replica.id, returncode)
-            self._live.pop(replica.id, None)
-            self._balancer.remove_upstream(replica.id)
+            if self._live.get(replica.id) is replica:
+                del self._live[replica.id]
+                self._balancer.remove_upstream(replica.id)
         if self._stopping:
             return
         self._track(self._replacements, self._replace(replica.id, replica.slot))
@@ -488,15 +572,53 @@ class Fleet:
             )
             replica.signal(signal.SIGKILL)
             await replica.process.wait()
-        if self._stopping or self._live.get(replica.id) is not replica:
-            return  # terminated (and so replaced) while it was shutting down
+        # The leader is gone; what it forked may still hold the port the new process needs.
+        replica.kill_group()
+        if self._stopping:
+            return
+        if self._live.get(replica.id) is not replica:
+            # Terminated while it shut down. Its exit was the reboot's to handle, so the
+            # replacement is too.
+            self._track(self._replacements, self._replace(replica.id, replica.slot))
+            return
         try:
-            await self._spawn(replica.slot, instance_id=replica.id, port=replica.port)
+            await _wait_group_gone(replica.process.pid)
+            started = await self._spawn(
+                replica.slot, instance_id=replica.id, port=replica.port, rebooting=replica
+            )
         except ProviderError as error:
             # Like an instance that does not come back from a reboot: gone, and replaced.
             log.error("%s: rebooting %s failed: %s", self.target, replica.id, error)
-            self._live.pop(replica.id, None)
-            self._track(self._replacements, self._replace(replica.id, replica.slot))
+            if self._live.get(replica.id) is replica:
+                del self._live[replica.id]
+            if not self._stopping:
+                self._track(self._replacements, self._replace(replica.id, replica.slot))
+            return
+        if started is not None:
+            await self._await_first_health(started)
+
+    async def _await_first_health(self, replica: _Replica) -> None:
+        """End the reboot at the first healthy probe even when nobody asks for the state, so
+        that a replica failing its checks later shows as unhealthy, not as still rebooting."""
+
+        async def still_booting() -> bool:
+            return self._live.get(replica.id) is replica and self._is_rebooting(replica)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self._boot_timeout),
+            wait=wait_fixed(BOOT_POLL_INTERVAL),
+            retry=retry_if_result(bool),
+        )
+        try:
+            await retrying(still_booting)
+        except RetryError:
+            log.warning(
+                "%s: %s was not healthy %gs after its reboot; it counts as unhealthy from now on",
+                self.target,
+                replica.id,
+                self._boot_timeout,
+            )
+            replica.booting = False
 
     async def _replace(self, dead_id: str, slot: int) -> None:
         await asyncio.sleep(self.spec.replace_delay)
@@ -518,6 +640,63 @@ class Fleet:
 
 def _new_handle(kind: str) -> str:
     return f"{kind}-{secrets.token_hex(6)}"
+
+
+def _gone(replica: _Replica) -> bool:
+    return replica.terminated or replica.process.returncode is not None
+
+
+def _kill(processes: Sequence[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+
+
+async def _wait_group_gone(pgid: int) -> None:
+    """Wait until no process of group ``pgid`` runs, or raise ProviderError."""
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(GROUP_EXIT_TIMEOUT),
+        wait=wait_fixed(GROUP_POLL_INTERVAL),
+        retry=retry_if_result(bool),
+    )
+
+    async def running() -> bool:
+        return _group_running(pgid)
+
+    try:
+        await retrying(running)
+    except RetryError:
+        raise ProviderError(
+            f"process group {pgid} was still running {GROUP_EXIT_TIMEOUT:g}s after SIGKILL"
+        ) from None
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs. Zombies do not count: they hold no port,
+    and one whose parent is gone waits for an init process that may be slow to reap it."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc to tell a zombie from a live process
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                # After the command name, which may hold anything: state, ppid, pgrp, ...
+                state, _ppid, pgrp, *_ = stat.read().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if pgrp == str(pgid) and state not in ("Z", "X"):
+            return True
+    return False
 
 
 def _replica_setup() -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.errors import ChaoskitError, ConfigError, ProviderError
+from chaoskit.faults.instances import check_workers
 from chaoskit.providers.local.config import TargetSpec, parse_targets
 from chaoskit.providers.local.external import ExternalService
 from chaoskit.providers.local.fleet import Balancer, Fleet
@@ -333,9 +334,7 @@ class ControlApi:
     async def _stress_cpu(self, request: Mapping[str, Any]) -> dict[str, Any]:
         target = self._system.target(request.get("target"))
         ids = _id_list(request.get("ids"))
-        workers = request.get("workers", 1)
-        if isinstance(workers, bool) or not isinstance(workers, int):
-            raise ConfigError(f"workers={workers!r} must be a whole number of burner processes.")
+        workers = check_workers(request.get("workers", 1), field="workers")
         return {"handle": await target.fleet.stress_cpu(ids, workers=workers)}
 
     def _remove_fault(self, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -221,15 +221,22 @@ def probe_lag_forever(recorder: SecondRecorder) -> None:
         cpu, last = used, now
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stamp:
     """A request's intended and actual send times (``clock`` seconds), carried from the
     client wrapper to the request event in the request's own ``context``: nested requests
     and ``catch_response`` blocks each keep theirs, and nothing is left behind when a
-    request raises."""
+    request raises.
+
+    While the wrapped call runs (``in_call``), the request event only leaves its outcome
+    here; the wrapper records it when the call returns, so the latency ends where the user's
+    code gets the response back, as the user's own timing around the call would (locust's
+    ``response_time`` stops before the request event's listeners have run)."""
 
     intended: float
     sent: float
+    in_call: bool = True
+    outcome: tuple[object, object] | None = None  # the event's exception and response
 
 
 def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
@@ -246,24 +253,38 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     ) -> None:
         stamp = context.get(STAMP_KEY) if isinstance(context, dict) else None
         if isinstance(stamp, Stamp):
-            # Counted as sent by the wrapper; the send time is on this process's clock.
-            start_time, intended = stamp.sent, stamp.intended
-        else:
-            intended = None
-            if start_time is None:  # custom clients may leave it out
-                start_time = clock() - response_time / 1000.0
+            if stamp.in_call:
+                stamp.outcome = (exception, response)
+                return
+            # Fired after the call returned, when a catch_response block ends: the response
+            # came when locust says, not when the user's checks on it were done.
+            _record(recorder, stamp, exception, response, done=stamp.sent + response_time / 1e3)
+            return
+        if start_time is None:  # custom clients may leave it out
+            start_time = clock() - response_time / 1000.0
         if exception is None:
-            recorder.record_ok(start_time=start_time, latency_ms=response_time, intended=intended)
+            recorder.record_ok(start_time=start_time, latency_ms=response_time)
         else:
             reason = failure_reason(exception, getattr(response, "status_code", None))
-            recorder.record_failure(
-                start_time=start_time,
-                reason=reason,
-                intended=intended,
-                latency_ms=response_time,
-            )
+            recorder.record_failure(start_time=start_time, reason=reason, latency_ms=response_time)
 
     return on_request
+
+
+def _record(
+    recorder: SecondRecorder, stamp: Stamp, exception: object, response: object, *, done: float
+) -> None:
+    """A stamped request, counted as sent by the wrapper, that completed at ``done``."""
+    latency_ms = (done - stamp.sent) * 1000.0
+    if exception is None:
+        recorder.record_ok(start_time=stamp.sent, latency_ms=latency_ms, intended=stamp.intended)
+    else:
+        recorder.record_failure(
+            start_time=stamp.sent,
+            reason=failure_reason(exception, getattr(response, "status_code", None)),
+            intended=stamp.intended,
+            latency_ms=latency_ms,
+        )
 
 
 def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
@@ -319,15 +340,22 @@ def _announcing(
 @contextmanager
 def _sending(recorder: SecondRecorder, schedule: UserSchedule | None) -> Iterator[Stamp]:
     now = clock()
+    token = None
     if schedule is not None:
-        yield Stamp(intended=schedule.request(now), sent=now)
-        return
-    recorder.sent(now)
-    token = recorder.begin(now)
+        stamp = Stamp(intended=schedule.request(now), sent=now)
+    else:
+        recorder.sent(now)
+        token = recorder.begin(now)
+        stamp = Stamp(intended=now, sent=now)
     try:
-        yield Stamp(intended=now, sent=now)
+        yield stamp
     finally:
-        recorder.end(token)
+        stamp.in_call = False
+        if stamp.outcome is not None:
+            exception, response = stamp.outcome
+            _record(recorder, stamp, exception, response, done=clock())
+        if token is not None:
+            recorder.end(token)
 
 
 def _positional_index(function: Callable[..., Any], name: str) -> int:

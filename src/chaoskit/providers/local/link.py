@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from chaoskit.providers.local.delayline import DelayLine
 from chaoskit.providers.local.httpframe import Framer, Segment
@@ -38,8 +38,6 @@ from chaoskit.typing import NetworkFault
 
 log = logging.getLogger("chaoskit.local.proxy")
 
-if TYPE_CHECKING:
-    from chaoskit.providers.local.proxy import ActiveFault, Proxy, Upstream
 
 # Past this many delayed bytes on one flow, stop reading its source until they drain.
 MAX_DELAYED_BYTES = 4 * 1024 * 1024
@@ -83,6 +81,41 @@ def error_response(status: int) -> bytes:
         f"Content-Length: {len(body)}\r\nX-Chaoskit-Fault: http_error\r\n\r\n"
     )
     return head.encode("latin-1") + body
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActiveFault:
+    handle: str
+    spec: NetworkFault
+    upstream_ids: frozenset[str]
+
+
+class Upstream:
+    def __init__(self, upstream_id: str, host: str, port: int) -> None:
+        self.id = upstream_id
+        self.host = host
+        self.port = port
+        self.healthy = False
+        self.failed_probes = 0
+        self.links: set[Link] = set()
+        self.probe_task: asyncio.Task[None] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class LinkOwner(Protocol):
+    """What a link needs from the proxy that accepted it."""
+
+    rng: random.Random
+    generation: int  # counts fault changes, so links know when to redraw a delay
+
+    def faults_for(self, upstream_id: str, direction: str) -> tuple[ActiveFault, ...]: ...
+
+    def accept(self, client: asyncio.Transport) -> Link: ...
+
+    def forget(self, link: Link) -> None: ...
 
 
 @dataclass(kw_only=True)
@@ -241,7 +274,7 @@ class Flow:
 class Link:
     """One client connection and the upstream connection that serves it."""
 
-    def __init__(self, proxy: Proxy, client: asyncio.Transport, *, http: bool) -> None:
+    def __init__(self, proxy: LinkOwner, client: asyncio.Transport, *, http: bool) -> None:
         self._proxy = proxy
         self._loop = asyncio.get_running_loop()
         self.client = client
@@ -505,7 +538,7 @@ class Link:
 
 
 class ClientSide(asyncio.Protocol):
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: LinkOwner) -> None:
         self._proxy = proxy
         self._link: Link | None = None
 

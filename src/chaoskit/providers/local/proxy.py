@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from chaoskit.errors import ProviderError
 from chaoskit.providers.local.httpframe import Framer
-from chaoskit.providers.local.link import ClientSide, Link, UpstreamSide
+from chaoskit.providers.local.link import ActiveFault, ClientSide, Link, Upstream, UpstreamSide
 from chaoskit.typing import NetworkFault
 
 HEALTH_INTERVAL = 0.25
@@ -28,33 +28,11 @@ FAILED_PROBES_BEFORE_UNHEALTHY = 2
 
 
 @dataclass(frozen=True, kw_only=True)
-class ActiveFault:
-    handle: str
-    spec: NetworkFault
-    upstream_ids: frozenset[str]
-
-
-@dataclass(frozen=True, kw_only=True)
 class UpstreamStatus:
     id: str
     address: str
     healthy: bool
     connections: int
-
-
-class Upstream:
-    def __init__(self, upstream_id: str, host: str, port: int) -> None:
-        self.id = upstream_id
-        self.host = host
-        self.port = port
-        self.healthy = False
-        self.failed_probes = 0
-        self.links: set[Link] = set()
-        self.probe_task: asyncio.Task[None] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 class _HealthProbe:

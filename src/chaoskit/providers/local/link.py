@@ -15,6 +15,14 @@ chunk is held in a ``DelayLine`` until its due time, which the flow's faults set
 
 A fault's toxicity is drawn once per connection (per request for ``http_error``), so a 50 %
 fault affects about half of the connections for their whole life.
+
+Passthrough: a flow that has carried ``splice.SPLICE_AFTER_BYTES`` with no fault on its bytes,
+on a connection whose HTTP framing is off (a TCP target, or framing given up), hands its
+sockets to a ``splice.Splicer``, which moves the bytes in the kernel. It takes over again, in
+byte order (the pipe's bytes are written to the sink transport first), as soon as a fault
+applies to the flow (checked against ``Proxy.generation`` before each read), at the end of
+the stream (the source transport then reads the end itself), on a socket error (the link
+closes, as a transport error would close it), and when the link ends.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol, cast
 
+from chaoskit.providers.local import splice
 from chaoskit.providers.local.delayline import DelayLine
 from chaoskit.providers.local.httpframe import Framer, Segment
 from chaoskit.typing import NetworkFault
@@ -53,6 +62,11 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _fileno(transport: asyncio.BaseTransport) -> int:
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
 
 
 def _abort_with_reset(transport: asyncio.BaseTransport) -> None:
@@ -145,16 +159,32 @@ class Flow:
         self._finishing: Callable[[], None] | None = None
         self._sink_paused = False
         self.source_paused = False
+        self._splicer: splice.Splicer | None = None
+        # While waiting for the sink transport to empty before splicing: its own limits.
+        self._splice_pending: tuple[int, int] | None = None
+        self._spliced_under = -1  # the fault generation last checked while splicing
+        self._unspliced_bytes = 0  # passed through Python, no fault, since the last switch
+
+    @property
+    def spliced(self) -> bool:
+        """Whether the kernel moves this flow's bytes now (no fault applies to them)."""
+        return self._splicer is not None
 
     def new_exchange(self) -> None:
         self._exchange_delay = None
 
     def push(self, data: bytes) -> bool:
         """Send ``data`` on, subject to this flow's faults; False when a fault dropped it."""
-        faults = [f for f in self._link.faults(self.direction) if f.spec.kind in _ON_BYTES]
+        if self._splicer is not None:  # not expected: the source is not read while splicing
+            self._unsplice()
+        faults = self._byte_faults()
         if not faults:
             self._write_in_order(data)
+            self._unspliced_bytes += len(data)
+            if self._unspliced_bytes >= splice.SPLICE_AFTER_BYTES:
+                self._try_splice()
             return True
+        self._unspliced_bytes = 0
         # Timers first: a reset or timeout is armed even when another fault drops the bytes.
         for fault in faults:
             spec = fault.spec
@@ -177,6 +207,104 @@ class Flow:
         self._update_source_reading()
         return True
 
+    def _byte_faults(self) -> list[ActiveFault]:
+        return [f for f in self._link.faults(self.direction) if f.spec.kind in _ON_BYTES]
+
+    # passthrough in the kernel (see the module docstring)
+
+    def _try_splice(self) -> None:
+        self._unspliced_bytes = 0  # when refused, try again after as many bytes
+        sink = self.sink
+        if sink is None or self._splice_pending is not None or not self._may_splice():
+            return
+        if sink.get_write_buffer_size():
+            # Spliced bytes would overtake those the sink transport still holds: splice once
+            # it has sent them. With its limits at 0 it pauses this flow's source now (through
+            # sink_paused) and calls sink_paused(False) when it is empty.
+            self._splice_pending = sink.get_write_buffer_limits()
+            sink.set_write_buffer_limits(high=0, low=0)
+            return
+        self._start_splice()
+
+    def _may_splice(self) -> bool:
+        source, sink = self.source, self.sink
+        return not (
+            not splice.usable()
+            or self._link.closed
+            or self._link.framed
+            or source is None
+            or sink is None
+            or source.is_closing()
+            or sink.is_closing()
+            or self._splicer is not None
+            or self._finishing is not None
+            or self._line
+            or self._timer is not None
+            or self._sink_paused
+            or self._byte_faults()
+        )
+
+    def _start_splice(self) -> None:
+        """Hand the sockets to a splicer; the sink transport must hold nothing."""
+        source, sink = self.source, self.sink
+        assert source is not None and sink is not None
+        source_fd, sink_fd = _fileno(source), _fileno(sink)
+        if source_fd < 0 or sink_fd < 0:
+            return
+        splicer = splice.Splicer.open(
+            self._loop,
+            source_fd,
+            sink_fd,
+            allowed=self._splice_allowed,
+            moved=self._spliced_bytes,
+            stopped=self._splice_stopped,
+        )
+        if splicer is None:
+            return
+        try:
+            splicer.start()  # its callbacks run from the next loop iteration on
+        except (OSError, RuntimeError) as error:  # the event loop refused the descriptors
+            log.debug("not splicing: %s", error)
+            splicer.stop()
+            return
+        # Nothing more reaches the source transport (its flow-control flag stays as it is;
+        # _unsplice brings the transport back in line with it).
+        source.pause_reading()
+        self._splicer = splicer
+        self._spliced_under = self._link.fault_generation()
+
+    def _splice_allowed(self) -> bool:
+        generation = self._link.fault_generation()
+        if generation == self._spliced_under:
+            return True
+        self._spliced_under = generation
+        return not self._byte_faults()
+
+    def _spliced_bytes(self, count: int) -> None:
+        self._link.turn(self)
+
+    def _splice_stopped(self, failed: bool) -> None:
+        self._unsplice()
+        if failed:
+            # What a transport does on a socket error (the error itself was read by splice).
+            self._link.close()
+
+    def _unsplice(self) -> None:
+        """Back to the transports: the pipe's bytes go to the sink transport first, then the
+        source transport reads again (unless flow control holds it)."""
+        splicer, self._splicer = self._splicer, None
+        if splicer is None:
+            return
+        self._unspliced_bytes = 0
+        rest = splicer.stop()
+        if rest and self.sink is not None and not self.sink.is_closing():
+            self.sink.write(rest)
+        if self._link.closed or self.source is None:
+            return
+        self._update_source_reading()
+        if not self.source_paused:
+            self.source.resume_reading()
+
     def push_in_order(self, data: bytes) -> None:
         """Send the proxy's own bytes after whatever this flow still holds back, undelayed."""
         self._write_in_order(data)
@@ -193,6 +321,7 @@ class Flow:
         """The source ended: once everything held back is out (and any slow close), ``then``."""
         if self._finishing is not None:
             return
+        self._unsplice()
         slow = max(
             (f for f in self._link.faults(self.direction) if f.spec.kind == "slow_close"),
             key=lambda f: f.spec.delay,
@@ -251,10 +380,18 @@ class Flow:
 
     def sink_paused(self, paused: bool) -> None:
         self._sink_paused = paused
+        limits, sink = self._splice_pending, self.sink
+        if not paused and limits is not None and sink is not None:
+            # The sink transport sent all it held (see _try_splice): splice from here on.
+            self._splice_pending = None
+            low, high = limits
+            sink.set_write_buffer_limits(high=high, low=low)
+            if self._may_splice() and not sink.get_write_buffer_size():
+                self._start_splice()
         self._update_source_reading()
 
     def _update_source_reading(self) -> None:
-        if self.source is None or self._link.closed:
+        if self.source is None or self._link.closed or self._splicer is not None:
             return
         pause = self._sink_paused or self._line.queued_bytes > MAX_DELAYED_BYTES
         if pause != self.source_paused:
@@ -265,6 +402,7 @@ class Flow:
                 self.source.resume_reading()
 
     def stop(self) -> None:
+        self._unsplice()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -320,6 +458,11 @@ class Link:
 
     def sample_latency(self, faults: Iterable[ActiveFault]) -> float:
         return sample_latency([fault.spec for fault in faults], self._proxy.rng)
+
+    @property
+    def framed(self) -> bool:
+        """Whether HTTP framing follows this connection's bytes (so they pass through Python)."""
+        return self._requests is not None or self._responses is not None
 
     def fault_generation(self) -> int:
         """Changes whenever a fault is added or removed anywhere in the proxy."""
@@ -383,7 +526,7 @@ class Link:
             self.from_client(data)
         if self._client_eof:
             self.up.finish(self._half_close_upstream)
-        if not self.closed and not self.up.source_paused:
+        if not self.closed and not self.up.source_paused and not self.up.spliced:
             self.client.resume_reading()
 
     # client -> upstream
@@ -395,7 +538,7 @@ class Link:
             return
         if self.closed:
             return
-        self._turn(self.up)
+        self.turn(self.up)
         if self._requests is None:
             self.up.push(data)
             return
@@ -472,7 +615,7 @@ class Link:
     def from_upstream(self, data: bytes) -> None:
         if self.closed:
             return
-        self._turn(self.down)
+        self.turn(self.down)
         if self._responses is None:
             self.down.push(data)
             return
@@ -492,7 +635,8 @@ class Link:
         # Bytes the upstream sent before closing still reach the client, at their due time.
         self.down.finish(self.close)
 
-    def _turn(self, flow: Flow) -> None:
+    def turn(self, flow: Flow) -> None:
+        """Bytes arrived on ``flow``: after bytes the other way, that starts a new exchange."""
         if self._last_flow is not flow:
             self._last_flow = flow
             flow.new_exchange()

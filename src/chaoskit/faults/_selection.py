@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from chaoskit.errors import ConfigError
-from chaoskit.typing import Instance
+from chaoskit.typing import Environment, FaultPlan, Instance
 
 DEFAULT_COUNT = 1
 # Instances listed by name in an error before the rest are only counted.
@@ -176,7 +177,7 @@ def _describe_states(instances: Sequence[Instance]) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SelectsInstances:
+class SelectsInstances(ABC):
     """What every fault that picks instances of a target shares: its fields, their checks
     (once, at definition), how the choice reads, and the choice itself."""
 
@@ -202,6 +203,24 @@ class SelectsInstances:
         return describe_selection(
             count=self.count, percent=self.percent, tags=self.tags, target=self.target
         )
+
+    def plan_capacity_loss(
+        self, env: Environment, rng: random.Random, *, least: float
+    ) -> FaultPlan:
+        """The plan of a fault that takes the chosen instances out of service: its severity
+        is ``least``, plus 1 when it hits every instance of the target (in proportion)."""
+        instances = env.target(self.target).instances()
+        chosen = self.choose(instances, rng)
+        return FaultPlan(
+            fault=self.describe(),
+            target=self.target,
+            instance_ids=chosen,
+            severity=least + len(chosen) / max(1, len(instances)),
+        )
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The fault in words, e.g. ``TerminateInstances 1 of web``."""
 
     def choose(self, instances: Sequence[Instance], rng: random.Random) -> tuple[str, ...]:
         return select_instances(

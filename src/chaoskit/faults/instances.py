@@ -57,18 +57,9 @@ class StopInstances(SelectsInstances):
         return f"StopInstances {self.selection_text()}"
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
-        target = env.target(self.target)
-        instances = target.instances()
-        chosen = self.choose(instances, rng)
         # Capacity gone for the whole hold, as with terminating, and worse for clients: requests
         # to a stopped instance hang until the health check notices instead of failing fast.
-        # 2, plus 1 for stopping all of it.
-        return FaultPlan(
-            fault=self.describe(),
-            target=self.target,
-            instance_ids=chosen,
-            severity=2.0 + len(chosen) / max(1, len(instances)),
-        )
+        return self.plan_capacity_loss(env, rng, least=2.0)
 
     def inject(self, plan: FaultPlan, env: Environment) -> _Stopped:
         target = env.target(plan.target)
@@ -121,17 +112,9 @@ class RebootInstances(SelectsInstances):
         return f"RebootInstances {self.selection_text()}"
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
-        target = env.target(self.target)
-        instances = target.instances()
-        chosen = self.choose(instances, rng)
         # Capacity lost, but only for as long as a restart takes, and nothing is replaced:
-        # between latency and terminating. 1.5, plus 1 for rebooting all of it.
-        return FaultPlan(
-            fault=self.describe(),
-            target=self.target,
-            instance_ids=chosen,
-            severity=1.5 + len(chosen) / max(1, len(instances)),
-        )
+        # between latency and terminating.
+        return self.plan_capacity_loss(env, rng, least=1.5)
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -79,7 +80,7 @@ def parse_toxicity(value: object, *, field: str) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _NetworkFaultBase(SelectsInstances):
+class _NetworkFaultBase(SelectsInstances, ABC):
     toxicity: float | str = 1.0
 
     def __post_init__(self) -> None:
@@ -96,15 +97,17 @@ class _NetworkFaultBase(SelectsInstances):
     def _normalise(self) -> None:
         """Turn the fault's own durations and rates into numbers (subclasses)."""
 
+    @abstractmethod
     def network_fault(self) -> NetworkFault:
-        raise NotImplementedError
+        """What the proxy is asked to do."""
 
+    @abstractmethod
     def _what(self) -> str:
-        raise NotImplementedError
+        """The fault's own part of ``describe()``, e.g. ``Latency 200ms``."""
 
+    @abstractmethod
     def _severity(self) -> float:
         """How hard it hits, 1 (mild) to 3 (severe), before toxicity scales it."""
-        raise NotImplementedError
 
     def _set_duration(self, attribute: str, *, allow_zero: bool) -> None:
         seconds = parse_duration(

@@ -34,16 +34,8 @@ class TerminateInstances(SelectsInstances):
         return f"TerminateInstances {self.selection_text()}"
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
-        instances = env.target(self.target).instances()
-        chosen = self.choose(instances, rng)
-        # Losing capacity is the severe end of the scale: 2, plus 1 for losing all of it.
-        share = len(chosen) / max(1, len(instances))
-        return FaultPlan(
-            fault=self.describe(),
-            target=self.target,
-            instance_ids=chosen,
-            severity=2.0 + share,
-        )
+        # Losing capacity is the severe end of the scale.
+        return self.plan_capacity_loss(env, rng, least=2.0)
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)

@@ -300,6 +300,39 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
     assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
 
 
+def test_a_tasksets_own_wait_time_is_kept_as_a_schedule(tmp_path: Path, target: str) -> None:
+    # The TaskSet asks for a run every 200 ms; each takes 300 ms. Kept as a schedule, the
+    # users fall behind: more runs are expected than sent, and latency from the intended
+    # time grows past 300 ms. Closed loop, expected would equal sent, at 300 ms.
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import HttpUser, TaskSet, constant, constant_throughput, task
+
+        class Pages(TaskSet):
+            wait_time = constant_throughput(5)
+
+            @task
+            def slow(self):
+                self.client.get("/slow?ms=300")
+
+        class Browser(HttpUser):
+            wait_time = constant(0)
+            tasks = [Pages]
+        """,
+    )
+    with LocustDriver(Locust(locustfile, users=2, workers=1), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(3.0)
+        driver.stop()
+        seconds = driver.collect(began, time.time())
+    total = merge_seconds(seconds)
+    assert total.ok == total.sent > 0, total
+    assert total.expected >= 1.3 * total.sent, total  # 5 runs/s asked, about 3.3 sent
+    assert total.latency_us.get_value_at_percentile(90) > 450_000
+
+
 def test_a_rate_with_a_load_shape_is_refused(tmp_path: Path, target: str) -> None:
     locustfile = write_locustfile(
         tmp_path,

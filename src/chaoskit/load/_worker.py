@@ -91,7 +91,9 @@ class Schedules:
         """Route each class's ``wait_time`` through its users' schedules."""
         for user_class in user_classes:
             original = _own_wait_time(user_class)
-            self._intervals[user_class] = _runtime.schedule_interval(original)
+            self._intervals[user_class] = _runtime.schedule_interval(
+                original
+            ) or _tasksets_interval(user_class)
             if not _installed(vars(user_class).get("wait_time")):
                 user_class.wait_time = self._scheduled_wait_time(original)
             if not _installed(user_class.stop):
@@ -165,6 +167,18 @@ def _own_wait_time(user_class: type[locust.User]) -> Callable[..., float]:
             found: Callable[..., float] = vars(klass)["wait_time"]
             return getattr(found, "_chaoskit_original", found)
     return locust.constant(0)
+
+
+def _tasksets_interval(user_class: type[locust.User]) -> float | None:
+    """The schedule the user's TaskSets ask for with their own ``wait_time``, when the user
+    asks for none itself: a locust file may pace its users there. Only when every TaskSet
+    that sets one asks for the same interval (a user has one schedule)."""
+    intervals = set()
+    for taskset in _tasksets(user_class.tasks):
+        own = vars(taskset).get("wait_time")
+        if own is not None:
+            intervals.add(_runtime.schedule_interval(getattr(own, "_chaoskit_original", own)))
+    return intervals.pop() if len(intervals) == 1 else None
 
 
 def _tasksets(tasks: Iterable[Any], seen: set[type[Any]] | None = None) -> list[type[Any]]:

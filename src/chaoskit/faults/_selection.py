@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.typing import Environment, FaultPlan, Instance
 
@@ -198,6 +199,21 @@ class SelectsInstances(ABC):
         object.__setattr__(self, "count", selection.count)
         object.__setattr__(self, "percent", selection.percent)
         object.__setattr__(self, "tags", selection.tags)
+
+    def _set_duration(self, attribute: str, *, allow_zero: bool) -> None:
+        """Normalise the duration field ``attribute`` to seconds, once, at definition."""
+        seconds = parse_duration(
+            getattr(self, attribute),
+            field=f"{type(self).__name__}({attribute})",
+            allow_zero=allow_zero,
+        )
+        object.__setattr__(self, attribute, seconds)
+
+    def _seconds(self, attribute: str) -> float:
+        """A duration field, as the seconds ``_set_duration`` made of it."""
+        value = getattr(self, attribute)
+        assert isinstance(value, float)
+        return value
 
     def selection_text(self) -> str:
         return describe_selection(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from chaoskit.durations import name_value, parse_duration
+from chaoskit.durations import name_value
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
 from chaoskit.faults._selection import SelectsInstances
@@ -48,10 +48,7 @@ class StopInstances(SelectsInstances):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        timeout = parse_duration(
-            self.start_timeout, field="StopInstances(start_timeout)", allow_zero=False
-        )
-        object.__setattr__(self, "start_timeout", timeout)  # normalised once, to seconds
+        self._set_duration("start_timeout", allow_zero=False)
 
     def describe(self) -> str:
         return f"StopInstances {self.selection_text()}"
@@ -64,12 +61,11 @@ class StopInstances(SelectsInstances):
     def inject(self, plan: FaultPlan, env: Environment) -> _Stopped:
         target = env.target(plan.target)
         handle = add_fault(target, plan, lambda: target.stop_instances(plan.instance_ids))
-        assert isinstance(self.start_timeout, float)
         return _Stopped(
             plan=plan,
             removal=RemovableInjection(plan=plan, target=target, handle=handle),
             capacity=AwaitsCapacity(
-                plan=plan, target=target, timeout=self.start_timeout, action="starting"
+                plan=plan, target=target, timeout=self._seconds("start_timeout"), action="starting"
             ),
         )
 
@@ -103,10 +99,7 @@ class RebootInstances(SelectsInstances):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        timeout = parse_duration(
-            self.reboot_timeout, field="RebootInstances(reboot_timeout)", allow_zero=False
-        )
-        object.__setattr__(self, "reboot_timeout", timeout)  # normalised once, to seconds
+        self._set_duration("reboot_timeout", allow_zero=False)
 
     def describe(self) -> str:
         return f"RebootInstances {self.selection_text()}"
@@ -119,9 +112,8 @@ class RebootInstances(SelectsInstances):
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
         start_fault(plan, lambda: target.reboot_instances(plan.instance_ids))
-        assert isinstance(self.reboot_timeout, float)
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self.reboot_timeout, action="rebooting"
+            plan=plan, target=target, timeout=self._seconds("reboot_timeout"), action="rebooting"
         )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
-from chaoskit.durations import format_duration, parse_duration
+from chaoskit.durations import format_duration
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import RemovableInjection, add_fault
 from chaoskit.faults._selection import SelectsInstances
@@ -108,19 +108,6 @@ class _NetworkFaultBase(SelectsInstances, ABC):
     @abstractmethod
     def _severity(self) -> float:
         """How hard it hits, 1 (mild) to 3 (severe), before toxicity scales it."""
-
-    def _set_duration(self, attribute: str, *, allow_zero: bool) -> None:
-        seconds = parse_duration(
-            getattr(self, attribute),
-            field=f"{type(self).__name__}({attribute})",
-            allow_zero=allow_zero,
-        )
-        object.__setattr__(self, attribute, seconds)
-
-    def _seconds(self, attribute: str) -> float:
-        value = getattr(self, attribute)
-        assert isinstance(value, float)
-        return value
 
     def describe(self) -> str:
         share = f", {self._toxicity():.0%} of connections" if self._toxicity() < 1 else ""

@@ -6,7 +6,6 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chaoskit.durations import parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, start_fault
 from chaoskit.faults._selection import SelectsInstances
 from chaoskit.typing import Environment, FaultPlan
@@ -25,10 +24,7 @@ class TerminateInstances(SelectsInstances):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        timeout = parse_duration(
-            self.replace_timeout, field="TerminateInstances(replace_timeout)", allow_zero=False
-        )
-        object.__setattr__(self, "replace_timeout", timeout)  # normalised once, to seconds
+        self._set_duration("replace_timeout", allow_zero=False)
 
     def describe(self) -> str:
         return f"TerminateInstances {self.selection_text()}"
@@ -40,7 +36,6 @@ class TerminateInstances(SelectsInstances):
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
         start_fault(plan, lambda: target.terminate(plan.instance_ids))
-        assert isinstance(self.replace_timeout, float)
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self.replace_timeout, action="terminating"
+            plan=plan, target=target, timeout=self._seconds("replace_timeout"), action="terminating"
         )

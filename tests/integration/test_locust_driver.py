@@ -294,7 +294,10 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
     to_target = served(target) - before
     runs = to_target // 3
     assert to_target == 3 * runs and runs >= 60, to_target  # about 40 runs a second
-    assert total.sent == total.expected == 5 * runs, total
+    assert total.sent == 5 * runs, total
+    # A run due just before the stop, whose user had not woken for it yet, is expected and
+    # never sent: at most one per user.
+    assert 0 <= total.expected - total.sent <= 4, total
     assert total.ok == 4 * runs, total
     assert sum(total.failed.values()) == runs, total.failed
     assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]

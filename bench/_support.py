@@ -56,9 +56,10 @@ _TARGET = textwrap.dedent(
 )
 
 # Users that time their own requests: the send and completion times around
-# ``self.client.get``, and an intended time computed here, from the user's first task run
-# plus one interval per run (the schedule chaoskit is asked to keep), not from chaoskit's
-# stamp. Each worker writes its rows when the load stops.
+# ``self.client.get``, and an intended time computed here, not from chaoskit's stamp: the
+# run's slot (first task run plus one interval per run, the schedule chaoskit is asked to
+# keep), plus however late the user sent it when it was free to (its sleep overshot). Each
+# worker writes its rows when the load stops.
 TIMED_LOCUSTFILE = """
 import os, time
 from locust import FastHttpUser, constant_throughput, events, task
@@ -72,15 +73,21 @@ class Shopper(FastHttpUser):
     def on_start(self):
         self.first = None
         self.runs = 0
+        self.free = 0.0
 
     def timed_get(self, path):
-        sent = time.time()
+        sent = time.time()  # the clock right around the call: nothing else is timed
+        self.client.get(path)
+        done = time.time()
         if self.first is None:
             self.first = sent
-        intended = self.first + self.runs * INTERVAL
+        slot = self.first + self.runs * INTERVAL
         self.runs += 1
-        self.client.get(path)
-        ROWS.append((intended, sent, time.time()))
+        # Due at its slot, or when the previous request was done if the user was busy until
+        # later; sent later still, the load generator woke the user late: not latency.
+        intended = slot + max(0.0, sent - max(slot, self.free))
+        self.free = done
+        ROWS.append((intended, sent, done))
 
     @task({weight})
     def products(self):

@@ -10,7 +10,8 @@ seconds, where a request intended while the target was stopped waits until it re
 (latencies uniform from the measured stall length down to 0) and the rest take the normal
 latency (the median the users' own timing measured before the stall). **The users' own
 timing**: a bench-only locust file times each request around ``self.client.get`` from an
-intended time it computes itself (first run plus one interval per run); it includes the
+intended time it computes itself (first run plus one interval per run, plus however late
+it sent when it was free to); it includes the
 queueing behind each user's own overdue requests after the stall, which an open-loop client
 would not have. chaoskit's p90/p95/p99 come from its merged per-second histograms. Locust's
 own figures come from ``locust --headless`` with the same locust file, users and stall.

@@ -152,8 +152,10 @@ def test_latency_fault_delays_only_that_instance_and_removing_it_restores(web: L
         restored = connections[victim].median_round_trip(9)
 
         assert 0.2 <= delayed <= 0.2 + baseline + TIMING_SLACK
-        assert untouched < 0.02
-        assert restored < 0.02
+        # Half the fault's delay: far above a loopback round trip on a busy machine, far
+        # below a fault left in place.
+        assert untouched < 0.1
+        assert restored < 0.1
         web.remove_fault(handle)  # idempotent
     finally:
         for connection in connections.values():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.load._recorder import SecondRecorder, failure_reason
+from chaoskit.load._recorder import SecondRecorder, Stamp, failure_reason
 
 
 def test_requests_belong_to_the_second_they_started_in() -> None:
@@ -27,6 +27,23 @@ def test_the_current_second_is_not_shipped_until_it_is_over() -> None:
     recorder.record_ok(start_time=100.1, latency_ms=1.0)
     assert recorder.drain(now=100.9).seconds == ()
     assert [s.second for s in recorder.drain(now=101.0).seconds] == [100]
+
+
+def test_finished_requests_are_recorded_before_anything_is_shipped() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    ok = Stamp(intended=100.2, sent=100.2, token=recorder.begin(100.2), answered=True)
+    failed = Stamp(intended=100.4, sent=100.4, answered=True, failure="HTTP 503")
+    raised = Stamp(intended=100.6, sent=100.6)  # raised before locust's request event
+    for stamp, done in ((ok, 100.205), (failed, 100.5), (raised, 100.7)):
+        recorder.sent(stamp.intended)
+        stamp.done = done
+        recorder.finished.append(stamp)
+    # The bracket ends when the stamp is flushed: the second is complete.
+    [stats] = recorder.drain(now=101.5).seconds
+    assert (stats.expected, stats.sent, stats.ok, stats.failed) == (3, 3, 1, {"HTTP 503": 1})
+    assert stats.latency_us.get_value_at_percentile(100) == pytest.approx(5_000, rel=1e-3)
+    assert recorder.drain(now=102.5).seconds == ()  # nothing twice
+    assert recorder.brackets_trusted
 
 
 def test_a_request_in_flight_holds_the_watermark_back() -> None:

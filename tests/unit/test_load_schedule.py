@@ -3,12 +3,19 @@ worker's recorder keeps them (times are passed in: no clock, no locust)."""
 
 from __future__ import annotations
 
+import math
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from chaoskit.load._recorder import (
     BUSY_MEAN_LIMIT,
     LAG_LIMIT,
     PROBE_INTERVAL,
     SecondRecorder,
     UserSchedule,
+    slots_by_second,
 )
 from chaoskit.slo.seconds import SecondStats
 
@@ -67,10 +74,24 @@ def test_a_task_run_is_shifted_as_a_whole_by_how_late_it_started() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(1.0, alive=alive)
     run(user, start=10.0)
-    user.wait(10.5)  # next run due at 11.0
-    user.start(11.2)  # started 0.2 s late (the previous run's response held the user)
+    # The previous run's response held the user until 11.2; the next run was due at 11.0.
+    assert user.wait(11.2) == 0.0
+    user.start(11.2)
     assert abs(user.request(11.25) - 11.05) < 1e-9  # 0.05 s of preparation is not latency
     assert abs(user.request(11.5) - 11.3) < 1e-9
+
+
+def test_the_worker_waking_a_user_late_is_not_latency() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    user = recorder.schedule(1.0, alive=alive)
+    run(user, start=10.0)
+    assert user.wait(10.5) == 0.5  # free at 10.5, asleep until the next slot at 11.0
+    user.start(11.0007)  # the sleep overshot by 0.7 ms
+    intended = user.request(11.0007)
+    recorder.record_ok(start_time=11.0007, latency_ms=1.0, intended=intended)
+    user.wait(11.1)
+    seconds = shipped(recorder, 20.0)
+    assert 1000 <= seconds[11].latency_us.get_value_at_percentile(100) <= 1001
 
 
 def test_think_time_before_the_first_request_is_not_generator_lag() -> None:
@@ -255,3 +276,41 @@ def test_requests_outside_a_task_run_are_measured_from_their_actual_send() -> No
         (99, 1, 1),
         (100, 1, 1),
     ]
+
+
+@given(
+    origin=st.floats(min_value=0.0, max_value=2e9),
+    interval=st.floats(min_value=1e-5, max_value=5.0),
+    first=st.integers(min_value=0, max_value=5_000),
+    count=st.integers(min_value=0, max_value=5_000),
+)
+def test_slots_counted_per_second_match_counting_them_one_by_one(
+    origin: float, interval: float, first: int, count: int
+) -> None:
+    one_by_one: dict[int, int] = {}
+    for j in range(first, first + count):
+        second = math.floor(origin + j * interval)
+        one_by_one[second] = one_by_one.get(second, 0) + 1
+    counted = list(slots_by_second(origin, interval, first, first + count))
+    assert dict(counted) == one_by_one
+    assert [second for second, _ in counted] == sorted(one_by_one)
+
+
+def test_a_user_far_behind_a_fast_schedule_is_counted_by_arithmetic() -> None:
+    # 20 users at 5,000 runs a second each, held 30 s by a target that never answers: every
+    # wait, snapshot and stop counts their 3 million slots by arithmetic.
+    recorder = SecondRecorder(grace=60.0)
+    users = [recorder.schedule(1 / 5000, alive=lambda: False) for _ in range(20)]
+    for user in users:
+        user.start(100.0)
+        user.request(100.0)
+    began = time.process_time()
+    partial = recorder.drain(now=130.0).partial
+    for user in users:
+        user.wait(130.0)
+    recorder.stop_schedules(130.0)
+    assert time.process_time() - began < 0.5
+    assert sum(s.in_flight for s in partial) == 20 * 30 * 5000
+    seconds = shipped(recorder, 200.0)
+    assert sum(s.expected for s in seconds.values()) == 20 * 30 * 5000
+    assert all(seconds[s].expected == 20 * 5000 for s in range(101, 130))

@@ -9,9 +9,12 @@ read from a monotonic clock (so a clock step does not burst or drop slots).
 **Intended time.** A user with a schedule (``UserSchedule``) runs its tasks at fixed intended
 times, ``interval`` apart, that never slip when the user falls behind (wrk2-style): a user
 held up by a slow response runs its late tasks back to back until it is on time again. A
-task run is shifted as a whole by how late it started: a request sent ``d`` seconds after the
-run started is intended at the run's intended time plus ``d``, so work the task does before
-its first request (think time, preparing data) is not latency. A request of a user without
+run is intended at its slot plus however late the worker woke the user for it (its sleep
+overshooting, other users running first): that is the generator's, judged by the lag rules
+below, while the time a user spent on earlier runs is the target's. A task run is shifted as
+a whole by how late it started: a request sent ``d`` seconds after the run started is
+intended at the run's intended time plus ``d``, so work the task does before its first
+request (think time, preparing data) is not latency. A request of a user without
 a schedule, or sent outside a task (``on_start``), is intended when it was actually sent.
 Every request belongs to the second of its intended time, and its latency runs from the
 intended time to its complete response.
@@ -80,6 +83,22 @@ PROBE_WINDOW: Final = 1.0
 _USAGE_MIN_WALL: Final = 0.5
 
 
+@dataclass(slots=True)
+class Stamp:
+    """One request sent by a client chaoskit wraps: its intended and actual send times, and
+    what came back. The request event fills in the outcome (``answered``, ``failure``) while
+    the call runs; the wrapper sets ``done`` when the call returns to the user's code, and
+    hands the stamp to ``SecondRecorder.finished``."""
+
+    intended: float
+    sent: float
+    token: int | None = None  # the recorder's bracket, for a request without a schedule
+    answered: bool = False
+    failure: str | None = None  # the failure's reason; None for a success
+    done: float | None = None
+    settled: bool = False  # recorded by ``flush``
+
+
 @dataclass(frozen=True, kw_only=True)
 class Batch:
     """Seconds ready to ship (sorted, each with something recorded) and the watermark; and
@@ -127,6 +146,9 @@ class SecondRecorder:
         self._probe_woke: float | None = None
         self._window: _Window | None = None
         self._lags: list[_Lag] = []
+        # Requests whose calls returned, recorded by ``flush``: the request's caller may be
+        # timing the call, and an append is all the recording it should see.
+        self.finished: list[Stamp] = []
 
     @property
     def brackets_trusted(self) -> bool:
@@ -157,9 +179,28 @@ class SecondRecorder:
         stats.expected += 1
         stats.sent += 1
 
-    def missed(self, intended: float) -> None:
-        """A scheduled task run intended at ``intended`` will never be sent."""
-        self._second(intended).expected += 1
+    def missed(self, intended: float, count: int = 1) -> None:
+        """``count`` scheduled task runs intended at ``intended`` (or in that second) will
+        never be sent."""
+        self._second(intended).expected += count
+
+    def flush(self) -> None:
+        """Record the requests in ``finished`` (``drain`` does this first)."""
+        for stamp in self.finished:
+            stamp.settled = True
+            if stamp.token is not None:
+                self.end(stamp.token)
+            # Not answered: the call raised before locust's request event, or its
+            # catch_response block is still open (the event will hand the stamp back).
+            if stamp.answered and stamp.done is not None:
+                stats = self._second(stamp.intended)
+                if stamp.failure is None:
+                    stats.record_ok((stamp.done - stamp.intended) * 1_000_000)
+                else:
+                    stats.record_failure(stamp.failure)
+                self._completed(stamp.intended, stamp.done)
+        # Cleared in place: callers hold ``finished.append``. Nothing above yields.
+        self.finished.clear()
 
     def record_ok(
         self, *, start_time: float, latency_ms: float, intended: float | None = None
@@ -298,6 +339,7 @@ class SecondRecorder:
 
     def drain(self, now: float) -> Batch:
         """Hand out every second below the watermark (and late additions to them)."""
+        self.flush()
         watermark = self.watermark(now)
         ready = sorted(second for second in self._open if second < watermark)
         self._shipped_until = watermark
@@ -313,8 +355,8 @@ class SecondRecorder:
     def _partial(self, now: float) -> tuple[SecondStats, ...]:
         overdue: dict[int, int] = {}
         for schedule in self._schedules:
-            for intended in schedule.overdue(now):
-                overdue[math.floor(intended)] = overdue.get(math.floor(intended), 0) + 1
+            for second, count in schedule.overdue(now):
+                overdue[second] = overdue.get(second, 0) + count
         partial = []
         for second in sorted(self._open.keys() | overdue.keys()):
             if second + 1 > now:
@@ -358,7 +400,11 @@ class SecondRecorder:
 class UserSchedule:
     """One user's fixed schedule: a task run every ``interval`` seconds from its first run,
     never slipping. Driven by the user's ``wait_time`` (``wait``), its task runner
-    (``start``) and its clients (``request``)."""
+    (``start``) and its clients (``request``).
+
+    Slot ``j`` is intended at ``origin + j * interval``. Slots are counted by arithmetic,
+    never one by one: a user far behind a fast schedule (a stalled target, a rate above
+    what the target can serve) has thousands of them."""
 
     def __init__(
         self, recorder: SecondRecorder, interval: float, *, alive: Callable[[], bool]
@@ -366,7 +412,8 @@ class UserSchedule:
         self.interval = interval
         self._recorder = recorder
         self._alive = alive
-        self._next: float | None = None  # intended time of the first run not yet claimed
+        self._origin: float | None = None  # intended time of the first run
+        self._next = 0  # index of the first slot not yet claimed
         self._claimed: float | None = None  # claimed by wait(), not started
         self._ready = 0.0  # when the wait for the claimed run ends
         self._run: float | None = None  # intended time of the run in progress
@@ -375,18 +422,15 @@ class UserSchedule:
 
     def wait(self, now: float) -> float:
         """The previous run is over: claim the next slot; return how long to sleep."""
-        self._end_run(now)
+        self._run = None
         if self._closed:
             return 0.0
-        if self._next is None:
-            self._next = now
+        origin = self._begin(now)
         # A user this far behind gives its oldest slots up (they count as missed): a target
         # that never answers would otherwise build an endless backlog.
-        while self._next < now - self._recorder.grace:
-            self._recorder.missed(self._next)
-            self._next += self.interval
-        self._claimed = self._next
-        self._next += self.interval
+        self._miss_until(now - self._recorder.grace)
+        self._claimed = origin + self._next * self.interval
+        self._next += 1
         self._ready = max(self._claimed, now)
         return self._ready - now
 
@@ -396,14 +440,19 @@ class UserSchedule:
         if self._closed:
             return
         if self._claimed is None:
-            if self._next is None:
-                self._next = now
             self.wait(now)
         else:
             self._recorder.run_started_late(self._claimed, ready=self._ready, now=now)
-        assert self._claimed is not None
-        # A run locust started before its slot (no wait in between) is intended when it ran.
-        self._run, self._claimed, self._run_started = min(self._claimed, now), None, now
+        claimed = self._claimed
+        assert claimed is not None
+        if now < claimed:  # locust started it before its slot (no wait in between)
+            self._run = now
+        else:
+            # How late the worker woke the user is the generator's doing (gevent's timers
+            # alone overshoot by about 0.7 ms), not the target's: it is not latency, and the
+            # lag rules judge it. Time the user spent on earlier runs is the target's.
+            self._run = claimed + max(0.0, now - self._ready)
+        self._claimed, self._run_started = None, now
 
     def request(self, now: float) -> float:
         """A request is being sent now; returns its intended time and counts it."""
@@ -420,16 +469,11 @@ class UserSchedule:
         if self._closed:
             return
         self._closed = True
-        pending = [self._claimed] if self._claimed is not None else []
-        slot = self._next
-        while slot is not None and slot < cutoff:
-            pending.append(slot)
-            slot += self.interval
-        for intended in pending:
-            if intended < cutoff:
-                self._recorder.missed(intended)
+        if self._claimed is not None and self._claimed < cutoff:
+            self._recorder.missed(self._claimed)
         self._claimed = None
-        self._next = None
+        if self._origin is not None:
+            self._miss_until(cutoff)
 
     def oldest(self, now: float) -> float | None:
         """The oldest intended time whose requests may still be recorded; None once the
@@ -438,24 +482,60 @@ class UserSchedule:
             return None
         if self._run is not None:
             return self._run
-        if self._closed:
+        if self._closed or self._origin is None:
             return now
-        pending = self._claimed if self._claimed is not None else self._next
-        return now if pending is None else min(pending, now)
+        pending = self._claimed
+        if pending is None:
+            pending = self._origin + self._next * self.interval
+        return min(pending, now)
 
-    def overdue(self, now: float) -> Iterator[float]:
-        """Intended times of the runs that should have started by ``now`` and have not."""
-        if self._closed:
+    def overdue(self, now: float) -> Iterator[tuple[int, int]]:
+        """Per second, how many runs should have started by ``now`` and have not."""
+        if self._closed or self._origin is None:
             return
         if self._claimed is not None and self._claimed < now:
-            yield self._claimed
-        slot = self._next
-        while slot is not None and slot < now:
-            yield slot
-            slot += self.interval
+            yield math.floor(self._claimed), 1
+        yield from slots_by_second(
+            self._origin, self.interval, self._next, _slots_before(self._origin, self.interval, now)
+        )
 
-    def _end_run(self, now: float) -> None:
-        self._run = None
+    def _begin(self, now: float) -> float:
+        if self._origin is None:
+            self._origin = now
+        return self._origin
+
+    def _miss_until(self, cutoff: float) -> None:
+        """Give up the unclaimed slots intended before ``cutoff``."""
+        assert self._origin is not None
+        stop = _slots_before(self._origin, self.interval, cutoff)
+        if stop > self._next:
+            for second, count in slots_by_second(self._origin, self.interval, self._next, stop):
+                self._recorder.missed(second, count)
+            self._next = stop
+
+
+def _slots_before(origin: float, interval: float, cutoff: float) -> int:
+    """How many slots of a schedule are intended before ``cutoff``."""
+    return max(0, math.ceil((cutoff - origin) / interval))
+
+
+def slots_by_second(
+    origin: float, interval: float, first: int, stop: int
+) -> Iterator[tuple[int, int]]:
+    """Slots ``first`` to ``stop - 1`` of a schedule, counted per second of their intended
+    time (``origin + j * interval``), in order."""
+    j = first
+    while j < stop:
+        second = math.floor(origin + j * interval)
+        after = min(stop, max(j + 1, _slots_before(origin, interval, second + 1)))
+        # The division may round a slot onto the wrong side of the second's end: settle it
+        # by the slot's own time, as a slot counted alone would be.
+        while after < stop and math.floor(origin + after * interval) == second:
+            after += 1
+        while after - 1 > j and math.floor(origin + (after - 1) * interval) != second:
+            after -= 1
+        yield second, after - j
+        j = after
 
 
 def failure_reason(exception: object, status_code: object) -> str:

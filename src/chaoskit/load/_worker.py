@@ -36,7 +36,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Final
 
 import gevent
@@ -54,6 +53,7 @@ from chaoskit.load._recorder import (
     PROBE_INTERVAL,
     Batch,
     SecondRecorder,
+    Stamp,
     UserSchedule,
     failure_reason,
 )
@@ -129,6 +129,7 @@ class Schedules:
 
     def _scheduled_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
         def wait_time(user: Any) -> float:
+            self.recorder.flush()  # between runs: the users' requests are not timing it
             schedule = self.of_user(user)
             if schedule is None:
                 return original(user)
@@ -139,6 +140,7 @@ class Schedules:
 
     def _scheduled_taskset_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
         def wait_time(taskset: Any) -> float:
+            self.recorder.flush()
             schedule = self.of_user(taskset.user)
             if schedule is None:
                 return original(taskset)
@@ -235,24 +237,6 @@ def probe_lag_forever(recorder: SecondRecorder) -> None:
         cpu, last = used, now
 
 
-@dataclass(slots=True)
-class Stamp:
-    """A request's intended and actual send times (``clock`` seconds), carried from the
-    client wrapper to the request event in the request's own ``context``: nested requests
-    and ``catch_response`` blocks each keep theirs, and nothing is left behind when a
-    request raises.
-
-    While the wrapped call runs (``in_call``), the request event only leaves its outcome
-    here; the wrapper records it when the call returns, so the latency ends where the user's
-    code gets the response back, as the user's own timing around the call would (locust's
-    ``response_time`` stops before the request event's listeners have run)."""
-
-    intended: float
-    sent: float
-    in_call: bool = True
-    outcome: tuple[object, object] | None = None  # the event's exception and response
-
-
 def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     """A listener for locust's request event that records into ``recorder``."""
 
@@ -267,38 +251,31 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     ) -> None:
         stamp = context.get(STAMP_KEY) if isinstance(context, dict) else None
         if isinstance(stamp, Stamp):
-            if stamp.in_call:
-                stamp.outcome = (exception, response)
-                return
-            # Fired after the call returned, when a catch_response block ends: the response
-            # came when locust says, not when the user's checks on it were done.
-            _record(recorder, stamp, exception, response, done=stamp.sent + response_time / 1e3)
+            # Only the reason is kept, not the response: a stamp waits for ``flush``.
+            stamp.answered, stamp.failure = True, _failure(exception, response)
+            if stamp.done is not None:
+                # Fired after the call returned, when a catch_response block ends: the
+                # response came when locust says, not when the user's checks were done.
+                stamp.done = stamp.sent + response_time / 1e3
+                if stamp.settled:
+                    stamp.settled = False
+                    recorder.finished.append(stamp)
             return
         if start_time is None:  # custom clients may leave it out
             start_time = clock() - response_time / 1000.0
-        if exception is None:
+        reason = _failure(exception, response)
+        if reason is None:
             recorder.record_ok(start_time=start_time, latency_ms=response_time)
         else:
-            reason = failure_reason(exception, getattr(response, "status_code", None))
             recorder.record_failure(start_time=start_time, reason=reason, latency_ms=response_time)
 
     return on_request
 
 
-def _record(
-    recorder: SecondRecorder, stamp: Stamp, exception: object, response: object, *, done: float
-) -> None:
-    """A stamped request, counted as sent by the wrapper, that completed at ``done``."""
-    latency_ms = (done - stamp.sent) * 1000.0
+def _failure(exception: object, response: object) -> str | None:
     if exception is None:
-        recorder.record_ok(start_time=stamp.sent, latency_ms=latency_ms, intended=stamp.intended)
-    else:
-        recorder.record_failure(
-            start_time=stamp.sent,
-            reason=failure_reason(exception, getattr(response, "status_code", None)),
-            intended=stamp.intended,
-            latency_ms=latency_ms,
-        )
+        return None
+    return failure_reason(exception, getattr(response, "status_code", None))
 
 
 def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
@@ -323,11 +300,15 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
 
     @contextmanager
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        schedule = schedules.of_user(None)
-        with _sending(recorder, schedule) as stamp:
-            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+        now = clock()
+        stamp = _stamp(recorder, schedules.of_user(None), now)
+        args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+        try:
             with original_measure(self, *args, **kwargs) as request_meta:
                 yield request_meta
+        finally:
+            stamp.done = clock()
+            recorder.finished.append(stamp)
 
     EventHook.measure = measure  # type: ignore[method-assign]
     for taskset in (TaskSet, DefaultTaskSet):
@@ -351,25 +332,12 @@ def _announcing(
     return announcing
 
 
-@contextmanager
-def _sending(recorder: SecondRecorder, schedule: UserSchedule | None) -> Iterator[Stamp]:
-    now = clock()
-    token = None
+def _stamp(recorder: SecondRecorder, schedule: UserSchedule | None, now: float) -> Stamp:
+    """A request is sent ``now``: count it, and stamp it with its intended time."""
     if schedule is not None:
-        stamp = Stamp(intended=schedule.request(now), sent=now)
-    else:
-        recorder.sent(now)
-        token = recorder.begin(now)
-        stamp = Stamp(intended=now, sent=now)
-    try:
-        yield stamp
-    finally:
-        stamp.in_call = False
-        if stamp.outcome is not None:
-            exception, response = stamp.outcome
-            _record(recorder, stamp, exception, response, done=clock())
-        if token is not None:
-            recorder.end(token)
+        return Stamp(intended=schedule.request(now), sent=now)
+    recorder.sent(now)
+    return Stamp(intended=now, sent=now, token=recorder.begin(now))
 
 
 def _positional_index(function: Callable[..., Any], name: str) -> int:
@@ -397,14 +365,23 @@ def _bracketed(
     default_timeout: float | None = None,
 ) -> Callable[..., Any]:
     context_at = _positional_index(request, "context")
+    finished = recorder.finished.append
 
     @functools.wraps(request)
     def bracketed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # The send time is read first and the recording is left for later, so the latency
+        # covers what the user's own timing around the call would, and recording is in
+        # neither.
+        now = clock()
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
-        with _sending(recorder, schedules.of_user(getattr(self, "user", None))) as stamp:
-            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+        stamp = _stamp(recorder, schedules.of_user(getattr(self, "user", None)), now)
+        args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+        try:
             return request(self, *args, **kwargs)
+        finally:
+            stamp.done = clock()
+            finished(stamp)
 
     return bracketed
 

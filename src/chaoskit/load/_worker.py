@@ -10,9 +10,10 @@ What is measured (``_recorder`` has the rules): each user whose ``wait_time`` is
 ``rate``, runs its tasks on a fixed schedule (a TaskSet's own ``wait_time`` included);
 the wrapped task runner tells the schedule when each task run starts; the wrapped HTTP
 clients count each request as sent and stamp it, in the request's ``context``, with its
-intended and actual send times; locust's request event carries the stamp back with the
-response time, and the latency recorded is from the intended time to the complete
-response, in the intended second. Users with another ``wait_time`` keep it and are
+intended and actual send times; locust's request event leaves the outcome on the stamp;
+when the call returns to the user's code, the wrapper notes the time and hands the stamp
+over, and the recorder records it between task runs: latency from the intended time to the
+call's return, in the intended second. Users with another ``wait_time`` keep it and are
 measured from their actual sends. A probe greenlet watches for generator lag. A greenlet
 ships the complete seconds to the master about every half second, with the watermark.
 

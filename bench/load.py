@@ -1,11 +1,12 @@
 """chaoskit-driven load vs bare ``locust --headless`` against a tiny server on 127.0.0.1.
 
 **Overhead at saturation** (``rps_ratio``): 20 FastHttpUsers with ``constant(0)`` (closed
-loop, as fast as they can) for 10 s, once under bare ``locust --headless`` (one process)
-and once under chaoskit (one worker process); ``sched_rps_ratio``: the same under chaoskit
-with a ``rate`` far above capacity, so every request goes through the schedule path. Both
-rates are the target's own count of requests answered, over the seconds with traffic less
-2 at each end, the same rule for every run.
+loop, as fast as they can) for 10 s, under bare ``locust --headless`` (one process) and
+under chaoskit (one worker process); ``sched_rps_ratio``: the same under chaoskit with a
+``rate`` far above capacity, so every request goes through the schedule path. The arms
+take turns, three rounds, and each arm's figure is the median of its three: this VM's
+throughput drifts by a fifth over minutes. Rates are the target's own count of requests
+answered, over the seconds with traffic less 2 at each end, the same rule for every run.
 
 **Accuracy** (``p*_err_pct``): 20 users at ``constant_throughput(75)`` (1,500 requests per
 second asked for), 10 s under chaoskit. The users come from a bench-only locust file that
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import _support
+import psutil
 
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
@@ -39,6 +41,7 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 USERS = 20
 RATE = 75  # per user, for the accuracy run
 DURATION = 10.0
+ROUNDS = 3  # of each saturation arm
 PERCENTILES = (50, 95, 99)
 
 CLOSED_LOOP = """
@@ -59,17 +62,24 @@ class Shopper(FastHttpUser):
 
 def chaoskit_load(
     locustfile: Path, url: str, rate: float | None = None
-) -> tuple[list[SecondStats], float, float]:
-    """Run the load for DURATION; the whole seconds of it, and when it started and stopped."""
+) -> tuple[list[SecondStats], _support.CpuSeries]:
+    """Run the load for DURATION; the whole seconds of it, and its worker's CPU."""
     with LocustDriver(Locust(locustfile, users=USERS, workers=1, rate=rate), host=url) as driver:
         began = time.time()
+        [worker] = [
+            child
+            for child in psutil.Process().children(recursive=True)
+            if "chaoskit.load._worker" in child.cmdline()
+        ]
+        cpu = _support.CpuSeries(worker.pid)
         driver.start()
         time.sleep(DURATION)
         stopping = time.time()
         driver.stop()
+        cpu.stop()
         seconds = driver.collect(began, time.time())
     first, last = math.ceil(began) + 1, math.floor(stopping)
-    return [s for s in seconds if first <= s.second < last], began, stopping
+    return [s for s in seconds if first <= s.second < last], cpu
 
 
 def describe(name: str, window: list[SecondStats]) -> None:
@@ -85,20 +95,32 @@ def describe(name: str, window: list[SecondStats]) -> None:
 
 
 def saturation(directory: Path, url: str, target: _support.Target) -> dict[str, float]:
+    """Each arm ROUNDS times, interleaved, so that the machine's drift over the run falls on
+    every arm alike; each arm's figures are its medians. Beside the rate, the load process's
+    CPU per request served: what the rate would be on a core of its own."""
     locustfile = _support.write_locustfile(directory, CLOSED_LOOP, name="closed_loop.py")
-    before = set(target.served())
-    locust_headless(locustfile, url, directory)
-    locust_rps, n = _support.steady_rate(_new(target.served(), before))
-    print(f"  bare locust, constant(0): {locust_rps:.0f}/s served over {n} s")
-    figures = {"locust_rps": locust_rps}
-    for key, rate in (("chaoskit_rps", None), ("sched_rps", 100_000.0)):
-        before = set(target.served())
-        window, _, _ = chaoskit_load(locustfile, url, rate=rate)
-        figures[key], n = _support.steady_rate(_new(target.served(), before))
-        how = "constant(0)" if rate is None else f"rate={rate:.0f} (schedule path)"
-        print(f"  chaoskit, {how}: {figures[key]:.0f}/s served over {n} s")
-        describe(f"    chaoskit at saturation, {how}", window)
-    return figures
+    figures: dict[str, list[float]] = {}
+    for round_ in range(1, ROUNDS + 1):
+        print(f"  round {round_} of {ROUNDS}:")
+        for arm, rate in (("locust", None), ("chaoskit", None), ("sched", 100_000.0)):
+            before = set(target.served())
+            if arm == "locust":
+                cpu = locust_headless(locustfile, url, directory)
+                how = "bare locust, constant(0)"
+            else:
+                window, cpu = chaoskit_load(locustfile, url, rate=rate)
+                how = "chaoskit, " + (
+                    "constant(0)" if rate is None else f"rate={rate:.0f} (schedule path)"
+                )
+            served = _new(target.served(), before)
+            rps, n = _support.steady_rate(served)
+            cpu_us = _support.cpu_per_request_us(cpu, served)
+            figures.setdefault(f"{arm}_rps", []).append(rps)
+            figures.setdefault(f"{arm}_cpu_us", []).append(cpu_us)
+            print(f"    {how}: {rps:.0f}/s served over {n} s, {cpu_us:.1f} µs CPU a request")
+            if arm != "locust":
+                describe(f"      {how} at saturation", window)
+    return {key: statistics.median(values) for key, values in figures.items()}
 
 
 def _new(served: dict[int, int], before: set[int]) -> dict[int, int]:
@@ -110,7 +132,7 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
     timed.mkdir()
     locustfile = _support.timed_locustfile(timed, rate=RATE)
     before = set(target.served())
-    window, _, _ = chaoskit_load(locustfile, url)
+    window, _ = chaoskit_load(locustfile, url)
     served_rps, _ = _support.steady_rate(_new(target.served(), before))
     describe(f"chaoskit, {USERS} users at constant_throughput({RATE})", window)
     merged = merge_seconds(window)
@@ -139,26 +161,25 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
     return figures
 
 
-def locust_headless(locustfile: Path, url: str, directory: Path) -> None:
+def locust_headless(locustfile: Path, url: str, directory: Path) -> _support.CpuSeries:
     prefix = directory / "locust"
     command = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
         "-u", str(USERS), "-r", str(USERS), "-t", f"{DURATION:.0f}s", "--host", url,
         "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
-    subprocess.run(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=DURATION + 60,
-        check=True,
-    )
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+        cpu = _support.CpuSeries(process.pid)
+        if process.wait(timeout=DURATION + 60):
+            raise RuntimeError(f"locust --headless exited with {process.returncode}")
+        cpu.stop()
     with open(f"{prefix}_stats.csv", newline="") as stats:
         total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
     print(
-        f"  (locust's own figures: {total['Request Count']} requests, "
+        f"    (locust's own figures: {total['Request Count']} requests, "
         f"{float(total['Requests/s']):.0f}/s over its whole run)"
     )
+    return cpu
 
 
 def main() -> None:
@@ -174,6 +195,8 @@ def main() -> None:
             "load",
             rps_ratio=saturated["chaoskit_rps"] / saturated["locust_rps"],
             sched_rps_ratio=saturated["sched_rps"] / saturated["locust_rps"],
+            cpu_ratio=saturated["chaoskit_cpu_us"] / saturated["locust_cpu_us"],
+            sched_cpu_ratio=saturated["sched_cpu_us"] / saturated["locust_cpu_us"],
             p50_err_pct=figures["p50_err_pct"],
             p95_err_pct=figures["p95_err_pct"],
             p99_err_pct=figures["p99_err_pct"],

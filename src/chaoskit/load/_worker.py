@@ -117,16 +117,20 @@ class Schedules:
                 return None
             schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
             user._chaoskit_schedule = schedule
-        self._by_greenlet[getcurrent()] = schedule
+        current = getcurrent()
+        if user.__dict__.get("_chaoskit_greenlet") is not current:  # a weak-key store is dear
+            self._by_greenlet[current] = schedule
+            user._chaoskit_greenlet = current
         return schedule
 
     def _interval(self, user_class: type[Any]) -> float | None:
         if self.rate_per_user is not None:
             return 1.0 / self.rate_per_user
-        for klass in user_class.__mro__:
-            if klass in self._intervals:
-                return self._intervals[klass]
-        return None
+        if user_class not in self._intervals:  # a subclass of an installed class
+            self._intervals[user_class] = next(
+                (self._intervals[k] for k in user_class.__mro__ if k in self._intervals), None
+            )
+        return self._intervals[user_class]
 
     def _scheduled_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
         def wait_time(user: Any) -> float:
@@ -415,6 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     events: Any = environment.events  # locust's EventHook methods are untyped
     events.request.add_listener(record_requests(recorder))
     runner = environment.create_worker_runner(args.master_host, args.master_port)
+    # chaoskit records every request itself and never reads locust's own statistics;
+    # keeping them would cost the worker about 2 µs a request.
+    environment.stats.log_request = _not_kept  # type: ignore[method-assign]
+    environment.stats.log_error = _not_kept  # type: ignore[method-assign]
     shipper = Shipper(recorder, runner)
 
     def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:
@@ -441,6 +449,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner.greenlet.spawn(probe_lag_forever, recorder)
     runner.greenlet.join()
     return 0
+
+
+def _not_kept(*_: object, **__: object) -> None:
+    pass
 
 
 def _exit_at_end_of_stdin() -> None:

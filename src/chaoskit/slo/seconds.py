@@ -129,13 +129,14 @@ class SecondStats:
         """False when a load generator lagged its schedule in this second."""
         return not self.invalid
 
-    def record_ok(self, latency_us: float) -> None:
+    def record_ok(self, latency_us: float, count: int = 1) -> None:
+        """``count`` successes, each ``latency_us`` long."""
         value = max(LOWEST_US, round(latency_us))
         if value > HIGHEST_US:
             value = HIGHEST_US
-            self.clamped += 1
-        self.latency_us.record_value(value)
-        self.ok += 1
+            self.clamped += count
+        self.latency_us.record_value(value, count)
+        self.ok += count
 
     def record_failure(self, reason: str) -> None:
         self.failed[reason] = self.failed.get(reason, 0) + 1

@@ -2,7 +2,8 @@
 
 Replays 3.6 million synthetic requests (log-normal latencies around 5 ms, 1% failures)
 through what a worker does on the scheduled path (100 users at 10 task runs per second, each
-run a ``wait``/``start``/``request`` on its ``UserSchedule`` and a recorded outcome; the lag
+run a ``wait``/``start``/``request`` on its ``UserSchedule`` and a ``Stamp`` handed to the
+recorder, as the client wrapper does; the lag
 probe waking every 50 ms; every minute 10 users leave and 10 new ones start; per-second
 histograms drained every second and encoded for the wire) and what the pytest process does
 (the driver's store of shipped seconds, ``collect`` over the whole hour, and the merge of
@@ -23,7 +24,7 @@ import time
 import _support
 import psutil
 
-from chaoskit.load._recorder import PROBE_INTERVAL, SecondRecorder, UserSchedule
+from chaoskit.load._recorder import PROBE_INTERVAL, SecondRecorder, Stamp, UserSchedule
 from chaoskit.load.driver import _Measurements
 from chaoskit.slo.seconds import merge_seconds
 
@@ -70,17 +71,15 @@ def main() -> None:
         for index, (_, user) in enumerate(users):
             now = second + index / RATE
             for _ in range(RATE // USERS):
+                recorder.flush()  # as the worker's wait_time does
                 now += user.wait(now)
                 user.start(now)
-                intended = user.request(now)
-                latency_ms = rng.lognormvariate(1.6, 0.5)
+                stamp = Stamp(intended=user.request(now), sent=now, answered=True)
                 if rng.random() < 0.01:
-                    recorder.record_failure(
-                        start_time=now, reason="HTTP 503", intended=intended, latency_ms=latency_ms
-                    )
-                else:
-                    recorder.record_ok(start_time=now, latency_ms=latency_ms, intended=intended)
-                now += latency_ms / 1000
+                    stamp.failure = "HTTP 503"
+                now += rng.lognormvariate(1.6, 0.5) / 1000
+                stamp.done = now
+                recorder.finished.append(stamp)
         while probe_due < second + 1.0:
             recorder.probe_sleeping(probe_due + PROBE_INTERVAL)
             woke = probe_due + PROBE_INTERVAL + 0.0007

@@ -44,6 +44,9 @@ class Traffic:
     # Requests of the second not back yet, as ``peek`` shows them, each this old by then.
     in_flight: int = 0
     in_flight_age_ms: float = 0.0
+    # Task runs of the second that waited for their user, busy with earlier ones.
+    queued: int = 0
+    queued_max_ms: float = 0.0
 
 
 class FakeLoadDriver:
@@ -68,7 +71,9 @@ class FakeLoadDriver:
         # Like the real driver: every second overlapping [start, end).
         for second in range(math.floor(start), math.ceil(end)):
             traffic = self.traffic(second)
-            stats = SecondStats(second=second)
+            stats = SecondStats(
+                second=second, queued=traffic.queued, queued_max_ms=traffic.queued_max_ms
+            )
             failures = round(traffic.requests * traffic.error_ratio)
             for _ in range(traffic.requests - failures):
                 stats.record_ok(traffic.latency_ms * 1000)

@@ -53,7 +53,12 @@ def _journal(tmp_path: Path) -> Journal:
         (
             "experiments/test_web.py::test_slow_one <script>alert(1)</script>",
             faults.Latency(target="web", delay="400ms"),
-            lambda s: Traffic(requests=1500, latency_ms=420 if s in slow else 4),
+            lambda s: Traffic(
+                requests=1500,
+                latency_ms=420 if s in slow else 4,
+                queued=300 if s in slow else 0,  # users held up by the slow responses
+                queued_max_ms=410 if s in slow else 0,
+            ),
         ),
     ]:
         experiment = Experiment(
@@ -105,6 +110,12 @@ def test_the_report_renders_offline_with_verdicts_faults_and_charts(
     assert "SLO breached: p99 &lt; 300ms in fault 1" in dom
     assert dom.count("<svg") == 6  # throughput, errors, latency for each experiment
     assert "i-000000000" in text  # the instance each fault hit
+    waited = re.findall(
+        r"(\d+) task runs waited for their user to\s+finish an earlier one "
+        r"\(up to (\d+) ms\)",
+        text,
+    )
+    assert waited == [("1500", "410")]  # the slow experiment only
 
     screenshot = tmp_path / "report.png"
     subprocess.run(

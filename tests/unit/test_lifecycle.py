@@ -59,6 +59,28 @@ def test_a_healthy_experiment_passes_with_every_phase_measured(tmp_path: Path) -
     assert experiment.load.running is False
 
 
+def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
+    tmp_path: Path,
+) -> None:
+    # 200 requests a second at 50 ms p99 need 10 users free; 20 runs a second waited.
+    notes: list[str] = []
+    experiment = make(tmp_path, lambda second: Traffic(latency_ms=50, queued=20, queued_max_ms=80))
+    experiment.notify = notes.append
+    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="3s"))
+    [warning] = [note for note in notes if note.startswith("warning")]
+    assert warning == (
+        "warning: the load is short of users: 10% of task runs waited for their user to "
+        "finish an earlier one (up to 80 ms): the latency includes that wait, which separate "
+        "real users would not have; at least 10 users remove that queue"
+    )
+    assert [note.split(":")[0] for note in notes if ": note: " in note] == ["fault 1", "recovery"]
+    quiet: list[str] = []
+    experiment = make(tmp_path / "quiet", lambda second: Traffic(queued=1))  # 0.5%
+    experiment.notify = quiet.append
+    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="3s"))
+    assert not [note for note in quiet if "waited for their user" in note]
+
+
 def test_a_breach_during_the_hold_fails_and_names_the_objective(tmp_path: Path) -> None:
     clock_start = FakeClock().time
     slow_from = int(clock_start) + 6  # after the 5 s baseline

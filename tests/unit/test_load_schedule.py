@@ -68,6 +68,9 @@ def test_a_user_on_time_sleeps_until_its_next_slot() -> None:
     run(user, start=50.0)
     assert abs(user.wait(50.03) - 0.07) < 1e-9
     assert run(user, start=50.1) == 50.1
+    user.wait(50.13)
+    recorder.stop_schedules(50.13)
+    assert shipped(recorder, 52.0)[50].queued == 0
 
 
 def test_a_task_run_is_shifted_as_a_whole_by_how_late_it_started() -> None:
@@ -160,6 +163,11 @@ def test_a_catch_up_burst_sends_every_overdue_run_into_its_own_second() -> None:
         (4, 4, 4),
     ]
     assert all(s.valid for s in seconds.values()), [s.invalid for s in seconds.values()]
+    # Every run after the first waited for the user, busy with the stalled one before it.
+    assert [(seconds[s].queued, round(seconds[s].queued_max_ms)) for s in (100, 101)] == [
+        (3, 1750),  # 100.25, sent at 102.0
+        (4, 1003),  # 101.0, at 102.003
+    ]
     # 101.0 was sent at about 102.004: a second late, measured from when it was due.
     assert 1_003_000 <= seconds[101].latency_us.get_value_at_percentile(100) <= 1_006_000
     assert 256_000 <= seconds[101].latency_us.get_value_at_percentile(0) <= 259_000

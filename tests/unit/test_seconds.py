@@ -62,6 +62,15 @@ def test_seconds_from_several_workers_merge_exactly(
     )
 
 
+def test_queued_runs_add_up_and_keep_the_longest_wait_across_the_wire() -> None:
+    a = SecondStats(second=1, queued=3, queued_max_ms=40.0)
+    b = SecondStats(second=1, queued=2, queued_max_ms=250.0)
+    merged = merge_seconds(
+        [SecondStats.from_json(s.to_json()) for s in (a, b, SecondStats(second=1))]
+    )
+    assert (merged.queued, merged.queued_max_ms) == (5, 250.0)
+
+
 def test_reasons_are_kept_once_each() -> None:
     a, b = SecondStats(second=1), SecondStats(second=1)
     a.mark_invalid("load generator busy")

@@ -162,6 +162,9 @@ class Experiment:
         measurements = self._evaluate(baseline, seconds)
         self._measurements.extend(measurements)
         self.notify(f"steady state before: {_summary(measurements)}")
+        if self._baseline_window is not None and self._baseline_window.queueing:
+            # Before any fault: a slower target will only make it worse.
+            self.notify(f"warning: the load is short of users: {self._baseline_window.queueing}")
         broken = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
         if broken or (unsure and not settings.allow_inconclusive):
@@ -279,6 +282,9 @@ class Experiment:
         self._measurements.extend(after)
         for phase in self._phases[1:]:
             self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
+            queueing = self._window(phase, seconds).queueing
+            if queueing:
+                self.notify(f"{phase.name}: note: {queueing}")
         breaches = [m for m in after if m.status == "fail"]
         unsure = [m for m in after if m.status == "inconclusive"]
         if self._halted:

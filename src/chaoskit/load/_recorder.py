@@ -180,6 +180,13 @@ class SecondRecorder:
         stats.expected += 1
         stats.sent += 1
 
+    def queued(self, intended: float, *, waited: float) -> None:
+        """The task run intended at ``intended`` waited ``waited`` seconds for its user to
+        finish earlier runs."""
+        stats = self._second(intended)
+        stats.queued += 1
+        stats.queued_max_ms = max(stats.queued_max_ms, waited * 1000)
+
     def missed(self, intended: float, count: int = 1) -> None:
         """``count`` scheduled task runs intended at ``intended`` (or in that second) will
         never be sent."""
@@ -462,6 +469,8 @@ class UserSchedule:
             self._recorder.run_started_late(self._claimed, ready=self._ready, now=now)
         claimed = self._claimed
         assert claimed is not None
+        if self._ready > claimed:
+            self._recorder.queued(claimed, waited=self._ready - claimed)
         if now < claimed:  # locust started it before its slot (no wait in between)
             self._run = now
         else:

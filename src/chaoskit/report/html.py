@@ -116,6 +116,8 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
         "requests": sum(p.requests for p in points),
         "failures": sum(p.failures for p in points),
         "invalid": sum(1 for p in points if p.invalid),
+        "queued": sum(p.queued for p in points),
+        "queued_max_ms": max((p.queued_max_ms for p in points), default=0.0),
     }
 
 

@@ -18,6 +18,8 @@ class SecondPoint:
     p95_ms: float | None
     p99_ms: float | None
     invalid: str  # why the load generator's own lag voids this second; "" when valid
+    queued: int  # task runs that waited for their user, busy with earlier ones
+    queued_max_ms: float
 
     @property
     def error_pct(self) -> float | None:
@@ -47,6 +49,8 @@ def series(result: ExperimentResult) -> list[SecondPoint]:
                 p95_ms=at(95),
                 p99_ms=at(99),
                 invalid=stats.invalid,
+                queued=stats.queued,
+                queued_max_ms=stats.queued_max_ms,
             )
         )
     return points

@@ -18,6 +18,12 @@ The counters, all keyed by the intended second:
 So ``expected >= sent >= ok + failures`` once a second is complete, and availability is
 ``ok / expected`` (see ``demand`` for data recorded without ``expected``).
 
+``queued`` counts the scheduled task runs of the second that started after their slot
+because their user was still busy with earlier runs, and ``queued_max_ms`` is the longest
+such wait. Their latency includes that wait, as it must (the target held the user up), but
+separate real users would not queue behind one another: many queued runs mean the load has
+too few users for its rate at the target's latency.
+
 A second in which a load generator itself fell behind (its event loop stalled, or it was
 CPU-bound) carries a non-empty ``invalid`` reason and the worst generator lag seen,
 ``lag_ms``: its latencies say more about the generator than about the target.
@@ -59,6 +65,8 @@ class SecondStats:
         "invalid",
         "lag_ms",
         "ok",
+        "queued",
+        "queued_max_ms",
         "second",
         "sent",
     )
@@ -75,6 +83,8 @@ class SecondStats:
         sent: int = 0,
         lag_ms: float = 0.0,
         invalid: str = "",
+        queued: int = 0,
+        queued_max_ms: float = 0.0,
     ) -> None:
         self.second = second
         self._histogram = latency_us
@@ -86,6 +96,8 @@ class SecondStats:
         self.sent = sent
         self.lag_ms = lag_ms
         self.invalid = invalid
+        self.queued = queued
+        self.queued_max_ms = queued_max_ms
         # Only in a snapshot of a second not complete yet (a worker's partial second): its
         # requests not back when the snapshot was taken, each at least this old by then.
         self.in_flight = 0
@@ -173,6 +185,8 @@ class SecondStats:
         self.expected += other.expected
         self.sent += other.sent
         self.lag_ms = max(self.lag_ms, other.lag_ms)
+        self.queued += other.queued
+        self.queued_max_ms = max(self.queued_max_ms, other.queued_max_ms)
         if other.invalid:
             self.invalid = _join_reasons(self.invalid, other.invalid)
         for reason, count in other.failed.items():
@@ -193,6 +207,7 @@ class SecondStats:
             "sent": self.sent,
             "lag_ms": self.lag_ms,
             "invalid": self.invalid,
+            **({"queued": self.queued, "queued_max_ms": self.queued_max_ms} if self.queued else {}),
             **(
                 {"in_flight": self.in_flight, "in_flight_age_us": self.in_flight_age_us}
                 if self.in_flight
@@ -216,6 +231,8 @@ class SecondStats:
             sent=int(data.get("sent", completed)),
             lag_ms=float(data.get("lag_ms", 0.0)),
             invalid=str(data.get("invalid", "")),
+            queued=int(data.get("queued", 0)),
+            queued_max_ms=float(data.get("queued_max_ms", 0.0)),
         )
         stats.in_flight = int(data.get("in_flight", 0))
         stats.in_flight_age_us = float(data.get("in_flight_age_us", 0.0))

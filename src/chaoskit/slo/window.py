@@ -8,6 +8,7 @@ more than ``MAX_INVALID_SHARE`` of a window is invalid, a pass is not trusted (s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,9 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 PhaseKind = Literal["baseline", "fault", "recovery"]
 MAX_INVALID_SHARE = 0.25
+# Task runs that waited for their own user, as a share of the requests expected, above
+# which a window's latency says as much about the load's user count as about the target.
+MAX_QUEUED_SHARE = 0.01
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,3 +54,25 @@ class Window:
     @property
     def too_invalid(self) -> bool:
         return len(self.invalid) > MAX_INVALID_SHARE * len(self.seconds)
+
+    @property
+    def queueing(self) -> str:
+        """What the load's users queueing behind their own earlier runs did to this window,
+        when it was more than ``MAX_QUEUED_SHARE`` of it; "" otherwise."""
+        merged = self.merged
+        demand = merged.demand
+        if not demand or merged.queued <= MAX_QUEUED_SHARE * demand:
+            return ""
+        advice = "more users remove that queue"
+        if merged.ok and self.duration:
+            # Little's law: to keep every user free for its next run, users >= arrival
+            # rate x the time each request holds its user (its p99 latency, to be safe).
+            rate = demand / self.duration
+            p99_s = merged.latency_us.get_value_at_percentile(99) / 1e6
+            # (Rounded first: a histogram reports a value's bucket top, a little above it.)
+            advice = f"at least {math.ceil(round(rate * p99_s, 1))} users remove that queue"
+        return (
+            f"{100 * merged.queued / demand:.0f}% of task runs waited for their user "
+            f"to finish an earlier one (up to {merged.queued_max_ms:.0f} ms): the latency "
+            f"includes that wait, which separate real users would not have; {advice}"
+        )

@@ -38,6 +38,7 @@ import _support
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
 from chaoskit.slo.seconds import merge_seconds
+from chaoskit.slo.window import Window
 
 BEFORE, STALL, AFTER = 3.0, 2.0, 4.0
 PERCENTILES = (90, 95, 99)
@@ -108,9 +109,16 @@ def chaoskit_run(load: Load, directory: Path) -> dict[str, float]:
     for s in window:
         print(
             f"    second +{s.second - int(began)}: expected {s.expected} ok {s.ok} "
+            f"waited for their user {s.queued} (up to {s.queued_max_ms:.0f} ms) "
             f"lag {s.lag_ms:.1f} ms {s.invalid or 'valid'}"
         )
-    figures: dict[str, float] = {"invalid_seconds": len(invalid)}
+    # What an experiment over these seconds would tell its user.
+    note = Window(name="stall", kind="fault", seconds=window).queueing
+    print(f"  chaoskit's note: {note or 'no queueing behind users worth a note'}")
+    figures: dict[str, float] = {
+        "invalid_seconds": len(invalid),
+        "queued_pct": 100 * merged.queued / merged.expected,
+    }
     for p in PERCENTILES:
         measured = merged.latency_us.get_value_at_percentile(p)
         exact = _support.exact_percentile(truth, p)
@@ -181,10 +189,12 @@ def main() -> None:
             locust_p90_err_pct=low_locust[90],
             locust_p99_err_pct=low_locust[99],
             invalid_seconds=int(low["invalid_seconds"]),
+            queued_pct=low["queued_pct"],
             hi_p90_err_pct=high["p90_err_pct"],
             hi_p99_err_pct=high["p99_err_pct"],
             hi_own_p99_err_pct=high["own_p99_err_pct"],
             hi_invalid_seconds=int(high["invalid_seconds"]),
+            hi_queued_pct=high["queued_pct"],
         )
     )
 

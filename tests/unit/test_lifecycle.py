@@ -70,8 +70,9 @@ def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     [warning] = [note for note in notes if note.startswith("warning")]
     assert warning == (
         "warning: the load is short of users: 10% of task runs waited for their user to "
-        "finish an earlier one (up to 80 ms): the latency includes that wait, which separate "
-        "real users would not have; at least 10 users remove that queue"
+        "finish an earlier one (up to 80 ms) and were sent late, one after another: their "
+        "latency includes that queue, which separate real users would not have formed; at "
+        "least 10 users would send every request on time"
     )
     assert [note.split(":")[0] for note in notes if ": note: " in note] == ["fault 1", "recovery"]
     quiet: list[str] = []

@@ -63,16 +63,18 @@ class Window:
         demand = merged.demand
         if not demand or merged.queued <= MAX_QUEUED_SHARE * demand:
             return ""
-        advice = "more users remove that queue"
+        advice = "more users would send every request on time"
         if merged.ok and self.duration:
             # Little's law: to keep every user free for its next run, users >= arrival
             # rate x the time each request holds its user (its p99 latency, to be safe).
             rate = demand / self.duration
             p99_s = merged.latency_us.get_value_at_percentile(99) / 1e6
             # (Rounded first: a histogram reports a value's bucket top, a little above it.)
-            advice = f"at least {math.ceil(round(rate * p99_s, 1))} users remove that queue"
+            users = math.ceil(round(rate * p99_s, 1))
+            advice = f"at least {users} users would send every request on time"
         return (
-            f"{100 * merged.queued / demand:.0f}% of task runs waited for their user "
-            f"to finish an earlier one (up to {merged.queued_max_ms:.0f} ms): the latency "
-            f"includes that wait, which separate real users would not have; {advice}"
+            f"{100 * merged.queued / demand:.0f}% of task runs waited for their user to finish "
+            f"an earlier one (up to {merged.queued_max_ms:.0f} ms) and were sent late, one "
+            f"after another: their latency includes that queue, which separate real users "
+            f"would not have formed; {advice}"
         )

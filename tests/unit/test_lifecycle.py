@@ -62,7 +62,7 @@ def test_a_healthy_experiment_passes_with_every_phase_measured(tmp_path: Path) -
 def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     tmp_path: Path,
 ) -> None:
-    # 200 requests a second at 50 ms p99 need 10 users free; 20 runs a second waited.
+    # 20 of 200 runs a second waited for their user.
     notes: list[str] = []
     experiment = make(tmp_path, lambda second: Traffic(latency_ms=50, queued=20, queued_max_ms=80))
     experiment.notify = notes.append
@@ -71,8 +71,8 @@ def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     assert warning == (
         "warning: the load is short of users: 10% of task runs waited for their user to "
         "finish an earlier one (up to 80 ms) and were sent late, one after another: their "
-        "latency includes that queue, which separate real users would not have formed; at "
-        "least 10 users would send every request on time"
+        "latency includes that queue, which separate real users would not have formed; more "
+        "users would send every request on time (at least 200/s x the longest response time)"
     )
     assert [note.split(":")[0] for note in notes if ": note: " in note] == ["fault 1", "recovery"]
     quiet: list[str] = []

@@ -8,7 +8,6 @@ more than ``MAX_INVALID_SHARE`` of a window is invalid, a pass is not trusted (s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -63,15 +62,11 @@ class Window:
         demand = merged.demand
         if not demand or merged.queued <= MAX_QUEUED_SHARE * demand:
             return ""
+        # Little's law: to be free for every run, a load needs users >= its rate x the time
+        # each request holds a user. Not from this window's latency: the queue inflates it.
         advice = "more users would send every request on time"
-        if merged.ok and self.duration:
-            # Little's law: to keep every user free for its next run, users >= arrival
-            # rate x the time each request holds its user (its p99 latency, to be safe).
-            rate = demand / self.duration
-            p99_s = merged.latency_us.get_value_at_percentile(99) / 1e6
-            # (Rounded first: a histogram reports a value's bucket top, a little above it.)
-            users = math.ceil(round(rate * p99_s, 1))
-            advice = f"at least {users} users would send every request on time"
+        if self.duration:
+            advice += f" (at least {demand / self.duration:.0f}/s x the longest response time)"
         return (
             f"{100 * merged.queued / demand:.0f}% of task runs waited for their user to finish "
             f"an earlier one (up to {merged.queued_max_ms:.0f} ms) and were sent late, one "

@@ -92,7 +92,7 @@ class Shopper(FastHttpUser):
         # later; sent later still, the load generator woke the user late: not latency.
         intended = slot + max(0.0, sent - max(slot, self.free))
         self.free = done
-        ROWS.append((intended, sent, done))
+        ROWS.append((intended, sent, done, slot))
 
     @task({weight})
     def products(self):
@@ -105,7 +105,7 @@ class Shopper(FastHttpUser):
 @events.test_stop.add_listener
 def write_rows(**_):
     with open(os.path.join({directory!r}, f"timed-{{os.getpid()}}.txt"), "a") as out:
-        out.writelines(f"{{i!r}} {{s!r}} {{d!r}}\\n" for i, s, d in ROWS)
+        out.writelines(f"{{i!r}} {{s!r}} {{d!r}} {{t!r}}\\n" for i, s, d, t in ROWS)
     ROWS.clear()
 """
 
@@ -174,6 +174,8 @@ class CpuSeries:
         span."""
         first = min(self.samples, key=lambda sample: abs(sample[0] - start))
         last = min(self.samples, key=lambda sample: abs(sample[0] - end))
+        if last[0] <= first[0]:
+            raise RuntimeError("the run was too short to sample its CPU over the window")
         return (last[1] - first[1]) * (end - start) / (last[0] - first[0])
 
 
@@ -205,6 +207,7 @@ class Timed:
     intended: float  # epoch seconds, from the user's own schedule
     sent: float
     done: float
+    slot: float  # the run's slot alone, counting the generator's lateness too
 
     @property
     def latency_us(self) -> float:
@@ -216,8 +219,8 @@ def timed_requests(directory: Path) -> list[Timed]:
     rows = []
     for path in directory.glob("timed-*.txt"):
         for line in path.read_text().splitlines():
-            intended, sent, done = (float(field) for field in line.split())
-            rows.append(Timed(intended=intended, sent=sent, done=done))
+            intended, sent, done, slot = (float(field) for field in line.split())
+            rows.append(Timed(intended=intended, sent=sent, done=done, slot=slot))
     return rows
 
 

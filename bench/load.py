@@ -96,8 +96,9 @@ def describe(name: str, window: list[SecondStats]) -> None:
 
 def saturation(directory: Path, url: str, target: _support.Target) -> dict[str, float]:
     """Each arm ROUNDS times, interleaved, so that the machine's drift over the run falls on
-    every arm alike; each arm's figures are its medians. Beside the rate, the load process's
-    CPU per request served: what the rate would be on a core of its own."""
+    every arm alike; each arm's figures are its medians. Beside the rate, the CPU per
+    request served of the process that runs the users (bare locust's one process; chaoskit's
+    worker, not its coordinator, which idles)."""
     locustfile = _support.write_locustfile(directory, CLOSED_LOOP, name="closed_loop.py")
     figures: dict[str, list[float]] = {}
     for round_ in range(1, ROUNDS + 1):
@@ -140,6 +141,7 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
     rows = [r for r in _support.timed_requests(timed) if first <= r.intended < last]
     truth = [r.latency_us for r in rows]
     from_send = [(r.done - r.sent) * 1e6 for r in rows]
+    from_slot = [(r.done - r.slot) * 1e6 for r in rows]
     print(
         f"  the users' own timing: {len(rows)} requests intended in those seconds "
         f"(chaoskit: {merged.ok} ok); target served {served_rps:.0f}/s"
@@ -156,7 +158,9 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
         print(
             f"  p{p}: chaoskit {measured / 1000:7.3f} ms   users' own {exact / 1000:7.3f} ms   "
             f"error {figures[f'p{p}_err_pct']:.3f}%   (from actual send: "
-            f"{_support.exact_percentile(from_send, p) / 1000:.3f} ms)"
+            f"{_support.exact_percentile(from_send, p) / 1000:.3f} ms; from the slot alone, "
+            f"the generator's lateness included: "
+            f"{_support.exact_percentile(from_slot, p) / 1000:.3f} ms)"
         )
     return figures
 

@@ -140,8 +140,11 @@ def test_latency_fault_delays_only_that_instance_and_removing_it_restores(web: L
         connections[connection.instance_id] = connection
     victim, bystander = list(connections)[:2]
     try:
+        # Half the fault's delay: far above a loopback round trip on a busy machine, far
+        # below a fault in place.
+        normal = 0.1
         baseline = connections[victim].median_round_trip(9)
-        assert baseline < 0.02
+        assert baseline < normal
 
         handle = web.add_latency([victim], delay="200ms", jitter=0)
         try:
@@ -152,10 +155,8 @@ def test_latency_fault_delays_only_that_instance_and_removing_it_restores(web: L
         restored = connections[victim].median_round_trip(9)
 
         assert 0.2 <= delayed <= 0.2 + baseline + TIMING_SLACK
-        # Half the fault's delay: far above a loopback round trip on a busy machine, far
-        # below a fault left in place.
-        assert untouched < 0.1
-        assert restored < 0.1
+        assert untouched < normal
+        assert restored < normal
         web.remove_fault(handle)  # idempotent
     finally:
         for connection in connections.values():

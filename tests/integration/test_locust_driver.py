@@ -262,9 +262,9 @@ def test_close_reaps_every_process_and_is_idempotent(tmp_path: Path, target: str
 
 
 def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, target: str) -> None:
-    # Each task run makes 4 requests: one in a catch_response block that makes another
-    # inside it, one through events.request.measure, and one that raises before the
-    # response (a bad url), which locust reports as a failure.
+    # Each task run makes 5 requests: one in a catch_response block that makes another
+    # inside it, one through events.request.measure around a third, and one that raises
+    # before the response (a bad url), which locust reports as a failure.
     locustfile = write_locustfile(
         tmp_path,
         """

@@ -46,6 +46,27 @@ def test_finished_requests_are_recorded_before_anything_is_shipped() -> None:
     assert recorder.brackets_trusted
 
 
+def test_an_answer_after_the_call_returned_is_recorded_once_whenever_it_comes() -> None:
+    # A catch_response block: the call returns, then the block ends and locust's request
+    # event fires, before or after the next flush; or it never fires (the call raised).
+    for answered in ("before flush", "after flush", "never"):
+        recorder = SecondRecorder(grace=20.0)
+        stamp = Stamp(intended=100.2, sent=100.2, token=recorder.begin(100.2))
+        recorder.sent(100.2)
+        stamp.done = 100.3  # the call returned, the user's checks follow
+        recorder.finished.append(stamp)
+        if answered == "after flush":
+            recorder.flush()
+        if answered != "never":
+            recorder.answer(stamp, None, response_time=0.004)
+        [stats] = recorder.drain(now=102.0).seconds
+        expected_ok = 0 if answered == "never" else 1
+        assert (stats.sent, stats.ok) == (1, expected_ok), answered
+        if expected_ok:  # when the response came, not when the checks were done
+            assert stats.latency_us.get_value_at_percentile(100) == pytest.approx(4_000, rel=1e-3)
+        assert recorder.drain(now=103.0).seconds == (), answered
+
+
 def test_a_request_in_flight_holds_the_watermark_back() -> None:
     recorder = SecondRecorder(grace=20.0)
     token = recorder.begin(now=100.5)

@@ -136,6 +136,7 @@ class Experiment:
     _started: float = field(default=0.0, init=False)
     _load_running: bool = field(default=False, init=False)
     _baseline_window: Window | None = field(default=None, init=False)
+    _windows: dict[str, Window] = field(default_factory=dict, init=False)  # by phase name
     _halted: str = field(default="", init=False)
     result: ExperimentResult | None = field(default=None, init=False)
 
@@ -162,9 +163,9 @@ class Experiment:
         measurements = self._evaluate(baseline, seconds)
         self._measurements.extend(measurements)
         self.notify(f"steady state before: {_summary(measurements)}")
-        if self._baseline_window is not None and self._baseline_window.queueing:
-            # Before any fault: a slower target will only make it worse.
-            self.notify(f"warning: the load is short of users: {self._baseline_window.queueing}")
+        queueing = self._windows["baseline"].queueing
+        if queueing:  # before any fault: a slower target will only make it worse
+            self.notify(f"warning: the load is short of users: {queueing}")
         broken = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
         if broken or (unsure and not settings.allow_inconclusive):
@@ -282,7 +283,7 @@ class Experiment:
         self._measurements.extend(after)
         for phase in self._phases[1:]:
             self.notify(f"{phase.name}: {_summary([m for m in after if m.window == phase.name])}")
-            queueing = self._window(phase, seconds).queueing
+            queueing = self._windows[phase.name].queueing
             if queueing:
                 self.notify(f"{phase.name}: note: {queueing}")
         breaches = [m for m in after if m.status == "fail"]
@@ -592,7 +593,7 @@ class Experiment:
         )
 
     def _evaluate(self, phase: Phase, seconds: Sequence[SecondStats]) -> list[Measurement]:
-        window = self._window(phase, seconds)
+        window = self._windows[phase.name] = self._window(phase, seconds)
         if phase.kind == "baseline":
             self._baseline_window = window
         return [

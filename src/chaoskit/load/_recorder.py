@@ -32,7 +32,8 @@ of its last request, so the catch-up burst after a stall marks the stalled secon
 requests it sent, not the seconds it happened in. The lag periods:
 
 - a task run started more than ``LAG_LIMIT`` after the user's wait should have ended (the
-  worker's event loop kept the user waiting; charged to the run's intended second);
+  worker's event loop kept the user waiting; charged to the seconds from its slot to when
+  it started, where its requests are intended);
 - the lag probe (a greenlet sleeping ``PROBE_INTERVAL``) waking more than ``LAG_LIMIT``
   late: the event loop stalled;
 - over a probe window of about a second, the probe late by more than ``BUSY_MEAN_LIMIT`` on
@@ -96,7 +97,7 @@ class Stamp:
     answered: bool = False
     failure: str | None = None  # the failure's reason; None for a success
     done: float | None = None
-    settled: bool = False  # recorded by ``flush``
+    settled: bool = False  # seen by ``flush`` (recorded, if it was answered)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +182,8 @@ class SecondRecorder:
         stats.sent += 1
 
     def queued(self, intended: float, *, waited: float) -> None:
-        """The task run intended at ``intended`` waited ``waited`` seconds for its user to
-        finish earlier runs."""
+        """The request intended at ``intended`` was sent late: its task run waited
+        ``waited`` seconds for its user to finish earlier runs."""
         stats = self._second(intended)
         stats.queued += 1
         stats.queued_max_ms = max(stats.queued_max_ms, waited * 1000)
@@ -191,6 +192,20 @@ class SecondRecorder:
         """``count`` scheduled task runs intended at ``intended`` (or in that second) will
         never be sent."""
         self._second(intended).expected += count
+
+    def answer(self, stamp: Stamp, failure: str | None, *, response_time: float) -> None:
+        """Locust's request event for ``stamp``: a success, or a failure for the reason
+        given, that took ``response_time`` seconds by locust's count. Fired while the call
+        runs, it only fills the stamp in. Fired after the call returned (a
+        ``catch_response`` block ending), the response came when locust says, not when the
+        user's checks on it were done; the stamp goes back to ``finished`` if it was
+        already flushed."""
+        stamp.answered, stamp.failure = True, failure
+        if stamp.done is not None:
+            stamp.done = stamp.sent + response_time
+            if stamp.settled:
+                stamp.settled = False
+                self.finished.append(stamp)
 
     def flush(self) -> None:
         """Count the requests in ``finished`` (``drain`` does this first). A success's
@@ -225,45 +240,32 @@ class SecondRecorder:
                 stats.record_ok(latency_us, count)
         self._latencies.clear()
 
-    def record_ok(
-        self, *, start_time: float, latency_ms: float, intended: float | None = None
-    ) -> None:
-        """A success: sent at ``start_time``, answered ``latency_ms`` later. Without
-        ``intended``, the request was not counted as sent (no bracket saw it): it is now."""
-        if intended is None:
-            intended = start_time
-            self.sent(intended)
-        done = start_time + latency_ms / 1000.0
-        self._second(intended).record_ok((done - intended) * 1_000_000)
-        self._completed(intended, done)
+    def record_ok(self, *, start_time: float, latency_ms: float) -> None:
+        """A success no client wrapper stamped (a user's own client firing locust's request
+        event): sent at ``start_time``, answered ``latency_ms`` later, and counted as sent
+        now."""
+        self.sent(start_time)
+        self._second(start_time).record_ok(latency_ms * 1000)
+        self._completed(start_time, start_time + latency_ms / 1000.0)
 
-    def record_failure(
-        self,
-        *,
-        start_time: float,
-        reason: str,
-        intended: float | None = None,
-        latency_ms: float = 0.0,
-    ) -> None:
-        if intended is None:
-            intended = start_time
-            self.sent(intended)
-        self._second(intended).record_failure(reason)
-        self._completed(intended, start_time + latency_ms / 1000.0)
+    def record_failure(self, *, start_time: float, reason: str, latency_ms: float = 0.0) -> None:
+        """A failure no client wrapper stamped; see ``record_ok``."""
+        self.sent(start_time)
+        self._second(start_time).record_failure(reason)
+        self._completed(start_time, start_time + latency_ms / 1000.0)
 
     def _completed(self, intended: float, done: float) -> None:
         second = math.floor(intended)
         self._done[second] = max(done, self._done.get(second, done))
 
-    def run_started_late(self, intended: float, *, ready: float, now: float) -> None:
-        """The task run intended at ``intended`` started at ``now``; its user's wait ended
-        (or should have) at ``ready``."""
-        late = now - ready
+    def run_started_late(self, slot: float, *, late: float) -> None:
+        """The task run of ``slot`` started ``late`` seconds after its user's wait ended (or
+        should have): its requests are intended from ``slot + late`` on."""
         if late > LAG_LIMIT:
             self._lags.append(
                 _Lag(
-                    start=intended,
-                    end=intended,
+                    start=slot,
+                    end=slot + late,
                     lag_ms=late * 1000,
                     reason=f"load generator started a task {late * 1000:.0f} ms late",
                 )
@@ -442,6 +444,7 @@ class UserSchedule:
         self._ready = 0.0  # when the wait for the claimed run ends
         self._run: float | None = None  # intended time of the run in progress
         self._run_started = 0.0  # when the run in progress started
+        self._run_queued = 0.0  # how long it waited for its user, busy with earlier runs
         self._closed = False
 
     def wait(self, now: float) -> float:
@@ -465,19 +468,19 @@ class UserSchedule:
             return
         if self._claimed is None:
             self.wait(now)
-        else:
-            self._recorder.run_started_late(self._claimed, ready=self._ready, now=now)
         claimed = self._claimed
         assert claimed is not None
-        if self._ready > claimed:
-            self._recorder.queued(claimed, waited=self._ready - claimed)
+        # Time the user spent on earlier runs is the target's doing and counts.
+        self._run_queued = self._ready - claimed
         if now < claimed:  # locust started it before its slot (no wait in between)
             self._run = now
         else:
-            # How late the worker woke the user is the generator's doing (gevent's timers
-            # alone overshoot by about 0.7 ms), not the target's: it is not latency, and the
-            # lag rules judge it. Time the user spent on earlier runs is the target's.
-            self._run = claimed + max(0.0, now - self._ready)
+            # How late the worker woke the user is the generator's (gevent's timers alone
+            # overshoot by about 0.7 ms): it is not latency. The lag probe's lateness shows it
+            # in each second's lag_ms, and the lag rules judge it.
+            late = max(0.0, now - self._ready)
+            self._recorder.run_started_late(claimed, late=late)
+            self._run = claimed + late
         self._claimed, self._run_started = None, now
 
     def request(self, now: float) -> float:
@@ -486,8 +489,13 @@ class UserSchedule:
             # A client the task runner did not announce (a test, a custom runner).
             self.start(now)
         # Outside a task run (on_start, after the stop) a request is intended when sent.
-        intended = now if self._run is None else self._run + (now - self._run_started)
+        if self._run is None:
+            self._recorder.sent(now)
+            return now
+        intended = self._run + (now - self._run_started)
         self._recorder.sent(intended)
+        if self._run_queued > 0:
+            self._recorder.queued(intended, waited=self._run_queued)
         return intended
 
     def close(self, cutoff: float) -> None:
@@ -542,7 +550,14 @@ class UserSchedule:
 
 def _slots_before(origin: float, interval: float, cutoff: float) -> int:
     """How many slots of a schedule are intended before ``cutoff``."""
-    return max(0, math.ceil((cutoff - origin) / interval))
+    count = max(0, math.ceil((cutoff - origin) / interval))
+    # The division may round across a slot that lies within a float step of the cutoff:
+    # settle it by the slot's own time.
+    while count > 0 and origin + (count - 1) * interval >= cutoff:
+        count -= 1
+    while origin + count * interval < cutoff:
+        count += 1
+    return count
 
 
 def slots_by_second(
@@ -553,13 +568,8 @@ def slots_by_second(
     j = first
     while j < stop:
         second = math.floor(origin + j * interval)
+        # A slot lies in the second exactly when it is intended before the second's end.
         after = min(stop, max(j + 1, _slots_before(origin, interval, second + 1)))
-        # The division may round a slot onto the wrong side of the second's end: settle it
-        # by the slot's own time, as a slot counted alone would be.
-        while after < stop and math.floor(origin + after * interval) == second:
-            after += 1
-        while after - 1 > j and math.floor(origin + (after - 1) * interval) != second:
-            after -= 1
         yield second, after - j
         j = after
 

@@ -257,14 +257,7 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
         stamp = context.get(STAMP_KEY) if isinstance(context, dict) else None
         if isinstance(stamp, Stamp):
             # Only the reason is kept, not the response: a stamp waits for ``flush``.
-            stamp.answered, stamp.failure = True, _failure(exception, response)
-            if stamp.done is not None:
-                # Fired after the call returned, when a catch_response block ends: the
-                # response came when locust says, not when the user's checks were done.
-                stamp.done = stamp.sent + response_time / 1e3
-                if stamp.settled:
-                    stamp.settled = False
-                    recorder.finished.append(stamp)
+            recorder.answer(stamp, _failure(exception, response), response_time=response_time / 1e3)
             return
         if start_time is None:  # custom clients may leave it out
             start_time = clock() - response_time / 1000.0
@@ -307,8 +300,8 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
         now = clock()
         stamp = _stamp(recorder, schedules.of_user(None), now)
-        args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
         try:
+            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
             with original_measure(self, *args, **kwargs) as request_meta:
                 yield request_meta
         finally:
@@ -381,8 +374,8 @@ def _bracketed(
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
         stamp = _stamp(recorder, schedules.of_user(getattr(self, "user", None)), now)
-        args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
         try:
+            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
             return request(self, *args, **kwargs)
         finally:
             stamp.done = clock()
@@ -419,10 +412,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     events: Any = environment.events  # locust's EventHook methods are untyped
     events.request.add_listener(record_requests(recorder))
     runner = environment.create_worker_runner(args.master_host, args.master_port)
-    # chaoskit records every request itself and never reads locust's own statistics;
-    # keeping them would cost the worker about 2 µs a request.
-    environment.stats.log_request = _not_kept  # type: ignore[method-assign]
-    environment.stats.log_error = _not_kept  # type: ignore[method-assign]
     shipper = Shipper(recorder, runner)
 
     def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:
@@ -449,10 +438,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner.greenlet.spawn(probe_lag_forever, recorder)
     runner.greenlet.join()
     return 0
-
-
-def _not_kept(*_: object, **__: object) -> None:
-    pass
 
 
 def _exit_at_end_of_stdin() -> None:

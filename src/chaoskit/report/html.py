@@ -13,6 +13,7 @@ from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.report.charts import PERCENTILE_COLOURS, PHASE_COLOURS, Band, Line, line_chart
 from chaoskit.report.redact import redact
 from chaoskit.report.series import series
+from chaoskit.slo.window import MAX_QUEUED_SHARE
 
 _PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "_templates"
 # In a source checkout (editable install) the templates are read where they are maintained.
@@ -106,6 +107,7 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
             limits=_limits(result, "latency", scale=1000),
         ),
     ]
+    queued = sum(p.queued for p in points)
     return {
         "result": result,
         "windows": windows,
@@ -116,8 +118,10 @@ def _experiment_view(result: ExperimentResult) -> dict[str, Any]:
         "requests": sum(p.requests for p in points),
         "failures": sum(p.failures for p in points),
         "invalid": sum(1 for p in points if p.invalid),
-        "queued": sum(p.queued for p in points),
+        "queued": queued,
         "queued_max_ms": max((p.queued_max_ms for p in points), default=0.0),
+        # The terminal's rule (slo.window): worth a note above a share of the requests.
+        "queued_note": queued > MAX_QUEUED_SHARE * sum(p.expected for p in points),
     }
 
 

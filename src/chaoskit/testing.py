@@ -44,7 +44,7 @@ class Traffic:
     # Requests of the second not back yet, as ``peek`` shows them, each this old by then.
     in_flight: int = 0
     in_flight_age_ms: float = 0.0
-    # Task runs of the second that waited for their user, busy with earlier ones.
+    # Requests of the second that waited for their user, busy with earlier task runs.
     queued: int = 0
     queued_max_ms: float = 0.0
 

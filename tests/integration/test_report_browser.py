@@ -111,7 +111,7 @@ def test_the_report_renders_offline_with_verdicts_faults_and_charts(
     assert dom.count("<svg") == 6  # throughput, errors, latency for each experiment
     assert "i-000000000" in text  # the instance each fault hit
     waited = re.findall(
-        r"(\d+) task runs waited for their user to\s+finish an earlier one "
+        r"(\d+) requests waited for their user to\s+finish an earlier task run "
         r"\(up to (\d+) ms\)",
         text,
     )

@@ -62,15 +62,15 @@ def test_a_healthy_experiment_passes_with_every_phase_measured(tmp_path: Path) -
 def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     tmp_path: Path,
 ) -> None:
-    # 20 of 200 runs a second waited for their user.
+    # 20 of 200 requests a second waited for their user.
     notes: list[str] = []
     experiment = make(tmp_path, lambda second: Traffic(latency_ms=50, queued=20, queued_max_ms=80))
     experiment.notify = notes.append
     experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="3s"))
     [warning] = [note for note in notes if note.startswith("warning")]
     assert warning == (
-        "warning: the load is short of users: 10% of task runs waited for their user to "
-        "finish an earlier one (up to 80 ms) and were sent late, one after another: their "
+        "warning: the load is short of users: 10% of requests waited for their user to "
+        "finish an earlier task run (up to 80 ms) and were sent late, one after another: their "
         "latency includes that queue, which separate real users would not have formed; more "
         "users would send every request on time (at least 200/s x the longest response time)"
     )

@@ -18,7 +18,7 @@ class SecondPoint:
     p95_ms: float | None
     p99_ms: float | None
     invalid: str  # why the load generator's own lag voids this second; "" when valid
-    queued: int  # task runs that waited for their user, busy with earlier ones
+    queued: int  # requests that waited for their user, busy with earlier task runs
     queued_max_ms: float
 
     @property

@@ -18,8 +18,8 @@ The counters, all keyed by the intended second:
 So ``expected >= sent >= ok + failures`` once a second is complete, and availability is
 ``ok / expected`` (see ``demand`` for data recorded without ``expected``).
 
-``queued`` counts the scheduled task runs of the second that started after their slot
-because their user was still busy with earlier runs, and ``queued_max_ms`` is the longest
+``queued`` counts the requests of the second sent late because their task run started
+after its slot, its user still busy with earlier runs, and ``queued_max_ms`` is the longest
 such wait. Their latency includes that wait, as it must (the target held the user up), but
 separate real users would not queue behind one another: many queued runs mean the load has
 too few users for its rate at the target's latency.

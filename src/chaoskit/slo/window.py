@@ -17,7 +17,7 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 PhaseKind = Literal["baseline", "fault", "recovery"]
 MAX_INVALID_SHARE = 0.25
-# Task runs that waited for their own user, as a share of the requests expected, above
+# Requests that waited for their own user, as a share of the requests expected, above
 # which a window's latency says as much about the load's user count as about the target.
 MAX_QUEUED_SHARE = 0.01
 
@@ -68,8 +68,8 @@ class Window:
         if self.duration:
             advice += f" (at least {demand / self.duration:.0f}/s x the longest response time)"
         return (
-            f"{100 * merged.queued / demand:.0f}% of task runs waited for their user to finish "
-            f"an earlier one (up to {merged.queued_max_ms:.0f} ms) and were sent late, one "
+            f"{100 * merged.queued / demand:.0f}% of requests waited for their user to finish "
+            f"an earlier task run (up to {merged.queued_max_ms:.0f} ms) and were sent late, one "
             f"after another: their latency includes that queue, which separate real users "
             f"would not have formed; {advice}"
         )

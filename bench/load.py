@@ -4,7 +4,7 @@
 loop, as fast as they can) for 10 s, under bare ``locust --headless`` (one process) and
 under chaoskit (one worker process); ``sched_rps_ratio``: the same under chaoskit with a
 ``rate`` far above capacity, so every request goes through the schedule path. The arms
-take turns, three rounds, and each arm's figure is the median of its three: this VM's
+take turns, five rounds, and each arm's figure is the median of its five: this VM's
 throughput drifts by a fifth over minutes. Rates are the target's own count of requests
 answered, over the seconds with traffic less 2 at each end, the same rule for every run.
 
@@ -41,7 +41,7 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 USERS = 20
 RATE = 75  # per user, for the accuracy run
 DURATION = 10.0
-ROUNDS = 3  # of each saturation arm
+ROUNDS = 5  # of each saturation arm
 PERCENTILES = (50, 95, 99)
 
 CLOSED_LOOP = """

@@ -19,7 +19,7 @@ from test_locust_driver import served, target, write_locustfile  # noqa: F401 - 
 
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
-from chaoskit.slo.seconds import merge_seconds
+from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +172,12 @@ class Steps(LoadTestShape):
     with LocustDriver(Locust(locustfile, users=1), host=target) as driver:
         began = time.time()
         driver.start()
-        time.sleep(7.5)  # the shape ends by itself after 6 s
+        # The shape ends the load by itself after 6 s of its own run time, which starts a
+        # little after this: wait for two silent whole seconds after the load, or 20 s.
+        time.sleep(6.0)
+        deadline = began + 20.0
+        while not _ended(driver.peek(began, time.time() - 1)) and time.time() < deadline:
+            time.sleep(0.5)
         driver.stop()
         seconds = driver.collect(began, time.time())
     expected = [s.expected for s in sorted(seconds, key=lambda s: s.second)]
@@ -182,4 +187,10 @@ class Steps(LoadTestShape):
     six_users = [i for i, n in enumerate(expected) if 50 <= n <= 65]
     assert two_users and six_users and two_users[0] < six_users[0], expected
     assert max(expected) <= 65, expected
-    assert expected[-1] == 0, expected  # stopped by the shape
+    assert _ended(seconds), expected  # stopped by the shape, not by the driver
+
+
+def _ended(seconds: list[SecondStats]) -> bool:
+    """Load was sent, and the last two whole seconds were silent."""
+    expected = [s.expected for s in sorted(seconds, key=lambda s: s.second)]
+    return any(expected) and len(expected) >= 2 and expected[-2:] == [0, 0]

@@ -87,9 +87,11 @@ _USAGE_MIN_WALL: Final = 0.5
 @dataclass(slots=True)
 class Stamp:
     """One request sent by a client chaoskit wraps: its intended and actual send times, and
-    what came back. The request event fills in the outcome (``answered``, ``failure``) while
-    the call runs; the wrapper sets ``done`` when the call returns to the user's code, and
-    hands the stamp to ``SecondRecorder.finished``."""
+    what came back. It travels in the request's own locust ``context``, so nested requests
+    and ``catch_response`` blocks each keep theirs. The request event fills in the outcome
+    (``answered``, ``failure``) while the call runs; the wrapper sets ``done`` when the call
+    returns to the user's code (later than locust's ``response_time``, which stops before
+    the event's listeners run), and hands the stamp to ``SecondRecorder.finished``."""
 
     intended: float
     sent: float

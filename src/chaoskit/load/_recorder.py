@@ -179,7 +179,10 @@ class SecondRecorder:
 
     def sent(self, intended: float) -> None:
         """A request intended at ``intended`` is being sent."""
-        stats = self._second(intended)
+        if intended < self._shipped_until:
+            self._brackets_trusted = False
+        second = math.floor(intended)
+        stats = self._open.get(second) or self._slot(second)
         stats.expected += 1
         stats.sent += 1
 
@@ -214,24 +217,32 @@ class SecondRecorder:
         latency is tallied by value and goes into its histogram at ``drain``: a second holds
         far fewer distinct microsecond values than requests, and a histogram update costs
         ten times a tally."""
+        # Runs once per request in the worker: locals and no helper calls on purpose.
+        latencies, done_by, in_flight = self._latencies, self._done, self._in_flight
         for stamp in self.finished:
             stamp.settled = True
             if stamp.token is not None:
-                self.end(stamp.token)
+                in_flight.pop(stamp.token, None)
+            done = stamp.done
             # Not answered: the call raised before locust's request event, or its
             # catch_response block is still open (the event will hand the stamp back).
-            if stamp.answered and stamp.done is not None:
-                intended = stamp.intended
-                stats = self._second(intended)
-                if stamp.failure is None:
-                    tally = self._latencies.get(stats.second)
-                    if tally is None:
-                        tally = self._latencies[stats.second] = {}
-                    latency_us = round((stamp.done - intended) * 1_000_000)
-                    tally[latency_us] = tally.get(latency_us, 0) + 1
-                else:
-                    stats.record_failure(stamp.failure)
-                self._completed(intended, stamp.done)
+            if not stamp.answered or done is None:
+                continue
+            intended = stamp.intended
+            second = math.floor(intended)
+            if stamp.failure is None:
+                if intended < self._shipped_until:
+                    self._brackets_trusted = False
+                tally = latencies.get(second)
+                if tally is None:
+                    tally = latencies[second] = {}
+                latency_us = round((done - intended) * 1_000_000)
+                tally[latency_us] = tally.get(latency_us, 0) + 1
+            else:
+                self._second(intended).record_failure(stamp.failure)
+            latest = done_by.get(second)
+            if latest is None or done > latest:
+                done_by[second] = done
         # Cleared in place: callers hold ``finished.append``. Nothing above yields.
         self.finished.clear()
 

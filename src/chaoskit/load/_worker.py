@@ -332,10 +332,11 @@ def _announcing(
 
 def _stamp(recorder: SecondRecorder, schedule: UserSchedule | None, now: float) -> Stamp:
     """A request is sent ``now``: count it, and stamp it with its intended time."""
+    # Positional: this runs once per request, and keywords cost a third more here.
     if schedule is not None:
-        return Stamp(intended=schedule.request(now), sent=now)
+        return Stamp(schedule.request(now), now)
     recorder.sent(now)
-    return Stamp(intended=now, sent=now, token=recorder.begin(now))
+    return Stamp(now, now, recorder.begin(now))
 
 
 def _positional_index(function: Callable[..., Any], name: str) -> int:

@@ -464,6 +464,20 @@ def test_a_replica_terminated_while_its_reboot_shuts_it_down_is_replaced_once():
     asyncio.run(scenario())
 
 
+def record_forked_child(address: str, children: list[int]) -> None:
+    """Add the pid of the child the replica at ``address`` forked (asked until it answers)."""
+    for attempt in retrying(5):
+        with attempt:
+            children.append(whoami(address)["child"])
+
+
+def kill_leftovers(children: list[int]) -> None:
+    """Forked children still alive: only when the test failed."""
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(child).kill()
+
+
 def test_a_reboot_waits_for_the_whole_process_group_and_comes_back_on_its_port():
     """A forked child that shrugs off SIGTERM holds the listening socket: it is killed once
     the leader has exited, before the command starts again on the same port."""
@@ -475,9 +489,7 @@ def test_a_reboot_waits_for_the_whole_process_group_and_comes_back_on_its_port()
         await fleet.start()
         try:
             (before,) = fleet.replicas()
-            for attempt in retrying(5):
-                with attempt:
-                    children.append(whoami(before.address)["child"])
+            record_forked_child(before.address, children)
             fleet.reboot_instances([before.id])
 
             async def back() -> None:
@@ -495,9 +507,7 @@ def test_a_reboot_waits_for_the_whole_process_group_and_comes_back_on_its_port()
         asyncio.run(scenario())
         assert gone(psutil.Process(children[0]))
     finally:
-        for child in children:  # only matters when the test failed
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(child).kill()
+        kill_leftovers(children)
 
 
 def test_what_a_replica_forked_dies_with_it_when_it_exits_on_its_own():
@@ -509,9 +519,7 @@ def test_what_a_replica_forked_dies_with_it_when_it_exits_on_its_own():
         await fleet.start()
         try:
             (before,) = fleet.replicas()
-            for attempt in retrying(5):
-                with attempt:
-                    children.append(whoami(before.address)["child"])
+            record_forked_child(before.address, children)
             child = psutil.Process(children[0])
             os.kill(before.pid, signal.SIGKILL)  # the leader alone: nothing signals the group
 
@@ -525,9 +533,7 @@ def test_what_a_replica_forked_dies_with_it_when_it_exits_on_its_own():
     try:
         asyncio.run(scenario())
     finally:
-        for child in children:  # only matters when the test failed
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(child).kill()
+        kill_leftovers(children)
 
 
 # stress

@@ -13,13 +13,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from threaded_server import ThreadedServer
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError, InjectionError
@@ -33,36 +33,12 @@ SLACK = 0.08  # the suite shares two cores with whatever else runs
 HTTP_TARGET = Path(__file__).with_name("http_target.py")
 
 
-class EchoServer:
+def echo_until_bye(conn: socket.socket) -> None:
     """Echoes every byte back; closes the connection when it receives ``bye``."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with conn:
-            try:
-                while data := conn.recv(65536):
-                    if data == b"bye":
-                        return
-                    conn.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._listener.close()
+    while data := conn.recv(65536):
+        if data == b"bye":
+            return
+        conn.sendall(data)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +46,7 @@ def env() -> Iterator[LocalEnvironment]:
     server = subprocess.Popen([sys.executable, str(HTTP_TARGET)], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     http_port = int(server.stdout.readline().split()[1])
-    echo = EchoServer()
+    echo = ThreadedServer(echo_until_bye)
     environment = LocalEnvironment.start(
         {
             "api": {"upstreams": [f"127.0.0.1:{http_port}"]},

@@ -17,10 +17,11 @@ import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import suppress
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+from threaded_server import ThreadedServer
 
 from chaoskit import faults
 from chaoskit.providers.local import LocalEnvironment, splice
@@ -50,30 +51,6 @@ def loop_factory(request: pytest.FixtureRequest) -> Callable[[], asyncio.Abstrac
 
 
 # upstreams: blocking servers, a thread per connection
-
-
-class ThreadedServer:
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
-        self._handle = handle
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with conn, suppress(OSError):
-            self._handle(conn)
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def echo(conn: socket.socket) -> None:
@@ -182,6 +159,31 @@ class Watch:
         self._task.cancel()
 
 
+@dataclass
+class Stream:
+    """A payload on its way through the proxy's echo and back, in client threads."""
+
+    sock: socket.socket
+    receiver: Receiver
+    sending: asyncio.Future[None]
+    reading: asyncio.Future[bytes]
+    link: Link
+
+
+async def spliced_stream(proxy: Proxy, port: int, payload: bytes) -> Stream:
+    """Start echoing ``payload``; return once 2 MiB came back and, where the kernel can, the
+    link passes both ways through it."""
+    sock = connect(port)
+    receiver = Receiver(sock)
+    sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, payload))
+    reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(payload)))
+    await until(lambda: receiver.received >= 2 * MB)
+    link = the_link(proxy)
+    if SPLICES:
+        await until(lambda: link.up.spliced and link.down.spliced)
+    return Stream(sock=sock, receiver=receiver, sending=sending, reading=reading, link=link)
+
+
 def run_proxy(
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
     handle: Callable[[socket.socket], None],
@@ -274,24 +276,17 @@ def test_a_reset_added_mid_stream_resets_a_spliced_connection(loop_factory):
     payload = os.urandom(64 * MB)
 
     async def body(proxy: Proxy, port: int) -> None:
-        sock = connect(port)
-        receiver = Receiver(sock)
-        sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, payload))
-        reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(payload)))
-        await until(lambda: receiver.received >= 2 * MB)
-        link = the_link(proxy)
-        if SPLICES:
-            await until(lambda: link.up.spliced and link.down.spliced)
+        stream = await spliced_stream(proxy, port, payload)
         proxy.add_fault(["a"], NetworkFault(kind="reset", direction="both"))
         outcomes = await asyncio.wait_for(
-            asyncio.gather(reading, sending, return_exceptions=True), 10
+            asyncio.gather(stream.reading, stream.sending, return_exceptions=True), 10
         )
         # One error on the socket, reported to whichever thread asks first; the other then
         # sees a broken pipe or the end of the stream.
         assert any(isinstance(outcome, ConnectionResetError) for outcome in outcomes), outcomes
         assert all(isinstance(outcome, (ConnectionError, AssertionError)) for outcome in outcomes)
-        assert receiver.received < len(payload)
-        sock.close()
+        assert stream.receiver.received < len(payload)
+        stream.sock.close()
 
     run_proxy(loop_factory, echo, body)
 
@@ -300,19 +295,12 @@ def test_a_client_reset_mid_stream_ends_the_link_and_frees_the_pipes(loop_factor
     payload = os.urandom(64 * MB)
 
     async def body(proxy: Proxy, port: int) -> None:
-        sock = connect(port)
-        receiver = Receiver(sock)
-        sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, payload))
-        reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(payload)))
-        await until(lambda: receiver.received >= 2 * MB)
-        link = the_link(proxy)
-        if SPLICES:
-            await until(lambda: link.up.spliced and link.down.spliced)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)  # wakes the client threads
-        await asyncio.gather(sending, reading, return_exceptions=True)
-        sock.close()  # linger 0: a reset
-        await until(lambda: link.closed, timeout=5)
+        stream = await spliced_stream(proxy, port, payload)
+        stream.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stream.sock.shutdown(socket.SHUT_RDWR)  # wakes the client threads
+        await asyncio.gather(stream.sending, stream.reading, return_exceptions=True)
+        stream.sock.close()  # linger 0: a reset
+        await until(lambda: stream.link.closed, timeout=5)
 
     run_proxy(loop_factory, echo, body)
 
@@ -321,22 +309,16 @@ def test_removing_the_upstream_aborts_a_spliced_link(loop_factory):
     payload = os.urandom(64 * MB)
 
     async def body(proxy: Proxy, port: int) -> None:
-        sock = connect(port)
-        receiver = Receiver(sock)
-        sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, payload))
-        reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(payload)))
-        await until(lambda: receiver.received >= 2 * MB)
-        link = the_link(proxy)
-        if SPLICES:
-            await until(lambda: link.up.spliced and link.down.spliced)
+        stream = await spliced_stream(proxy, port, payload)
         proxy.remove_upstream("a")
+        link = stream.link
         assert link.closed and not link.up.spliced and not link.down.spliced
         assert splice._active == 0
         outcomes = await asyncio.wait_for(
-            asyncio.gather(reading, sending, return_exceptions=True), 10
+            asyncio.gather(stream.reading, stream.sending, return_exceptions=True), 10
         )
         assert all(isinstance(outcome, (ConnectionError, AssertionError)) for outcome in outcomes)
-        sock.close()
+        stream.sock.close()
 
     run_proxy(loop_factory, echo, body)
 

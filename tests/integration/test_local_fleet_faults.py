@@ -20,7 +20,7 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,16 @@ def retrying(seconds: float) -> Retrying:
         retry=retry_if_exception_type((AssertionError, OSError)),
         reraise=True,
     )
+
+
+@contextlib.asynccontextmanager
+async def running(fleet: Fleet) -> AsyncIterator[Fleet]:
+    """``fleet`` started, and stopped whatever happens."""
+    await fleet.start()
+    try:
+        yield fleet
+    finally:
+        await fleet.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[None]], seconds: float) -> None:
@@ -335,9 +345,7 @@ def test_a_replica_that_ignores_sigterm_is_killed_to_reboot():
     spec = TargetSpec(replicas=1, command=(*COMMAND, "--ignore-sigterm"))
 
     async def reboot() -> tuple[float, Any, Any]:
-        fleet = Fleet("web", spec, balancer, reboot_grace=0.5)
-        await fleet.start()
-        try:
+        async with running(Fleet("web", spec, balancer, reboot_grace=0.5)) as fleet:
             (before,) = fleet.replicas()
             # Up and ignoring SIGTERM before it gets one (until then SIGTERM still kills it).
             for attempt in retrying(5):
@@ -351,8 +359,6 @@ def test_a_replica_that_ignores_sigterm_is_killed_to_reboot():
 
             await eventually(restarted, 5)
             return time.monotonic() - started, before, fleet.replicas()[0]
-        finally:
-            await fleet.stop()
 
     took, before, after = asyncio.run(reboot())
     assert 0.5 <= took < 3
@@ -371,9 +377,8 @@ def test_a_reboot_ends_at_the_first_healthy_probe_not_when_the_process_starts():
     balancer.healthy = False
 
     async def reboot() -> None:
-        fleet = Fleet("web", TargetSpec(replicas=1, command=tuple(COMMAND)), balancer)
-        await fleet.start()
-        try:
+        spec = TargetSpec(replicas=1, command=tuple(COMMAND))
+        async with running(Fleet("web", spec, balancer)) as fleet:
             (before,) = fleet.replicas()
             fleet.reboot_instances([before.id])
 
@@ -388,8 +393,6 @@ def test_a_reboot_ends_at_the_first_healthy_probe_not_when_the_process_starts():
             # Over once healthy: failing its checks later makes it unhealthy, not rebooting.
             balancer.healthy = False
             assert fleet.replicas()[0].state == "unhealthy"
-        finally:
-            await fleet.stop()
 
     asyncio.run(reboot())
 
@@ -401,22 +404,20 @@ def test_a_replica_terminated_while_its_reboot_starts_it_again_stays_terminated_
     started_by_reboot: list[int] = []
 
     async def scenario() -> None:
-        fleet = Fleet("web", spec, RecordingBalancer())
-        await fleet.start()
-        before = fleet.replicas()[0]
-        real_exec = asyncio.create_subprocess_exec
+        async with running(Fleet("web", spec, RecordingBalancer())) as fleet:
+            before = fleet.replicas()[0]
+            real_exec = asyncio.create_subprocess_exec
 
-        async def exec_then_terminate(*argv: Any, **kwargs: Any) -> Any:
-            """The reboot's process has started, and the supervisor has not yet taken it in,
-            when a terminate of the instance arrives."""
-            process = await real_exec(*argv, **kwargs)
-            if before.id in argv and not started_by_reboot:
-                started_by_reboot.append(process.pid)
-                fleet.terminate([before.id])
-            return process
+            async def exec_then_terminate(*argv: Any, **kwargs: Any) -> Any:
+                """The reboot's process has started, and the supervisor has not yet taken it in,
+                when a terminate of the instance arrives."""
+                process = await real_exec(*argv, **kwargs)
+                if before.id in argv and not started_by_reboot:
+                    started_by_reboot.append(process.pid)
+                    fleet.terminate([before.id])
+                return process
 
-        monkeypatch.setattr(fleet_module.asyncio, "create_subprocess_exec", exec_then_terminate)
-        try:
+            monkeypatch.setattr(fleet_module.asyncio, "create_subprocess_exec", exec_then_terminate)
             fleet.reboot_instances([before.id])
 
             async def replaced() -> None:
@@ -427,8 +428,6 @@ def test_a_replica_terminated_while_its_reboot_starts_it_again_stays_terminated_
             (replacement,) = fleet.replicas()
             assert replacement.tags == before.tags
             assert replacement.pid not in (before.pid, started_by_reboot[0])
-        finally:
-            await fleet.stop()
 
     asyncio.run(scenario())
     for pid in started_by_reboot:
@@ -439,9 +438,7 @@ def test_a_replica_terminated_while_its_reboot_shuts_it_down_is_replaced_once():
     spec = TargetSpec(replicas=1, replace_delay=0.2, command=(*COMMAND, "--ignore-sigterm"))
 
     async def scenario() -> None:
-        fleet = Fleet("web", spec, RecordingBalancer(), reboot_grace=5)
-        await fleet.start()
-        try:
+        async with running(Fleet("web", spec, RecordingBalancer(), reboot_grace=5)) as fleet:
             before = fleet.replicas()[0]
             for attempt in retrying(5):
                 with attempt:
@@ -458,8 +455,6 @@ def test_a_replica_terminated_while_its_reboot_shuts_it_down_is_replaced_once():
             await holds_for_async(spec.replace_delay + 0.5, lambda: len(fleet.replicas()), 1)
             assert [r.id for r in fleet.replicas()] == ids
             assert not psutil.pid_exists(before.pid) or gone(psutil.Process(before.pid))
-        finally:
-            await fleet.stop()
 
     asyncio.run(scenario())
 
@@ -485,9 +480,7 @@ def test_a_reboot_waits_for_the_whole_process_group_and_comes_back_on_its_port()
     children: list[int] = []
 
     async def scenario() -> None:
-        fleet = Fleet("web", spec, RecordingBalancer())
-        await fleet.start()
-        try:
+        async with running(Fleet("web", spec, RecordingBalancer())) as fleet:
             (before,) = fleet.replicas()
             record_forked_child(before.address, children)
             fleet.reboot_instances([before.id])
@@ -500,8 +493,6 @@ def test_a_reboot_waits_for_the_whole_process_group_and_comes_back_on_its_port()
                 assert answer["pid"] == replica.pid != before.pid
 
             await eventually(back, 10)
-        finally:
-            await fleet.stop()
 
     try:
         asyncio.run(scenario())
@@ -515,9 +506,7 @@ def test_what_a_replica_forked_dies_with_it_when_it_exits_on_its_own():
     children: list[int] = []
 
     async def scenario() -> None:
-        fleet = Fleet("web", spec, RecordingBalancer())
-        await fleet.start()
-        try:
+        async with running(Fleet("web", spec, RecordingBalancer())) as fleet:
             (before,) = fleet.replicas()
             record_forked_child(before.address, children)
             child = psutil.Process(children[0])
@@ -527,8 +516,6 @@ def test_what_a_replica_forked_dies_with_it_when_it_exits_on_its_own():
                 assert gone(child)
 
             await eventually(child_gone, 5)
-        finally:
-            await fleet.stop()
 
     try:
         asyncio.run(scenario())

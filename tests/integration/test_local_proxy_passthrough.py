@@ -184,6 +184,14 @@ async def spliced_stream(proxy: Proxy, port: int, payload: bytes) -> Stream:
     return Stream(sock=sock, receiver=receiver, sending=sending, reading=reading, link=link)
 
 
+def assert_sourced_and_spliced(received: bytes, size: int, seed: int, watch: Watch) -> None:
+    """``received`` is the digest of what ``source`` sent for ``size seed``, and, where the
+    kernel can, the responses went through it."""
+    assert received == sha(random.Random(seed).randbytes(size))
+    if SPLICES:
+        assert watch.down, "the responses were never spliced"
+
+
 def run_proxy(
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
     handle: Callable[[socket.socket], None],
@@ -355,9 +363,7 @@ def test_the_upstream_closing_after_a_spliced_stream_delivers_every_byte_first(l
         assert await asyncio.to_thread(sock.recv, 1) == b""
         watch.stop()
         sock.close()
-        assert received == sha(random.Random(seed).randbytes(size))
-        if SPLICES:
-            assert watch.down, "the responses were never spliced"
+        assert_sourced_and_spliced(received, size, seed, watch)
 
     run_proxy(loop_factory, source, body)
 
@@ -390,9 +396,7 @@ def test_a_slow_reader_never_has_held_bytes_overtaken(loop_factory):
         received = await asyncio.to_thread(read_late, sock)
         watch.stop()
         sock.close()
-        assert received == sha(random.Random(seed).randbytes(size))
-        if SPLICES:
-            assert watch.down, "the responses were never spliced"
+        assert_sourced_and_spliced(received, size, seed, watch)
 
     run_proxy(loop_factory, source, body)
 

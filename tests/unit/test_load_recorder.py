@@ -22,6 +22,12 @@ def test_requests_belong_to_the_second_they_started_in() -> None:
     assert batch.seconds[0].latency_us.get_value_at_percentile(50) == 150_015  # 3 digits
 
 
+def finish(recorder: SecondRecorder, stamp: Stamp, *, done: float) -> None:
+    """What the client wrapper and locust's request event do when a request succeeds."""
+    stamp.answered, stamp.done = True, done
+    recorder.finished.append(stamp)
+
+
 def test_the_current_second_is_not_shipped_until_it_is_over() -> None:
     recorder = SecondRecorder(grace=20.0)
     recorder.record_ok(start_time=100.1, latency_ms=1.0)
@@ -31,11 +37,12 @@ def test_the_current_second_is_not_shipped_until_it_is_over() -> None:
 
 def test_finished_requests_are_recorded_before_anything_is_shipped() -> None:
     recorder = SecondRecorder(grace=20.0)
-    ok = Stamp(intended=100.2, sent=100.2, token=recorder.begin(100.2), answered=True)
+    ok = recorder.send(100.2)  # without a schedule
+    ok.answered = True
     failed = Stamp(intended=100.4, sent=100.4, answered=True, failure="HTTP 503")
-    raised = Stamp(intended=100.6, sent=100.6)  # raised before locust's request event
+    recorder.sent(failed.intended)  # a scheduled request is counted by its schedule
+    raised = recorder.send(100.6)  # raised before locust's request event
     for stamp, done in ((ok, 100.205), (failed, 100.5), (raised, 100.7)):
-        recorder.sent(stamp.intended)
         stamp.done = done
         recorder.finished.append(stamp)
     # The bracket ends when the stamp is flushed: the second is complete.
@@ -51,8 +58,7 @@ def test_an_answer_after_the_call_returned_is_recorded_once_whenever_it_comes() 
     # event fires, before or after the next flush; or it never fires (the call raised).
     for answered in ("before flush", "after flush", "never"):
         recorder = SecondRecorder(grace=20.0)
-        stamp = Stamp(intended=100.2, sent=100.2, token=recorder.begin(100.2))
-        recorder.sent(100.2)
+        stamp = recorder.send(100.2)
         stamp.done = 100.3  # the call returned, the user's checks follow
         recorder.finished.append(stamp)
         if answered == "after flush":
@@ -69,12 +75,11 @@ def test_an_answer_after_the_call_returned_is_recorded_once_whenever_it_comes() 
 
 def test_a_request_in_flight_holds_the_watermark_back() -> None:
     recorder = SecondRecorder(grace=20.0)
-    token = recorder.begin(now=100.5)
+    slow = recorder.send(now=100.5)
     recorder.record_ok(start_time=100.2, latency_ms=1.0)
     batch = recorder.drain(now=103.0)
     assert (batch.watermark, batch.seconds) == (100.0, ())
-    recorder.record_ok(start_time=100.5, latency_ms=2400.0)
-    recorder.end(token)
+    finish(recorder, slow, done=102.9)
     batch = recorder.drain(now=103.0)
     assert batch.watermark == 103.0
     assert [(s.second, s.ok) for s in batch.seconds] == [(100, 2)]
@@ -83,7 +88,7 @@ def test_a_request_in_flight_holds_the_watermark_back() -> None:
 
 def test_a_second_held_back_by_a_request_in_flight_is_offered_partially_meanwhile() -> None:
     recorder = SecondRecorder(grace=20.0)
-    token = recorder.begin(now=100.5)
+    slow = recorder.send(now=100.5)
     recorder.record_ok(start_time=100.2, latency_ms=900.0)
     assert recorder.drain(now=100.9).partial == ()  # the second is not over yet
     batch = recorder.drain(now=101.5)
@@ -92,8 +97,7 @@ def test_a_second_held_back_by_a_request_in_flight_is_offered_partially_meanwhil
     assert (partial.second, partial.ok) == (100, 1)
     assert partial.latency_us.get_value_at_percentile(50) == pytest.approx(900_000, rel=1e-3)
     # Snapshots, not shipments: the complete second still comes once, with both requests.
-    recorder.record_ok(start_time=100.5, latency_ms=2000.0)
-    recorder.end(token)
+    finish(recorder, slow, done=102.5)
     batch = recorder.drain(now=103.0)
     assert batch.partial == ()
     assert [(s.second, s.ok) for s in batch.seconds] == [(100, 2)]

@@ -96,3 +96,33 @@ def test_availability_counts_requests_never_sent() -> None:
     fake = SecondStats(second=1)
     fake.record_ok(1000)
     assert fake.demand == 1
+
+
+@given(
+    st.dictionaries(
+        st.integers(min_value=-5, max_value=2 * 3_600_000_000),
+        st.integers(min_value=1, max_value=1_000),
+        max_size=200,
+    ),
+    st.lists(st.integers(min_value=1, max_value=10_000_000), max_size=5),
+)
+def test_a_tally_records_the_same_histogram_as_one_value_at_a_time(
+    tally: dict[int, int], earlier: list[int]
+) -> None:
+    one_by_one, tallied = SecondStats(second=7), SecondStats(second=7)
+    for stats in (one_by_one, tallied):
+        for latency in earlier:  # something recorded before: min and max carry over
+            stats.record_ok(latency)
+    for latency, count in tally.items():
+        one_by_one.record_ok(latency, count)
+    tallied.record_tally(tally)
+    assert tallied.to_json() == one_by_one.to_json()
+    assert (tallied.ok, tallied.clamped) == (one_by_one.ok, one_by_one.clamped)
+    for histogram in (tallied.latency_us, one_by_one.latency_us):
+        assert histogram.get_total_count() == tallied.ok
+    assert tallied.latency_us.get_min_value() == one_by_one.latency_us.get_min_value()
+    assert tallied.latency_us.get_max_value() == one_by_one.latency_us.get_max_value()
+    for percentile in (0, 50, 99.9, 100):
+        assert tallied.latency_us.get_value_at_percentile(
+            percentile
+        ) == one_by_one.latency_us.get_value_at_percentile(percentile)

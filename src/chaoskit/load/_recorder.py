@@ -168,14 +168,19 @@ class SecondRecorder:
         self._schedules.append(schedule)
         return schedule
 
-    def begin(self, now: float) -> int:
-        """A request without a schedule is about to be sent; pass the token to ``end``."""
+    def send(self, now: float) -> Stamp:
+        """A request without a schedule is being sent ``now``: count it, and hold its
+        second open until ``flush`` sees its stamp back."""
+        # One call per request (``sent``'s work inlined): this is the worker's hot path.
+        if now < self._shipped_until:
+            self._brackets_trusted = False
+        second = math.floor(now)
+        stats = self._open.get(second) or self._slot(second)
+        stats.expected += 1
+        stats.sent += 1
         token = next(self._tokens)
         self._in_flight[token] = now
-        return token
-
-    def end(self, token: int) -> None:
-        self._in_flight.pop(token, None)
+        return Stamp(now, now, token)
 
     def sent(self, intended: float) -> None:
         """A request intended at ``intended`` is being sent."""
@@ -248,9 +253,7 @@ class SecondRecorder:
 
     def _record_tallies(self) -> None:
         for second, tally in self._latencies.items():
-            stats = self._slot(second)
-            for latency_us, count in tally.items():
-                stats.record_ok(latency_us, count)
+            self._slot(second).record_tally(tally)
         self._latencies.clear()
 
     def record_ok(self, *, start_time: float, latency_ms: float) -> None:

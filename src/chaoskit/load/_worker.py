@@ -82,8 +82,11 @@ class Schedules:
 
     def __init__(self, recorder: SecondRecorder) -> None:
         self.recorder = recorder
-        self.rate_per_user: float | None = None
+        self._rate_per_user: float | None = None
         self._intervals: dict[type[Any], float | None] = {}
+        # Whether any user may run on a schedule. Without, the wrappers that run for every
+        # task run and request skip the schedule lookups: closed-loop users pay for none.
+        self.active = False
         self._by_greenlet: weakref.WeakKeyDictionary[Any, UserSchedule] = (
             weakref.WeakKeyDictionary()
         )
@@ -105,9 +108,24 @@ class Schedules:
                     # A TaskSet's own wait_time would bypass the user's: a scheduled user
                     # would silently run that TaskSet closed loop.
                     taskset.wait_time = self._scheduled_taskset_wait_time(own)
+        self._update_active()
+
+    def set_rate(self, rate_per_user: float | None) -> None:
+        """Run every user at ``rate_per_user`` task runs a second (None: keep each class's
+        own ``wait_time``)."""
+        self._rate_per_user = rate_per_user
+        self._update_active()
+
+    def _update_active(self) -> None:
+        # A subclass found later takes an installed class's interval: this stays right.
+        self.active = self._rate_per_user is not None or any(
+            interval is not None for interval in self._intervals.values()
+        )
 
     def of_user(self, user: Any) -> UserSchedule | None:
         """The user's schedule, made on first use; None when the user has none."""
+        if not self.active:
+            return None
         if user is None:
             return self._by_greenlet.get(getcurrent())
         schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
@@ -124,8 +142,8 @@ class Schedules:
         return schedule
 
     def _interval(self, user_class: type[Any]) -> float | None:
-        if self.rate_per_user is not None:
-            return 1.0 / self.rate_per_user
+        if self._rate_per_user is not None:
+            return 1.0 / self._rate_per_user
         if user_class not in self._intervals:  # a subclass of an installed class
             self._intervals[user_class] = next(
                 (self._intervals[k] for k in user_class.__mro__ if k in self._intervals), None
@@ -133,9 +151,11 @@ class Schedules:
         return self._intervals[user_class]
 
     def _scheduled_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
+        flush = self.recorder.flush
+
         def wait_time(user: Any) -> float:
-            self.recorder.flush()  # between runs: the users' requests are not timing it
-            schedule = self.of_user(user)
+            flush()  # between runs: the users' requests are not timing it
+            schedule = self.of_user(user) if self.active else None
             if schedule is None:
                 return original(user)
             return schedule.wait(clock())
@@ -144,9 +164,11 @@ class Schedules:
         return wait_time
 
     def _scheduled_taskset_wait_time(self, original: Callable[..., float]) -> Callable[..., float]:
+        flush = self.recorder.flush
+
         def wait_time(taskset: Any) -> float:
-            self.recorder.flush()
-            schedule = self.of_user(taskset.user)
+            flush()
+            schedule = self.of_user(taskset.user) if self.active else None
             if schedule is None:
                 return original(taskset)
             return schedule.wait(clock())
@@ -245,6 +267,8 @@ def probe_lag_forever(recorder: SecondRecorder) -> None:
 def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     """A listener for locust's request event that records into ``recorder``."""
 
+    # Every argument locust's clients pass is named: a call that leaves extra keyword
+    # arguments for ``**_`` builds a dict for them, and this runs once per request.
     def on_request(
         *,
         response_time: float,
@@ -252,10 +276,17 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
         start_time: float | None = None,
         response: object = None,
         context: object = None,
+        request_type: object = None,
+        name: object = None,
+        url: object = None,
+        response_length: object = None,
         **_: Any,
     ) -> None:
-        stamp = context.get(STAMP_KEY) if isinstance(context, dict) else None
-        if isinstance(stamp, Stamp):
+        stamp = context.get(STAMP_KEY) if context and isinstance(context, dict) else None
+        if stamp is not None and isinstance(stamp, Stamp):
+            if exception is None and stamp.done is None:
+                stamp.answered = True  # the common case: nothing else to do
+                return
             # Only the reason is kept, not the response: a stamp waits for ``flush``.
             recorder.answer(stamp, _failure(exception, response), response_time=response_time / 1e3)
             return
@@ -321,7 +352,7 @@ def _announcing(
     @functools.wraps(execute_task)
     def announcing(taskset: Any, task: Any) -> None:
         # A nested TaskSet is not a task run: its own tasks are.
-        if not (isinstance(task, type) and issubclass(task, TaskSet)):
+        if schedules.active and not (isinstance(task, type) and issubclass(task, TaskSet)):
             schedule = schedules.of_user(taskset.user)
             if schedule is not None:
                 schedule.start(clock())
@@ -332,11 +363,9 @@ def _announcing(
 
 def _stamp(recorder: SecondRecorder, schedule: UserSchedule | None, now: float) -> Stamp:
     """A request is sent ``now``: count it, and stamp it with its intended time."""
-    # Positional: this runs once per request, and keywords cost a third more here.
     if schedule is not None:
         return Stamp(schedule.request(now), now)
-    recorder.sent(now)
-    return Stamp(now, now, recorder.begin(now))
+    return recorder.send(now)
 
 
 def _positional_index(function: Callable[..., Any], name: str) -> int:
@@ -364,22 +393,30 @@ def _bracketed(
     default_timeout: float | None = None,
 ) -> Callable[..., Any]:
     context_at = _positional_index(request, "context")
-    finished = recorder.finished.append
+    finished, send = recorder.finished.append, recorder.send
+    monotonic = time.monotonic  # ``clock()``, inlined: this runs twice per request
 
     @functools.wraps(request)
     def bracketed(self: Any, *args: Any, **kwargs: Any) -> Any:
         # The send time is read first and the recording is left for later, so the latency
         # covers what the user's own timing around the call would, and recording is in
         # neither.
-        now = clock()
+        now = monotonic() + _EPOCH_OFFSET
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
-        stamp = _stamp(recorder, schedules.of_user(getattr(self, "user", None)), now)
+        if schedules.active:
+            stamp = _stamp(recorder, schedules.of_user(getattr(self, "user", None)), now)
+        else:
+            stamp = send(now)
         try:
-            args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+            if len(args) > context_at:
+                args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
+            else:
+                given = kwargs.get("context")
+                kwargs["context"] = {**given, STAMP_KEY: stamp} if given else {STAMP_KEY: stamp}
             return request(self, *args, **kwargs)
         finally:
-            stamp.done = clock()
+            stamp.done = monotonic() + _EPOCH_OFFSET
             finished(stamp)
 
     return bracketed
@@ -417,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:
         rate = msg.data.get("rate_per_user")
-        schedules.rate_per_user = None if rate is None else float(rate)
+        schedules.set_rate(None if rate is None else float(rate))
 
     def on_test_stopping(**_: Any) -> None:
         recorder.stop_schedules(clock())

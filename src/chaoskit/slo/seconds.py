@@ -150,6 +150,36 @@ class SecondStats:
         self.latency_us.record_value(value, count)
         self.ok += count
 
+    def record_tally(self, tally: Mapping[int, int]) -> None:
+        """Successes by latency: ``{latency_us: count}``. The same histogram as
+        ``record_ok`` for each, at a fifth of the cost: a worker records every distinct
+        microsecond value of every second, thousands a second under load."""
+        histogram = self.latency_us
+        # hdrh's own index arithmetic (``_counts_index_for``), inlined: it spends five method
+        # calls a value. tests/unit/test_slo_seconds.py holds the two to the same result.
+        mask, unit = histogram.sub_bucket_mask, histogram.unit_magnitude
+        half_magnitude = histogram.sub_bucket_half_count_magnitude
+        half, counts = histogram.sub_bucket_half_count, histogram.counts
+        lowest, highest = HIGHEST_US, LOWEST_US
+        total = 0
+        for latency_us, count in tally.items():
+            value = LOWEST_US if latency_us < LOWEST_US else latency_us
+            if value > HIGHEST_US:
+                value = HIGHEST_US
+                self.clamped += count
+            bucket = (value | mask).bit_length() - unit - half_magnitude - 1
+            counts[((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) - half] += count
+            total += count
+            if value < lowest:
+                lowest = value
+            if value > highest:
+                highest = value
+        if total:
+            histogram.total_count += total
+            histogram.min_value = min(histogram.min_value, lowest)
+            histogram.max_value = max(histogram.max_value, highest)
+            self.ok += total
+
     def record_failure(self, reason: str) -> None:
         self.failed[reason] = self.failed.get(reason, 0) + 1
 

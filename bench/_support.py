@@ -10,8 +10,6 @@ import platform
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,49 +140,6 @@ def steady_rate(served: dict[int, int], *, trim: int = 2) -> tuple[float, int]:
     seconds = sorted(second for second, count in served.items() if count)
     steady = seconds[trim:-trim]
     return sum(served[s] for s in steady) / len(steady), len(steady)
-
-
-class CpuSeries:
-    """A process's CPU time (user + system), sampled every ``period`` seconds in a thread
-    until ``stop``: how much CPU it used between two instants."""
-
-    def __init__(self, pid: int, period: float = 0.1) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self._process = psutil.Process(pid)
-        self._period = period
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                times = self._process.cpu_times()
-            except psutil.Error:
-                return
-            self.samples.append((time.time(), times.user + times.system))
-            self._stopped.wait(self._period)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-    def used(self, start: float, end: float) -> float:
-        """CPU seconds between the samples nearest ``start`` and ``end``, scaled to their
-        span."""
-        first = min(self.samples, key=lambda sample: abs(sample[0] - start))
-        last = min(self.samples, key=lambda sample: abs(sample[0] - end))
-        if last[0] <= first[0]:
-            raise RuntimeError("the run was too short to sample its CPU over the window")
-        return (last[1] - first[1]) * (end - start) / (last[0] - first[0])
-
-
-def cpu_per_request_us(cpu: CpuSeries, served: dict[int, int], *, trim: int = 2) -> float:
-    """The process's CPU microseconds per request the target served, over the same seconds
-    as ``steady_rate``."""
-    seconds = sorted(second for second, count in served.items() if count)[trim:-trim]
-    requests = sum(served[s] for s in seconds)
-    return cpu.used(seconds[0], seconds[-1] + 1) / requests * 1e6
 
 
 def write_locustfile(directory: Path, body: str, name: str = "locustfile.py") -> Path:

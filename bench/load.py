@@ -1,34 +1,45 @@
 """chaoskit-driven load vs bare ``locust --headless`` against a tiny server on 127.0.0.1.
 
 **Overhead at saturation** (``rps_ratio``): 20 FastHttpUsers with ``constant(0)`` (closed
-loop, as fast as they can) for 10 s, under bare ``locust --headless`` (one process) and
-under chaoskit (one worker process); ``sched_rps_ratio``: the same under chaoskit with a
-``rate`` far above capacity, so every request goes through the schedule path. The arms
-take turns, five rounds, and each arm's figure is the median of its five: this VM's
-throughput drifts by a fifth over minutes. Rates are the target's own count of requests
-answered, over the seconds with traffic less 2 at each end, the same rule for every run.
+loop, as fast as they can), under bare ``locust --headless`` (one process) and under
+chaoskit (one worker process), **at the same time, on one shared core**: the process that
+runs each arm's users is pinned to core 1, where the kernel gives the two an equal share;
+the targets (one per arm, swapped between rounds), chaoskit's coordinator and this script
+are on core 0. Each arm's rate is its target's own count of requests answered over the
+seconds both ran, less 3 at each end; ``rps_ratio`` is chaoskit's rate over bare locust's,
+the median over ROUNDS pairs. ``sched_rps_ratio``: the same with chaoskit's ``rate`` far
+above capacity, so every request goes through the schedule path.
+
+Why at the same time: this VM's speed changes from one second to the next (two bare
+locust runs taking turns a second at a time differ by up to a third per second, and runs of
+10 s one after the other by a fifth), and a few per cent of overhead drowns in that. Two
+arms sharing a core see the same machine. ``aa_ratio`` is the method's own error: bare
+locust against bare locust, the same way; it is printed with its spread.
 
 **Accuracy** (``p*_err_pct``): 20 users at ``constant_throughput(75)`` (1,500 requests per
-second asked for), 10 s under chaoskit. The users come from a bench-only locust file that
-times each request itself, around ``self.client.get``, with an intended time computed from
-the user's first task run plus one interval per run, plus however late it sent when it was
-free to (the generator's own lateness, which is not the target's): an exact, independent
-record of every request's latency from its intended send time. With a fast target and no
-backlog, that is its latency from the actual send, printed beside. chaoskit's p50/p95/p99
-come from its merged per-second histograms over the whole seconds of the run.
+second asked for), 10 s under chaoskit alone, unpinned. The users come from a bench-only
+locust file that times each request itself, around ``self.client.get``, with an intended
+time computed from the user's first task run plus one interval per run, plus however late it
+sent when it was free to (the generator's own lateness, which is not the target's): an
+exact, independent record of every request's latency from its intended send time. With a
+fast target and no backlog, that is its latency from the actual send, printed beside.
+chaoskit's p50/p95/p99 come from its merged per-second histograms over the whole seconds of
+the run.
 
     python bench/load.py
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import math
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import _support
@@ -40,8 +51,11 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 USERS = 20
 RATE = 75  # per user, for the accuracy run
-DURATION = 10.0
-ROUNDS = 5  # of each saturation arm
+DURATION = 10.0  # of the accuracy run
+ROUNDS = 6  # pairs of chaoskit and bare locust; half as many of each control
+SIDE_BY_SIDE = 14.0  # seconds a pair runs
+TRIM = 3  # seconds left out at each end of a pair's common seconds
+SHARED_CORE, HOST_CORE = 1, 0
 PERCENTILES = (50, 95, 99)
 
 CLOSED_LOOP = """
@@ -60,26 +74,17 @@ class Shopper(FastHttpUser):
 """
 
 
-def chaoskit_load(
-    locustfile: Path, url: str, rate: float | None = None
-) -> tuple[list[SecondStats], _support.CpuSeries]:
-    """Run the load for DURATION; the whole seconds of it, and its worker's CPU."""
-    with LocustDriver(Locust(locustfile, users=USERS, workers=1, rate=rate), host=url) as driver:
+def chaoskit_load(locustfile: Path, url: str) -> list[SecondStats]:
+    """Run the load alone for DURATION; the whole seconds of it."""
+    with LocustDriver(Locust(locustfile, users=USERS, workers=1), host=url) as driver:
         began = time.time()
-        [worker] = [
-            child
-            for child in psutil.Process().children(recursive=True)
-            if "chaoskit.load._worker" in child.cmdline()
-        ]
-        cpu = _support.CpuSeries(worker.pid)
         driver.start()
         time.sleep(DURATION)
         stopping = time.time()
         driver.stop()
-        cpu.stop()
         seconds = driver.collect(began, time.time())
     first, last = math.ceil(began) + 1, math.floor(stopping)
-    return [s for s in seconds if first <= s.second < last], cpu
+    return [s for s in seconds if first <= s.second < last]
 
 
 def describe(name: str, window: list[SecondStats]) -> None:
@@ -94,34 +99,111 @@ def describe(name: str, window: list[SecondStats]) -> None:
     )
 
 
-def saturation(directory: Path, url: str, target: _support.Target) -> dict[str, float]:
-    """Each arm ROUNDS times, interleaved, so that the machine's drift over the run falls on
-    every arm alike; each arm's figures are its medians. Beside the rate, the CPU per
-    request served of the process that runs the users (bare locust's one process; chaoskit's
-    worker, not its coordinator, which idles)."""
+def saturation(
+    directory: Path, targets: tuple[_support.Target, _support.Target]
+) -> dict[str, float]:
+    """Pairs of arms at the same time on the shared core: chaoskit against bare locust every
+    round, and in turns the schedule path or bare locust against itself."""
     locustfile = _support.write_locustfile(directory, CLOSED_LOOP, name="closed_loop.py")
-    figures: dict[str, list[float]] = {}
-    for round_ in range(1, ROUNDS + 1):
-        print(f"  round {round_} of {ROUNDS}:")
-        for arm, rate in (("locust", None), ("chaoskit", None), ("sched", 100_000.0)):
-            before = set(target.served())
-            if arm == "locust":
-                cpu = locust_headless(locustfile, url, directory)
-                how = "bare locust, constant(0)"
-            else:
-                window, cpu = chaoskit_load(locustfile, url, rate=rate)
-                how = "chaoskit, " + (
-                    "constant(0)" if rate is None else f"rate={rate:.0f} (schedule path)"
+    ratios: dict[str, list[float]] = {"rps_ratio": [], "sched_rps_ratio": [], "aa_ratio": []}
+    rates: list[float] = []
+    for round_ in range(ROUNDS):
+        pair = targets if round_ % 2 == 0 else targets[::-1]
+        second = ("sched", "sched_rps_ratio") if round_ % 2 == 0 else ("locust", "aa_ratio")
+        for arm, figure in (("chaoskit", "rps_ratio"), second):
+            base_rps, arm_rps, seconds = side_by_side(locustfile, arm, pair)
+            ratios[figure].append(arm_rps / base_rps)
+            if arm == "chaoskit":
+                rates.append(base_rps)
+            print(
+                f"  round {round_ + 1} of {ROUNDS}, {ARMS[arm]} beside bare locust: "
+                f"{arm_rps:.0f}/s and {base_rps:.0f}/s over {seconds} s, "
+                f"ratio {arm_rps / base_rps:.3f}",
+                flush=True,
+            )
+    for figure, values in ratios.items():
+        print(f"  {figure}: median {statistics.median(values):.3f}, {_spread(values)}")
+    figures = {figure: statistics.median(values) for figure, values in ratios.items()}
+    figures["aa_spread"] = max(abs(value - 1) for value in ratios["aa_ratio"])
+    figures["shared_locust_rps"] = statistics.median(rates)
+    return figures
+
+
+ARMS = {
+    "chaoskit": "chaoskit, constant(0)",
+    "sched": "chaoskit, rate=100000 (schedule path)",
+    "locust": "bare locust again",
+}
+
+
+def side_by_side(
+    locustfile: Path, arm: str, targets: tuple[_support.Target, _support.Target]
+) -> tuple[float, float, int]:
+    """Bare locust against ``targets[0]`` and ``arm`` against ``targets[1]``, at the same
+    time on the shared core: their rates, and over how many seconds."""
+    before = [set(target.served()) for target in targets]
+    with contextlib.ExitStack() as stack:
+        if arm == "locust":
+            other = stack.enter_context(bare_locust(locustfile, targets[1].url))
+            pinned = [other.pid]
+        else:
+            rate = 100_000.0 if arm == "sched" else None
+            driver = stack.enter_context(
+                LocustDriver(
+                    Locust(locustfile, users=USERS, workers=1, rate=rate), host=targets[1].url
                 )
-            served = _new(target.served(), before)
-            rps, n = _support.steady_rate(served)
-            cpu_us = _support.cpu_per_request_us(cpu, served)
-            figures.setdefault(f"{arm}_rps", []).append(rps)
-            figures.setdefault(f"{arm}_cpu_us", []).append(cpu_us)
-            print(f"    {how}: {rps:.0f}/s served over {n} s, {cpu_us:.1f} µs CPU a request")
-            if arm != "locust":
-                describe(f"      {how} at saturation", window)
-    return {key: statistics.median(values) for key, values in figures.items()}
+            )
+            pinned = pin_chaoskit()
+        bare = stack.enter_context(bare_locust(locustfile, targets[0].url))
+        pinned.append(bare.pid)
+        if arm != "locust":
+            driver.start()
+        time.sleep(SIDE_BY_SIDE)
+        if arm != "locust":
+            driver.stop()
+    served = [_new(target.served(), seen) for target, seen in zip(targets, before, strict=True)]
+    common = sorted(set(served[0]) & set(served[1]))[TRIM:-TRIM]
+    if len(common) < SIDE_BY_SIDE / 2:
+        raise RuntimeError(f"the two arms ran side by side for only {len(common)} s")
+    base, other = (sum(counts[s] for s in common) / len(common) for counts in served)
+    return base, other, len(common)
+
+
+@contextlib.contextmanager
+def bare_locust(locustfile: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``locust --headless`` for SIDE_BY_SIDE seconds, its own session (as chaoskit's worker
+    is: the kernel shares a core between sessions), pinned to the shared core."""
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+        "-u", str(USERS), "-r", str(USERS), "-t", f"{SIDE_BY_SIDE:.0f}s", "--host", url,
+        "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    ) as process:
+        psutil.Process(process.pid).cpu_affinity([SHARED_CORE])
+        yield process
+        if process.wait(timeout=SIDE_BY_SIDE + 60):
+            raise RuntimeError(f"locust --headless exited with {process.returncode}")
+
+
+def pin_chaoskit() -> list[int]:
+    """chaoskit's worker to the shared core, its coordinator off it."""
+    workers = []
+    for child in psutil.Process().children(recursive=True):
+        command = " ".join(child.cmdline())
+        if "chaoskit.load._worker" in command:
+            child.cpu_affinity([SHARED_CORE])
+            workers.append(child.pid)
+        elif "chaoskit.load._coordinator" in command:
+            child.cpu_affinity([HOST_CORE])
+    if len(workers) != 1:
+        raise RuntimeError(f"expected one chaoskit worker, found {len(workers)}")
+    return workers
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.3f}-{max(values):.3f} over {len(values)}"
 
 
 def _new(served: dict[int, int], before: set[int]) -> dict[int, int]:
@@ -133,7 +215,7 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
     timed.mkdir()
     locustfile = _support.timed_locustfile(timed, rate=RATE)
     before = set(target.served())
-    window, _ = chaoskit_load(locustfile, url)
+    window = chaoskit_load(locustfile, url)
     served_rps, _ = _support.steady_rate(_new(target.served(), before))
     describe(f"chaoskit, {USERS} users at constant_throughput({RATE})", window)
     merged = merge_seconds(window)
@@ -165,48 +247,45 @@ def accuracy(directory: Path, url: str, target: _support.Target) -> dict[str, fl
     return figures
 
 
-def locust_headless(locustfile: Path, url: str, directory: Path) -> _support.CpuSeries:
-    prefix = directory / "locust"
-    command = [
-        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-        "-u", str(USERS), "-r", str(USERS), "-t", f"{DURATION:.0f}s", "--host", url,
-        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-    ]  # fmt: skip
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
-        cpu = _support.CpuSeries(process.pid)
-        if process.wait(timeout=DURATION + 60):
-            raise RuntimeError(f"locust --headless exited with {process.returncode}")
-        cpu.stop()
-    with open(f"{prefix}_stats.csv", newline="") as stats:
-        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
-    print(
-        f"    (locust's own figures: {total['Request Count']} requests, "
-        f"{float(total['Requests/s']):.0f}/s over its whole run)"
-    )
-    return cpu
+@contextlib.contextmanager
+def off_the_shared_core(targets: tuple[_support.Target, ...]) -> Iterator[None]:
+    """This script and the targets on HOST_CORE for the side-by-side runs, and back after."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit(
+            "bench/load.py needs two CPU cores: the arms share one, the rest the other"
+        )
+    processes = [psutil.Process()] + [psutil.Process(t.process.pid) for t in targets]
+    before = [process.cpu_affinity() for process in processes]
+    for process in processes:
+        process.cpu_affinity([HOST_CORE])
+    try:
+        yield
+    finally:
+        for process, cores in zip(processes, before, strict=True):
+            process.cpu_affinity(cores)
 
 
 def main() -> None:
     print(f"machine: {_support.machine()}")
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        with _support.target() as target:
-            print("saturation:")
-            saturated = saturation(directory, target.url, target)
-            figures = accuracy(directory, target.url, target)
+        with _support.target() as first, _support.target() as second:
+            print("saturation, side by side on one core:")
+            with off_the_shared_core((first, second)):
+                saturated = saturation(directory, (first, second))
+            print("accuracy, chaoskit alone:")
+            figures = accuracy(directory, first.url, first)
     print(
         _support.bench_line(
             "load",
-            rps_ratio=saturated["chaoskit_rps"] / saturated["locust_rps"],
-            sched_rps_ratio=saturated["sched_rps"] / saturated["locust_rps"],
-            cpu_ratio=saturated["chaoskit_cpu_us"] / saturated["locust_cpu_us"],
-            sched_cpu_ratio=saturated["sched_cpu_us"] / saturated["locust_cpu_us"],
+            rps_ratio=saturated["rps_ratio"],
+            sched_rps_ratio=saturated["sched_rps_ratio"],
+            aa_ratio=saturated["aa_ratio"],
+            aa_spread=saturated["aa_spread"],
             p50_err_pct=figures["p50_err_pct"],
             p95_err_pct=figures["p95_err_pct"],
             p99_err_pct=figures["p99_err_pct"],
-            chaoskit_rps=saturated["chaoskit_rps"],
-            sched_rps=saturated["sched_rps"],
-            locust_rps=saturated["locust_rps"],
+            shared_locust_rps=saturated["shared_locust_rps"],
             capped_rps=figures["capped_rps"],
             invalid_seconds=int(figures["invalid_seconds"]),
             count_diff=int(figures["count_diff"]),

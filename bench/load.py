@@ -2,13 +2,15 @@
 
 **Overhead at saturation** (``rps_ratio``): 20 FastHttpUsers with ``constant(0)`` (closed
 loop, as fast as they can), under bare ``locust --headless`` (one process) and under
-chaoskit (one worker process), **at the same time, on one shared core**: the process that
-runs each arm's users is pinned to core 1, where the kernel gives the two an equal share;
-the targets (one per arm, swapped between rounds), chaoskit's coordinator and this script
-are on core 0. Each arm's rate is its target's own count of requests answered over the
-seconds both ran, less 3 at each end; ``rps_ratio`` is chaoskit's rate over bare locust's,
-the median over ROUNDS pairs. ``sched_rps_ratio``: the same with chaoskit's ``rate`` far
-above capacity, so every request goes through the schedule path.
+chaoskit (one worker process), **at the same time, on one shared core**: every thread of
+the process that runs each arm's users is pinned to core 1, where the kernel gives the two
+an equal share (``cpu_share``, the CPU time each used, checks it); the targets (one per
+arm), chaoskit's coordinator and this script are on core 0. Over an arm's pairs, which
+target it gets alternates, and so does which arm starts first. Each arm's rate is its target's own count of requests answered over the seconds
+both ran, less 3 at each end; ``rps_ratio`` is chaoskit's rate over bare locust's, the
+median over ROUNDS pairs. ``sched_rps_ratio``: the same with chaoskit's ``rate`` far above
+capacity, so every request goes through the schedule path. chaoskit's own count of those
+seconds is printed beside the target's.
 
 Why at the same time: this VM's speed changes from one second to the next (two bare
 locust runs taking turns a second at a time differ by up to a third per second, and runs of
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import _support
@@ -52,7 +55,7 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 USERS = 20
 RATE = 75  # per user, for the accuracy run
 DURATION = 10.0  # of the accuracy run
-ROUNDS = 6  # pairs of chaoskit and bare locust; half as many of each control
+ROUNDS = 8  # pairs of chaoskit and bare locust; half as many of the schedule path and of A/A
 SIDE_BY_SIDE = 14.0  # seconds a pair runs
 TRIM = 3  # seconds left out at each end of a pair's common seconds
 SHARED_CORE, HOST_CORE = 1, 0
@@ -103,32 +106,39 @@ def saturation(
     directory: Path, targets: tuple[_support.Target, _support.Target]
 ) -> dict[str, float]:
     """Pairs of arms at the same time on the shared core: chaoskit against bare locust every
-    round, and in turns the schedule path or bare locust against itself."""
+    round, and in turns the schedule path or bare locust against itself. Each arm swaps
+    targets from one of its pairs to the next."""
     locustfile = _support.write_locustfile(directory, CLOSED_LOOP, name="closed_loop.py")
-    ratios: dict[str, list[float]] = {"rps_ratio": [], "sched_rps_ratio": [], "aa_ratio": []}
-    rates: list[float] = []
+    figures: dict[str, list[float]] = {}
     for round_ in range(ROUNDS):
-        pair = targets if round_ % 2 == 0 else targets[::-1]
-        second = ("sched", "sched_rps_ratio") if round_ % 2 == 0 else ("locust", "aa_ratio")
-        for arm, figure in (("chaoskit", "rps_ratio"), second):
-            base_rps, arm_rps, seconds = side_by_side(locustfile, arm, pair)
-            ratios[figure].append(arm_rps / base_rps)
+        for arm in ("chaoskit", "sched" if round_ % 2 == 0 else "locust"):
+            ratios = figures.setdefault(RATIO[arm], [])
+            # Which target, and which arm starts first, alternate over each arm's pairs:
+            # bare locust against itself ran about 1% faster in the one started first.
+            pair = side_by_side(
+                locustfile,
+                arm,
+                targets if len(ratios) % 2 else targets[::-1],
+                arm_first=len(ratios) // 2 % 2 == 0,
+            )
+            ratios.append(pair.arm_rps / pair.base_rps)
+            figures.setdefault(f"{arm}_cpu_share", []).append(pair.cpu_share)
             if arm == "chaoskit":
-                rates.append(base_rps)
+                figures.setdefault("shared_locust_rps", []).append(pair.base_rps)
             print(
                 f"  round {round_ + 1} of {ROUNDS}, {ARMS[arm]} beside bare locust: "
-                f"{arm_rps:.0f}/s and {base_rps:.0f}/s over {seconds} s, "
-                f"ratio {arm_rps / base_rps:.3f}",
+                f"{pair.arm_rps:.0f}/s and {pair.base_rps:.0f}/s over {pair.seconds} s, "
+                f"ratio {ratios[-1]:.3f}; CPU used, its over bare locust's: {pair.cpu_share:.3f}",
                 flush=True,
             )
-    for figure, values in ratios.items():
+    for figure, values in figures.items():
         print(f"  {figure}: median {statistics.median(values):.3f}, {_spread(values)}")
-    figures = {figure: statistics.median(values) for figure, values in ratios.items()}
-    figures["aa_spread"] = max(abs(value - 1) for value in ratios["aa_ratio"])
-    figures["shared_locust_rps"] = statistics.median(rates)
-    return figures
+    medians = {figure: statistics.median(values) for figure, values in figures.items()}
+    medians["aa_spread"] = max(abs(value - 1) for value in figures["aa_ratio"])
+    return medians
 
 
+RATIO = {"chaoskit": "rps_ratio", "sched": "sched_rps_ratio", "locust": "aa_ratio"}
 ARMS = {
     "chaoskit": "chaoskit, constant(0)",
     "sched": "chaoskit, rate=100000 (schedule path)",
@@ -136,70 +146,127 @@ ARMS = {
 }
 
 
+@dataclass(frozen=True)
+class Pair:
+    base_rps: float  # bare locust's
+    arm_rps: float
+    seconds: int  # both ran, less TRIM at each end
+    cpu_share: float  # the arm's CPU time over bare locust's, while both ran
+
+
 def side_by_side(
-    locustfile: Path, arm: str, targets: tuple[_support.Target, _support.Target]
-) -> tuple[float, float, int]:
+    locustfile: Path,
+    arm: str,
+    targets: tuple[_support.Target, _support.Target],
+    *,
+    arm_first: bool,
+) -> Pair:
     """Bare locust against ``targets[0]`` and ``arm`` against ``targets[1]``, at the same
-    time on the shared core: their rates, and over how many seconds."""
+    time, every thread of both on the shared core."""
     before = [set(target.served()) for target in targets]
     with contextlib.ExitStack() as stack:
-        if arm == "locust":
-            other = stack.enter_context(bare_locust(locustfile, targets[1].url))
-            pinned = [other.pid]
-        else:
+        driver = None
+
+        def start_arm() -> int:
+            nonlocal driver
+            if arm == "locust":
+                return stack.enter_context(bare_locust(locustfile, targets[1].url)).pid
             rate = 100_000.0 if arm == "sched" else None
-            driver = stack.enter_context(
-                LocustDriver(
-                    Locust(locustfile, users=USERS, workers=1, rate=rate), host=targets[1].url
-                )
-            )
-            pinned = pin_chaoskit()
-        bare = stack.enter_context(bare_locust(locustfile, targets[0].url))
-        pinned.append(bare.pid)
-        if arm != "locust":
+            spec = Locust(locustfile, users=USERS, workers=1, rate=rate)
+            driver = stack.enter_context(LocustDriver(spec, host=targets[1].url))
+            return pin_chaoskit()
+
+        def start_base() -> int:
+            pid = stack.enter_context(bare_locust(locustfile, targets[0].url)).pid
+            _wait_for_traffic(targets[0], before[0])
+            return pid
+
+        if arm_first:
+            other, base = start_arm(), start_base()
+        else:
+            base, other = start_base(), start_arm()
+        began = time.time()
+        if driver is not None:
             driver.start()
+        cpu_before = _cpu(base), _cpu(other)
         time.sleep(SIDE_BY_SIDE)
-        if arm != "locust":
+        cpu_share = (_cpu(other) - cpu_before[1]) / (_cpu(base) - cpu_before[0])
+        if driver is not None:
             driver.stop()
+            own = driver.collect(began, time.time())
     served = [_new(target.served(), seen) for target, seen in zip(targets, before, strict=True)]
     common = sorted(set(served[0]) & set(served[1]))[TRIM:-TRIM]
     if len(common) < SIDE_BY_SIDE / 2:
         raise RuntimeError(f"the two arms ran side by side for only {len(common)} s")
-    base, other = (sum(counts[s] for s in common) / len(common) for counts in served)
-    return base, other, len(common)
+    if driver is not None:
+        # Every request the target answered in the run, chaoskit counted as a success (the
+        # seconds a request was intended in, not answered in: with a schedule far above
+        # capacity, those lie behind).
+        print(
+            f"    chaoskit's own count of the run: {merge_seconds(own).ok} ok, the target "
+            f"served {sum(served[1].values())}; {sum(not s.valid for s in own)} of {len(own)} "
+            "seconds marked invalid (load generator busy: it shares its core, on purpose)"
+        )
+    base_rps, arm_rps = (sum(counts[s] for s in common) / len(common) for counts in served)
+    return Pair(base_rps=base_rps, arm_rps=arm_rps, seconds=len(common), cpu_share=cpu_share)
+
+
+def _wait_for_traffic(target: _support.Target, before: set[int]) -> None:
+    """Until bare locust's users are all sending (its start-up is not counted either way)."""
+    deadline = time.monotonic() + 30
+    while not any(count >= 100 for count in _new(target.served(), before).values()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("bare locust sent nothing for 30 s")
+        time.sleep(0.2)
+
+
+def _cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()  # every thread of the process
+    return times.user + times.system
 
 
 @contextlib.contextmanager
 def bare_locust(locustfile: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``locust --headless`` for SIDE_BY_SIDE seconds, its own session (as chaoskit's worker
-    is: the kernel shares a core between sessions), pinned to the shared core."""
+    """``locust --headless``, its own session (as chaoskit's worker is: the kernel shares a
+    core between sessions), every thread on the shared core. It runs past the side-by-side
+    span, which starts once its users send."""
+    duration = SIDE_BY_SIDE + 15
     command = [
         sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-        "-u", str(USERS), "-r", str(USERS), "-t", f"{SIDE_BY_SIDE:.0f}s", "--host", url,
+        "-u", str(USERS), "-r", str(USERS), "-t", f"{duration:.0f}s", "--host", url,
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     with subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     ) as process:
-        psutil.Process(process.pid).cpu_affinity([SHARED_CORE])
-        yield process
-        if process.wait(timeout=SIDE_BY_SIDE + 60):
-            raise RuntimeError(f"locust --headless exited with {process.returncode}")
+        _pin(process.pid, SHARED_CORE)  # before it starts threads: they inherit it
+        try:
+            yield process
+        finally:
+            process.terminate()  # the span is over; its summary is not needed
+            process.wait(timeout=60)
 
 
-def pin_chaoskit() -> list[int]:
-    """chaoskit's worker to the shared core, its coordinator off it."""
+def pin_chaoskit() -> int:
+    """Every thread of chaoskit's worker to the shared core (its ZeroMQ thread too), its
+    coordinator off it; the worker's pid."""
     workers = []
     for child in psutil.Process().children(recursive=True):
         command = " ".join(child.cmdline())
         if "chaoskit.load._worker" in command:
-            child.cpu_affinity([SHARED_CORE])
+            _pin(child.pid, SHARED_CORE)
             workers.append(child.pid)
         elif "chaoskit.load._coordinator" in command:
-            child.cpu_affinity([HOST_CORE])
+            _pin(child.pid, HOST_CORE)
     if len(workers) != 1:
         raise RuntimeError(f"expected one chaoskit worker, found {len(workers)}")
-    return workers
+    return workers[0]
+
+
+def _pin(pid: int, core: int) -> None:
+    # A process's affinity call moves only its main thread; each thread has its own.
+    for thread in psutil.Process(pid).threads():
+        os.sched_setaffinity(thread.id, {core})
 
 
 def _spread(values: list[float]) -> str:
@@ -282,6 +349,8 @@ def main() -> None:
             sched_rps_ratio=saturated["sched_rps_ratio"],
             aa_ratio=saturated["aa_ratio"],
             aa_spread=saturated["aa_spread"],
+            cpu_share=saturated["chaoskit_cpu_share"],
+            aa_cpu_share=saturated["locust_cpu_share"],
             p50_err_pct=figures["p50_err_pct"],
             p95_err_pct=figures["p95_err_pct"],
             p99_err_pct=figures["p99_err_pct"],

@@ -45,7 +45,8 @@ not the event loop, and leaves the process idle: it shows as latency and missing
 
 **Watermark.** A whole epoch second W such that every request intended before W has been
 recorded and handed out by ``drain``: seconds below W are complete. It is bounded by the
-oldest request still in flight (``begin``/``end`` bracket requests without a schedule), by
+oldest request still in flight (``send`` opens a bracket for a request without a
+schedule, ``flush`` closes it when the request is back), by
 each scheduled user's oldest intended time not yet done, by the lag probe, and by the last
 probe wake-up for seconds whose requests completed after it (their lag is not known yet),
 so it lags "now" only as long as requests do, and never more than ``grace``.
@@ -73,7 +74,7 @@ LAG_LIMIT: Final = 0.1
 # Mean probe lateness over a window. The probe wakes only after every other ready greenlet
 # had its turn, so this is how long each step of a user (a send, a response) waits for the
 # worker. bench/load.py prints it: about 1 ms on a healthy worker, several ms when the
-# worker is saturated.
+# worker shares its core with another busy process (its overhead pairs).
 BUSY_MEAN_LIMIT: Final = 0.003
 # A gevent worker has one core; at 90% of it, requests queue inside the worker.
 CPU_LIMIT: Final = 0.9

@@ -112,7 +112,8 @@ class Schedules:
 
     def set_rate(self, rate_per_user: float | None) -> None:
         """Run every user at ``rate_per_user`` task runs a second (None: keep each class's
-        own ``wait_time``)."""
+        own ``wait_time``). Between runs only: the coordinator sends it before each start,
+        and users do not outlive a stop."""
         self._rate_per_user = rate_per_user
         self._update_active()
 
@@ -123,9 +124,8 @@ class Schedules:
         )
 
     def of_user(self, user: Any) -> UserSchedule | None:
-        """The user's schedule, made on first use; None when the user has none."""
-        if not self.active:
-            return None
+        """The user's schedule, made on first use; None when the user has none. Callers on
+        the hot path check ``active`` first."""
         if user is None:
             return self._by_greenlet.get(getcurrent())
         schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
@@ -267,8 +267,8 @@ def probe_lag_forever(recorder: SecondRecorder) -> None:
 def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     """A listener for locust's request event that records into ``recorder``."""
 
-    # Every argument locust's clients pass is named: a call that leaves extra keyword
-    # arguments for ``**_`` builds a dict for them, and this runs once per request.
+    # Every argument locust's clients pass is named: keyword arguments left for ``**_``
+    # are inserted one by one into its dict, and this runs once per request.
     def on_request(
         *,
         response_time: float,
@@ -283,7 +283,7 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
         **_: Any,
     ) -> None:
         stamp = context.get(STAMP_KEY) if context and isinstance(context, dict) else None
-        if stamp is not None and isinstance(stamp, Stamp):
+        if isinstance(stamp, Stamp):
             if exception is None and stamp.done is None:
                 stamp.answered = True  # the common case: nothing else to do
                 return
@@ -308,9 +308,9 @@ def _failure(exception: object, response: object) -> str | None:
 
 
 def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
-    """Count each request of locust's clients as sent, stamp it with its intended time, tell
-    ``recorder`` when requests without a schedule begin and end, and tell the schedules
-    when task runs start.
+    """Count each request of locust's clients as sent (``SecondRecorder.send`` or its
+    user's schedule), stamp it with its intended time, hand the stamp to the recorder when
+    the call returns, and tell the schedules when task runs start.
 
     Covers FastHttpUser and HttpUser clients and ``events.request.measure``; HttpUser
     requests without a timeout get the default one.
@@ -330,7 +330,7 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
     @contextmanager
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
         now = clock()
-        stamp = _stamp(recorder, schedules.of_user(None), now)
+        stamp = _stamp(recorder, schedules.of_user(None) if schedules.active else None, now)
         try:
             args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
             with original_measure(self, *args, **kwargs) as request_meta:
@@ -394,7 +394,7 @@ def _bracketed(
 ) -> Callable[..., Any]:
     context_at = _positional_index(request, "context")
     finished, send = recorder.finished.append, recorder.send
-    monotonic = time.monotonic  # ``clock()``, inlined: this runs twice per request
+    monotonic = time.monotonic  # ``clock()`` inlined (twice below): this runs per request
 
     @functools.wraps(request)
     def bracketed(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -152,11 +152,13 @@ class SecondStats:
 
     def record_tally(self, tally: Mapping[int, int]) -> None:
         """Successes by latency: ``{latency_us: count}``. The same histogram as
-        ``record_ok`` for each, at a fifth of the cost: a worker records every distinct
-        microsecond value of every second, thousands a second under load."""
+        ``record_ok`` for each, at a third of the cost (0.6 µs a value instead of 2.0): a
+        worker records every distinct microsecond value of every second, thousands a second
+        under load."""
         histogram = self.latency_us
         # hdrh's own index arithmetic (``_counts_index_for``), inlined: it spends five method
-        # calls a value. tests/unit/test_slo_seconds.py holds the two to the same result.
+        # calls a value. tests/unit/test_seconds.py holds the two to the same result. Clamping
+        # keeps every index in range (hdrh's range check is left out with its calls).
         mask, unit = histogram.sub_bucket_mask, histogram.unit_magnitude
         half_magnitude = histogram.sub_bucket_half_count_magnitude
         half, counts = histogram.sub_bucket_half_count, histogram.counts

@@ -6,11 +6,12 @@ chaoskit (one worker process), **at the same time, on one shared core**: every t
 the process that runs each arm's users is pinned to core 1, where the kernel gives the two
 an equal share (``cpu_share``, the CPU time each used, checks it); the targets (one per
 arm), chaoskit's coordinator and this script are on core 0. Over an arm's pairs, which
-target it gets alternates, and so does which arm starts first. Each arm's rate is its target's own count of requests answered over the seconds
-both ran, less 3 at each end; ``rps_ratio`` is chaoskit's rate over bare locust's, the
-median over ROUNDS pairs. ``sched_rps_ratio``: the same with chaoskit's ``rate`` far above
-capacity, so every request goes through the schedule path. chaoskit's own count of those
-seconds is printed beside the target's.
+target it gets alternates, and so does which arm starts first. Each arm's rate is its
+target's own count of requests answered over the seconds both ran, less 3 at each end;
+``rps_ratio`` is chaoskit's rate over bare locust's, the median over ROUNDS pairs.
+``sched_rps_ratio``: the same with chaoskit's ``rate`` far above capacity, so every request
+goes through the schedule path. chaoskit's own count of each run is printed beside the
+target's.
 
 Why at the same time: this VM's speed changes from one second to the next (two bare
 locust runs taking turns a second at a time differ by up to a third per second, and runs of

@@ -185,10 +185,12 @@ class Steps(LoadTestShape):
     expected = [s.expected for s in sorted(seconds, key=lambda s: s.second)]
     # Locust reads the shape once a second and spawns users at 10 a second, so when a step
     # lands in wall-clock seconds varies: look for a whole second of each step, in order.
-    two_users = [i for i, n in enumerate(expected) if 15 <= n <= 25]  # 10 per second each
-    six_users = [i for i, n in enumerate(expected) if 50 <= n <= 65]
+    # A user sends 10 a second, and one more may land in a second: a run the worker woke
+    # late is intended at its slot plus that lateness, which can cross into the next second.
+    two_users = [i for i, n in enumerate(expected) if 15 <= n <= 25]
+    six_users = [i for i, n in enumerate(expected) if 50 <= n <= 66]
     assert two_users and six_users and two_users[0] < six_users[0], expected
-    assert max(expected) <= 65, expected
+    assert max(expected) <= 6 * 11, expected
     assert _ended(seconds), expected  # stopped by the shape, not by the driver
 
 

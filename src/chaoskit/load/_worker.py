@@ -411,7 +411,7 @@ def _bracketed(
         try:
             if len(args) > context_at:
                 args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
-            else:
+            else:  # ``_with_stamp``'s keyword case, inlined
                 given = kwargs.get("context")
                 kwargs["context"] = {**given, STAMP_KEY: stamp} if given else {STAMP_KEY: stamp}
             return request(self, *args, **kwargs)

@@ -170,18 +170,23 @@ class Stream:
     link: Link
 
 
-async def spliced_stream(proxy: Proxy, port: int, payload: bytes) -> Stream:
-    """Start echoing ``payload``; return once 2 MiB came back and, where the kernel can, the
-    link passes both ways through it."""
+async def started_stream(proxy: Proxy, port: int, payload: bytes) -> Stream:
+    """Start echoing ``payload``; return once 2 MiB came back."""
     sock = connect(port)
     receiver = Receiver(sock)
     sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, payload))
     reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(payload)))
     await until(lambda: receiver.received >= 2 * MB)
     link = the_link(proxy)
-    if SPLICES:
-        await until(lambda: link.up.spliced and link.down.spliced)
     return Stream(sock=sock, receiver=receiver, sending=sending, reading=reading, link=link)
+
+
+async def spliced_stream(proxy: Proxy, port: int, payload: bytes) -> Stream:
+    """``started_stream``, and where the kernel can, the link passes both ways through it."""
+    stream = await started_stream(proxy, port, payload)
+    if SPLICES:
+        await until(lambda: stream.link.up.spliced and stream.link.down.spliced)
+    return stream
 
 
 def assert_sourced_and_spliced(received: bytes, size: int, seed: int, watch: Watch) -> None:
@@ -245,20 +250,16 @@ def test_latency_added_mid_stream_switches_live_and_removal_switches_back(loop_f
     first, second = os.urandom(16 * MB), os.urandom(16 * MB)
 
     async def body(proxy: Proxy, port: int) -> None:
-        sock = connect(port)
-        receiver = Receiver(sock)
-        sending = asyncio.ensure_future(asyncio.to_thread(send_all, sock, first))
-        reading = asyncio.ensure_future(asyncio.to_thread(receiver.read, len(first)))
+        stream = await started_stream(proxy, port, first)
+        sock, receiver, link = stream.sock, stream.receiver, stream.link
         # Mid-stream, with the responses spliced: add 200 ms downstream latency.
-        await until(lambda: receiver.received >= 2 * MB)
-        link = the_link(proxy)
         if SPLICES:
             await until(lambda: link.down.spliced or receiver.received >= len(first) - 2 * MB)
             assert link.down.spliced, "the responses were never spliced"
         assert receiver.received < len(first)
         handle = proxy.add_fault(["a"], NetworkFault(kind="latency", delay=0.2))
-        await sending
-        assert await reading == sha(first), "bytes lost, doubled or reordered at the switch"
+        await stream.sending
+        assert await stream.reading == sha(first), "bytes lost, doubled or reordered at the switch"
         assert not link.down.spliced
 
         # The delay applies from then on; the requests, with no fault, can stay spliced.

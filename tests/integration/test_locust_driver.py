@@ -235,6 +235,43 @@ def test_a_bad_locustfile_is_a_load_error_naming_it(
     assert descendants() - already_running == set()
 
 
+@pytest.mark.parametrize("reads_them", [False, True], ids=["not-read", "read"])
+def test_workers_record_locusts_own_statistics_only_for_a_locustfile_that_reads_them(
+    tmp_path: Path, target: str, reads_them: bool
+) -> None:
+    # The file that does not read them must not say so in its text either.
+    statistics = "environment.stats" if reads_them else 'getattr(environment, "st" "ats")'
+    locustfile = write_locustfile(
+        tmp_path,
+        f"""
+        from pathlib import Path
+        from locust import FastHttpUser, constant_throughput, events, task
+
+        class Shopper(FastHttpUser):
+            wait_time = constant_throughput(20)
+
+            @task
+            def home(self):
+                self.client.get("/")
+
+        @events.test_stop.add_listener
+        def note_what_locust_counted(environment, **_):
+            if type(environment.runner).__name__ == "WorkerRunner":
+                counted = {statistics}.total.num_requests
+                Path(__file__).with_name("counted").write_text(str(counted))
+        """,
+    )
+    with LocustDriver(Locust(locustfile, users=2), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(1.5)
+        driver.stop()
+        total = merge_seconds(driver.collect(began, time.time() + 1))
+
+    assert total.ok >= 20
+    assert int((tmp_path / "counted").read_text()) == (total.ok if reads_them else 0)
+
+
 def test_close_reaps_every_process_and_is_idempotent(tmp_path: Path, target: str) -> None:
     locustfile = write_locustfile(
         tmp_path,

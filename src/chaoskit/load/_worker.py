@@ -422,6 +422,36 @@ def _bracketed(
     return bracketed
 
 
+def create_runner(
+    environment: Environment, master_host: str, master_port: int, *, locust_statistics: bool
+) -> WorkerRunner:
+    """Locust's worker runner, connected to the master; recording locust's own request
+    statistics only if ``locust_statistics``.
+
+    The runner records every request into them with a listener it adds to the request
+    event, and ships them to the master. chaoskit's own per-second measurements replace
+    them, and recording both costs a saturated worker about 4% of its requests per second
+    (bench/README.md), so the listeners the runner adds are taken off again.
+    """
+    events: Any = environment.events
+    added: list[Callable[..., Any]] = []
+    add_listener = events.request.add_listener
+
+    def noting_add_listener(listener: Callable[..., Any]) -> Any:
+        added.append(listener)
+        return add_listener(listener)
+
+    events.request.add_listener = noting_add_listener  # on this instance, for a moment
+    try:
+        runner = environment.create_worker_runner(master_host, master_port)
+    finally:
+        del events.request.add_listener
+    if not locust_statistics:
+        for listener in added:
+            events.request.remove_listener(listener)
+    return runner
+
+
 def _message(batch: Batch) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
@@ -449,7 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = Environment(user_classes=user_classes, events=locust.events)
     events: Any = environment.events  # locust's EventHook methods are untyped
     events.request.add_listener(record_requests(recorder))
-    runner = environment.create_worker_runner(args.master_host, args.master_port)
+    runner = create_runner(
+        environment,
+        args.master_host,
+        args.master_port,
+        locust_statistics=_runtime.reads_locust_statistics(args.locustfile),
+    )
     shipper = Shipper(recorder, runner)
 
     def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:

@@ -276,17 +276,16 @@ class SecondRecorder:
         self._done[second] = max(done, self._done.get(second, done))
 
     def run_started_late(self, slot: float, *, late: float) -> None:
-        """The task run of ``slot`` started ``late`` seconds after its user's wait ended (or
-        should have): its requests are intended from ``slot + late`` on."""
-        if late > LAG_LIMIT:
-            self._lags.append(
-                _Lag(
-                    start=slot,
-                    end=slot + late,
-                    lag_ms=late * 1000,
-                    reason=f"load generator started a task {late * 1000:.0f} ms late",
-                )
+        """The task run of ``slot`` started ``late`` seconds, more than ``LAG_LIMIT``, after
+        its user's wait ended (or should have): the generator lagged."""
+        self._lags.append(
+            _Lag(
+                start=slot,
+                end=slot + late,
+                lag_ms=late * 1000,
+                reason=f"load generator started a task {late * 1000:.0f} ms late",
             )
+        )
 
     # -- generator lag --------------------------------------------------------------------
 
@@ -496,7 +495,8 @@ class UserSchedule:
             # overshoot by about 0.7 ms): it is not latency. The lag probe's lateness shows it
             # in each second's lag_ms, and the lag rules judge it.
             late = max(0.0, now - self._ready)
-            self._recorder.run_started_late(claimed, late=late)
+            if late > LAG_LIMIT:
+                self._recorder.run_started_late(claimed, late=late)
             self._run = claimed + late
         self._claimed, self._run_started = None, now
 
@@ -558,6 +558,8 @@ class UserSchedule:
     def _miss_until(self, cutoff: float) -> None:
         """Give up the unclaimed slots intended before ``cutoff``."""
         assert self._origin is not None
+        if self._origin + self._next * self.interval >= cutoff:
+            return  # the usual case, on every wait: no slot is that old
         stop = _slots_before(self._origin, self.interval, cutoff)
         if stop > self._next:
             for second, count in slots_by_second(self._origin, self.interval, self._next, stop):

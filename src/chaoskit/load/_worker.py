@@ -126,8 +126,6 @@ class Schedules:
     def of_user(self, user: Any) -> UserSchedule | None:
         """The user's schedule, made on first use; None when the user has none. Callers on
         the hot path check ``active`` first."""
-        if user is None:
-            return self._by_greenlet.get(getcurrent())
         schedule: UserSchedule | None = user.__dict__.get("_chaoskit_schedule")
         if schedule is None:
             interval = self._interval(type(user))
@@ -135,11 +133,22 @@ class Schedules:
                 return None
             schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
             user._chaoskit_schedule = schedule
+        return schedule
+
+    def of_running_user(self, user: Any) -> UserSchedule | None:
+        """``of_user`` for a user whose task run starts in the current greenlet, which
+        ``of_current_greenlet`` then knows it by."""
+        schedule = self.of_user(user)
         current = getcurrent()
-        if user.__dict__.get("_chaoskit_greenlet") is not current:  # a weak-key store is dear
-            self._by_greenlet[current] = schedule
+        if schedule is not None and user.__dict__.get("_chaoskit_greenlet") is not current:
+            self._by_greenlet[current] = schedule  # a weak-key store is dear: once a greenlet
             user._chaoskit_greenlet = current
         return schedule
+
+    def of_current_greenlet(self) -> UserSchedule | None:
+        """The schedule of the user running in this greenlet, for a request that names no
+        user (``events.request.measure``); None before its first task run."""
+        return self._by_greenlet.get(getcurrent())
 
     def _interval(self, user_class: type[Any]) -> float | None:
         if self._rate_per_user is not None:
@@ -330,7 +339,7 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
     @contextmanager
     def measure(self: EventHook, *args: Any, **kwargs: Any) -> Iterator[Any]:
         now = clock()
-        stamp = _stamp(recorder, schedules.of_user(None) if schedules.active else None, now)
+        stamp = _stamp(recorder, schedules.of_current_greenlet() if schedules.active else None, now)
         try:
             args, kwargs = _with_stamp(args, kwargs, context_at, stamp)
             with original_measure(self, *args, **kwargs) as request_meta:
@@ -353,7 +362,7 @@ def _announcing(
     def announcing(taskset: Any, task: Any) -> None:
         # A nested TaskSet is not a task run: its own tasks are.
         if schedules.active and not (isinstance(task, type) and issubclass(task, TaskSet)):
-            schedule = schedules.of_user(taskset.user)
+            schedule = schedules.of_running_user(taskset.user)
             if schedule is not None:
                 schedule.start(clock())
         execute_task(taskset, task)
@@ -405,7 +414,11 @@ def _bracketed(
         if default_timeout is not None:
             kwargs.setdefault("timeout", (default_timeout, default_timeout))
         if schedules.active:
-            stamp = _stamp(recorder, schedules.of_user(getattr(self, "user", None)), now)
+            user = getattr(self, "user", None)  # a session made by hand may have none
+            schedule = (
+                schedules.of_user(user) if user is not None else schedules.of_current_greenlet()
+            )
+            stamp = _stamp(recorder, schedule, now)
         else:
             stamp = send(now)
         try:

@@ -235,9 +235,13 @@ def test_a_bad_locustfile_is_a_load_error_naming_it(
     assert descendants() - already_running == set()
 
 
-@pytest.mark.parametrize("reads_them", [False, True], ids=["not-read", "read"])
-def test_workers_record_locusts_own_statistics_only_for_a_locustfile_that_reads_them(
-    tmp_path: Path, target: str, reads_them: bool
+@pytest.mark.parametrize(
+    ("reads_them", "locust_stats", "recorded"),
+    [(False, None, False), (True, None, True), (False, True, True)],
+    ids=["not-read", "read", "asked-for"],
+)
+def test_workers_record_locusts_own_statistics_only_when_the_locustfile_reads_them_or_asked(
+    tmp_path: Path, target: str, reads_them: bool, locust_stats: bool | None, recorded: bool
 ) -> None:
     # The file that does not read them must not say so in its text either.
     statistics = "environment.stats" if reads_them else 'getattr(environment, "st" "ats")'
@@ -254,22 +258,37 @@ def test_workers_record_locusts_own_statistics_only_for_a_locustfile_that_reads_
             def home(self):
                 self.client.get("/")
 
+        # Locust empties its statistics each time a worker reports them to the master: count
+        # what is recorded into them instead.
+        recorded = [0]
+
+        @events.init.add_listener
+        def count_what_locust_records(environment, **_):
+            statistics = {statistics}
+            log_request = statistics.log_request
+
+            def counting(*args, **kwargs):
+                recorded[0] += 1
+                return log_request(*args, **kwargs)
+
+            statistics.log_request = counting
+
         @events.test_stop.add_listener
-        def note_what_locust_counted(environment, **_):
+        def note_the_count(environment, **_):
             if type(environment.runner).__name__ == "WorkerRunner":
-                counted = {statistics}.total.num_requests
-                Path(__file__).with_name("counted").write_text(str(counted))
+                Path(__file__).with_name("recorded").write_text(str(recorded[0]))
         """,
     )
-    with LocustDriver(Locust(locustfile, users=2), host=target) as driver:
+    spec = Locust(locustfile, users=2, workers=1, locust_stats=locust_stats)
+    with LocustDriver(spec, host=target) as driver:
         began = time.time()
         driver.start()
         time.sleep(1.5)
         driver.stop()
         total = merge_seconds(driver.collect(began, time.time() + 1))
 
-    assert total.ok >= 20
-    assert int((tmp_path / "counted").read_text()) == (total.ok if reads_them else 0)
+    assert total.sent >= 20
+    assert int((tmp_path / "recorded").read_text()) == (total.sent if recorded else 0)
 
 
 def test_close_reaps_every_process_and_is_idempotent(tmp_path: Path, target: str) -> None:
@@ -339,6 +358,39 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
     assert total.ok == 4 * runs, total
     assert sum(total.failed.values()) == runs, total.failed
     assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
+
+
+def test_a_request_measured_inside_a_task_keeps_its_users_schedule(
+    tmp_path: Path, target: str
+) -> None:
+    # A run every 100 ms that takes 200 ms: from the second run on, every run waited for
+    # its user to finish the one before, and so did each of its requests, including the one
+    # events.request.measure makes (it names no user: the schedule is found by greenlet).
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, constant_throughput, events, task
+
+        class Shopper(FastHttpUser):
+            wait_time = constant_throughput(10)
+
+            @task
+            def browse(self):
+                self.client.get("/slow?ms=200")
+                with events.request.measure("custom", "measured"):
+                    pass
+        """,
+    )
+    with LocustDriver(Locust(locustfile, users=1, workers=1), host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(1.5)
+        driver.stop()
+        total = merge_seconds(driver.collect(began, time.time() + 1))
+
+    assert total.sent >= 10, total
+    # Only the first run's two requests did not wait.
+    assert total.queued == total.sent - 2, total
 
 
 def test_a_tasksets_own_wait_time_is_kept_as_a_schedule(tmp_path: Path, target: str) -> None:

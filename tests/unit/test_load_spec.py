@@ -142,6 +142,15 @@ def test_any_positive_spawn_rate_is_kept_as_a_float(spawn_rate: float) -> None:
     assert isinstance(spec.spawn_rate, float)
 
 
+@pytest.mark.parametrize("locust_stats", ["yes", 1, 0])
+def test_locust_stats_other_than_true_or_false_is_a_config_error_naming_it(
+    locustfile: Path, locust_stats: object
+) -> None:
+    assert Locust(locustfile).locust_stats is None
+    with pytest.raises(ConfigError, match=r"^locust_stats=.* is not True or False"):
+        Locust(locustfile, locust_stats=locust_stats)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("target", ["", "   ", None, 7])
 def test_bad_target_is_a_config_error_naming_target(locustfile: Path, target: object) -> None:
     with pytest.raises(ConfigError, match=r"^target=.* is not a target name"):

@@ -41,6 +41,12 @@ class Locust:
     port 5557, locust's default, and ``master_bind`` must be an address they can reach).
     With remote workers, ``workers`` defaults to 0.
 
+    ``locust_stats``: whether the workers also record locust's own request statistics
+    (``runner.stats``, ``environment.stats``, ``runner.errors``), which chaoskit does not
+    use and which cost a saturated worker about 6% of its rate. By default only when the
+    locust file's own text mentions ``stats`` (a ``LoadTestShape`` that reads
+    ``self.runner.stats``); pass True when code it imports reads them.
+
     What is measured (see ``chaoskit.load.driver``): each request's latency from its intended
     send time, keyed by the epoch second it was intended in; expected and sent requests;
     failures counted by a short reason; seconds in which the generator lagged, marked.
@@ -56,6 +62,7 @@ class Locust:
     remote_workers: int = 0
     master_bind: str = "127.0.0.1"
     master_port: int | None = None
+    locust_stats: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "locustfile", _locustfile(self.locustfile))
@@ -86,6 +93,11 @@ class Locust:
                 f"master_port=0 with remote_workers={self.remote_workers}: remote workers "
                 f"need a port known in advance; pass master_port={DEFAULT_MASTER_PORT} or "
                 f"another fixed port."
+            )
+        if self.locust_stats is not None and not isinstance(self.locust_stats, bool):
+            raise ConfigError(
+                f"locust_stats={self.locust_stats!r} is not True or False; pass True to have "
+                f"locust's own request statistics recorded, or leave it out."
             )
         if not isinstance(self.target, str) or not self.target.strip():
             raise ConfigError(

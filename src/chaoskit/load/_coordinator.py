@@ -132,6 +132,7 @@ class Coordinator:
                         users=int(command["users"]),
                         spawn_rate=float(command["spawn_rate"]),
                         rate_per_user=None if rate is None else float(rate),
+                        locust_stats=command.get("locust_stats"),
                     )
                 elif name == _wire.STOP:
                     self.runner.stop()
@@ -144,12 +145,22 @@ class Coordinator:
             else:
                 self.emit(event=_wire.ACK, id=command.get("id"), command=name, error=None)
 
-    def _start(self, *, users: int, spawn_rate: float, rate_per_user: float | None) -> None:
+    def _start(
+        self,
+        *,
+        users: int,
+        spawn_rate: float,
+        rate_per_user: float | None,
+        locust_stats: bool | None,
+    ) -> None:
         # After a stop each worker leaves and re-joins the master; wait for all of them, or
         # the master would share the users among fewer workers.
         self.await_workers(timeout=self.connect_timeout)
         # Before the users: a worker's users take their schedule from it when they start.
-        self.runner.send_message(_wire.SCHEDULE_MESSAGE, {"rate_per_user": rate_per_user})
+        self.runner.send_message(
+            _wire.SCHEDULE_MESSAGE,
+            {"rate_per_user": rate_per_user, "locust_stats": locust_stats},
+        )
         if self.shaped:
             self.runner.start_shape()
         else:

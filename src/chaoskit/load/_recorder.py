@@ -276,16 +276,17 @@ class SecondRecorder:
         self._done[second] = max(done, self._done.get(second, done))
 
     def run_started_late(self, slot: float, *, late: float) -> None:
-        """The task run of ``slot`` started ``late`` seconds, more than ``LAG_LIMIT``, after
-        its user's wait ended (or should have): the generator lagged."""
-        self._lags.append(
-            _Lag(
-                start=slot,
-                end=slot + late,
-                lag_ms=late * 1000,
-                reason=f"load generator started a task {late * 1000:.0f} ms late",
+        """The task run of ``slot`` started ``late`` seconds after its user's wait ended (or
+        should have): its requests are intended from ``slot + late`` on."""
+        if late > LAG_LIMIT:
+            self._lags.append(
+                _Lag(
+                    start=slot,
+                    end=slot + late,
+                    lag_ms=late * 1000,
+                    reason=f"load generator started a task {late * 1000:.0f} ms late",
+                )
             )
-        )
 
     # -- generator lag --------------------------------------------------------------------
 
@@ -495,8 +496,7 @@ class UserSchedule:
             # overshoot by about 0.7 ms): it is not latency. The lag probe's lateness shows it
             # in each second's lag_ms, and the lag rules judge it.
             late = max(0.0, now - self._ready)
-            if late > LAG_LIMIT:
-                self._recorder.run_started_late(claimed, late=late)
+            self._recorder.run_started_late(claimed, late=late)
             self._run = claimed + late
         self._claimed, self._run_started = None, now
 

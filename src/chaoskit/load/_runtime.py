@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Final
 
 import locust
@@ -69,14 +68,6 @@ def load_locustfile(path: str) -> tuple[list[type[locust.User]], LoadTestShape |
             f"{path} defines several load shapes ({names}); keep one LoadTestShape class."
         )
     return list(user_classes.values()), (shapes[0] if shapes else None)
-
-
-def reads_locust_statistics(path: str) -> bool:
-    """Whether the locust file at ``path`` may read locust's own request statistics
-    (``runner.stats``, ``environment.stats``: a LoadTestShape that stops on a failure ratio,
-    a listener that prints them): its text mentions ``stats``. Only then do the workers
-    record them; chaoskit does not use them."""
-    return "stats" in Path(path).read_text(errors="replace")
 
 
 def schedule_interval(wait_time: object) -> float | None:

@@ -5,7 +5,8 @@ must never import locust or gevent.
 
 Driver -> coordinator (stdin), each with an ``id`` echoed in its acknowledgement::
 
-    {"command": "start", "id": 1, "users": 10, "spawn_rate": 10.0, "rate_per_user": 15.0}
+    {"command": "start", "id": 1, "users": 10, "spawn_rate": 10.0, "rate_per_user": 15.0,
+     "locust_stats": null}
     {"command": "stop", "id": 2}
     {"command": "quit", "id": 3}
 
@@ -49,7 +50,9 @@ ERROR: Final = "error"
 # The locust custom message a worker sends its batches to the master with.
 SECONDS_MESSAGE: Final = "chaoskit_seconds"
 # The locust custom message the master sends workers before each start:
-# {"rate_per_user": <task runs per second per user, or null to keep the wait times>}.
+# {"rate_per_user": <task runs per second per user, or null to keep the wait times>,
+#  "locust_stats": <record locust's own request statistics: true, false, or null for the
+#  worker's default>}.
 SCHEDULE_MESSAGE: Final = "chaoskit_schedule"
 # Locust's own default master port, where remote workers look first.
 DEFAULT_MASTER_PORT: Final = 5557

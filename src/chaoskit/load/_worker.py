@@ -37,6 +37,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final
 
 import gevent
@@ -135,19 +136,20 @@ class Schedules:
             user._chaoskit_schedule = schedule
         return schedule
 
-    def of_running_user(self, user: Any) -> UserSchedule | None:
-        """``of_user`` for a user whose task run starts in the current greenlet, which
-        ``of_current_greenlet`` then knows it by."""
+    def of_user_running_here(self, user: Any) -> UserSchedule | None:
+        """``of_user`` for a user running in the current greenlet (its wait or task run),
+        which ``of_current_greenlet`` then knows it by."""
         schedule = self.of_user(user)
         current = getcurrent()
+        # A weak-key store is dear: once per greenlet.
         if schedule is not None and user.__dict__.get("_chaoskit_greenlet") is not current:
-            self._by_greenlet[current] = schedule  # a weak-key store is dear: once a greenlet
+            self._by_greenlet[current] = schedule
             user._chaoskit_greenlet = current
         return schedule
 
     def of_current_greenlet(self) -> UserSchedule | None:
         """The schedule of the user running in this greenlet, for a request that names no
-        user (``events.request.measure``); None before its first task run."""
+        user (``events.request.measure``); None before its first wait or task run."""
         return self._by_greenlet.get(getcurrent())
 
     def _interval(self, user_class: type[Any]) -> float | None:
@@ -164,7 +166,7 @@ class Schedules:
 
         def wait_time(user: Any) -> float:
             flush()  # between runs: the users' requests are not timing it
-            schedule = self.of_user(user) if self.active else None
+            schedule = self.of_user_running_here(user) if self.active else None
             if schedule is None:
                 return original(user)
             return schedule.wait(clock())
@@ -177,7 +179,7 @@ class Schedules:
 
         def wait_time(taskset: Any) -> float:
             flush()
-            schedule = self.of_user(taskset.user) if self.active else None
+            schedule = self.of_user_running_here(taskset.user) if self.active else None
             if schedule is None:
                 return original(taskset)
             return schedule.wait(clock())
@@ -362,7 +364,7 @@ def _announcing(
     def announcing(taskset: Any, task: Any) -> None:
         # A nested TaskSet is not a task run: its own tasks are.
         if schedules.active and not (isinstance(task, type) and issubclass(task, TaskSet)):
-            schedule = schedules.of_running_user(taskset.user)
+            schedule = schedules.of_user_running_here(taskset.user)
             if schedule is not None:
                 schedule.start(clock())
         execute_task(taskset, task)
@@ -435,34 +437,59 @@ def _bracketed(
     return bracketed
 
 
-def create_runner(
-    environment: Environment, master_host: str, master_port: int, *, locust_statistics: bool
-) -> WorkerRunner:
-    """Locust's worker runner, connected to the master; recording locust's own request
-    statistics only if ``locust_statistics``.
+class LocustStatistics:
+    """Whether locust's own request statistics (``runner.stats``, ``environment.stats``,
+    ``runner.errors``) are recorded: by the listeners locust's runner adds to the request
+    event, taken off unless wanted. chaoskit's per-second measurements replace them, and
+    recording both costs a worker the load saturates about 6% of its rate
+    (bench/README.md). They are wanted when the load says so (``Locust.locust_stats``, sent
+    before each start) or, by default, when the locust file's text mentions ``stats``."""
 
-    The runner records every request into them with a listener it adds to the request
-    event, and ships them to the master. chaoskit's own per-second measurements replace
-    them, and recording both costs a saturated worker about 4% of its requests per second
-    (bench/README.md), so the listeners the runner adds are taken off again.
-    """
-    events: Any = environment.events
+    def __init__(
+        self, hook: Any, listeners: Sequence[Callable[..., Any]], *, locustfile: str
+    ) -> None:
+        self._hook = hook
+        self._listeners = listeners
+        self._by_default = "stats" in Path(locustfile).read_text(errors="replace")
+        self.recording = True
+
+    def record(self, wanted: bool | None) -> None:
+        """Record them if ``wanted`` (None: as the locust file's text suggests)."""
+        wanted = self._by_default if wanted is None else wanted
+        if wanted == self.recording:
+            return
+        for listener in self._listeners:
+            if wanted:
+                self._hook.add_listener(listener)
+            else:
+                self._hook.remove_listener(listener)
+        self.recording = wanted
+
+
+def create_runner(
+    environment: Environment, master_host: str, master_port: int, *, locustfile: str
+) -> tuple[WorkerRunner, LocustStatistics]:
+    """Locust's worker runner, connected to the master, and the switch for the statistics
+    it records (off unless the locust file's text mentions them)."""
+    hook: Any = environment.events.request
     added: list[Callable[..., Any]] = []
-    add_listener = events.request.add_listener
+    add_listener = hook.add_listener
 
     def noting_add_listener(listener: Callable[..., Any]) -> Any:
         added.append(listener)
         return add_listener(listener)
 
-    events.request.add_listener = noting_add_listener  # on this instance, for a moment
+    # On the process's one request event, until the runner is connected (which may take a
+    # while: a remote worker waits for its master). The locust file's own listeners were
+    # added when it was imported, before this; ``events.init`` fires after.
+    hook.add_listener = noting_add_listener
     try:
         runner = environment.create_worker_runner(master_host, master_port)
     finally:
-        del events.request.add_listener
-    if not locust_statistics:
-        for listener in added:
-            events.request.remove_listener(listener)
-    return runner
+        del hook.add_listener
+    statistics = LocustStatistics(hook, added, locustfile=locustfile)
+    statistics.record(None)
+    return runner, statistics
 
 
 def _message(batch: Batch) -> dict[str, Any]:
@@ -492,17 +519,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment = Environment(user_classes=user_classes, events=locust.events)
     events: Any = environment.events  # locust's EventHook methods are untyped
     events.request.add_listener(record_requests(recorder))
-    runner = create_runner(
-        environment,
-        args.master_host,
-        args.master_port,
-        locust_statistics=_runtime.reads_locust_statistics(args.locustfile),
+    runner, locust_statistics = create_runner(
+        environment, args.master_host, args.master_port, locustfile=args.locustfile
     )
     shipper = Shipper(recorder, runner)
 
     def on_schedule(environment: Environment, msg: Any, **_: Any) -> None:
         rate = msg.data.get("rate_per_user")
         schedules.set_rate(None if rate is None else float(rate))
+        locust_statistics.record(msg.data.get("locust_stats"))
 
     def on_test_stopping(**_: Any) -> None:
         recorder.stop_schedules(clock())

@@ -135,6 +135,7 @@ class LocustDriver:
             users=self.spec.users,
             spawn_rate=self.spec.users_per_second,
             rate_per_user=self.spec.rate_per_user,
+            locust_stats=self.spec.locust_stats,
         )
 
     def stop(self) -> None:

@@ -43,8 +43,8 @@ class Locust:
 
     ``locust_stats``: whether the workers also record locust's own request statistics
     (``runner.stats``, ``environment.stats``, ``runner.errors``), which chaoskit does not
-    use and which cost a saturated worker about 6% of its rate. By default only when the
-    locust file's own text mentions ``stats`` (a ``LoadTestShape`` that reads
+    use and which slow a saturated worker down (README, "What is measured"). By default
+    only when the locust file's own text mentions ``stats`` (a ``LoadTestShape`` that reads
     ``self.runner.stats``); pass True when code it imports reads them.
 
     What is measured (see ``chaoskit.load.driver``): each request's latency from its intended

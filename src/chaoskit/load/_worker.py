@@ -441,9 +441,9 @@ class LocustStatistics:
     """Whether locust's own request statistics (``runner.stats``, ``environment.stats``,
     ``runner.errors``) are recorded: by the listeners locust's runner adds to the request
     event, taken off unless wanted. chaoskit's per-second measurements replace them, and
-    recording both costs a worker the load saturates about 6% of its rate
-    (bench/README.md). They are wanted when the load says so (``Locust.locust_stats``, sent
-    before each start) or, by default, when the locust file's text mentions ``stats``."""
+    recording both slows a saturated worker down (bench/README.md has the figure). They are
+    wanted when the load says so (``Locust.locust_stats``, sent before each start) or, by
+    default, when the locust file's text mentions ``stats``."""
 
     def __init__(
         self, hook: Any, listeners: Sequence[Callable[..., Any]], *, locustfile: str

@@ -1,0 +1,15 @@
+"""Suite-wide set-up."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started as a background job (``cmd &`` in a script) inherits SIGINT ignored,
+    # and so would every pytest it starts: the tests that press Ctrl-C on one would see it
+    # run on. A child gets the default back at exec once this process handles SIGINT.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

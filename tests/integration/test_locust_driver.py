@@ -237,8 +237,8 @@ def test_a_bad_locustfile_is_a_load_error_naming_it(
 
 @pytest.mark.parametrize(
     ("reads_them", "locust_stats", "recorded"),
-    [(False, None, False), (True, None, True), (False, True, True)],
-    ids=["not-read", "read", "asked-for"],
+    [(False, None, False), (True, None, True), (False, True, True), (True, False, False)],
+    ids=["not-read", "read", "asked-for", "refused"],
 )
 def test_workers_record_locusts_own_statistics_only_when_the_locustfile_reads_them_or_asked(
     tmp_path: Path, target: str, reads_them: bool, locust_stats: bool | None, recorded: bool

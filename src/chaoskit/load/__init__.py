@@ -45,7 +45,8 @@ class Locust:
     (``runner.stats``, ``environment.stats``, ``runner.errors``), which chaoskit does not
     use and which slow a saturated worker down (README, "What is measured"). By default
     only when the locust file's own text mentions ``stats`` (a ``LoadTestShape`` that reads
-    ``self.runner.stats``); pass True when code it imports reads them.
+    ``self.runner.stats``); pass True when code it imports reads them, False to never record
+    them.
 
     What is measured (see ``chaoskit.load.driver``): each request's latency from its intended
     send time, keyed by the epoch second it was intended in; expected and sent requests;

@@ -63,6 +63,16 @@ def counts(seconds: list[SecondStats]) -> list[tuple[int, int, dict[str, int]]]:
     return [(s.second, s.ok, dict(s.failed)) for s in seconds]
 
 
+def run_for(spec: Locust, target: str, seconds: float) -> list[SecondStats]:
+    """Run the load for ``seconds`` and collect every second it touched."""
+    with LocustDriver(spec, host=target) as driver:
+        began = time.time()
+        driver.start()
+        time.sleep(seconds)
+        driver.stop()
+        return driver.collect(began, time.time())
+
+
 def test_measurements_match_what_the_target_saw(tmp_path: Path, target: str) -> None:
     locustfile = write_locustfile(
         tmp_path,
@@ -280,12 +290,7 @@ def test_workers_record_locusts_own_statistics_only_when_the_locustfile_reads_th
         """,
     )
     spec = Locust(locustfile, users=2, workers=1, locust_stats=locust_stats)
-    with LocustDriver(spec, host=target) as driver:
-        began = time.time()
-        driver.start()
-        time.sleep(1.5)
-        driver.stop()
-        total = merge_seconds(driver.collect(began, time.time() + 1))
+    total = merge_seconds(run_for(spec, target, 1.5))
 
     assert total.sent >= 20
     assert int((tmp_path / "recorded").read_text()) == (total.sent if recorded else 0)
@@ -341,12 +346,7 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
         """,
     )
     before = served(target)
-    with LocustDriver(Locust(locustfile, users=4, workers=1, rate=40), host=target) as driver:
-        began = time.time()
-        driver.start()
-        time.sleep(2.0)
-        driver.stop()
-        seconds = driver.collect(began, time.time())
+    seconds = run_for(Locust(locustfile, users=4, workers=1, rate=40), target, 2.0)
     total = merge_seconds(seconds)
     to_target = served(target) - before
     runs = to_target // 3
@@ -381,12 +381,7 @@ def test_a_request_measured_inside_a_task_keeps_its_users_schedule(
                     pass
         """,
     )
-    with LocustDriver(Locust(locustfile, users=1, workers=1), host=target) as driver:
-        began = time.time()
-        driver.start()
-        time.sleep(1.5)
-        driver.stop()
-        total = merge_seconds(driver.collect(began, time.time() + 1))
+    total = merge_seconds(run_for(Locust(locustfile, users=1, workers=1), target, 1.5))
 
     assert total.sent >= 10, total
     # Only the first run's two requests did not wait.
@@ -414,13 +409,7 @@ def test_a_tasksets_own_wait_time_is_kept_as_a_schedule(tmp_path: Path, target: 
             tasks = [Pages]
         """,
     )
-    with LocustDriver(Locust(locustfile, users=2, workers=1), host=target) as driver:
-        began = time.time()
-        driver.start()
-        time.sleep(3.0)
-        driver.stop()
-        seconds = driver.collect(began, time.time())
-    total = merge_seconds(seconds)
+    total = merge_seconds(run_for(Locust(locustfile, users=2, workers=1), target, 3.0))
     assert total.ok == total.sent > 0, total
     assert total.expected >= 1.3 * total.sent, total  # 5 runs/s asked, about 3.3 sent
     assert total.latency_us.get_value_at_percentile(90) > 450_000

@@ -451,19 +451,19 @@ class LocustStatistics:
         self._hook = hook
         self._listeners = listeners
         self._by_default = "stats" in Path(locustfile).read_text(errors="replace")
-        self.recording = True
+        self._recording = True
 
     def record(self, wanted: bool | None) -> None:
         """Record them if ``wanted`` (None: as the locust file's text suggests)."""
         wanted = self._by_default if wanted is None else wanted
-        if wanted == self.recording:
+        if wanted == self._recording:
             return
         for listener in self._listeners:
             if wanted:
                 self._hook.add_listener(listener)
             else:
                 self._hook.remove_listener(listener)
-        self.recording = wanted
+        self._recording = wanted
 
 
 def create_runner(

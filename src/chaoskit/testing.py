@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.slo.seconds import SecondStats
-from chaoskit.typing import Environment, FaultPlan, Instance, NetworkFault, Target
+from chaoskit.typing import Environment, Target
+from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
 
 
 class FakeClock:

@@ -1,13 +1,13 @@
 """The protocols the layers meet at. Providers, load drivers and faults implement them;
-``chaoskit.testing`` ships fakes of each."""
+``chaoskit.testing`` ships fakes of each. The values they exchange are in
+``chaoskit.vocabulary``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from chaoskit.errors import ConfigError
+from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
 
 if TYPE_CHECKING:
     import random
@@ -20,91 +20,6 @@ class Clock(Protocol):
         """Epoch seconds."""
 
     def sleep(self, seconds: float) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Instance:
-    """One member of a target: a replica process locally, an EC2 instance on AWS."""
-
-    id: str
-    target: str
-    address: str
-    state: str  # "healthy", "unhealthy", "stopped", "rebooting", "terminated"
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-NETWORK_FAULT_KINDS = (
-    "latency",
-    "bandwidth",
-    "blackhole",
-    "reset",
-    "slow_close",
-    "timeout",
-    "http_error",
-)
-DIRECTIONS = ("upstream", "downstream", "both")
-
-
-@dataclass(frozen=True, kw_only=True)
-class NetworkFault:
-    """What the network path to some instances does to their traffic (the local proxy's faults).
-
-    ``direction`` is ``"upstream"`` (bytes from clients to the instance), ``"downstream"``
-    (bytes back to clients) or ``"both"``. ``toxicity`` is the share of connections it
-    applies to (for ``http_error``, of requests). ``delay`` is the latency, the slow-close
-    delay, the time before a reset or before a timed-out connection is closed (0: never);
-    ``rate`` is bytes per second; ``status`` is the HTTP status answered. Constructing one
-    checks every field, so both ends of the control API refuse the same mistakes.
-    """
-
-    kind: str
-    direction: str = "downstream"
-    toxicity: float = 1.0
-    delay: float = 0.0
-    jitter: float = 0.0
-    rate: float = 0.0
-    status: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind not in NETWORK_FAULT_KINDS:
-            raise ConfigError(
-                f"network fault kind {self.kind!r} is unknown; use one of {NETWORK_FAULT_KINDS}."
-            )
-        if self.direction not in DIRECTIONS:
-            raise ConfigError(
-                f"direction={self.direction!r} must be one of {DIRECTIONS} (upstream: requests "
-                f"to the instance; downstream: its responses)."
-            )
-        for name in ("toxicity", "delay", "jitter", "rate"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (0 <= value < float("inf"))
-            ):
-                raise ConfigError(f"{self.kind}: {name}={value!r} must be a number >= 0.")
-        if not 0 < self.toxicity <= 1:
-            raise ConfigError(
-                f"{self.kind}: toxicity={self.toxicity!r} must be above 0 and at most 1 "
-                f"(the share of connections it applies to)."
-            )
-        if self.jitter > self.delay:
-            raise ConfigError(
-                f"{self.kind}: jitter={self.jitter!r} s exceeds delay={self.delay!r} s; a delay "
-                f"cannot go below zero, so keep jitter at most the delay."
-            )
-        if self.kind == "bandwidth" and self.rate <= 0:
-            raise ConfigError(f"bandwidth: rate={self.rate!r} must be above 0 bytes per second.")
-        if self.kind == "http_error" and (
-            isinstance(self.status, bool)
-            or not isinstance(self.status, int)
-            or not 400 <= self.status <= 599
-        ):
-            raise ConfigError(
-                f"http_error: status={self.status!r} must be an HTTP error status, 400 to 599."
-            )
-        if self.kind == "http_error" and self.direction != "upstream":
-            raise ConfigError("http_error answers requests, so its direction is 'upstream'.")
 
 
 class Target(Protocol):
@@ -156,18 +71,6 @@ class Environment(Protocol):
         """The target called ``name``; ConfigError listing the known names otherwise."""
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaultPlan:
-    """A fault resolved against an environment: which instances, and how to undo it."""
-
-    fault: str  # human description, e.g. "Latency 200ms ±20ms on 1 of web"
-    target: str
-    instance_ids: tuple[str, ...]
-    details: Mapping[str, Any] = field(default_factory=dict)
-    # How hard the fault hits, 1 (mild) to 3 (severe): weighs the run's resilience score.
-    severity: float = 1.0
 
 
 class Injection(Protocol):

@@ -27,7 +27,7 @@ from chaoskit import faults
 from chaoskit.providers.local import LocalEnvironment, splice
 from chaoskit.providers.local.link import Link
 from chaoskit.providers.local.proxy import Proxy
-from chaoskit.typing import NetworkFault
+from chaoskit.vocabulary import NetworkFault
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from chaoskit.providers.local.delayline import DelayLine
 from chaoskit.providers.local.link import sample_latency
-from chaoskit.typing import NetworkFault
+from chaoskit.vocabulary import NetworkFault
 
 
 def test_each_chunk_is_due_at_its_own_arrival_plus_delay_not_behind_the_previous_delay():

@@ -16,7 +16,7 @@ from chaoskit.faults._selection import (
     share_of,
     validate_selection,
 )
-from chaoskit.typing import Instance
+from chaoskit.vocabulary import Instance
 
 ZONES = ("a", "b", "c")
 STATES = ("healthy", "healthy", "unhealthy", "stopped", "rebooting")

@@ -12,7 +12,8 @@ from types import TracebackType
 
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.experiment.lifecycle import ExperimentSettings, Notify
-from chaoskit.typing import Environment, Fault, FaultPlan
+from chaoskit.typing import Environment, Fault
+from chaoskit.vocabulary import FaultPlan
 
 
 @dataclass(kw_only=True)

@@ -26,7 +26,8 @@ from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective, judge
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
-from chaoskit.typing import Clock, Environment, Fault, FaultPlan, Injection, LoadDriver
+from chaoskit.typing import Clock, Environment, Fault, Injection, LoadDriver
+from chaoskit.vocabulary import FaultPlan
 
 Notify = Callable[[str], None]
 GUARDRAIL_POLL = 0.25  # seconds between looks at the load's latest seconds during a hold

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.errors import InjectionError, ProviderError, RevertError
-from chaoskit.typing import FaultPlan, Target
+from chaoskit.typing import Target
+from chaoskit.vocabulary import FaultPlan
 
 
 def add_fault(target: Target, plan: FaultPlan, add: Callable[[], str]) -> str:

@@ -16,7 +16,8 @@ from fractions import Fraction
 
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
-from chaoskit.typing import Environment, FaultPlan, Instance
+from chaoskit.typing import Environment
+from chaoskit.vocabulary import FaultPlan, Instance
 
 DEFAULT_COUNT = 1
 # Instances listed by name in an error before the rest are only counted.

@@ -16,7 +16,8 @@ from chaoskit.durations import name_value
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
 from chaoskit.faults._selection import SelectsInstances
-from chaoskit.typing import Environment, FaultPlan
+from chaoskit.typing import Environment
+from chaoskit.vocabulary import FaultPlan
 
 # How long reverting waits for the target to be healthy again before calling it a failure.
 DEFAULT_START_TIMEOUT = 30.0

@@ -25,7 +25,8 @@ from chaoskit.durations import format_duration
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import RemovableInjection, add_fault
 from chaoskit.faults._selection import SelectsInstances
-from chaoskit.typing import Environment, FaultPlan, NetworkFault
+from chaoskit.typing import Environment
+from chaoskit.vocabulary import FaultPlan, NetworkFault
 
 DurationLike = str | float | timedelta
 

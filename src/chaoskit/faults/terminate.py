@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from chaoskit.faults._removable import AwaitsCapacity, start_fault
 from chaoskit.faults._selection import SelectsInstances
-from chaoskit.typing import Environment, FaultPlan
+from chaoskit.typing import Environment
+from chaoskit.vocabulary import FaultPlan
 
 # How long revert waits for the target to be back at capacity before calling it a failure.
 DEFAULT_REPLACE_TIMEOUT = 60.0

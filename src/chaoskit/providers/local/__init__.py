@@ -53,7 +53,7 @@ from chaoskit.faults.instances import check_workers
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
 from chaoskit.providers.local.prometheus_server import find_binary
-from chaoskit.typing import Instance, NetworkFault
+from chaoskit.vocabulary import Instance, NetworkFault
 
 __all__ = ["DEFAULT_TARGETS", "LocalEnvironment", "LocalTarget", "TargetSpec"]
 

@@ -43,7 +43,7 @@ from typing import Protocol, cast
 from chaoskit.providers.local import splice
 from chaoskit.providers.local.delayline import DelayLine
 from chaoskit.providers.local.httpframe import Framer, Segment
-from chaoskit.typing import NetworkFault
+from chaoskit.vocabulary import NetworkFault
 
 log = logging.getLogger("chaoskit.local.proxy")
 

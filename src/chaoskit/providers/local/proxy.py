@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from chaoskit.errors import ProviderError
 from chaoskit.providers.local.httpframe import Framer
 from chaoskit.providers.local.link import ActiveFault, ClientSide, Link, Upstream, UpstreamSide
-from chaoskit.typing import NetworkFault
+from chaoskit.vocabulary import NetworkFault
 
 HEALTH_INTERVAL = 0.25
 HEALTH_TIMEOUT = 0.5

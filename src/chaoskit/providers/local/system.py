@@ -46,7 +46,7 @@ from chaoskit.providers.local.fleet import Balancer, Fleet
 from chaoskit.providers.local.lifeline import watch_parent
 from chaoskit.providers.local.prometheus_server import PrometheusServer, ScrapeTarget
 from chaoskit.providers.local.proxy import Proxy
-from chaoskit.typing import NetworkFault
+from chaoskit.vocabulary import NetworkFault
 
 log = logging.getLogger("chaoskit.local.system")
 

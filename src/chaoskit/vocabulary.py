@@ -1,0 +1,112 @@
+"""The values the layers exchange: a target's instances, the network faults a target can put
+on their traffic, and a fault resolved into a plan.
+
+Faults build them, providers act on them (both ends of the local system's control API among
+them), and ``chaoskit.testing``'s fakes record them. Constructing one checks every field, so
+each side refuses the same mistakes. Protocols live in ``chaoskit.typing``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instance:
+    """One member of a target: a replica process locally, an EC2 instance on AWS."""
+
+    id: str
+    target: str
+    address: str
+    state: str  # "healthy", "unhealthy", "stopped", "rebooting", "terminated"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+NETWORK_FAULT_KINDS = (
+    "latency",
+    "bandwidth",
+    "blackhole",
+    "reset",
+    "slow_close",
+    "timeout",
+    "http_error",
+)
+DIRECTIONS = ("upstream", "downstream", "both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkFault:
+    """What the network path to some instances does to their traffic (the local proxy's faults).
+
+    ``direction`` is ``"upstream"`` (bytes from clients to the instance), ``"downstream"``
+    (bytes back to clients) or ``"both"``. ``toxicity`` is the share of connections it
+    applies to (for ``http_error``, of requests). ``delay`` is the latency, the slow-close
+    delay, the time before a reset or before a timed-out connection is closed (0: never);
+    ``rate`` is bytes per second; ``status`` is the HTTP status answered. Constructing one
+    checks every field, so both ends of the control API refuse the same mistakes.
+    """
+
+    kind: str
+    direction: str = "downstream"
+    toxicity: float = 1.0
+    delay: float = 0.0
+    jitter: float = 0.0
+    rate: float = 0.0
+    status: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NETWORK_FAULT_KINDS:
+            raise ConfigError(
+                f"network fault kind {self.kind!r} is unknown; use one of {NETWORK_FAULT_KINDS}."
+            )
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(
+                f"direction={self.direction!r} must be one of {DIRECTIONS} (upstream: requests "
+                f"to the instance; downstream: its responses)."
+            )
+        for name in ("toxicity", "delay", "jitter", "rate"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0 <= value < float("inf"))
+            ):
+                raise ConfigError(f"{self.kind}: {name}={value!r} must be a number >= 0.")
+        if not 0 < self.toxicity <= 1:
+            raise ConfigError(
+                f"{self.kind}: toxicity={self.toxicity!r} must be above 0 and at most 1 "
+                f"(the share of connections it applies to)."
+            )
+        if self.jitter > self.delay:
+            raise ConfigError(
+                f"{self.kind}: jitter={self.jitter!r} s exceeds delay={self.delay!r} s; a delay "
+                f"cannot go below zero, so keep jitter at most the delay."
+            )
+        if self.kind == "bandwidth" and self.rate <= 0:
+            raise ConfigError(f"bandwidth: rate={self.rate!r} must be above 0 bytes per second.")
+        if self.kind == "http_error" and (
+            isinstance(self.status, bool)
+            or not isinstance(self.status, int)
+            or not 400 <= self.status <= 599
+        ):
+            raise ConfigError(
+                f"http_error: status={self.status!r} must be an HTTP error status, 400 to 599."
+            )
+        if self.kind == "http_error" and self.direction != "upstream":
+            raise ConfigError("http_error answers requests, so its direction is 'upstream'.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultPlan:
+    """A fault resolved against an environment: which instances, and how to undo it."""
+
+    fault: str  # human description, e.g. "Latency 200ms ±20ms on 1 of web"
+    target: str
+    instance_ids: tuple[str, ...]
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # How hard the fault hits, 1 (mild) to 3 (severe): weighs the run's resilience score.
+    severity: float = 1.0

@@ -211,12 +211,12 @@ def test_plan_prints_what_each_experiment_would_do(
     assert "starting load" not in planned.stdout
 
 
-def test_the_example_game_day_runs_within_two_minutes_and_writes_its_report(
+def test_the_example_game_day_gives_its_verdicts_and_writes_its_report(
     tmp_path: Path, no_stray_processes: None
 ) -> None:
-    """What the README's first command runs: `pytest experiments/`."""
+    """What the README's first command runs: `pytest experiments/`. How long it takes is a
+    benchmark figure (bench/game_day.py), not an assertion: a busy machine is not a bug."""
     root = Path(__file__).resolve().parents[2]
-    began = time.monotonic()
     game_day = subprocess.run(
         [
             sys.executable,
@@ -233,12 +233,10 @@ def test_the_example_game_day_runs_within_two_minutes_and_writes_its_report(
         text=True,
         timeout=300,
     )
-    took = time.monotonic() - began
     assert game_day.returncode == 0, game_day.stdout + game_day.stderr
     # The Prometheus example runs where Debian's prometheus is installed (always in CI).
     expected = "3 passed, 1 xfailed" if shutil.which("prometheus") else "2 passed, 1 skipped"
     assert expected in game_day.stdout
-    assert took <= 120, f"the game day took {took:.0f}s"
     assert (tmp_path / "latest.html").is_file() and (tmp_path / "index.html").is_file()
     [journal_path] = tmp_path.glob("chaoskit-*.json")
     experiments = json.loads(journal_path.read_text())["experiments"]

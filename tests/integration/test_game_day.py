@@ -215,7 +215,7 @@ def test_the_example_game_day_gives_its_verdicts_and_writes_its_report(
     tmp_path: Path, no_stray_processes: None
 ) -> None:
     """What the README's first command runs: `pytest experiments/`. How long it takes is a
-    benchmark figure (bench/game_day.py), not an assertion: a busy machine is not a bug."""
+    benchmark figure (bench/gameday.py), not an assertion: a busy machine is not a bug."""
     root = Path(__file__).resolve().parents[2]
     game_day = subprocess.run(
         [

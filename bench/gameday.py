@@ -7,7 +7,7 @@ and recovery, as the journal recorded them). Everything else on the wall clock i
 starting the local system and the load processes, collecting measurements, reverting,
 drawing verdicts and writing the report.
 
-    python bench/game_day.py [--runs N]
+    python bench/gameday.py [--runs N]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def main() -> None:
     print(f"goal: the whole game day in at most {GOAL_WALL_S}s")
     print(
         _support.bench_line(
-            "game_day",
+            "gameday",
             wall_s=worst.wall,
             phases_s=worst.phases,
             overhead_s=overhead,

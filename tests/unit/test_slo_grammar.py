@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from chaoskit import slo
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import (
+from chaoskit.slo import (
     AllOf,
     AnyOf,
     AvailabilityObjective,

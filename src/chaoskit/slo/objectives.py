@@ -5,6 +5,9 @@ What an objective is (``Objective``, ``Measurement``) is in ``chaoskit.slo.measu
 units they are written in, in ``chaoskit.slo.units``; ``&`` and ``|``, in
 ``chaoskit.slo.composite``. Each objective applies to some phases: by default to all of them
 (before, during and after the fault).
+
+One concern, a little over 450 lines: the five built-in objectives and the constructors
+users write for them, which check the arguments those objectives take.
 """
 
 from __future__ import annotations

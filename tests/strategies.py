@@ -96,8 +96,6 @@ objectives: st.SearchStrategy[Objective] = st.recursive(
     ),
     max_leaves=6,
 )
-# Objective strings, written as describe() writes them: each parses back.
-objective_strings = objectives.map(lambda objective: objective.describe())
 # Strings near the grammar: most do not parse, and each must fail with a clear error.
 objective_like_strings = st.text(alphabet="p9<>=%&|() .*0123456789msbaselinerrorsp", max_size=30)
 

@@ -16,8 +16,7 @@ import shutil
 
 import pytest
 
-from chaoskit import faults, load, slo
-from chaoskit.providers import prometheus
+from chaoskit import faults, load, prometheus, slo
 
 # Over the last 3 s at every second of the window; the worst point must stay below 25 ms.
 SERVER_P99 = prometheus.query(

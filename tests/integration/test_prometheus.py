@@ -24,11 +24,11 @@ import psutil
 import pytest
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
+from chaoskit import prometheus
 from chaoskit.errors import ProviderError
-from chaoskit.providers import prometheus
+from chaoskit.prometheus import PrometheusClient
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
 from chaoskit.providers.local.prometheus_server import remove_stale_dirs
-from chaoskit.providers.prometheus import PrometheusClient
 from chaoskit.slo.window import Window
 
 pytestmark = pytest.mark.integration

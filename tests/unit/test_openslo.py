@@ -8,7 +8,7 @@ import pytest
 
 from chaoskit import openslo, slo
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import ErrorRateObjective, LatencyObjective
+from chaoskit.slo import ErrorRateObjective, LatencyObjective
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "experiments" / "slo" / "shop.yaml"
 

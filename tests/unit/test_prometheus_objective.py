@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from chaoskit import prometheus, slo
 from chaoskit.config import resolve_environment
 from chaoskit.errors import ConfigError, ProviderError
-from chaoskit.providers import prometheus
-from chaoskit.slo import objectives
+from chaoskit.prometheus.client import CONNECT_ATTEMPTS
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 
@@ -320,7 +320,7 @@ def test_a_server_that_stays_unavailable_is_named(fake):
 
     with pytest.raises(ProviderError, match=rf"cannot reach Prometheus at {fake.url}: HTTP 503"):
         p99(fake).evaluate(window())
-    assert len(fake.range_queries()) == prometheus.CONNECT_ATTEMPTS
+    assert len(fake.range_queries()) == CONNECT_ATTEMPTS
 
 
 def test_an_unreachable_server_is_a_clear_error_naming_the_url():
@@ -340,7 +340,7 @@ def test_an_unreachable_server_is_a_clear_error_naming_the_url():
 
 
 def test_the_url_comes_from_the_environment_first_then_the_variable(monkeypatch):
-    monkeypatch.setattr(prometheus, "_environment_urls", [])
+    monkeypatch.setattr(prometheus.client, "_environment_urls", [])
     monkeypatch.delenv(prometheus.ENV_VAR, raising=False)
     objective = prometheus.query(name="x", promql="up", above=0)
 
@@ -374,12 +374,12 @@ def test_the_environment_setting_is_read_from_pyproject():
 def test_composes_with_other_objectives_and_keeps_its_phases(fake):
     fake.range_answer = lambda params: matrix(({}, ["0.010"]))
     server = p99(fake, phases="during")
-    both = server & objectives.error_rate(below="1%")
-    either = server | objectives.latency(p=99, below="300ms")
+    both = server & slo.error_rate(below="1%")
+    either = server | slo.latency(p=99, below="300ms")
 
     assert server.phases == frozenset({"fault"})
-    assert isinstance(both, objectives.AllOf) and both.parts[0] is server
-    assert isinstance(either, objectives.AnyOf)
+    assert isinstance(both, slo.AllOf) and both.parts[0] is server
+    assert isinstance(either, slo.AnyOf)
     assert both.describe() == "(server p99 < 50ms & errors < 1%)"
 
 

@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.strategies import fleets, instance, selection_modes, tag_filters
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults._selection import (
@@ -18,43 +19,8 @@ from chaoskit.faults._selection import (
 )
 from chaoskit.vocabulary import Instance
 
-ZONES = ("a", "b", "c")
-STATES = ("healthy", "healthy", "unhealthy", "stopped", "rebooting")
 
-
-def instance(index: int, *, state: str = "healthy", **tags: str) -> Instance:
-    return Instance(
-        id=f"i-{index:012x}",
-        target="web",
-        address=f"127.0.0.1:{9000 + index}",
-        state=state,
-        tags=tags,
-    )
-
-
-fleets = st.lists(
-    st.builds(
-        lambda state, zone, tier: (state, {"zone": zone, "tier": tier}),
-        st.sampled_from(STATES),
-        st.sampled_from(ZONES),
-        st.sampled_from(("web", "api")),
-    ),
-    max_size=12,
-).map(lambda specs: [instance(i, state=s, **tags) for i, (s, tags) in enumerate(specs)])
-tag_filters = st.none() | st.dictionaries(
-    st.sampled_from(("zone", "tier")), st.sampled_from((*ZONES, "web", "api")), min_size=1
-)
-modes = st.one_of(
-    st.builds(lambda count: {"count": count}, st.integers(1, 14)),
-    st.builds(
-        lambda percent: {"percent": percent},
-        st.floats(min_value=0.001, max_value=100) | st.integers(1, 100),
-    ),
-    st.just({}),
-)
-
-
-@given(fleets, tag_filters, modes, st.integers(0, 2**32))
+@given(fleets, tag_filters, selection_modes, st.integers(0, 2**32))
 def test_never_more_than_the_blast_radius_only_matching_and_healthy(
     instances: list[Instance], tags: dict[str, str] | None, mode: dict, seed: int
 ) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.strategies import anything, latencies_us
 
 from chaoskit import slo
 from chaoskit.durations import parse_duration
@@ -14,16 +15,6 @@ from chaoskit.errors import ConfigError
 from chaoskit.slo.objectives import judge
 from chaoskit.slo.seconds import HIGHEST_US, SecondStats, merge_seconds
 from chaoskit.slo.window import Window
-
-anything = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(),
-    st.text(max_size=12),
-    st.lists(st.integers(), max_size=2),
-    st.timedeltas(),
-)
 
 
 @given(anything)
@@ -92,10 +83,7 @@ def one_window(stats: SecondStats) -> Window:
     return Window(name="fault 1", kind="fault", seconds=[stats])
 
 
-latencies = st.lists(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=300)
-
-
-@given(st.lists(latencies, min_size=1, max_size=6), st.sampled_from([50.0, 95.0, 99.0]))
+@given(st.lists(latencies_us, min_size=1, max_size=6), st.sampled_from([50.0, 95.0, 99.0]))
 def test_percentiles_of_merged_seconds_equal_those_of_all_their_requests(
     seconds: list[list[int]], percentile: float
 ) -> None:
@@ -241,7 +229,8 @@ def test_an_unknown_phase_is_a_config_error() -> None:
 
 @settings(max_examples=40)  # each example builds several full-range histograms
 @given(
-    st.lists(latencies, min_size=3, max_size=3), st.lists(st.integers(0, 5), min_size=3, max_size=3)
+    st.lists(latencies_us, min_size=3, max_size=3),
+    st.lists(st.integers(0, 5), min_size=3, max_size=3),
 )
 def test_merging_seconds_is_associative(values: list[list[int]], failures: list[int]) -> None:
     def second(index: int) -> SecondStats:

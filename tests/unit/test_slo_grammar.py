@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
+from tests.strategies import objective_like_strings, objectives
 
 from chaoskit import slo
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import (
+from chaoskit.slo import (
     AllOf,
     AnyOf,
-    AvailabilityObjective,
     ErrorRateObjective,
     LatencyObjective,
     ThroughputObjective,
@@ -71,44 +70,6 @@ def test_a_malformed_string_shows_itself_where_it_failed_and_an_example(
     assert "write for example 'p99<300ms'" in message and "'availability>=99.9%'" in message
 
 
-millis = st.integers(min_value=1, max_value=600_000)
-latencies = st.builds(
-    LatencyObjective,
-    percentile=st.sampled_from([50.0, 90.0, 95.0, 99.0, 99.9]),
-    below=millis.map(lambda ms: ms / 1000),
-    inclusive=st.booleans(),
-)
-rates = st.builds(
-    ErrorRateObjective,
-    below=st.integers(min_value=1, max_value=1000).map(lambda tenths: tenths / 1000),
-    inclusive=st.booleans(),
-)
-floors = st.one_of(
-    st.builds(
-        ThroughputObjective, at_least=st.integers(1, 100_000).map(float), inclusive=st.booleans()
-    ),
-    st.builds(
-        ThroughputObjective,
-        of_baseline=st.integers(1, 200).map(lambda p: p / 100),
-        inclusive=st.booleans(),
-    ),
-)
-availabilities = st.builds(
-    AvailabilityObjective,
-    at_least=st.integers(min_value=1, max_value=100_000).map(lambda n: n / 100_000),
-    inclusive=st.booleans(),
-)
-simple = st.one_of(latencies, rates, floors, availabilities)
-objectives = st.recursive(
-    simple,
-    lambda inner: st.one_of(
-        st.lists(inner, min_size=2, max_size=3).map(lambda ps: AllOf(parts=tuple(ps))),
-        st.lists(inner, min_size=2, max_size=3).map(lambda ps: AnyOf(parts=tuple(ps))),
-    ),
-    max_leaves=6,
-)
-
-
 def _normalised(objective: object) -> object:
     """Nested groups of one kind flatten when parsed back: a & (b & c) is a & b & c."""
     if isinstance(objective, AllOf | AnyOf):
@@ -126,7 +87,7 @@ def test_the_grammar_round_trips(objective: object) -> None:
     assert slo.parse(objective.describe()) == _normalised(objective)  # type: ignore[attr-defined]
 
 
-@given(st.text(alphabet="p9<>=%&|() .*0123456789msbaselinerrorsp", max_size=30))
+@given(objective_like_strings)
 def test_any_string_is_an_objective_or_a_config_error(text: str) -> None:
     try:
         slo.parse(text)

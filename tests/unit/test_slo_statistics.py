@@ -7,7 +7,7 @@ import random
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from tests.strategies import exact_latencies_us
 
 from chaoskit import slo
 from chaoskit.errors import ConfigError
@@ -27,11 +27,10 @@ def stats_of(latencies_us: list[int], failures: int = 0) -> SecondStats:
 
 # Values below 2048 µs are recorded exactly at 3 significant digits, so the histogram test
 # must agree with the textbook definition over the raw values.
-exact = st.lists(st.integers(min_value=1, max_value=2047), min_size=1, max_size=60)
 
 
 @settings(max_examples=40)  # each example allocates two full-range histograms
-@given(exact, exact)
+@given(exact_latencies_us, exact_latencies_us)
 def test_u_from_histograms_equals_counting_every_pair(xs: list[int], ys: list[int]) -> None:
     brute = sum(1.0 if y > x else 0.5 if y == x else 0.0 for x in xs for y in ys)
     assert mann_whitney(stats_of(xs), stats_of(ys)).u == brute

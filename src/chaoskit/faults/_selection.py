@@ -3,6 +3,9 @@
 Like an AWS FIS target: a tag filter (``tags``: instances carrying every given pair) narrows
 the candidates, then a selection mode picks among them: ``count`` instances, or ``percent`` of
 them (rounded up, at least one, as FIS's ``PERCENT(n)``). Only healthy instances are picked.
+
+Every fault that selects instances derives from ``SelectsInstances`` and calls
+``check_selection`` in its constructor (see ``chaoskit.faults`` for the pattern).
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypedDict
 
-from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.typing import Environment
 from chaoskit.vocabulary import FaultPlan, Instance
@@ -178,43 +181,37 @@ def _describe_states(instances: Sequence[Instance]) -> str:
     return ", ".join(listed) + (f", and {more} more" if more else "")
 
 
-@dataclass(frozen=True, kw_only=True)
-class SelectsInstances(ABC):
-    """What every fault that picks instances of a target shares: its fields, their checks
-    (once, at definition), how the choice reads, and the choice itself."""
+class SelectionArgs(TypedDict):
+    """The selection fields of a fault, checked: exactly one of ``count`` and ``percent``."""
 
     target: str
-    count: int | None = None
-    percent: float | None = None
+    count: int | None
+    percent: float | None
+    tags: Mapping[str, str] | None
+
+
+def check_selection(
+    fault: str, *, target: object, count: object, percent: object, tags: object
+) -> SelectionArgs:
+    """The selection fields ``fault`` was given, checked and normalised, or ConfigError."""
+    if not isinstance(target, str) or not target:
+        raise ConfigError(f"{fault}(target={target!r}): name a target, e.g. target='web'.")
+    selection = validate_selection(count=count, percent=percent, tags=tags, fault=fault)
+    return SelectionArgs(
+        target=target, count=selection.count, percent=selection.percent, tags=selection.tags
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelectsInstances(ABC):
+    """What every fault that picks instances of a target shares: its fields (checked by
+    ``check_selection`` in the fault's constructor), how the choice reads, and the choice."""
+
+    target: str
+    count: int | None  # exactly one of count and percent is set
+    percent: float | None
     # Not hashed (a dict is not hashable); equal faults still hash equal without it.
-    tags: Mapping[str, str] | None = field(default=None, hash=False)
-
-    def __post_init__(self) -> None:
-        name = type(self).__name__
-        if not isinstance(self.target, str) or not self.target:
-            raise ConfigError(f"{name}(target={self.target!r}): name a target, e.g. target='web'.")
-        selection = validate_selection(
-            count=self.count, percent=self.percent, tags=self.tags, fault=name
-        )
-        # Normalised once: exactly one of count and percent is set from here on.
-        object.__setattr__(self, "count", selection.count)
-        object.__setattr__(self, "percent", selection.percent)
-        object.__setattr__(self, "tags", selection.tags)
-
-    def _set_duration(self, attribute: str, *, allow_zero: bool) -> None:
-        """Normalise the duration field ``attribute`` to seconds, once, at definition."""
-        seconds = parse_duration(
-            getattr(self, attribute),
-            field=f"{type(self).__name__}({attribute})",
-            allow_zero=allow_zero,
-        )
-        object.__setattr__(self, attribute, seconds)
-
-    def _seconds(self, attribute: str) -> float:
-        """A duration field, as the seconds ``_set_duration`` made of it."""
-        value = getattr(self, attribute)
-        assert isinstance(value, float)
-        return value
+    tags: Mapping[str, str] | None = field(hash=False)
 
     def selection_text(self) -> str:
         return describe_selection(

@@ -9,13 +9,12 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from chaoskit.durations import name_value
+from chaoskit.durations import Duration, name_value, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
-from chaoskit.faults._selection import SelectsInstances
+from chaoskit.faults._selection import SelectsInstances, check_selection
 from chaoskit.typing import Environment
 from chaoskit.vocabulary import FaultPlan
 
@@ -39,17 +38,32 @@ def check_workers(workers: object, *, field: str) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StopInstances(SelectsInstances):
+class _StopFields(SelectsInstances):
+    start_timeout: float  # seconds
+
+
+class StopInstances(_StopFields):
     """Stop instances of ``target``, like stopping an EC2 instance: each keeps its identity and
     address but answers nothing, so requests to it hang until the health check takes it out.
     Reverting starts them again and waits until the target is healthy (``start_timeout``).
     """
 
-    start_timeout: str | float | timedelta = DEFAULT_START_TIMEOUT
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._set_duration("start_timeout", allow_zero=False)
+    def __init__(
+        self,
+        *,
+        target: str,
+        count: int | None = None,
+        percent: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        start_timeout: Duration = DEFAULT_START_TIMEOUT,
+    ) -> None:
+        name = type(self).__name__
+        super().__init__(
+            **check_selection(name, target=target, count=count, percent=percent, tags=tags),
+            start_timeout=parse_duration(
+                start_timeout, field=f"{name}(start_timeout)", allow_zero=False
+            ),
+        )
 
     def describe(self) -> str:
         return f"StopInstances {self.selection_text()}"
@@ -66,7 +80,7 @@ class StopInstances(SelectsInstances):
             plan=plan,
             removal=RemovableInjection(plan=plan, target=target, handle=handle),
             capacity=AwaitsCapacity(
-                plan=plan, target=target, timeout=self._seconds("start_timeout"), action="starting"
+                plan=plan, target=target, timeout=self.start_timeout, action="starting"
             ),
         )
 
@@ -90,17 +104,32 @@ class _Stopped:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RebootInstances(SelectsInstances):
+class _RebootFields(SelectsInstances):
+    reboot_timeout: float  # seconds
+
+
+class RebootInstances(_RebootFields):
     """Reboot instances of ``target``, like an EC2 reboot: each shuts down and starts again
     with the same identity and address, and is not replaced. It ends on its own; reverting
     waits until the target is healthy again (``reboot_timeout``).
     """
 
-    reboot_timeout: str | float | timedelta = DEFAULT_REBOOT_TIMEOUT
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._set_duration("reboot_timeout", allow_zero=False)
+    def __init__(
+        self,
+        *,
+        target: str,
+        count: int | None = None,
+        percent: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        reboot_timeout: Duration = DEFAULT_REBOOT_TIMEOUT,
+    ) -> None:
+        name = type(self).__name__
+        super().__init__(
+            **check_selection(name, target=target, count=count, percent=percent, tags=tags),
+            reboot_timeout=parse_duration(
+                reboot_timeout, field=f"{name}(reboot_timeout)", allow_zero=False
+            ),
+        )
 
     def describe(self) -> str:
         return f"RebootInstances {self.selection_text()}"
@@ -114,22 +143,35 @@ class RebootInstances(SelectsInstances):
         target = env.target(plan.target)
         start_fault(plan, lambda: target.reboot_instances(plan.instance_ids))
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self._seconds("reboot_timeout"), action="rebooting"
+            plan=plan, target=target, timeout=self.reboot_timeout, action="rebooting"
         )
 
 
 @dataclass(frozen=True, kw_only=True)
-class StressCpu(SelectsInstances):
+class _StressFields(SelectsInstances):
+    workers: int
+
+
+class StressCpu(_StressFields):
     """Starve instances of ``target`` of CPU: locally each is pinned to one core beside
     ``workers`` busy-looping processes, leaving it about 1/(workers+1) of that core while the
     other instances keep theirs. Reverting removes the stress.
     """
 
-    workers: int = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_workers(self.workers, field="StressCpu(workers)")
+    def __init__(
+        self,
+        *,
+        target: str,
+        count: int | None = None,
+        percent: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        workers: int = 1,
+    ) -> None:
+        name = type(self).__name__
+        super().__init__(
+            **check_selection(name, target=target, count=count, percent=percent, tags=tags),
+            workers=check_workers(workers, field=f"{name}(workers)"),
+        )
 
     def describe(self) -> str:
         burners = f"{self.workers} worker{'s' if self.workers > 1 else ''}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
+from chaoskit.durations import Duration, parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, start_fault
-from chaoskit.faults._selection import SelectsInstances
+from chaoskit.faults._selection import SelectsInstances, check_selection
 from chaoskit.typing import Environment
 from chaoskit.vocabulary import FaultPlan
 
@@ -16,16 +17,31 @@ DEFAULT_REPLACE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class TerminateInstances(SelectsInstances):
+class _TerminateFields(SelectsInstances):
+    replace_timeout: float  # seconds
+
+
+class TerminateInstances(_TerminateFields):
     """Kill instances of ``target``: ``count`` of them (default 1) or ``percent`` of them,
     among those carrying all of ``tags`` if given. Reverting waits until capacity is restored.
     """
 
-    replace_timeout: str | float | timedelta = DEFAULT_REPLACE_TIMEOUT
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._set_duration("replace_timeout", allow_zero=False)
+    def __init__(
+        self,
+        *,
+        target: str,
+        count: int | None = None,
+        percent: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        replace_timeout: Duration = DEFAULT_REPLACE_TIMEOUT,
+    ) -> None:
+        name = type(self).__name__
+        super().__init__(
+            **check_selection(name, target=target, count=count, percent=percent, tags=tags),
+            replace_timeout=parse_duration(
+                replace_timeout, field=f"{name}(replace_timeout)", allow_zero=False
+            ),
+        )
 
     def describe(self) -> str:
         return f"TerminateInstances {self.selection_text()}"
@@ -38,5 +54,5 @@ class TerminateInstances(SelectsInstances):
         target = env.target(plan.target)
         start_fault(plan, lambda: target.terminate(plan.instance_ids))
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self._seconds("replace_timeout"), action="terminating"
+            plan=plan, target=target, timeout=self.replace_timeout, action="terminating"
         )

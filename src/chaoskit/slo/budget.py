@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import Measurement, format_ratio, parse_ratio
+from chaoskit.slo.measurement import Measurement, objective_key
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.units import format_ratio, parse_ratio
 
 THIRTY_DAYS = 30 * 86400.0
 SHORT_WINDOW_SHARE = 12  # the workbook's short window is 1/12 of its long one
@@ -49,6 +50,11 @@ class ErrorBudget:
     target: float  # the share of requests that must succeed, e.g. 0.999
     period: float  # seconds
     max_budget: float | None = None  # the share of the period's budget one experiment may use
+
+    @property
+    def key(self) -> str:
+        """The budget's identity, as an objective's (``Objective.key``)."""
+        return objective_key("budget", self)
 
     def describe(self) -> str:
         gate = f", at most {self.max_budget * 100:g}% per experiment" if self.max_budget else ""
@@ -141,6 +147,7 @@ def budget_verdict(budget: ErrorBudget, use: BudgetUse, *, window: str) -> Measu
     shown = f"{format_ratio(use.consumed)} of the budget; peak burn {use.peak_burn:.3g}x; {tier}"
     return Measurement(
         objective=budget.describe(),
+        objective_key=budget.key,
         kind="budget",
         limit=budget.max_budget,
         window=window,

@@ -18,14 +18,14 @@ from decimal import Decimal
 
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
+from chaoskit.slo.measurement import Objective
 from chaoskit.slo.objectives import (
     AvailabilityObjective,
     ErrorRateObjective,
     LatencyObjective,
-    Objective,
     ThroughputObjective,
-    parse_phases,
 )
+from chaoskit.slo.units import parse_phases
 from chaoskit.slo.window import PhaseKind
 
 EXAMPLES = (
@@ -87,14 +87,14 @@ class _Parser:
         objective = self.conjunction()
         while self._peek("join", "|"):
             self.index += 1
-            objective = objective | self.conjunction()  # type: ignore[operator]
+            objective = objective | self.conjunction()
         return objective
 
     def conjunction(self) -> Objective:
         objective = self.term()
         while self._peek("join", "&"):
             self.index += 1
-            objective = objective & self.term()  # type: ignore[operator]
+            objective = objective & self.term()
         return objective
 
     def term(self) -> Objective:

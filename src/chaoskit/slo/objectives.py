@@ -1,43 +1,68 @@
-"""Steady-state objectives and their evaluation over a window.
+"""The built-in objectives, their constructors, and judging one on a window's valid seconds.
 
-An objective looks at one ``Window`` and returns a ``Measurement``: the value it saw, and
-pass / fail / inconclusive. Inconclusive means the window held too few samples for the figure
-to mean anything; it is never reported as a pass. Objectives compose with ``&`` (all must
-hold) and ``|`` (one must hold), and each applies to some phases: by default to all of them
+Latency, error rate, throughput, availability and the user's own check (``slo.custom``).
+What an objective is (``Objective``, ``Measurement``) is in ``chaoskit.slo.measurement``; the
+units they are written in, in ``chaoskit.slo.units``; ``&`` and ``|``, in
+``chaoskit.slo.composite``. Each objective applies to some phases: by default to all of them
 (before, during and after the fault).
+
+One concern, a little over 450 lines: the five built-in objectives and the constructors
+users write for them, which check the arguments those objectives take.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar
 
-from chaoskit.durations import format_duration, name_value, parse_duration
+from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
+from chaoskit.slo.composite import AllOf, AnyOf, Composable
+from chaoskit.slo.measurement import (
+    STATUS_LABELS,
+    Kind,
+    Measurement,
+    Objective,
+    Status,
+)
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.units import (
+    ALL_PHASES,
+    format_latency,
+    format_percent,
+    format_ratio,
+    parse_phases,
+    parse_ratio,
+)
 from chaoskit.slo.window import PhaseKind, Window
 
-Status = Literal["pass", "fail", "inconclusive"]
-Kind = Literal[
-    "latency",
-    "error_rate",
-    "throughput",
-    "custom",
-    "composite",
-    "recovery",
-    "budget",
-    "statistical",
+# The contract's names stay importable from here, where they were defined before
+# chaoskit.slo.measurement existed.
+__all__ = [
+    "ALL_PHASES",
+    "STATUS_LABELS",
+    "AllOf",
+    "AnyOf",
+    "AvailabilityObjective",
+    "CustomCheck",
+    "CustomObjective",
+    "ErrorRateObjective",
+    "Kind",
+    "LatencyObjective",
+    "Measurement",
+    "Objective",
+    "Status",
+    "ThroughputObjective",
     "availability",
+    "custom",
+    "error_rate",
+    "judge",
+    "latency",
+    "throughput",
 ]
-STATUS_LABELS: dict[Status, str] = {
-    "pass": "ok",
-    "fail": "BREACHED",
-    "inconclusive": "inconclusive",
-}
 
 # A tail percentile needs this many samples beyond it: p99 needs 1000 requests, p95 needs 200,
 # p50 needs 20. Fewer, and one request decides the figure.
@@ -45,57 +70,9 @@ TAIL_SAMPLES = 10
 # An error rate needs enough requests that the threshold is at least one request, and 100 at least.
 MIN_REQUESTS_FOR_RATE = 100
 
-ALL_PHASES: frozenset[PhaseKind] = frozenset({"baseline", "fault", "recovery"})
-_PHASE_WORDS: dict[str, frozenset[PhaseKind]] = {
-    "all": ALL_PHASES,
-    "before": frozenset({"baseline"}),
-    "baseline": frozenset({"baseline"}),
-    "during": frozenset({"fault"}),
-    "fault": frozenset({"fault"}),
-    "after": frozenset({"recovery"}),
-    "recovery": frozenset({"recovery"}),
-}
-
 
 @dataclass(frozen=True, kw_only=True)
-class Measurement:
-    """One objective evaluated on one window."""
-
-    objective: str
-    kind: Kind
-    limit: float | None  # the threshold: seconds for latency, a fraction for rates, req/s
-    window: str
-    value: float | None
-    shown: str  # the value as a reader sees it, e.g. "212ms" or "0.40%"
-    status: Status
-    samples: int
-    reason: str = ""
-
-
-class Objective(Protocol):
-    @property
-    def phases(self) -> frozenset[PhaseKind]:
-        """The phase kinds this objective is judged in."""
-
-    def describe(self) -> str: ...
-
-    def evaluate(self, window: Window) -> Measurement: ...
-
-
-class _Composable:
-    """``a & b``: both must hold; ``a | b``: at least one must hold."""
-
-    def __and__(self, other: Objective) -> AllOf:
-        parts = (*_flatten(self, AllOf), *_flatten(other, AllOf))
-        return AllOf(parts=parts, phases=_union_of_phases(parts))
-
-    def __or__(self, other: Objective) -> AnyOf:
-        parts = (*_flatten(self, AnyOf), *_flatten(other, AnyOf))
-        return AnyOf(parts=parts, phases=_union_of_phases(parts))
-
-
-@dataclass(frozen=True, kw_only=True)
-class LatencyObjective(_Composable):
+class LatencyObjective(Composable):
     """The ``percentile`` of successful-request latency stays below ``below`` seconds."""
 
     percentile: float
@@ -132,7 +109,7 @@ class LatencyObjective(_Composable):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ErrorRateObjective(_Composable):
+class ErrorRateObjective(Composable):
     """Failed requests stay below ``below`` (a fraction) of completed requests."""
 
     below: float
@@ -141,7 +118,7 @@ class ErrorRateObjective(_Composable):
     kind: ClassVar[Kind] = "error_rate"
 
     def describe(self) -> str:
-        return f"errors {'<=' if self.inclusive else '<'} {_percent(self.below)}"
+        return f"errors {'<=' if self.inclusive else '<'} {format_percent(self.below)}"
 
     def min_samples(self) -> int:
         return _requests_for_share(self.below)
@@ -153,7 +130,7 @@ class ErrorRateObjective(_Composable):
         if completed < needed:
             reason = (
                 f"{completed} completed requests; an error rate below "
-                f"{_percent(self.below)} needs {needed}"
+                f"{format_percent(self.below)} needs {needed}"
             )
             return _inconclusive(self, self.below, window, samples=completed, reason=reason)
         rate = stats.failures / completed
@@ -172,28 +149,47 @@ class ErrorRateObjective(_Composable):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ThroughputObjective(_Composable):
+class _ThroughputFields(Composable):
+    """The fields of ``ThroughputObjective``, as its constructor settles them."""
+
+    at_least: float | None
+    of_baseline: float | None
+    inclusive: bool
+    phases: frozenset[PhaseKind]
+
+
+class ThroughputObjective(_ThroughputFields):
     """Successful requests per second stay at or above a floor.
 
     The floor is absolute (``at_least`` req/s) or relative to the baseline window
     (``of_baseline``: 0.9 means 90 % of the baseline's rate). A relative floor does not apply
     to the baseline itself.
+
+    The constructor checks the arguments and settles ``phases`` before the frozen fields are
+    assigned, once, by the dataclass' own ``__init__`` (the pattern of ``chaoskit.faults``).
     """
 
-    at_least: float | None = None
-    of_baseline: float | None = None
-    inclusive: bool = True  # ">=" by default; ">" when False
-    phases: frozenset[PhaseKind] = ALL_PHASES
     kind: ClassVar[Kind] = "throughput"
 
-    def __post_init__(self) -> None:
-        if (self.at_least is None) == (self.of_baseline is None):
+    def __init__(
+        self,
+        *,
+        at_least: float | None = None,
+        of_baseline: float | None = None,
+        inclusive: bool = True,  # ">=" by default; ">" when False
+        phases: frozenset[PhaseKind] = ALL_PHASES,
+    ) -> None:
+        if (at_least is None) == (of_baseline is None):
             raise ConfigError(
                 "slo.throughput() takes exactly one of at_least= (requests per second) or "
                 "of_baseline= (a fraction of the baseline's rate, e.g. 0.9)."
             )
-        if self.of_baseline is not None:
-            object.__setattr__(self, "phases", self.phases - {"baseline"})
+        super().__init__(
+            at_least=at_least,
+            of_baseline=of_baseline,
+            inclusive=inclusive,
+            phases=phases if of_baseline is None else phases - {"baseline"},
+        )
 
     def describe(self) -> str:
         op = ">=" if self.inclusive else ">"
@@ -238,7 +234,7 @@ CustomCheck = Callable[[Window], "bool | tuple[bool, str]"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class CustomObjective(_Composable):
+class CustomObjective(Composable):
     """The user's own check over a window: ``check(window)`` returns whether it held, or
     ``(held, what_to_show)``."""
 
@@ -265,48 +261,6 @@ class CustomObjective(_Composable):
         )
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Group(_Composable):
-    """Parts judged together: one status among the parts decides, else inconclusive wins."""
-
-    parts: tuple[Objective, ...]
-    phases: frozenset[PhaseKind] = ALL_PHASES
-    kind: ClassVar[Kind] = "composite"
-    joiner: ClassVar[str]
-    decisive: ClassVar[Status]  # one part with this status decides the group
-    otherwise: ClassVar[Status]  # the status when every part was decided the other way
-
-    def describe(self) -> str:
-        return "(" + f" {self.joiner} ".join(p.describe() for p in self.parts) + ")"
-
-    def evaluate(self, window: Window) -> Measurement:
-        # Each part keeps its own scope: a part for "after" is not judged during the fault.
-        results = [p.evaluate(window) for p in self.parts if window.kind in p.phases]
-        statuses = {r.status for r in results}
-        if self.decisive in statuses:
-            return _combined(self, window, results, self.decisive)
-        status: Status = "inconclusive" if "inconclusive" in statuses else self.otherwise
-        return _combined(self, window, results, status)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AllOf(_Group):
-    """Every part holds; inconclusive when none breached but one could not be decided."""
-
-    joiner: ClassVar[str] = "&"
-    decisive: ClassVar[Status] = "fail"
-    otherwise: ClassVar[Status] = "pass"
-
-
-@dataclass(frozen=True, kw_only=True)
-class AnyOf(_Group):
-    """At least one part holds; inconclusive when none held and one could not be decided."""
-
-    joiner: ClassVar[str] = "|"
-    decisive: ClassVar[Status] = "pass"
-    otherwise: ClassVar[Status] = "fail"
-
-
 def judge(objective: Objective, window: Window) -> Measurement:
     """``objective`` on the valid seconds of ``window``.
 
@@ -328,7 +282,7 @@ def judge(objective: Objective, window: Window) -> Measurement:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AvailabilityObjective(_Composable):
+class AvailabilityObjective(Composable):
     """Successful requests stay at or above ``at_least`` of the requests the load meant to send.
 
     Counting *expected* requests (the load's schedule), a target that stops answering shows as
@@ -341,7 +295,7 @@ class AvailabilityObjective(_Composable):
     kind: ClassVar[Kind] = "availability"
 
     def describe(self) -> str:
-        return f"availability {'>=' if self.inclusive else '>'} {_percent(self.at_least)}"
+        return f"availability {'>=' if self.inclusive else '>'} {format_percent(self.at_least)}"
 
     def min_samples(self) -> int:
         return _requests_for_share(1 - Decimal(str(self.at_least)))
@@ -352,7 +306,8 @@ class AvailabilityObjective(_Composable):
         needed = self.min_samples()
         if demand < needed:
             reason = (
-                f"{demand} requests; an availability of {_percent(self.at_least)} needs {needed}"
+                f"{demand} requests; an availability of {format_percent(self.at_least)} "
+                f"needs {needed}"
             )
             return _inconclusive(self, self.at_least, window, samples=demand, reason=reason)
         share = stats.ok / demand
@@ -444,55 +399,6 @@ def custom(
     return CustomObjective(name=name, check=check, phases=parse_phases(phases))
 
 
-def parse_phases(phases: str | Iterable[str]) -> frozenset[PhaseKind]:
-    """``"all"``, ``"during"``, ``["during", "after"]`` -> the phase kinds to judge in."""
-    words = [phases] if isinstance(phases, str) else list(phases)
-    chosen: set[PhaseKind] = set()
-    for word in words:
-        if not isinstance(word, str) or word not in _PHASE_WORDS:
-            raise ConfigError(
-                f"phases={phases!r}: {word!r} is not a phase; use 'all', 'before', 'during' "
-                f"and/or 'after' (or baseline, fault, recovery)."
-            )
-        chosen |= _PHASE_WORDS[word]
-    if not chosen:
-        raise ConfigError(
-            f"phases={phases!r} names no phase; use 'all' or e.g. ['during', 'after']."
-        )
-    return frozenset(chosen)
-
-
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
-
-
-def parse_ratio(value: object, *, field: str, allow_above_one: bool = False) -> float:
-    """``"1%"`` or ``0.01`` -> 0.01; a ratio must lie in (0, 1] (or above 1 where allowed)."""
-    ratio: float | None = None
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        ratio = float(Decimal(match.group(1)) / 100) if match else None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        ratio = float(value)
-    ceiling_ok = ratio is not None and (allow_above_one or ratio <= 1)
-    if ratio is None or not math.isfinite(ratio) or not ratio > 0 or not ceiling_ok:
-        most = "" if allow_above_one else ", at most 1"
-        raise ConfigError(
-            f"{name_value(field, value)} is not a ratio; write a percentage such as '1%' or a "
-            f"fraction such as 0.01 (greater than 0{most})."
-        )
-    return ratio
-
-
-def format_latency(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.3g}ms"
-    return f"{seconds:.3g}s"
-
-
-def format_ratio(ratio: float) -> str:
-    return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
-
-
 # -- helpers ------------------------------------------------------------------------------
 
 
@@ -505,28 +411,22 @@ def _requests_for_share(share: float | Decimal) -> int:
     return max(MIN_REQUESTS_FOR_RATE, math.ceil(1 / exact) if exact > 0 else 0)
 
 
-def _percent(ratio: float) -> str:
-    return f"{ratio * 100:g}%"
-
-
-def _union_of_phases(parts: tuple[Objective, ...]) -> frozenset[PhaseKind]:
-    return frozenset().union(*(part.phases for part in parts))
-
-
-def _flatten(objective: object, kind: type[AllOf] | type[AnyOf]) -> tuple[Objective, ...]:
-    if isinstance(objective, kind):
-        return objective.parts
-    if not hasattr(objective, "evaluate"):
-        raise ConfigError(f"{objective!r} is not an objective; combine objectives with & and |.")
-    return (objective,)  # type: ignore[return-value]
+_BuiltIn = (
+    LatencyObjective
+    | ErrorRateObjective
+    | ThroughputObjective
+    | CustomObjective
+    | AvailabilityObjective
+)
 
 
 def _inconclusive(
-    objective: Objective, limit: float | None, window: Window, *, samples: int, reason: str
+    objective: _BuiltIn, limit: float | None, window: Window, *, samples: int, reason: str
 ) -> Measurement:
     return Measurement(
         objective=objective.describe(),
-        kind=_kind(objective),
+        objective_key=objective.key,
+        kind=objective.kind,
         limit=limit,
         window=window.name,
         value=None,
@@ -538,7 +438,7 @@ def _inconclusive(
 
 
 def _judged(
-    objective: Objective,
+    objective: _BuiltIn,
     limit: float | None,
     window: Window,
     *,
@@ -550,7 +450,8 @@ def _judged(
 ) -> Measurement:
     return Measurement(
         objective=objective.describe(),
-        kind=_kind(objective),
+        objective_key=objective.key,
+        kind=objective.kind,
         limit=limit,
         window=window.name,
         value=value,
@@ -559,29 +460,6 @@ def _judged(
         samples=samples,
         reason="" if passed else breach,
     )
-
-
-def _combined(
-    objective: _Group, window: Window, results: list[Measurement], status: Status
-) -> Measurement:
-    # Each part's own figure, so the table shows why the group held or not.
-    shown = f" {objective.joiner} ".join(f"{r.shown} ({r.status})" for r in results)
-    return Measurement(
-        objective=objective.describe(),
-        kind="composite",
-        limit=None,
-        window=window.name,
-        value=None,
-        shown=shown or "no part applies",
-        status=status,
-        samples=max((r.samples for r in results), default=0),
-        reason="; ".join(f"{r.objective}: {r.reason}" for r in results if r.status != "pass"),
-    )
-
-
-def _kind(objective: Objective) -> Kind:
-    kind: Kind = getattr(objective, "kind", "custom")
-    return kind
 
 
 def _top_reasons(window: SecondStats) -> str:

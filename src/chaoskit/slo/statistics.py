@@ -25,14 +25,10 @@ from typing import ClassVar
 
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import (
-    Kind,
-    Measurement,
-    _Composable,
-    parse_phases,
-    parse_ratio,
-)
+from chaoskit.slo.composite import Composable
+from chaoskit.slo.measurement import Kind, Measurement, Status
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.units import parse_phases, parse_ratio
 from chaoskit.slo.window import PhaseKind, Window
 
 MIN_LATENCY_SAMPLES = 20
@@ -81,7 +77,7 @@ def proportion_increase(baseline: SecondStats, later: SecondStats) -> tuple[floa
 
 
 @dataclass(frozen=True, kw_only=True)
-class LatencyUnchanged(_Composable):
+class LatencyUnchanged(Composable):
     """Latency in later windows is not significantly and materially slower than baseline."""
 
     alpha: float = 0.01
@@ -131,7 +127,7 @@ class LatencyUnchanged(_Composable):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ErrorsUnchanged(_Composable):
+class ErrorsUnchanged(Composable):
     """The failure ratio in later windows is not significantly and materially higher."""
 
     alpha: float = 0.01
@@ -236,7 +232,7 @@ def _p(p_value: float) -> str:
 def _measured(
     objective: LatencyUnchanged | ErrorsUnchanged,
     window: Window,
-    status: str,
+    status: Status,
     shown: str,
     value: float | None,
     samples: int,
@@ -244,12 +240,13 @@ def _measured(
 ) -> Measurement:
     return Measurement(
         objective=objective.describe(),
+        objective_key=objective.key,
         kind="statistical",
         limit=None,
         window=window.name,
         value=value,
         shown=shown,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         samples=samples,
         reason=reason,
     )

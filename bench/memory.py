@@ -24,7 +24,7 @@ import time
 import _support
 import psutil
 
-from chaoskit.load._recorder import PROBE_INTERVAL, SecondRecorder, Stamp, UserSchedule
+from chaoskit.load._locust.recorder import PROBE_INTERVAL, SecondRecorder, Stamp, UserSchedule
 from chaoskit.load.driver import _Measurements
 from chaoskit.slo.seconds import merge_seconds
 

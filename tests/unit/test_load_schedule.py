@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.load._recorder import (
+from chaoskit.load._locust.recorder import (
     BUSY_MEAN_LIMIT,
     LAG_LIMIT,
     PROBE_INTERVAL,

@@ -5,15 +5,15 @@ gevent here: ``import locust`` monkey-patches the whole process (and crashes it 
 imported first). It runs locust in separate processes instead, using locust's own
 master/worker protocol:
 
-- a **coordinator** (``python -m chaoskit.load._coordinator``), a locust master that reads
+- a **coordinator** (``python -m chaoskit.load._locust.coordinator``), a locust master that reads
   commands from its stdin and writes JSON lines to its stdout (``chaoskit.load._wire``);
-- **workers** (``python -m chaoskit.load._worker``) that run the users, record every request
+- **workers** (``python -m chaoskit.load._locust.worker``) that run the users, record every request
   into per-second measurements and ship them to the master, which relays them here.
 
 The processes stay up for the driver's life, so one driver serves several experiments:
 ``start``/``stop`` only spawn and stop users.
 
-What is measured, per epoch second of the **intended** send time (``chaoskit.load._recorder``
+What is measured, per epoch second of the **intended** send time (``chaoskit.load._locust.recorder``
 has the exact rules): a histogram of the latency of each successful request, from its
 intended send time to its complete response (microseconds, 3 significant digits, clamped,
 never dropped); requests expected by the schedule and actually sent; failures counted by a
@@ -244,7 +244,7 @@ class LocustDriver:
         command = [
             sys.executable,
             "-m",
-            "chaoskit.load._coordinator",
+            "chaoskit.load._locust.coordinator",
             "--locustfile",
             str(self.spec.path),
             "--workers",
@@ -278,7 +278,7 @@ class LocustDriver:
         worker_command = [
             sys.executable,
             "-m",
-            "chaoskit.load._worker",
+            "chaoskit.load._locust.worker",
             "--master-host",
             MASTER_HOST,
             "--master-port",

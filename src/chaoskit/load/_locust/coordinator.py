@@ -1,6 +1,6 @@
 """The coordinator process: a locust master that the driver commands through pipes.
 
-Run as ``python -m chaoskit.load._coordinator --locustfile F --workers N [--host URL]
+Run as ``python -m chaoskit.load._locust.coordinator --locustfile F --workers N [--host URL]
 [--bind ADDRESS] [--port P]``. It loads the locust file (the master needs the User classes
 to share users out), binds a locust master runner (127.0.0.1 on a free port by default),
 announces it, and waits for N workers: the driver's local ones, and in distributed mode
@@ -34,7 +34,8 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from chaoskit.load import _runtime, _wire
+from chaoskit.load import _wire
+from chaoskit.load._locust import runtime
 
 BIND_HOST: Final = "127.0.0.1"
 WORKER_POLL_INTERVAL: Final = 0.05
@@ -110,7 +111,7 @@ class Coordinator:
         return retrying(connected)
 
     def _read_commands(self) -> None:
-        for raw in _runtime.stdin_lines():
+        for raw in runtime.stdin_lines():
             command = _wire.load(raw)
             if command is None:
                 continue
@@ -186,15 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         protocol.write(_wire.dump(line))
         protocol.flush()
 
-    _runtime.configure_logging()
+    runtime.configure_logging()
     try:
-        user_classes, shape = _runtime.load_locustfile(args.locustfile)
+        user_classes, shape = runtime.load_locustfile(args.locustfile)
         _require_host(user_classes, args.host, args.locustfile)
-    except _runtime.LocustfileError as error:
+    except runtime.LocustfileError as error:
         emit(event=_wire.ERROR, message=str(error))
         return EXIT_ERROR
-    request_timeout = _runtime.apply_request_timeouts(user_classes)
-    stop_timeout = request_timeout + _runtime.STOP_MARGIN
+    request_timeout = runtime.apply_request_timeouts(user_classes)
+    stop_timeout = request_timeout + runtime.STOP_MARGIN
     environment = Environment(
         user_classes=user_classes,
         host=args.host,
@@ -240,7 +241,7 @@ def _require_host(user_classes: list[type[locust.User]], host: str | None, path:
         return
     hostless = [user_class.__name__ for user_class in user_classes if not user_class.host]
     if hostless:
-        raise _runtime.LocustfileError(
+        raise runtime.LocustfileError(
             f"{path}: {', '.join(hostless)} has no host and the load was given no url; set "
             f"host on the User class or give the target a url."
         )
@@ -251,7 +252,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._coordinator")
+    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._locust.coordinator")
     parser.add_argument("--locustfile", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--host", default=None)

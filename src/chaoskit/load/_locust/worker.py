@@ -1,11 +1,11 @@
 """A load worker process: a locust worker that runs users on a schedule, records per-second
 measurements and ships them.
 
-Run as ``python -m chaoskit.load._worker --master-host H --master-port P --locustfile F``
+Run as ``python -m chaoskit.load._locust.worker --master-host H --master-port P --locustfile F``
 (``chaoskit worker`` does the same on another machine). It loads the locust file, connects
 a locust worker runner to the coordinator's master, and runs the users the master gives it.
 
-What is measured (``_recorder`` has the rules): each user whose ``wait_time`` is locust's
+What is measured (``recorder`` has the rules): each user whose ``wait_time`` is locust's
 ``constant_throughput``/``constant_pacing``, or every user when the load was given a
 ``rate``, runs its tasks on a fixed schedule (a TaskSet's own ``wait_time`` included);
 the wrapped task runner tells the schedule when each task run starts; the wrapped HTTP
@@ -50,8 +50,9 @@ from locust.event import EventHook
 from locust.runners import WorkerRunner
 from locust.user.task import DefaultTaskSet, TaskSet
 
-from chaoskit.load import _runtime, _wire
-from chaoskit.load._recorder import (
+from chaoskit.load import _wire
+from chaoskit.load._locust import runtime
+from chaoskit.load._locust.recorder import (
     PROBE_INTERVAL,
     Batch,
     SecondRecorder,
@@ -96,9 +97,9 @@ class Schedules:
         """Route each class's ``wait_time`` through its users' schedules."""
         for user_class in user_classes:
             original = _own_wait_time(user_class)
-            self._intervals[user_class] = _runtime.schedule_interval(
-                original
-            ) or _tasksets_interval(user_class)
+            self._intervals[user_class] = runtime.schedule_interval(original) or _tasksets_interval(
+                user_class
+            )
             if not _installed(vars(user_class).get("wait_time")):
                 user_class.wait_time = self._scheduled_wait_time(original)
             if not _installed(user_class.stop):
@@ -217,7 +218,7 @@ def _tasksets_interval(user_class: type[locust.User]) -> float | None:
     for taskset in _tasksets(user_class.tasks):
         own = vars(taskset).get("wait_time")
         if own is not None:
-            intervals.add(_runtime.schedule_interval(getattr(own, "_chaoskit_original", own)))
+            intervals.add(runtime.schedule_interval(getattr(own, "_chaoskit_original", own)))
     return intervals.pop() if len(intervals) == 1 else None
 
 
@@ -333,7 +334,7 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
         HttpSession.request,
         recorder,
         schedules,
-        default_timeout=_runtime.DEFAULT_REQUEST_TIMEOUT,
+        default_timeout=runtime.DEFAULT_REQUEST_TIMEOUT,
     )
     original_measure = EventHook.measure
     context_at = _positional_index(original_measure, "context")
@@ -503,16 +504,16 @@ def _message(batch: Batch) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    _runtime.configure_logging()
+    runtime.configure_logging()
     if args.exit_with_stdin:
         gevent.spawn(_exit_at_end_of_stdin)
     try:
-        user_classes, _shape = _runtime.load_locustfile(args.locustfile)
-    except _runtime.LocustfileError as error:
+        user_classes, _shape = runtime.load_locustfile(args.locustfile)
+    except runtime.LocustfileError as error:
         print(error, file=sys.stderr)
         return EXIT_ERROR
-    request_timeout = _runtime.apply_request_timeouts(user_classes)
-    recorder = SecondRecorder(grace=request_timeout + _runtime.STOP_MARGIN)
+    request_timeout = runtime.apply_request_timeouts(user_classes)
+    recorder = SecondRecorder(grace=request_timeout + runtime.STOP_MARGIN)
     schedules = Schedules(recorder)
     schedules.install(user_classes)
     bracket_requests(recorder, schedules)
@@ -552,14 +553,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit_at_end_of_stdin() -> None:
-    for _ in _runtime.stdin_lines():
+    for _ in runtime.stdin_lines():
         pass
     # The driver is gone or closing: there is no one left to ship measurements to.
     os._exit(0)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._worker")
+    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._locust.worker")
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=_wire.DEFAULT_MASTER_PORT)
     parser.add_argument("--locustfile", required=True)

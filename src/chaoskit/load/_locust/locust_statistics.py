@@ -24,8 +24,9 @@ class LocustStatistics:
     wanted when the load says so (``Locust.locust_stats``, sent before each start) or, by
     default, when the locust file's text mentions ``stats``."""
 
+    # ``hook``: locust's request event, whose EventHook methods are untyped.
     def __init__(
-        self, hook: Any, listeners: Sequence[Callable[..., Any]], *, locustfile: str
+        self, hook: Any, listeners: Sequence[Callable[..., object]], *, locustfile: str
     ) -> None:
         self._hook = hook
         self._listeners = listeners
@@ -50,11 +51,11 @@ def create_runner(
 ) -> tuple[WorkerRunner, LocustStatistics]:
     """Locust's worker runner, connected to the master, and the switch for the statistics
     it records (off unless the locust file's text mentions them)."""
-    hook: Any = environment.events.request
-    added: list[Callable[..., Any]] = []
+    hook: Any = environment.events.request  # locust's EventHook methods are untyped
+    added: list[Callable[..., object]] = []
     add_listener = hook.add_listener
 
-    def noting_add_listener(listener: Callable[..., Any]) -> Any:
+    def noting_add_listener(listener: Callable[..., object]) -> object:
         added.append(listener)
         return add_listener(listener)
 

@@ -42,6 +42,12 @@ A request the brackets did not see (a user's own client firing the request event
 complete behind the watermark. It is still recorded and shipped as a late addition to its
 second (the receiver merges by addition), and from then on the recorder stops trusting the
 brackets: the watermark becomes "now minus ``grace``", the longest a request can take.
+
+Why one module of ~500 lines: ``SecondRecorder`` and ``UserSchedule`` are one measurement
+model seen from two ends. A schedule counts its requests and missed slots into the
+recorder's open seconds, and the recorder's watermark asks every schedule for its oldest
+intended time; both run once per request, so neither reaches the other through more than
+an attribute. The lag rules, which only report periods and charge seconds, live in ``lag``.
 """
 
 from __future__ import annotations

@@ -254,10 +254,10 @@ def pin_chaoskit() -> int:
     workers = []
     for child in psutil.Process().children(recursive=True):
         command = " ".join(child.cmdline())
-        if "chaoskit.load._worker" in command:
+        if "chaoskit.load._locust.worker" in command:
             _pin(child.pid, SHARED_CORE)
             workers.append(child.pid)
-        elif "chaoskit.load._coordinator" in command:
+        elif "chaoskit.load._locust.coordinator" in command:
             _pin(child.pid, HOST_CORE)
     if len(workers) != 1:
         raise RuntimeError(f"expected one chaoskit worker, found {len(workers)}")

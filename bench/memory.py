@@ -24,8 +24,9 @@ import time
 import _support
 import psutil
 
-from chaoskit.load._recorder import PROBE_INTERVAL, SecondRecorder, Stamp, UserSchedule
-from chaoskit.load.driver import _Measurements
+from chaoskit.load._locust.lag import PROBE_INTERVAL
+from chaoskit.load._locust.recorder import SecondRecorder, Stamp, UserSchedule
+from chaoskit.load._measurements import Measurements as _Measurements
 from chaoskit.slo.seconds import merge_seconds
 
 SECONDS = 3600

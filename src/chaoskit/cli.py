@@ -105,7 +105,7 @@ def _worker(locustfile: Path, master_host: str, master_port: int) -> int:
     command = [
         sys.executable,
         "-m",
-        "chaoskit.load._worker",
+        "chaoskit.load._locust.worker",
         "--master-host",
         master_host,
         "--master-port",

@@ -40,8 +40,8 @@ pytestmark = pytest.mark.chaos(
 """
 SYSTEM_PROCESSES = (
     "chaoskit.providers.local.system",
-    "chaoskit.load._coordinator",
-    "chaoskit.load._worker",
+    "chaoskit.load._locust.coordinator",
+    "chaoskit.load._locust.worker",
     "chaoskit.providers.local.shop",
 )
 

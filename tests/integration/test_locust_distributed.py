@@ -8,7 +8,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_locust_driver import served, target, write_locustfile  # noqa: F401 - fixture
+from locust_load import (  # noqa: F401 - target_fixture
+    free_port,
+    http_target,
+    served,
+    target_fixture,
+    write_locustfile,
+)
 
 from chaoskit.load import Locust
 from chaoskit.load.driver import LocustDriver
@@ -57,12 +62,6 @@ def write(environment, **_):
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def hand_started_workers(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     locustfile = write_locustfile(tmp_path, COUNTING)
@@ -84,8 +83,7 @@ def hand_started_workers(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 
 
 def test_two_remote_workers_merge_to_the_sum_of_what_each_shipped(
-    hand_started_workers: tuple[Path, int],
-    target: str,  # noqa: F811
+    hand_started_workers: tuple[Path, int], target: str
 ) -> None:
     locustfile, port = hand_started_workers
     spec = Locust(locustfile, users=10, remote_workers=2, master_port=port)
@@ -121,30 +119,20 @@ def test_two_remote_workers_merge_to_the_sum_of_what_each_shipped(
 def test_a_stalled_target_shows_as_latency_from_the_intended_time(
     tmp_path: Path,
 ) -> None:
-    from test_locust_driver import TARGET_SCRIPT
-
-    process = subprocess.Popen(
-        [sys.executable, str(TARGET_SCRIPT)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = f"http://127.0.0.1:{int(process.stdout.readline().split()[1])}"
-        locustfile = write_locustfile(tmp_path, SCHEDULED)
-        with LocustDriver(Locust(locustfile, users=5, workers=1), host=url) as driver:
-            began = time.time()
-            driver.start()
-            time.sleep(1.0)
-            os.kill(process.pid, signal.SIGSTOP)
-            time.sleep(1.0)
-            os.kill(process.pid, signal.SIGCONT)
-            time.sleep(1.0)
-            driver.stop()
-            seconds = driver.collect(began, time.time())
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    locustfile = write_locustfile(tmp_path, SCHEDULED)
+    with (
+        http_target() as (url, process),
+        LocustDriver(Locust(locustfile, users=5, workers=1), host=url) as driver,
+    ):
+        began = time.time()
+        driver.start()
+        time.sleep(1.0)
+        os.kill(process.pid, signal.SIGSTOP)
+        time.sleep(1.0)
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(1.0)
+        driver.stop()
+        seconds = driver.collect(began, time.time())
     total = merge_seconds(seconds)
     # About 50 requests were due during the stall; each waited until it ended, so the
     # slowest tenth waited most of the second, measured from when they should have left.
@@ -154,7 +142,7 @@ def test_a_stalled_target_shows_as_latency_from_the_intended_time(
     assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
 
 
-def test_a_load_shape_drives_the_users(tmp_path: Path, target: str) -> None:  # noqa: F811
+def test_a_load_shape_drives_the_users(tmp_path: Path, target: str) -> None:
     locustfile = write_locustfile(
         tmp_path,
         SCHEDULED

@@ -3,18 +3,14 @@ target on 127.0.0.1, compared with what the target itself counted."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 import sys
-import textwrap
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from locust_load import run_for, served, target_fixture, write_locustfile  # noqa: F401
 
 from chaoskit.errors import ConfigError, LoadError
 from chaoskit.load import Locust
@@ -24,35 +20,6 @@ from chaoskit.slo.seconds import SecondStats, merge_seconds
 pytestmark = pytest.mark.integration
 
 SLOW_US = 150_000  # http_target.SLOW_SECONDS
-TARGET_SCRIPT = Path(__file__).with_name("http_target.py")
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(TARGET_SCRIPT)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline().split()[1])
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def served(url: str) -> int:
-    """How many requests the target has answered (not counting this one)."""
-    with urllib.request.urlopen(f"{url}/count", timeout=5) as response:
-        return int(json.load(response))
-
-
-def write_locustfile(directory: Path, body: str, name: str = "locustfile.py") -> Path:
-    path = directory / name
-    path.write_text(textwrap.dedent(body))
-    return path
 
 
 def descendants() -> set[int]:
@@ -61,16 +28,6 @@ def descendants() -> set[int]:
 
 def counts(seconds: list[SecondStats]) -> list[tuple[int, int, dict[str, int]]]:
     return [(s.second, s.ok, dict(s.failed)) for s in seconds]
-
-
-def run_for(spec: Locust, target: str, seconds: float) -> list[SecondStats]:
-    """Run the load for ``seconds`` and collect every second it touched."""
-    with LocustDriver(spec, host=target) as driver:
-        began = time.time()
-        driver.start()
-        time.sleep(seconds)
-        driver.stop()
-        return driver.collect(began, time.time())
 
 
 def test_measurements_match_what_the_target_saw(tmp_path: Path, target: str) -> None:

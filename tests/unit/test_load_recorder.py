@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.load._recorder import SecondRecorder, Stamp, failure_reason
+from chaoskit.load._locust.recorder import SecondRecorder, Stamp, failure_reason
 
 
 def test_requests_belong_to_the_second_they_started_in() -> None:

@@ -8,10 +8,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.load._recorder import (
-    BUSY_MEAN_LIMIT,
-    LAG_LIMIT,
-    PROBE_INTERVAL,
+from chaoskit.load._locust.lag import BUSY_MEAN_LIMIT, LAG_LIMIT, PROBE_INTERVAL
+from chaoskit.load._locust.recorder import (
     SecondRecorder,
     Stamp,
     UserSchedule,

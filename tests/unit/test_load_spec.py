@@ -73,6 +73,18 @@ def test_spec_is_frozen_and_hashable(locustfile: Path) -> None:
     assert hash(spec) == hash(Locust(str(locustfile), users=5, spawn_rate=5))
 
 
+def test_spec_holds_normalised_values_that_are_valid_input_again(locustfile: Path) -> None:
+    spec = Locust(str(locustfile), users=4, rate=8)
+    assert isinstance(spec.locustfile, Path)
+    assert (spec.spawn_rate, spec.rate, spec.master_port) == (4.0, 8.0, 0)
+    assert isinstance(spec.workers, int)
+    # Rebuilt from its own fields, the spec checks them again and is the same spec.
+    assert dataclasses.replace(spec) == spec
+    assert dataclasses.replace(spec, users=8).rate_per_user == 1.0
+    with pytest.raises(ConfigError, match=r"^users=0 is not a positive number"):
+        dataclasses.replace(spec, users=0)
+
+
 def test_only_the_locustfile_is_positional(locustfile: Path) -> None:
     with pytest.raises(TypeError):
         Locust(locustfile, 10)  # type: ignore[misc]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from chaoskit.errors import ConfigError
@@ -18,8 +18,23 @@ from chaoskit.load._wire import DEFAULT_MASTER_PORT
 __all__ = ["Locust"]
 
 
-@dataclass(frozen=True)
-class Locust:
+@dataclass(frozen=True, kw_only=True)
+class _LocustFields:
+    """A load spec's checked, normalised values (``Locust`` builds them)."""
+
+    locustfile: Path  # absolute
+    users: int
+    spawn_rate: float  # users started per second
+    workers: int  # local worker processes
+    target: str
+    rate: float | None  # task runs per second over all users, or None
+    remote_workers: int
+    master_bind: str
+    master_port: int  # 0: a free port
+    locust_stats: bool | None
+
+
+class Locust(_LocustFields):
     """Load from a locust file: ``users`` locust users spread over worker processes.
 
     ``locustfile`` is resolved against the current directory once, when the spec is made, and
@@ -53,68 +68,81 @@ class Locust:
     failures counted by a short reason; seconds in which the generator lagged, marked.
     """
 
-    locustfile: str | os.PathLike[str]
-    _: KW_ONLY
-    users: int = 10
-    spawn_rate: float | None = None
-    workers: int | None = None
-    target: str = "web"
-    rate: float | None = None
-    remote_workers: int = 0
-    master_bind: str = "127.0.0.1"
-    master_port: int | None = None
-    locust_stats: bool | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "locustfile", _locustfile(self.locustfile))
-        _require_count(self.users, field="users", noun="users")
-        _require_count(self.remote_workers, field="remote_workers", noun="remote workers", least=0)
-        if self.workers is None:
-            object.__setattr__(self, "workers", 0 if self.remote_workers else default_workers())
+    def __init__(
+        self,
+        locustfile: str | os.PathLike[str],
+        *,
+        users: int = 10,
+        spawn_rate: float | None = None,
+        workers: int | None = None,
+        target: str = "web",
+        rate: float | None = None,
+        remote_workers: int = 0,
+        master_bind: str = "127.0.0.1",
+        master_port: int | None = None,
+        locust_stats: bool | None = None,
+    ) -> None:
+        # Every argument is checked before any field is set, in the order of the signature
+        # users know, so the first bad one is the one named.
+        path = _locustfile(locustfile)
+        _require_count(users, field="users", noun="users")
+        _require_count(remote_workers, field="remote_workers", noun="remote workers", least=0)
+        if workers is None:
+            workers = 0 if remote_workers else default_workers()
         _require_count(
-            self.workers,
+            workers,
             field="workers",
             noun="worker processes",
-            least=0 if self.remote_workers else 1,
+            least=0 if remote_workers else 1,
         )
-        object.__setattr__(self, "spawn_rate", _spawn_rate(self.spawn_rate, users=self.users))
-        object.__setattr__(self, "rate", _rate(self.rate))
-        if not isinstance(self.master_bind, str) or not self.master_bind.strip():
+        checked_spawn_rate = _spawn_rate(spawn_rate, users=users)
+        checked_rate = _rate(rate)
+        if not isinstance(master_bind, str) or not master_bind.strip():
             raise ConfigError(
-                f"master_bind={self.master_bind!r} is not an address; pass the address the "
+                f"master_bind={master_bind!r} is not an address; pass the address the "
                 f"locust master listens on, e.g. master_bind='0.0.0.0' for remote workers."
             )
-        if self.master_port is None:
-            object.__setattr__(
-                self, "master_port", DEFAULT_MASTER_PORT if self.remote_workers else 0
-            )
-        _require_count(self.master_port, field="master_port", noun="port", least=0)
-        if self.remote_workers and not self.master_port:
+        if master_port is None:
+            master_port = DEFAULT_MASTER_PORT if remote_workers else 0
+        _require_count(master_port, field="master_port", noun="port", least=0)
+        if remote_workers and not master_port:
             raise ConfigError(
-                f"master_port=0 with remote_workers={self.remote_workers}: remote workers "
+                f"master_port=0 with remote_workers={remote_workers}: remote workers "
                 f"need a port known in advance; pass master_port={DEFAULT_MASTER_PORT} or "
                 f"another fixed port."
             )
-        if self.locust_stats is not None and not isinstance(self.locust_stats, bool):
+        if locust_stats is not None and not isinstance(locust_stats, bool):
             raise ConfigError(
-                f"locust_stats={self.locust_stats!r} is not True or False; pass True to have "
+                f"locust_stats={locust_stats!r} is not True or False; pass True to have "
                 f"locust's own request statistics recorded, or leave it out."
             )
-        if not isinstance(self.target, str) or not self.target.strip():
+        if not isinstance(target, str) or not target.strip():
             raise ConfigError(
-                f"target={self.target!r} is not a target name; pass the name of a target of "
+                f"target={target!r} is not a target name; pass the name of a target of "
                 f"the environment, e.g. target='web'."
             )
+        super().__init__(
+            locustfile=path,
+            users=users,
+            spawn_rate=checked_spawn_rate,
+            workers=workers,
+            target=target,
+            rate=checked_rate,
+            remote_workers=remote_workers,
+            master_bind=master_bind,
+            master_port=master_port,
+            locust_stats=locust_stats,
+        )
 
     @property
     def path(self) -> Path:
         """The locust file, absolute."""
-        return Path(self.locustfile)
+        return self.locustfile
 
     @property
     def users_per_second(self) -> float:
         """The spawn rate, with the default (all users at once) filled in."""
-        return float(self.spawn_rate if self.spawn_rate is not None else self.users)
+        return self.spawn_rate
 
     @property
     def rate_per_user(self) -> float | None:
@@ -124,7 +152,7 @@ class Locust:
     @property
     def local_workers(self) -> int:
         """Worker processes started on this machine."""
-        return int(self.workers or 0)
+        return self.workers
 
 
 def default_workers() -> int:

@@ -5,15 +5,15 @@ gevent here: ``import locust`` monkey-patches the whole process (and crashes it 
 imported first). It runs locust in separate processes instead, using locust's own
 master/worker protocol:
 
-- a **coordinator** (``python -m chaoskit.load._coordinator``), a locust master that reads
+- a **coordinator** (``python -m chaoskit.load._locust.coordinator``), a locust master that reads
   commands from its stdin and writes JSON lines to its stdout (``chaoskit.load._wire``);
-- **workers** (``python -m chaoskit.load._worker``) that run the users, record every request
+- **workers** (``python -m chaoskit.load._locust.worker``) that run the users, record every request
   into per-second measurements and ship them to the master, which relays them here.
 
 The processes stay up for the driver's life, so one driver serves several experiments:
 ``start``/``stop`` only spawn and stop users.
 
-What is measured, per epoch second of the **intended** send time (``chaoskit.load._recorder``
+What is measured, per epoch second of the **intended** send time (``chaoskit.load._locust.recorder``
 has the exact rules): a histogram of the latency of each successful request, from its
 intended send time to its complete response (microseconds, 3 significant digits, clamped,
 never dropped); requests expected by the schedule and actually sent; failures counted by a
@@ -32,21 +32,18 @@ all of them and merges their seconds by addition.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import math
-import subprocess
 import sys
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from typing import IO, Any, Final, TypeVar
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
 
-from chaoskit._processes import child_environment
 from chaoskit.clock import SystemClock
 from chaoskit.errors import ConfigError, LoadError
 from chaoskit.load import Locust, _wire
+from chaoskit.load._measurements import Measurements
+from chaoskit.load._pipes import CoordinatorProcess, Process
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.typing import Clock
 
@@ -64,9 +61,9 @@ COLLECT_MARGIN: Final = 10.0
 EXIT_TIMEOUT: Final = 5.0
 REMOTE_CONNECT_TIMEOUT: Final = 600.0
 POLL_INTERVAL: Final = 0.02
-OUTPUT_TAIL_LINES: Final = 30
 
 _T = TypeVar("_T")
+_Event = TypeVar("_Event", _wire.Ready, _wire.WorkersConnected)
 
 
 class _NotYet(Exception):
@@ -109,9 +106,9 @@ class LocustDriver:
         self._local_workers = worker_count
         self._expected_workers = worker_count + spec.remote_workers
         self._master_port = 0
-        self._measurements = _Measurements()
-        self._workers: list[_Process] = []
-        self._coordinator: _Coordinator | None = None
+        self._measurements = Measurements()
+        self._workers: list[Process] = []
+        self._coordinator: CoordinatorProcess | None = None
         self._worker_ids: tuple[str, ...] = ()
         self._request_timeout = 0.0
         self._stop_timeout = 0.0
@@ -130,18 +127,22 @@ class LocustDriver:
         """Spawn the users; returns once all of them are running."""
         spawn_time = self.spec.users / self.spec.users_per_second
         self._command(
-            _wire.START,
+            _wire.Start(
+                id=self._new_command_id(),
+                users=self.spec.users,
+                spawn_rate=self.spec.users_per_second,
+                rate_per_user=self.spec.rate_per_user,
+                locust_stats=self.spec.locust_stats,
+            ),
             timeout=spawn_time + START_MARGIN,
-            users=self.spec.users,
-            spawn_rate=self.spec.users_per_second,
-            rate_per_user=self.spec.rate_per_user,
-            locust_stats=self.spec.locust_stats,
         )
 
     def stop(self) -> None:
         """Stop the users; returns once they have stopped. Requests in flight are completed
         and recorded (up to the clients' timeouts) before that."""
-        self._command(_wire.STOP, timeout=self.stop_timeout + STOP_MARGIN)
+        self._command(
+            _wire.Stop(id=self._new_command_id()), timeout=self.stop_timeout + STOP_MARGIN
+        )
 
     def peek(self, start: float, end: float) -> list[SecondStats]:
         """The seconds in ``[start, end)`` as far as workers have shipped them, without
@@ -186,12 +187,12 @@ class LocustDriver:
         atexit.unregister(self.close)
         coordinator = self._coordinator
         if coordinator is not None:
-            coordinator.send({"command": _wire.QUIT, "id": self._new_command_id()})
+            coordinator.send(_wire.Quit(id=self._new_command_id()))
             coordinator.close_stdin()
         # A worker exits at the end of its stdin, whatever the master is doing.
         for worker in self._workers:
             worker.close_stdin()
-        processes: list[_Process] = [*self._workers]
+        processes: list[Process] = [*self._workers]
         if coordinator is not None:
             processes.insert(0, coordinator)
         for process in processes:
@@ -244,7 +245,7 @@ class LocustDriver:
         command = [
             sys.executable,
             "-m",
-            "chaoskit.load._coordinator",
+            "chaoskit.load._locust.coordinator",
             "--locustfile",
             str(self.spec.path),
             "--workers",
@@ -258,61 +259,62 @@ class LocustDriver:
         ]
         if self.host:
             command += ["--host", self.host]
-        self._coordinator = _Coordinator(command, self._measurements)
+        self._coordinator = CoordinatorProcess(command, self._measurements)
         ready = self._wait_for(
-            lambda: self._coordinator_line(_wire.READY),
+            lambda: self._coordinator_event(_wire.Ready),
             timeout=STARTUP_TIMEOUT,
             what="the load coordinator did not start",
         )
-        if ready.get("shape") and self.spec.rate is not None:
+        if ready.shape and self.spec.rate is not None:
             raise ConfigError(
-                f"rate={self.spec.rate:g} with the LoadTestShape {ready['shape']} of "
+                f"rate={self.spec.rate:g} with the LoadTestShape {ready.shape} of "
                 f"{self.spec.path}: the shape changes the number of users, so a rate over all "
                 f"users has no fixed per-user schedule; leave rate out and give the users "
                 f"constant_throughput(...) (each user keeps its own rate as the shape adds "
                 f"users), or remove the shape."
             )
-        self._request_timeout = float(ready["request_timeout"])
-        self._stop_timeout = float(ready["stop_timeout"])
-        self._master_port = int(ready["port"])
+        self._request_timeout = ready.request_timeout
+        self._stop_timeout = ready.stop_timeout
+        self._master_port = ready.port
         worker_command = [
             sys.executable,
             "-m",
-            "chaoskit.load._worker",
+            "chaoskit.load._locust.worker",
             "--master-host",
             MASTER_HOST,
             "--master-port",
-            str(ready["port"]),
+            str(ready.port),
             "--locustfile",
             str(self.spec.path),
             "--exit-with-stdin",
         ]
         for _ in range(self._local_workers):
-            self._workers.append(_Process(worker_command, name="load worker"))
+            self._workers.append(Process(worker_command, name="load worker"))
         remote = f" and {self.spec.remote_workers} remote" if self.spec.remote_workers else ""
         connected = self._wait_for(
-            lambda: self._coordinator_line(_wire.WORKERS),
+            lambda: self._coordinator_event(_wire.WorkersConnected),
             timeout=self._connect_timeout + STARTUP_TIMEOUT,
             what=f"{self._local_workers} local{remote} load worker(s) did not connect",
         )
-        self._worker_ids = tuple(connected["ids"])
+        self._worker_ids = connected.ids
 
-    def _coordinator_line(self, event: str) -> dict[str, Any]:
+    def _coordinator_event(self, kind: type[_Event]) -> _Event:
         self._check_processes()
         assert self._coordinator is not None
-        line = self._coordinator.event(event)
-        if line is None:
-            raise _NotYet(f"no {event!r} line from the coordinator yet")
-        return line
+        event = self._coordinator.event(kind)
+        if event is None:
+            raise _NotYet(f"no {kind.__name__} line from the coordinator yet")
+        return event
 
-    def _command(self, name: str, *, timeout: float, **arguments: Any) -> None:
+    def _command(self, command: _wire.Start | _wire.Stop, *, timeout: float) -> None:
+        name = command.NAME
         if self._closed or self._coordinator is None:
             raise LoadError(f"cannot {name} the load: the load driver is closed.")
-        command_id = self._new_command_id()
+        command_id = command.id
         coordinator = self._coordinator
-        coordinator.send({"command": name, "id": command_id, **arguments})
+        coordinator.send(command)
 
-        def acknowledged() -> dict[str, Any]:
+        def acknowledged() -> _wire.Ack:
             self._check_processes()
             ack = coordinator.ack(command_id)
             if ack is None:
@@ -320,8 +322,8 @@ class LocustDriver:
             return ack
 
         ack = self._wait_for(acknowledged, timeout=timeout, what=f"the load did not {name}")
-        if ack.get("error"):
-            raise LoadError(f"the load could not {name}: {ack['error']}" + self._output_tails())
+        if ack.error:
+            raise LoadError(f"the load could not {name}: {ack.error}" + self._output_tails())
 
     def _new_command_id(self) -> int:
         self._next_command += 1
@@ -355,9 +357,9 @@ class LocustDriver:
         """Raise LoadError if the coordinator or a worker has exited."""
         coordinator = self._coordinator
         if coordinator is not None and coordinator.finished():
-            error = coordinator.event(_wire.ERROR)
+            error = coordinator.event(_wire.CoordinatorFailed)
             reason = (
-                error["message"]
+                error.message
                 if error
                 else f"the load coordinator exited with code {coordinator.returncode()}"
             )
@@ -372,7 +374,7 @@ class LocustDriver:
 
     def _output_tails(self) -> str:
         parts = []
-        processes: list[_Process] = [*self._workers]
+        processes: list[Process] = [*self._workers]
         if self._coordinator is not None:
             processes.insert(0, self._coordinator)
         for process in processes:
@@ -381,230 +383,3 @@ class LocustDriver:
                 parts.append(f"\n--- last output of the {process.name} (pid {process.pid}) ---\n")
                 parts.append("\n".join(tail))
         return "".join(parts)
-
-
-class _Measurements:
-    """The batches workers shipped, kept as they came: ``SecondStats`` holding their
-    histograms encoded (a decoded second histogram takes ~185 KiB, its encoding 1-2 KB),
-    merged by second on demand without decoding. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._parts: dict[int, list[SecondStats]] = {}
-        self._watermarks: dict[str, float] = {}
-        self._shipped: dict[str, SecondStats] = {}
-        # Per worker, its latest snapshots of seconds still in flight (see ``Batch.partial``).
-        self._partial: dict[str, dict[int, SecondStats]] = {}
-
-    def add(
-        self,
-        worker: str,
-        watermark: float,
-        seconds: Iterable[Mapping[str, Any]],
-        partial: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
-        parts = [SecondStats.from_json(part) for part in seconds]
-        snapshots = {(s := SecondStats.from_json(part)).second: s for part in partial}
-        with self._lock:
-            self._partial[worker] = snapshots
-            shipped = self._shipped.setdefault(worker, SecondStats(second=0))
-            for part in parts:
-                self._parts.setdefault(part.second, []).append(part)
-                shipped.ok += part.ok
-                shipped.expected += part.expected
-                shipped.sent += part.sent
-                for reason, count in part.failed.items():
-                    shipped.failed[reason] = shipped.failed.get(reason, 0) + count
-            self._watermarks[worker] = max(watermark, self._watermarks.get(worker, -math.inf))
-
-    def lagging(self, workers: Iterable[str], until: float) -> list[str]:
-        """Why the seconds before ``until`` are not complete yet (empty when they are)."""
-        with self._lock:
-            watermarks = {worker: self._watermarks.get(worker) for worker in workers}
-        reasons = []
-        for worker, watermark in watermarks.items():
-            if watermark is None:
-                reasons.append(f"worker {worker} has sent no measurements")
-            elif watermark < until:
-                reasons.append(
-                    f"worker {worker} has sent the seconds before {watermark:.0f}, "
-                    f"{until - watermark:.0f}s short"
-                )
-        return reasons
-
-    def seconds(self, first: int, stop: int, *, partial: bool = False) -> list[SecondStats]:
-        """The seconds in ``[first, stop)``, merged over workers; with ``partial``, each
-        worker's seconds not complete yet count with what it has completed of them."""
-        with self._lock:
-            parts = {second: list(self._parts.get(second, ())) for second in range(first, stop)}
-            if partial:
-                for worker, snapshots in self._partial.items():
-                    complete_until = self._watermarks.get(worker, -math.inf)
-                    for second, snapshot in snapshots.items():
-                        if second in parts and second >= complete_until:
-                            parts[second].append(snapshot)
-        merged = []
-        for second, shipped in parts.items():
-            stats = SecondStats(second=second)
-            for part in shipped:
-                stats.merge(part)
-            merged.append(stats)
-        return merged
-
-    def shipped_by_worker(self) -> dict[str, SecondStats]:
-        """Each worker's counters summed over everything it shipped (no histograms)."""
-        with self._lock:
-            return {
-                worker: SecondStats(
-                    second=0,
-                    ok=total.ok,
-                    failed=dict(total.failed),
-                    expected=total.expected,
-                    sent=total.sent,
-                )
-                for worker, total in self._shipped.items()
-            }
-
-
-class _Process:
-    """A child process whose output is drained into a short tail (a full pipe would block
-    the child)."""
-
-    def __init__(self, command: list[str], *, name: str, separate_stdout: bool = False) -> None:
-        self.name = name
-        self.popen = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if separate_stdout else subprocess.STDOUT,
-            env=_child_environment(),
-            # Its own session: a Ctrl-C at the terminal reaches pytest, which closes the
-            # driver, instead of killing the load processes under it mid-measurement.
-            start_new_session=True,
-        )
-        self.pid = self.popen.pid
-        self._stdin_lock = threading.Lock()
-        self._tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
-        output = self.popen.stderr if separate_stdout else self.popen.stdout
-        assert output is not None
-        self._drainer = threading.Thread(
-            target=self._drain, args=(output,), name=f"chaoskit-{name}-output", daemon=True
-        )
-        self._drainer.start()
-
-    def send(self, line: Mapping[str, Any]) -> None:
-        with self._stdin_lock:
-            stdin = self.popen.stdin
-            if stdin is None or stdin.closed:
-                return
-            try:
-                stdin.write(_wire.dump(line).encode("utf-8"))
-                stdin.flush()
-            except (BrokenPipeError, ValueError):
-                pass  # it has exited; the next check reports why
-
-    def close_stdin(self) -> None:
-        with self._stdin_lock:
-            stdin = self.popen.stdin
-            if stdin is not None and not stdin.closed:
-                with contextlib.suppress(BrokenPipeError):
-                    stdin.close()
-
-    def returncode(self) -> int | None:
-        return self.popen.poll()
-
-    def tail(self) -> list[str]:
-        if self.popen.poll() is not None:
-            # Let the drainer read what the process wrote just before exiting.
-            self._drainer.join(timeout=0.5)
-        return list(self._tail)
-
-    def reap(self, *, timeout: float) -> None:
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-        self._join_readers()
-        for stream in (self.popen.stdout, self.popen.stderr):
-            if stream is not None:
-                stream.close()
-
-    def _join_readers(self) -> None:
-        self._drainer.join(timeout=1.0)
-
-    def _drain(self, stream: IO[bytes]) -> None:
-        for raw in stream:
-            self._tail.append(raw.decode("utf-8", errors="replace").rstrip())
-
-
-class _Coordinator(_Process):
-    """The coordinator process and what its stdout said, parsed by a reader thread."""
-
-    def __init__(self, command: list[str], measurements: _Measurements) -> None:
-        self._measurements = measurements
-        self._lock = threading.Lock()
-        self._events: dict[str, dict[str, Any]] = {}
-        self._acks: dict[int, dict[str, Any]] = {}
-        self._eof = threading.Event()
-        super().__init__(command, name="load coordinator", separate_stdout=True)
-        assert self.popen.stdout is not None
-        self._reader = threading.Thread(
-            target=self._read,
-            args=(self.popen.stdout,),
-            name="chaoskit-load-coordinator-reader",
-            daemon=True,
-        )
-        self._reader.start()
-
-    def event(self, name: str) -> dict[str, Any] | None:
-        """The last line of event ``name`` (``ready``, ``workers``, ``error``), if any."""
-        with self._lock:
-            return self._events.get(name)
-
-    def ack(self, command_id: int) -> dict[str, Any] | None:
-        with self._lock:
-            return self._acks.get(command_id)
-
-    def finished(self) -> bool:
-        """True once its stdout has ended: it exited (or is exiting)."""
-        return self._eof.is_set()
-
-    def _join_readers(self) -> None:
-        super()._join_readers()
-        self._reader.join(timeout=1.0)
-
-    def _take(self, line: Mapping[str, Any]) -> None:
-        event = line.get("event")
-        if event == _wire.SECONDS:
-            self._measurements.add(
-                str(line["worker"]),
-                float(line["watermark"]),
-                line["seconds"],
-                line.get("partial", ()),
-            )
-            return
-        with self._lock:
-            if event == _wire.ACK:
-                self._acks[int(line["id"])] = dict(line)
-            elif isinstance(event, str):
-                self._events[event] = dict(line)
-
-    def _read(self, stream: IO[bytes]) -> None:
-        try:
-            for raw in stream:
-                line = _wire.load(raw)
-                try:
-                    if line is not None:
-                        self._take(line)
-                except (KeyError, TypeError, ValueError) as error:
-                    self._tail.append(f"unreadable protocol line ({error!r}): {raw[:200]!r}")
-        finally:
-            self._eof.set()
-
-
-def _child_environment() -> dict[str, str]:
-    environment = child_environment()
-    # The load processes must be gevent-patched even if the user disabled it here.
-    environment.pop("LOCUST_SKIP_MONKEY_PATCH", None)
-    return environment

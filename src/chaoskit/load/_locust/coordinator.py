@@ -1,6 +1,6 @@
 """The coordinator process: a locust master that the driver commands through pipes.
 
-Run as ``python -m chaoskit.load._coordinator --locustfile F --workers N [--host URL]
+Run as ``python -m chaoskit.load._locust.coordinator --locustfile F --workers N [--host URL]
 [--bind ADDRESS] [--port P]``. It loads the locust file (the master needs the User classes
 to share users out), binds a locust master runner (127.0.0.1 on a free port by default),
 announces it, and waits for N workers: the driver's local ones, and in distributed mode
@@ -21,9 +21,10 @@ so that relaying measurements never waits for it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any, Final
 
 import gevent
@@ -31,14 +32,18 @@ import locust
 from gevent.event import Event
 from gevent.queue import Queue
 from locust.env import Environment
+from locust.rpc.protocol import Message
 from locust.runners import MasterRunner
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from chaoskit.load import _runtime, _wire
+from chaoskit.load import _wire
+from chaoskit.load._locust import runtime
 
 BIND_HOST: Final = "127.0.0.1"
 WORKER_POLL_INTERVAL: Final = 0.05
 EXIT_ERROR: Final = 2
+
+logger = logging.getLogger("chaoskit.load.coordinator")
 
 
 class _WorkersMissing(Exception):
@@ -54,7 +59,7 @@ class Coordinator:
         *,
         runner: MasterRunner,
         expected_workers: int,
-        emit: Callable[..., None],
+        emit: Callable[[_wire.Event], None],
         connect_timeout: float,
         shaped: bool = False,
     ) -> None:
@@ -63,9 +68,9 @@ class Coordinator:
         self.emit = emit
         self.connect_timeout = connect_timeout
         self.shaped = shaped
-        self._commands: Queue[dict[str, Any]] = Queue()
+        self._commands: Queue[_wire.Start | _wire.Stop] = Queue()
         self._quit = Event()
-        self._quit_id: object = None
+        self._quit_id: int | None = None
         runner.register_message(_wire.SECONDS_MESSAGE, self._relay)
 
     def serve(self) -> int:
@@ -73,10 +78,10 @@ class Coordinator:
         try:
             ids = self.await_workers(timeout=self.connect_timeout)
         except _WorkersMissing as missing:
-            self.emit(event=_wire.ERROR, message=str(missing))
+            self.emit(_wire.CoordinatorFailed(message=str(missing)))
             self.runner.quit()
             return EXIT_ERROR
-        self.emit(event=_wire.WORKERS, ids=ids)
+        self.emit(_wire.WorkersConnected(ids=tuple(ids)))
         reader = gevent.spawn(self._read_commands)
         executor = gevent.spawn(self._execute_commands)
         self._quit.wait()
@@ -84,7 +89,7 @@ class Coordinator:
         reader.kill()
         self.runner.quit()
         if self._quit_id is not None:
-            self.emit(event=_wire.ACK, id=self._quit_id, command=_wire.QUIT, error=None)
+            self.emit(_wire.Ack(id=self._quit_id, command=_wire.QUIT))
         return 0
 
     def await_workers(self, *, timeout: float) -> list[str]:
@@ -110,91 +115,81 @@ class Coordinator:
         return retrying(connected)
 
     def _read_commands(self) -> None:
-        for raw in _runtime.stdin_lines():
-            command = _wire.load(raw)
+        for raw in runtime.stdin_lines():
+            try:
+                command = _wire.decode_command(raw)
+            except _wire.WireError as error:
+                self._refuse(raw, error)
+                continue
             if command is None:
                 continue
-            if command.get("command") == _wire.QUIT:
-                self._quit_id = command.get("id")
+            if isinstance(command, _wire.Quit):
+                self._quit_id = command.id
                 break
             self._commands.put(command)
         # Asked to quit, or stdin ended because the driver is gone: nobody would read on.
         self._quit.set()
 
+    def _refuse(self, raw: bytes, error: _wire.WireError) -> None:
+        """A command line the driver should never send: acknowledged with the error when it
+        has an id to answer, else only logged."""
+        line = _wire.load(raw) or {}
+        command_id, name = line.get("id"), line.get("command")
+        if isinstance(command_id, int) and not isinstance(command_id, bool):
+            self.emit(_wire.Ack(id=command_id, command=str(name), error=str(error)))
+        else:
+            logger.error("unreadable command (%s): %r", error, raw[:200])
+
     def _execute_commands(self) -> None:
         while True:
             command = self._commands.get()
-            name = command.get("command")
             try:
-                if name == _wire.START:
-                    rate = command.get("rate_per_user")
-                    self._start(
-                        users=int(command["users"]),
-                        spawn_rate=float(command["spawn_rate"]),
-                        rate_per_user=None if rate is None else float(rate),
-                        locust_stats=command.get("locust_stats"),
-                    )
-                elif name == _wire.STOP:
-                    self.runner.stop()
+                if isinstance(command, _wire.Start):
+                    self._start(command)
                 else:
-                    raise ValueError(f"unknown command {name!r}")
+                    self.runner.stop()
             except Exception as error:
-                self.emit(
-                    event=_wire.ACK, id=command.get("id"), command=name, error=_describe(error)
-                )
+                self.emit(_wire.Ack(id=command.id, command=command.NAME, error=_describe(error)))
             else:
-                self.emit(event=_wire.ACK, id=command.get("id"), command=name, error=None)
+                self.emit(_wire.Ack(id=command.id, command=command.NAME))
 
-    def _start(
-        self,
-        *,
-        users: int,
-        spawn_rate: float,
-        rate_per_user: float | None,
-        locust_stats: bool | None,
-    ) -> None:
+    def _start(self, command: _wire.Start) -> None:
         # After a stop each worker leaves and re-joins the master; wait for all of them, or
         # the master would share the users among fewer workers.
         self.await_workers(timeout=self.connect_timeout)
         # Before the users: a worker's users take their schedule from it when they start.
-        self.runner.send_message(
-            _wire.SCHEDULE_MESSAGE,
-            {"rate_per_user": rate_per_user, "locust_stats": locust_stats},
+        schedule = _wire.Schedule(
+            rate_per_user=command.rate_per_user, locust_stats=command.locust_stats
         )
+        self.runner.send_message(_wire.SCHEDULE_MESSAGE, schedule.to_json())
         if self.shaped:
             self.runner.start_shape()
         else:
-            self.runner.start(users, spawn_rate=spawn_rate)
+            self.runner.start(command.users, spawn_rate=command.spawn_rate)
 
-    def _relay(self, environment: Environment, msg: Any, **_: Any) -> None:
-        data: Mapping[str, Any] = msg.data
-        self.emit(
-            event=_wire.SECONDS,
-            worker=msg.node_id,
-            pid=data.get("pid"),
-            watermark=data["watermark"],
-            seconds=data["seconds"],
-            partial=data.get("partial", []),
-        )
+    def _relay(self, environment: Environment, msg: Message, **_: object) -> None:
+        # Relayed undecoded: the seconds keep their compact encoding up to the driver.
+        batch = _wire.WorkerBatch.from_json(msg.data)
+        self.emit(_wire.Seconds(worker=str(msg.node_id), batch=batch))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     protocol = _claim_stdout()
 
-    def emit(**line: Any) -> None:
-        protocol.write(_wire.dump(line))
+    def emit(event: _wire.Event) -> None:
+        protocol.write(_wire.encode(event))
         protocol.flush()
 
-    _runtime.configure_logging()
+    runtime.configure_logging()
     try:
-        user_classes, shape = _runtime.load_locustfile(args.locustfile)
+        user_classes, shape = runtime.load_locustfile(args.locustfile)
         _require_host(user_classes, args.host, args.locustfile)
-    except _runtime.LocustfileError as error:
-        emit(event=_wire.ERROR, message=str(error))
+    except runtime.LocustfileError as error:
+        emit(_wire.CoordinatorFailed(message=str(error)))
         return EXIT_ERROR
-    request_timeout = _runtime.apply_request_timeouts(user_classes)
-    stop_timeout = request_timeout + _runtime.STOP_MARGIN
+    request_timeout = runtime.apply_request_timeouts(user_classes)
+    stop_timeout = request_timeout + runtime.STOP_MARGIN
     environment = Environment(
         user_classes=user_classes,
         host=args.host,
@@ -217,11 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         shaped=shape is not None,
     )
     emit(
-        event=_wire.READY,
-        port=runner.server.port,
-        stop_timeout=stop_timeout,
-        request_timeout=request_timeout,
-        shape=type(shape).__name__ if shape is not None else None,
+        _wire.Ready(
+            port=runner.server.port,
+            stop_timeout=stop_timeout,
+            request_timeout=request_timeout,
+            shape=type(shape).__name__ if shape is not None else None,
+        )
     )
     return coordinator.serve()
 
@@ -240,7 +236,7 @@ def _require_host(user_classes: list[type[locust.User]], host: str | None, path:
         return
     hostless = [user_class.__name__ for user_class in user_classes if not user_class.host]
     if hostless:
-        raise _runtime.LocustfileError(
+        raise runtime.LocustfileError(
             f"{path}: {', '.join(hostless)} has no host and the load was given no url; set "
             f"host on the User class or give the target a url."
         )
@@ -251,7 +247,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._coordinator")
+    parser = argparse.ArgumentParser(prog="python -m chaoskit.load._locust.coordinator")
     parser.add_argument("--locustfile", required=True)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--host", default=None)

@@ -2,7 +2,7 @@
 and reading commands from a pipe without blocking gevent's hub.
 
 Imports locust, and so gevent-patches the process: only the two locust-side entry points
-(``_coordinator``, ``_worker``) import this module, never the pytest process.
+(``coordinator``, ``worker``) import this module, never the pytest process.
 """
 
 from __future__ import annotations

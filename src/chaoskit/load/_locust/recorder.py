@@ -25,23 +25,10 @@ task run that is never sent counts as one ``expected`` request: when the user is
 ``grace`` behind (the slots are given up, so a dead target cannot build an endless backlog)
 and when the load stops before it was sent.
 
-**Generator lag.** A second is marked invalid, with the reason, when the generator itself
-fell behind, not the target. Lag is charged to the seconds whose requests it could have
-delayed: a second is checked against every lag period between its start and the completion
-of its last request, so the catch-up burst after a stall marks the stalled seconds whose
-requests it sent, not the seconds it happened in. The lag periods:
-
-- a task run started more than ``LAG_LIMIT`` after the user's wait should have ended (the
-  worker's event loop kept the user waiting; charged to the seconds from its slot to when
-  it started, where its requests are intended);
-- the lag probe (a greenlet sleeping ``PROBE_INTERVAL``) waking more than ``LAG_LIMIT``
-  late: the event loop stalled;
-- over a probe window of about a second, the probe late by more than ``BUSY_MEAN_LIMIT`` on
-  average (every step of every user waits that long for the worker), or the process using
-  at least ``CPU_LIMIT`` of a core;
-
-A target that stalls keeps users waiting on responses, which delays their next runs but
-not the event loop, and leaves the process idle: it shows as latency and missing requests.
+**Generator lag** (``lag`` has the rules): a second is marked invalid, with the reason,
+when the generator itself fell behind, not the target. The recorder holds a
+``GeneratorLag`` that the lag probe and the schedules report to, and charges each second
+it hands out with the lag periods that could have delayed its requests.
 
 **Watermark.** A whole epoch second W such that every request intended before W has been
 recorded and handed out by ``drain``: seconds below W are complete. It is bounded by the
@@ -55,6 +42,12 @@ A request the brackets did not see (a user's own client firing the request event
 complete behind the watermark. It is still recorded and shipped as a late addition to its
 second (the receiver merges by addition), and from then on the recorder stops trusting the
 brackets: the watermark becomes "now minus ``grace``", the longest a request can take.
+
+Why one module of ~500 lines: ``SecondRecorder`` and ``UserSchedule`` are one measurement
+model seen from two ends. A schedule counts its requests and missed slots into the
+recorder's open seconds, and the recorder's watermark asks every schedule for its oldest
+intended time; both run once per request, so neither reaches the other through more than
+an attribute. The lag rules, which only report periods and charge seconds, live in ``lag``.
 """
 
 from __future__ import annotations
@@ -65,24 +58,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from chaoskit.load._locust.lag import GeneratorLag
 from chaoskit.slo.seconds import SecondStats
 
 HTTP_ERROR_STATUS: Final = 400
-# A generator this late has added queueing of its own to every latency it measured; a
-# healthy worker's single sleep overshoots stay well below it (bench/load.py prints them).
-LAG_LIMIT: Final = 0.1
-# Mean probe lateness over a window. The probe wakes only after every other ready greenlet
-# had its turn, so this is how long each step of a user (a send, a response) waits for the
-# worker. bench/load.py prints it: about 1 ms on a healthy worker, several ms when the
-# worker shares its core with another busy process (its overhead pairs).
-BUSY_MEAN_LIMIT: Final = 0.003
-# A gevent worker has one core; at 90% of it, requests queue inside the worker.
-CPU_LIMIT: Final = 0.9
-PROBE_INTERVAL: Final = 0.05
-# The probe judges lateness and CPU over windows this long.
-PROBE_WINDOW: Final = 1.0
-# Shorter windows (at the end of a run) are too short to judge.
-_USAGE_MIN_WALL: Final = 0.5
 
 
 @dataclass(slots=True)
@@ -115,26 +94,6 @@ class Batch:
     partial: tuple[SecondStats, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Lag:
-    """A period in which the generator lagged (``reason``), or a probe window that did not
-    (empty ``reason``; it still gives its seconds their ``lag_ms``)."""
-
-    start: float
-    end: float
-    lag_ms: float
-    reason: str = ""
-
-
-@dataclass(kw_only=True)
-class _Window:
-    start: float
-    cpu: float = 0.0
-    wall: float = 0.0
-    late: float = 0.0
-    wakes: int = 0
-
-
 class SecondRecorder:
     def __init__(self, *, grace: float) -> None:
         self.grace = grace
@@ -146,10 +105,7 @@ class SecondRecorder:
         self._shipped_until = -math.inf
         self._brackets_trusted = True
         self._schedules: list[UserSchedule] = []
-        self._probe_due: float | None = None
-        self._probe_woke: float | None = None
-        self._window: _Window | None = None
-        self._lags: list[_Lag] = []
+        self.lag = GeneratorLag()
         # Requests whose calls returned, recorded by ``flush``: the request's caller may be
         # timing the call, and an append is all the recording it should see.
         self.finished: list[Stamp] = []
@@ -275,82 +231,20 @@ class SecondRecorder:
         second = math.floor(intended)
         self._done[second] = max(done, self._done.get(second, done))
 
-    def run_started_late(self, slot: float, *, late: float) -> None:
-        """The task run of ``slot`` started ``late`` seconds after its user's wait ended (or
-        should have): its requests are intended from ``slot + late`` on."""
-        if late > LAG_LIMIT:
-            self._lags.append(
-                _Lag(
-                    start=slot,
-                    end=slot + late,
-                    lag_ms=late * 1000,
-                    reason=f"load generator started a task {late * 1000:.0f} ms late",
-                )
-            )
-
     # -- generator lag --------------------------------------------------------------------
 
     def probe_sleeping(self, due: float) -> None:
-        """The lag probe sleeps until ``due``; until it wakes, the seconds from ``due`` on
-        are not known to be free of lag."""
-        self._probe_due = due
+        """The lag probe sleeps until ``due`` (see ``GeneratorLag``)."""
+        self.lag.probe_sleeping(due)
 
     def probe_woke(self, *, due: float, now: float, cpu_seconds: float, wall: float) -> None:
-        """The probe meant to wake at ``due`` woke at ``now``; the process used
-        ``cpu_seconds`` of CPU over the last ``wall`` seconds."""
-        self._probe_due = None
-        self._probe_woke = now
-        late = max(0.0, now - due)
-        if late > LAG_LIMIT:
-            self._lags.append(
-                _Lag(
-                    start=due,
-                    end=now,
-                    lag_ms=late * 1000,
-                    reason=f"load generator event loop stalled {late * 1000:.0f} ms",
-                )
-            )
-        window = self._window
-        if window is None:
-            window = self._window = _Window(start=now - wall)
-        window.cpu += cpu_seconds
-        window.wall += wall
-        window.late += late
-        window.wakes += 1
-        if now - window.start >= PROBE_WINDOW:
-            self._judge(window, end=now)
-            self._window = _Window(start=now)
-
-    def _judge(self, window: _Window, *, end: float) -> None:
-        if window.wall < _USAGE_MIN_WALL or not window.wakes:
-            return
-        late_mean = window.late / window.wakes
-        reasons = []
-        if late_mean > BUSY_MEAN_LIMIT:
-            reasons.append(
-                f"load generator busy (its event loop ran {1000 * late_mean:.1f} ms late on "
-                f"average, limit {1000 * BUSY_MEAN_LIMIT:.0f} ms)"
-            )
-        usage = window.cpu / window.wall
-        if usage >= CPU_LIMIT:
-            reasons.append(f"load generator CPU-bound ({100 * usage:.0f}% of a core)")
-        self._lags.append(
-            _Lag(
-                start=window.start,
-                end=end,
-                lag_ms=1000 * late_mean,
-                reason="; ".join(reasons),
-            )
-        )
+        """The probe meant to wake at ``due`` woke at ``now`` (see ``GeneratorLag``)."""
+        self.lag.probe_woke(due=due, now=now, cpu_seconds=cpu_seconds, wall=wall)
 
     def _charge_lag(self, second: int, stats: SecondStats, *, final: bool = True) -> None:
         done = self._done.pop(second, None) if final else self._done.get(second)
         until = max(second + 1.0, done if done is not None else second + 1.0)
-        for lag in self._lags:
-            if lag.start < until and lag.end >= second:
-                stats.lag_ms = max(stats.lag_ms, lag.lag_ms)
-                if lag.reason:
-                    stats.mark_invalid(lag.reason, lag_ms=lag.lag_ms)
+        self.lag.charge(second, stats, until=until)
 
     # -- shipping -------------------------------------------------------------------------
 
@@ -364,16 +258,17 @@ class SecondRecorder:
                     self._schedules.remove(schedule)
                 else:
                     bound = min(bound, oldest)
-            if self._probe_due is not None:
-                bound = min(bound, self._probe_due)
+            if self.lag.probe_due is not None:
+                bound = min(bound, self.lag.probe_due)
             # Past the grace, a request has timed out and a schedule has given its slots up.
             bound = max(bound, now - self.grace)
         else:
             bound = now - self.grace
-        if self._probe_woke is not None:
+        probe_woke_at = self.lag.probe_woke_at
+        if probe_woke_at is not None:
             # A second whose requests completed after the probe last woke may yet be charged
             # a lag the probe has not reported.
-            unjudged = [s for s, done in self._done.items() if done > self._probe_woke]
+            unjudged = [s for s, done in self._done.items() if done > probe_woke_at]
             if unjudged:
                 bound = min(bound, min(unjudged))
         # Never move backwards: the receiver has been told everything before it is complete.
@@ -392,7 +287,7 @@ class SecondRecorder:
             self._charge_lag(second, stats)
             seconds.append(stats)
         oldest = min(self._open, default=watermark)
-        self._lags = [lag for lag in self._lags if lag.end >= oldest]
+        self.lag.forget_before(oldest)
         return Batch(watermark=watermark, seconds=tuple(seconds), partial=self._partial(now))
 
     def _partial(self, now: float) -> tuple[SecondStats, ...]:
@@ -454,6 +349,7 @@ class UserSchedule:
     ) -> None:
         self.interval = interval
         self._recorder = recorder
+        self._lag = recorder.lag
         self._alive = alive
         self._origin: float | None = None  # intended time of the first run
         self._next = 0  # index of the first slot not yet claimed
@@ -496,7 +392,7 @@ class UserSchedule:
             # overshoot by about 0.7 ms): it is not latency. The lag probe's lateness shows it
             # in each second's lag_ms, and the lag rules judge it.
             late = max(0.0, now - self._ready)
-            self._recorder.run_started_late(claimed, late=late)
+            self._lag.run_started_late(claimed, late=late)
             self._run = claimed + late
         self._claimed, self._run_started = None, now
 

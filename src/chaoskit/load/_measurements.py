@@ -1,0 +1,94 @@
+"""The measurements the load workers shipped, as the driver (pytest process) keeps them:
+merged by second over workers, with each worker's watermark and running totals."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+
+from chaoskit.load._wire import EncodedSecond
+from chaoskit.slo.seconds import SecondStats
+
+
+class Measurements:
+    """The batches workers shipped, kept as they came: ``SecondStats`` holding their
+    histograms encoded (a decoded second histogram takes ~185 KiB, its encoding 1-2 KB),
+    merged by second on demand without decoding. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: dict[int, list[SecondStats]] = {}
+        self._watermarks: dict[str, float] = {}
+        self._shipped: dict[str, SecondStats] = {}
+        # Per worker, its latest snapshots of seconds still in flight (see ``Batch.partial``).
+        self._partial: dict[str, dict[int, SecondStats]] = {}
+
+    def add(
+        self,
+        worker: str,
+        watermark: float,
+        seconds: Iterable[EncodedSecond],
+        partial: Iterable[EncodedSecond] = (),
+    ) -> None:
+        parts = [SecondStats.from_json(part) for part in seconds]
+        snapshots = {(s := SecondStats.from_json(part)).second: s for part in partial}
+        with self._lock:
+            self._partial[worker] = snapshots
+            shipped = self._shipped.setdefault(worker, SecondStats(second=0))
+            for part in parts:
+                self._parts.setdefault(part.second, []).append(part)
+                shipped.ok += part.ok
+                shipped.expected += part.expected
+                shipped.sent += part.sent
+                for reason, count in part.failed.items():
+                    shipped.failed[reason] = shipped.failed.get(reason, 0) + count
+            self._watermarks[worker] = max(watermark, self._watermarks.get(worker, -math.inf))
+
+    def lagging(self, workers: Iterable[str], until: float) -> list[str]:
+        """Why the seconds before ``until`` are not complete yet (empty when they are)."""
+        with self._lock:
+            watermarks = {worker: self._watermarks.get(worker) for worker in workers}
+        reasons = []
+        for worker, watermark in watermarks.items():
+            if watermark is None:
+                reasons.append(f"worker {worker} has sent no measurements")
+            elif watermark < until:
+                reasons.append(
+                    f"worker {worker} has sent the seconds before {watermark:.0f}, "
+                    f"{until - watermark:.0f}s short"
+                )
+        return reasons
+
+    def seconds(self, first: int, stop: int, *, partial: bool = False) -> list[SecondStats]:
+        """The seconds in ``[first, stop)``, merged over workers; with ``partial``, each
+        worker's seconds not complete yet count with what it has completed of them."""
+        with self._lock:
+            parts = {second: list(self._parts.get(second, ())) for second in range(first, stop)}
+            if partial:
+                for worker, snapshots in self._partial.items():
+                    complete_until = self._watermarks.get(worker, -math.inf)
+                    for second, snapshot in snapshots.items():
+                        if second in parts and second >= complete_until:
+                            parts[second].append(snapshot)
+        merged = []
+        for second, shipped in parts.items():
+            stats = SecondStats(second=second)
+            for part in shipped:
+                stats.merge(part)
+            merged.append(stats)
+        return merged
+
+    def shipped_by_worker(self) -> dict[str, SecondStats]:
+        """Each worker's counters summed over everything it shipped (no histograms)."""
+        with self._lock:
+            return {
+                worker: SecondStats(
+                    second=0,
+                    ok=total.ok,
+                    failed=dict(total.failed),
+                    expected=total.expected,
+                    sent=total.sent,
+                )
+                for worker, total in self._shipped.items()
+            }

@@ -1,0 +1,96 @@
+"""The load wire: every message survives its line, and a line that is not one is refused
+naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chaoskit.load import _wire
+
+MESSAGES: list[_wire.Command | _wire.Event] = [
+    _wire.Start(id=1, users=10, spawn_rate=10.0, rate_per_user=1.5, locust_stats=None),
+    _wire.Stop(id=2),
+    _wire.Quit(id=3),
+    _wire.Ready(port=40123, stop_timeout=22.0, request_timeout=20.0, shape="Steps"),
+    _wire.WorkersConnected(ids=("host_1", "host_2")),
+    _wire.Ack(id=1, command="start", error="boom"),
+    _wire.Seconds(
+        worker="host_1",
+        batch=_wire.WorkerBatch(
+            pid=4242, watermark=1717171717.0, seconds=({"second": 1717171716},), partial=()
+        ),
+    ),
+    _wire.CoordinatorFailed(message="no workers"),
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_every_message_survives_its_line(message: _wire.Command | _wire.Event) -> None:
+    line = _wire.encode(message)
+    assert line.endswith("\n") and "\n" not in line[:-1]
+    is_command = isinstance(message, _wire.Start | _wire.Stop | _wire.Quit)
+    decode = _wire.decode_command if is_command else _wire.decode_event
+    assert decode(line) == message
+
+
+def test_the_lines_keep_their_shape() -> None:
+    assert json.loads(_wire.encode(MESSAGES[0])) == {
+        "command": "start",
+        "id": 1,
+        "users": 10,
+        "spawn_rate": 10.0,
+        "rate_per_user": 1.5,
+        "locust_stats": None,
+    }
+    assert json.loads(_wire.encode(MESSAGES[6])) == {
+        "event": "seconds",
+        "worker": "host_1",
+        "pid": 4242,
+        "watermark": 1717171717.0,
+        "seconds": [{"second": 1717171716}],
+        "partial": [],
+    }
+
+
+def test_worker_messages_survive_as_locust_carries_them() -> None:
+    schedule = _wire.Schedule(rate_per_user=None, locust_stats=True)
+    assert _wire.Schedule.from_json(schedule.to_json()) == schedule
+    # msgpack may hand lists over as tuples; an older worker may leave partial out.
+    assert _wire.WorkerBatch.from_json(
+        {"pid": None, "watermark": 5, "seconds": ({"second": 4},)}
+    ) == _wire.WorkerBatch(pid=None, watermark=5.0, seconds=({"second": 4},))
+
+
+def test_a_line_that_is_not_json_is_not_for_us() -> None:
+    assert _wire.decode_event(b"locust printed this\n") is None
+    assert _wire.decode_command("[1, 2]") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ('{"command": "dance", "id": 1}', "unknown command 'dance'"),
+        ('{"command": "start", "id": 1, "users": "ten", "spawn_rate": 1}', "'users'"),
+        ('{"command": "stop"}', "'id' is missing"),
+        ('{"command": "start", "id": 1, "users": 1, "spawn_rate": true}', "'spawn_rate'"),
+    ],
+)
+def test_a_bad_command_is_refused_naming_the_field(line: str, match: str) -> None:
+    with pytest.raises(_wire.WireError, match=match):
+        _wire.decode_command(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ('{"event": "party"}', "unknown event 'party'"),
+        ('{"event": "workers", "ids": [1]}', "'ids'"),
+        ('{"event": "seconds", "worker": "w", "watermark": 1, "seconds": [1]}', "'seconds'"),
+        ('{"event": "ready", "port": 1, "stop_timeout": 1}', "'request_timeout' is missing"),
+    ],
+)
+def test_a_bad_event_is_refused_naming_the_field(line: str, match: str) -> None:
+    with pytest.raises(_wire.WireError, match=match):
+        _wire.decode_event(line)

@@ -42,7 +42,7 @@ SYSTEM_PROCESSES = (
     "chaoskit.providers.local.system",
     "chaoskit.load._coordinator",
     "chaoskit.load._worker",
-    "chaoskit.providers.local.shop",
+    "chaoskit.providers.local.system.shop",
 )
 
 

@@ -40,9 +40,9 @@ from chaoskit import faults
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.experiment import read_events, unreverted_intents
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
-from chaoskit.providers.local import fleet as fleet_module
 from chaoskit.providers.local.config import TargetSpec
-from chaoskit.providers.local.fleet import Fleet
+from chaoskit.providers.local.system import fleet as fleet_module
+from chaoskit.providers.local.system.fleet import Fleet
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from chaoskit.errors import ProviderError
 from chaoskit.providers import prometheus
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
-from chaoskit.providers.local.prometheus_server import remove_stale_dirs
+from chaoskit.providers.local.system.prometheus_server import remove_stale_dirs
 from chaoskit.providers.prometheus import PrometheusClient
 from chaoskit.slo.window import Window
 
@@ -228,7 +228,7 @@ def test_closing_the_environment_stops_prometheus_and_removes_its_storage(env):
 SERVER_SCRIPT = textwrap.dedent(
     """
     import asyncio
-    from chaoskit.providers.local.prometheus_server import PrometheusServer
+    from chaoskit.providers.local.system.prometheus_server import PrometheusServer
 
     async def main():
         server = PrometheusServer(host="127.0.0.1")

@@ -465,7 +465,9 @@ class Fleet:
             log.error("%s: replacing %s failed: %s", self.target, dead_id, error)
             self._track(self._replacements, self._replace(dead_id, slot))
 
-    def _track(self, tasks: set[asyncio.Task[None]], coroutine: Coroutine[Any, Any, None]) -> None:
+    def _track(
+        self, tasks: set[asyncio.Task[None]], coroutine: Coroutine[object, object, None]
+    ) -> None:
         # Held in a set: the loop keeps only weak references to tasks.
         task = asyncio.get_running_loop().create_task(coroutine)
         tasks.add(task)

@@ -1,5 +1,5 @@
 """The values the layers exchange: a target's instances, the network faults a target can put
-on their traffic, and a fault resolved into a plan.
+on their traffic, the CPU stress it can put on them, and a fault resolved into a plan.
 
 Faults build them, providers act on them (both ends of the local system's control API among
 them), and ``chaoskit.testing``'s fakes record them. Constructing one checks every field, so
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaoskit.durations import name_value
 from chaoskit.errors import ConfigError
 
 
@@ -98,6 +99,37 @@ class NetworkFault:
             )
         if self.kind == "http_error" and self.direction != "upstream":
             raise ConfigError("http_error answers requests, so its direction is 'upstream'.")
+
+
+# Past this many burners per instance a stress only adds processes: 16 leave it 1/17 of a core.
+MAX_CPU_STRESS_WORKERS = 16
+
+
+def check_workers(workers: object, *, field: str) -> int:
+    """``workers`` of a CPU stress, or ConfigError naming ``field``; the one check, used by
+    ``StressCpu``, ``LocalTarget.stress_cpu`` and the local system's ``stress_cpu`` op."""
+    if (
+        isinstance(workers, bool)
+        or not isinstance(workers, int)
+        or not 1 <= workers <= MAX_CPU_STRESS_WORKERS
+    ):
+        raise ConfigError(
+            f"{name_value(field, workers)}: workers is the number of busy processes sharing "
+            f"each instance's core, a whole number from 1 to {MAX_CPU_STRESS_WORKERS}; the "
+            f"instance keeps about 1/(workers+1) of the core."
+        )
+    return workers
+
+
+@dataclass(frozen=True, kw_only=True)
+class CpuStress:
+    """How hard a CPU stress starves each instance: ``workers`` busy processes share its core,
+    leaving it about 1/(workers+1) of it. Constructing one checks ``workers``."""
+
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        check_workers(self.workers, field="workers")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,7 +42,7 @@ SYSTEM_PROCESSES = (
     "chaoskit.providers.local.system",
     "chaoskit.load._locust.coordinator",
     "chaoskit.load._locust.worker",
-    "chaoskit.providers.local.shop",
+    "chaoskit.providers.local.system.shop",
 )
 
 

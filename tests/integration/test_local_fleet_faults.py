@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,16 @@ from typing import Any
 
 import psutil
 import pytest
+from local_system_support import (
+    family,
+    get,
+    gone,
+    kill_survivors,
+    retrying,
+    started_by_a_parent,
+    system_command,
+    wait_all_gone,
+)
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -40,9 +49,9 @@ from chaoskit import faults
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.experiment import read_events, unreverted_intents
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
-from chaoskit.providers.local import fleet as fleet_module
 from chaoskit.providers.local.config import TargetSpec
-from chaoskit.providers.local.fleet import Fleet
+from chaoskit.providers.local.system import fleet as fleet_module
+from chaoskit.providers.local.system.fleet import Fleet
 
 pytestmark = pytest.mark.integration
 
@@ -90,30 +99,9 @@ def web(env: LocalEnvironment) -> Iterator[LocalTarget]:
     target.wait_healthy(timeout=10)  # each test leaves three healthy replicas behind
 
 
-def get(address: str, path: str = "/health", *, timeout: float = 5) -> tuple[int, str, bytes]:
-    """One request on a fresh connection to ``address`` (a replica's own, or the proxy's)."""
-    host, _, port = address.removeprefix("http://").rpartition(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.headers["X-Instance-Id"], response.read()
-    finally:
-        connection.close()
-
-
 def whoami(address: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(get(address, "/whoami")[2])
     return result
-
-
-def retrying(seconds: float) -> Retrying:
-    return Retrying(
-        stop=stop_after_delay(seconds),
-        wait=wait_fixed(0.1),
-        retry=retry_if_exception_type((AssertionError, OSError)),
-        reraise=True,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -191,11 +179,6 @@ class Replica:
         self._http.close()
 
 
-def family(pid: int) -> list[psutil.Process]:
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
-
-
 def burners(pid: int) -> list[psutil.Process]:
     """The live burner processes under ``pid``."""
     found = []
@@ -206,14 +189,6 @@ def burners(pid: int) -> list[psutil.Process]:
         except psutil.Error:  # exited (or a zombie) while we looked
             continue
     return found
-
-
-def gone(process: psutil.Process) -> bool:
-    """Exited; a zombie that is not our child waits for an init that may never reap it."""
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
@@ -647,28 +622,12 @@ def test_refusals_name_the_instance_and_the_fault_holding_it(web: LocalTarget):
 
 
 def test_the_control_api_lists_fleet_faults_and_removes_them_by_handle():
-    config = json.dumps(
-        {
-            "targets": {"api": {"replicas": 2, "replica_tags": [{"zone": "a"}, {"zone": "b"}]}},
-            "parent_pid": os.getpid(),
-        }
-    )
-    system = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit.providers.local.system", config],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert system.stdout is not None
-        ready = json.loads(system.stdout.readline())
-        host, _, port = ready["control"].rpartition(":")
-        lines = socket.create_connection((host, int(port)), timeout=5).makefile("rwb")
-
-        def ask(**request: object) -> Any:
-            lines.write(json.dumps({"token": ready["token"], **request}).encode() + b"\n")
-            lines.flush()
-            return json.loads(lines.readline())
-
+    config = {
+        "targets": {"api": {"replicas": 2, "replica_tags": [{"zone": "a"}, {"zone": "b"}]}},
+        "parent_pid": os.getpid(),
+    }
+    with system_command(config) as system:
+        ask = system.call
         first, second = ask(op="instances", target="api")["instances"]
         assert [first["tags"], second["tags"]] == [
             {"zone": "a", "chaoskit:slot": "0"},
@@ -702,10 +661,7 @@ def test_the_control_api_lists_fleet_faults_and_removes_them_by_handle():
             "rebooting": [first["id"]],
         }
         assert ask(op="shutdown") == {"ok": True}
-        assert system.wait(timeout=10) == 0
-    finally:
-        system.kill()
-        system.wait()
+        assert system.process.wait(timeout=10) == 0
 
 
 # the fault objects against the real environment
@@ -778,14 +734,10 @@ def test_stopped_replicas_and_burners_die_with_a_killed_system():
         assert len(processes) == 1 + 2 + 1
         # No chance to clean up: only the kernel's parent-death signal ends them.
         os.kill(env.pid, signal.SIGKILL)
-        for attempt in retrying(5):
-            with attempt:
-                assert [process.pid for process in processes if not gone(process)] == []
+        wait_all_gone(processes, 5)
         env.close()
     finally:
-        for process in processes:  # only matters when the test failed
-            if not gone(process):
-                process.kill()
+        kill_survivors(processes)
 
 
 PARENT_SCRIPT = textwrap.dedent(
@@ -805,26 +757,18 @@ PARENT_SCRIPT = textwrap.dedent(
 
 
 def test_stopped_replicas_and_burners_die_when_the_test_process_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT_SCRIPT], stdout=subprocess.PIPE)
     processes: list[psutil.Process] = []
-    try:
-        assert parent.stdout is not None
-        system_pid = json.loads(parent.stdout.readline())["pid"]
-        processes = family(system_pid)
-        assert len(processes) == 1 + 2 + 1
-        assert any(p.status() == psutil.STATUS_STOPPED for p in processes)
+    with started_by_a_parent(PARENT_SCRIPT) as (parent, system_pid):
+        try:
+            processes = family(system_pid)
+            assert len(processes) == 1 + 2 + 1
+            assert any(p.status() == psutil.STATUS_STOPPED for p in processes)
 
-        parent.kill()
-        parent.wait()
-        for attempt in retrying(5):
-            with attempt:
-                assert [process.pid for process in processes if not gone(process)] == []
-    finally:
-        parent.kill()
-        parent.wait()
-        for process in processes:  # only matters when the test failed
-            if not gone(process):
-                process.kill()
+            parent.kill()
+            parent.wait()
+            wait_all_gone(processes, 5)
+        finally:
+            kill_survivors(processes)
 
 
 TAG = "CHAOSKIT_FLEET_TEST_TAG"

@@ -11,14 +11,12 @@ import json
 import random
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from local_system_support import http_target
 from threaded_server import ThreadedServer
 
 from chaoskit import faults
@@ -30,7 +28,6 @@ from chaoskit.typing import Fault
 pytestmark = pytest.mark.integration
 
 SLACK = 0.08  # the suite shares two cores with whatever else runs
-HTTP_TARGET = Path(__file__).with_name("http_target.py")
 
 
 def echo_until_bye(conn: socket.socket) -> None:
@@ -43,22 +40,18 @@ def echo_until_bye(conn: socket.socket) -> None:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[LocalEnvironment]:
-    server = subprocess.Popen([sys.executable, str(HTTP_TARGET)], stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    http_port = int(server.stdout.readline().split()[1])
-    echo = ThreadedServer(echo_until_bye)
-    environment = LocalEnvironment.start(
-        {
-            "api": {"upstreams": [f"127.0.0.1:{http_port}"]},
-            "echo": {"upstreams": [f"127.0.0.1:{echo.port}"], "protocol": "tcp"},
-        },
-        startup_timeout=20,
-    )
-    yield environment
-    environment.close()
-    echo.close()
-    server.terminate()
-    server.wait()
+    with http_target() as http_port:
+        echo = ThreadedServer(echo_until_bye)
+        environment = LocalEnvironment.start(
+            {
+                "api": {"upstreams": [f"127.0.0.1:{http_port}"]},
+                "echo": {"upstreams": [f"127.0.0.1:{echo.port}"], "protocol": "tcp"},
+            },
+            startup_timeout=20,
+        )
+        yield environment
+        environment.close()
+        echo.close()
 
 
 def inject(env: LocalEnvironment, fault: Fault) -> RemovableInjection:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from chaoskit.errors import ConfigError, ProviderError
-from chaoskit.providers.local.proxy import Proxy
+from chaoskit.providers.local.system.proxy import Proxy
 
 pytestmark = pytest.mark.integration
 

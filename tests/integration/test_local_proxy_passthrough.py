@@ -24,9 +24,10 @@ import pytest
 from threaded_server import ThreadedServer
 
 from chaoskit import faults
-from chaoskit.providers.local import LocalEnvironment, splice
-from chaoskit.providers.local.link import Link
-from chaoskit.providers.local.proxy import Proxy
+from chaoskit.providers.local import LocalEnvironment
+from chaoskit.providers.local.system import splice
+from chaoskit.providers.local.system.link import Link
+from chaoskit.providers.local.system.proxy import Proxy
 from chaoskit.vocabulary import NetworkFault
 
 pytestmark = pytest.mark.integration

@@ -8,18 +8,23 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from tenacity import Retrying, stop_after_delay, wait_fixed
+from local_system_support import (
+    family,
+    kill_survivors,
+    started_by_a_parent,
+    still_running,
+    system_command,
+    wait_all_gone,
+)
 
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
@@ -82,19 +87,6 @@ def get_once(url: str, path: str = "/") -> tuple[int, str]:
         return status, instance_id
     finally:
         connection.close()
-
-
-def family(pid: int) -> list[psutil.Process]:
-    process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
-
-
-def gone(process: psutil.Process) -> bool:
-    """Exited; a zombie that is not our child waits for an init that may never reap it."""
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def port_closed(address: str) -> bool:
@@ -249,7 +241,7 @@ def test_close_leaves_no_process_and_no_open_port():
     env.close()
     env.close()
 
-    assert [process.pid for process in processes if not gone(process)] == []
+    assert still_running(processes) == []
     assert [address for address in addresses if not port_closed(address)] == []
     with pytest.raises(ProviderError):
         web.instances()
@@ -260,14 +252,10 @@ def test_replicas_die_with_a_killed_system_and_close_still_works():
     processes = family(env.pid)
     try:
         os.kill(env.pid, signal.SIGKILL)
-        for attempt in Retrying(stop=stop_after_delay(5), wait=wait_fixed(0.05), reraise=True):
-            with attempt:
-                assert [process.pid for process in processes if not gone(process)] == []
+        wait_all_gone(processes, 5)
         env.close()
     finally:
-        for process in processes:  # only matters when the test failed
-            if not gone(process):
-                process.kill()
+        kill_survivors(processes)
 
 
 PARENT_SCRIPT = textwrap.dedent(
@@ -283,27 +271,19 @@ PARENT_SCRIPT = textwrap.dedent(
 
 
 def test_the_system_and_its_replicas_exit_when_their_parent_is_killed():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT_SCRIPT], stdout=subprocess.PIPE)
     processes: list[psutil.Process] = []
-    try:
-        assert parent.stdout is not None
-        system_pid = json.loads(parent.stdout.readline())["pid"]
-        processes = family(system_pid)
-        assert len(processes) == 1 + 2
+    with started_by_a_parent(PARENT_SCRIPT) as (parent, system_pid):
+        try:
+            processes = family(system_pid)
+            assert len(processes) == 1 + 2
 
-        parent.kill()
-        parent.wait()
-        killed_at = time.monotonic()
-        for attempt in Retrying(stop=stop_after_delay(5), wait=wait_fixed(0.05), reraise=True):
-            with attempt:
-                assert [process.pid for process in processes if not gone(process)] == []
-        assert time.monotonic() - killed_at < 3
-    finally:
-        parent.kill()
-        parent.wait()
-        for process in processes:  # only matters when the test failed
-            if not gone(process):
-                process.kill()
+            parent.kill()
+            parent.wait()
+            killed_at = time.monotonic()
+            wait_all_gone(processes, 5)
+            assert time.monotonic() - killed_at < 3
+        finally:
+            kill_survivors(processes)
 
 
 def test_a_replica_that_cannot_start_fails_startup_with_the_log():
@@ -321,25 +301,11 @@ def test_a_replica_that_cannot_start_fails_startup_with_the_log():
 
 
 def test_the_system_command_speaks_json_lines_on_its_control_port():
-    config = json.dumps({"targets": {"api": {"replicas": 1}}, "parent_pid": os.getpid()})
-    system = subprocess.Popen(
-        [sys.executable, "-m", "chaoskit.providers.local.system", config],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert system.stdout is not None
-        ready = json.loads(system.stdout.readline())
+    config = {"targets": {"api": {"replicas": 1}}, "parent_pid": os.getpid()}
+    with system_command(config) as system:
+        ready, ask = system.ready, system.ask
         assert ready["ready"] is True
         assert set(ready["targets"]) == {"api"}
-        host, _, port = ready["control"].rpartition(":")
-        control = socket.create_connection((host, int(port)), timeout=5)
-        lines = control.makefile("rwb")
-
-        def ask(**request: object) -> Any:
-            lines.write(json.dumps(request).encode() + b"\n")
-            lines.flush()
-            return json.loads(lines.readline())
 
         assert ask(op="ping")["ok"] is False  # no token
         token = ready["token"]
@@ -377,8 +343,5 @@ def test_the_system_command_speaks_json_lines_on_its_control_port():
         assert ask(op="remove_fault", token=token, handle=added["handle"])["removed"] is True
         assert ask(op="remove_fault", token=token, handle=added["handle"])["removed"] is False
         assert ask(op="shutdown", token=token) == {"ok": True}
-        assert system.wait(timeout=5) == 0
+        assert system.process.wait(timeout=5) == 0
         assert not psutil.pid_exists(instance["pid"])  # killed and reaped before the exit
-    finally:
-        system.kill()
-        system.wait()

@@ -28,7 +28,7 @@ from chaoskit import prometheus
 from chaoskit.errors import ProviderError
 from chaoskit.prometheus import PrometheusClient
 from chaoskit.providers.local import LocalEnvironment, LocalTarget
-from chaoskit.providers.local.prometheus_server import remove_stale_dirs
+from chaoskit.providers.local.system.prometheus_server import remove_stale_dirs
 from chaoskit.slo.window import Window
 
 pytestmark = pytest.mark.integration
@@ -228,7 +228,7 @@ def test_closing_the_environment_stops_prometheus_and_removes_its_storage(env):
 SERVER_SCRIPT = textwrap.dedent(
     """
     import asyncio
-    from chaoskit.providers.local.prometheus_server import PrometheusServer
+    from chaoskit.providers.local.system.prometheus_server import PrometheusServer
 
     async def main():
         server = PrometheusServer(host="127.0.0.1")

@@ -19,11 +19,14 @@ from chaoskit.experiment import (
     read_events,
     unreverted_intents,
 )
-from chaoskit.faults.instances import MAX_WORKERS
 from chaoskit.providers.local import LocalTarget, TargetSpec
-from chaoskit.providers.local.system import ControlApi, System, parse_config
+from chaoskit.providers.local import control_protocol as protocol
+from chaoskit.providers.local.startup import parse_config
+from chaoskit.providers.local.system.control import ControlApi
+from chaoskit.providers.local.system.host import System
 from chaoskit.slo import error_rate
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver, FakeTarget
+from chaoskit.vocabulary import MAX_CPU_STRESS_WORKERS as MAX_WORKERS
 
 ZONES = ({"zone": "a"}, {"zone": "b"})
 
@@ -259,12 +262,14 @@ def test_ending_faults_that_the_target_refuses_are_injection_errors_naming_the_i
 
 
 class _Recorder:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
+    """A ControlClient that records each request as its op and wire fields."""
 
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        self.requests.append((op, fields))
-        return {"handle": "stress-1"}
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, object]]] = []
+
+    def call(self, request: protocol.StressCpu) -> protocol.FaultAdded:
+        self.requests.append((request.op, request.fields()))
+        return protocol.FaultAdded(handle="stress-1")
 
 
 @pytest.mark.parametrize("workers", [0, -1, MAX_WORKERS + 1, 100, True, 1.5, "2", None])

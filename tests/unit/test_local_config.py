@@ -7,9 +7,9 @@ import pytest
 from chaoskit.errors import ConfigError
 from chaoskit.providers.local import LocalEnvironment
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
-from chaoskit.providers.local.external import ExternalService
-from chaoskit.providers.local.fleet import render_argv
-from chaoskit.providers.local.system import parse_config
+from chaoskit.providers.local.startup import parse_config
+from chaoskit.providers.local.system.external import ExternalService
+from chaoskit.providers.local.system.replica import render_argv
 
 
 def test_settings_as_a_mapping_become_a_target_spec_with_seconds():

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.providers.local.httpframe import Framer, Segment
+from chaoskit.providers.local.system.httpframe import Framer, Segment
 
 REQUESTS = [
     b"GET /products/1 HTTP/1.1\r\nHost: shop\r\n\r\n",

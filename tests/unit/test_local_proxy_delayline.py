@@ -7,8 +7,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaoskit.providers.local.delayline import DelayLine
-from chaoskit.providers.local.link import sample_latency
+from chaoskit.providers.local.system.delayline import DelayLine
+from chaoskit.providers.local.system.link import sample_latency
 from chaoskit.vocabulary import NetworkFault
 
 

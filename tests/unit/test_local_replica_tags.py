@@ -6,7 +6,7 @@ import pytest
 
 from chaoskit.errors import ConfigError
 from chaoskit.providers.local.config import TargetSpec, parse_targets
-from chaoskit.providers.local.fleet import SLOT_TAG, slot_tags
+from chaoskit.providers.local.system.replica import SLOT_TAG, slot_tags
 
 
 def test_replica_tags_from_toml_cycle_over_the_slots_after_the_target_tags():

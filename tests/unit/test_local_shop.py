@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chaoskit.providers.local.shop import Catalogue, HttpConnection
+from chaoskit.providers.local.system.shop import Catalogue, HttpConnection
 
 
 class RecordingTransport(asyncio.Transport):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from chaoskit.providers.local.shop import (
+from chaoskit.providers.local.system.shop import (
     DURATION_BUCKETS,
     Catalogue,
     HttpConnection,

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 
 from chaoskit.errors import ConfigError, ProviderError
-from chaoskit.providers.local import LocalEnvironment, prometheus_server
-from chaoskit.providers.local.prometheus_server import (
+from chaoskit.providers.local import LocalEnvironment, binaries
+from chaoskit.providers.local.startup import parse_config
+from chaoskit.providers.local.system.prometheus_server import (
     PrometheusServer,
     ScrapeTarget,
     remove_stale_dirs,
     scrape_config,
     target_groups,
 )
-from chaoskit.providers.local.system import parse_config
 
 
 def test_a_missing_binary_is_refused_before_anything_starts(monkeypatch):
-    monkeypatch.setattr(prometheus_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(binaries.shutil, "which", lambda name: None)
     monkeypatch.setattr(subprocess, "Popen", None)  # starting anything would crash
 
     with pytest.raises(ProviderError, match=r"no 'prometheus' on PATH.*apt-get install prometheus"):

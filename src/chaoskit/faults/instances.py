@@ -11,30 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaoskit.durations import Duration, name_value, parse_duration
-from chaoskit.errors import ConfigError
+from chaoskit.durations import Duration, parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
 from chaoskit.faults._selection import SelectsInstances, check_selection
 from chaoskit.typing import Environment
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, check_workers
 
 # How long reverting waits for the target to be healthy again before calling it a failure.
 DEFAULT_START_TIMEOUT = 30.0
 DEFAULT_REBOOT_TIMEOUT = 60.0
-# Past this many burners per instance a stress only adds processes: 16 leave it 1/17 of a core.
-MAX_WORKERS = 16
-
-
-def check_workers(workers: object, *, field: str) -> int:
-    """``workers`` of a CPU stress, or ConfigError naming ``field``; the one check, used by
-    ``StressCpu``, ``LocalTarget.stress_cpu`` and the local system's ``stress_cpu`` op."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise ConfigError(
-            f"{name_value(field, workers)}: workers is the number of busy processes sharing "
-            f"each instance's core, a whole number from 1 to {MAX_WORKERS}; the instance keeps "
-            f"about 1/(workers+1) of the core."
-        )
-    return workers
 
 
 @dataclass(frozen=True, kw_only=True)

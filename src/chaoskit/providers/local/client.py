@@ -1,4 +1,7 @@
-"""The pytest-side client of the local system's control port (JSON lines over TCP)."""
+"""The pytest-side client of the local system's control port (JSON lines over TCP).
+
+It sends the typed requests of ``control_protocol`` and returns their typed replies.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,14 @@ import io
 import json
 import socket
 import threading
-from typing import Any
+from typing import TypeVar
 
-from chaoskit.errors import ConfigError, ProviderError
+from chaoskit.errors import ProviderError
+from chaoskit.providers.local import control_protocol as protocol
 
 REQUEST_TIMEOUT = 10.0
+
+ReplyT = TypeVar("ReplyT", bound=protocol.Reply)
 
 
 class ControlClient:
@@ -29,9 +35,11 @@ class ControlClient:
         self._sock: socket.socket | None = None
         self._reader: io.BufferedReader | None = None
 
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Send one request; ConfigError or ProviderError carry the system's own message."""
-        line = json.dumps({"op": op, "token": self._token, **fields}).encode() + b"\n"
+    def call(self, request: protocol.Request[ReplyT]) -> ReplyT:
+        """Send one request and return its reply; ConfigError or ProviderError carry the
+        system's own message."""
+        op = request.op
+        line = protocol.dumps(request.to_json(token=self._token))
         with self._lock:
             try:
                 if self._sock is None:
@@ -50,11 +58,12 @@ class ControlClient:
                     f"the local system closed its control connection ({self._address_text}) "
                     f"during {op!r}; it has probably exited."
                 )
-        response: dict[str, Any] = json.loads(answer)
+        response = json.loads(answer)
+        if not isinstance(response, dict):
+            raise ProviderError(f"the local system answered {op!r} with {response!r}.")
         if response.get("ok"):
-            return response
-        error_class = ConfigError if response.get("kind") == "config" else ProviderError
-        raise error_class(str(response.get("error")))
+            return request.reply_from_json(response)
+        raise protocol.Failure.from_json(response).exception()
 
     def close(self) -> None:
         with self._lock:

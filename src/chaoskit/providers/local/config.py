@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
@@ -62,7 +61,7 @@ class TargetSpec:
             return None if self.external else "/health"
         return self.health_path
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         settings = {
             "replicas": self.replicas,
             "replace_delay": self.replace_delay,

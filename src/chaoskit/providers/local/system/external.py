@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from chaoskit.errors import ProviderError
 from chaoskit.providers.local.config import TargetSpec
-from chaoskit.providers.local.fleet import Balancer, FleetFault, ReplicaStatus, slot_tags
+from chaoskit.providers.local.system.replica import Balancer, FleetFault, ReplicaStatus, slot_tags
+from chaoskit.vocabulary import CpuStress
 
 
 class ExternalService:
@@ -80,7 +81,7 @@ class ExternalService:
     def reboot_instances(self, instance_ids: Sequence[str]) -> None:
         raise self._refuse("reboot")
 
-    async def stress_cpu(self, instance_ids: Sequence[str], *, workers: int) -> str:
+    async def stress_cpu(self, instance_ids: Sequence[str], *, stress: CpuStress) -> str:
         raise self._refuse("stress")
 
     def faults(self) -> dict[str, FleetFault]:

@@ -28,13 +28,11 @@ from pathlib import Path
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from chaoskit.errors import ProviderError
-from chaoskit.providers.local.fleet import free_port
-from chaoskit.providers.local.lifeline import kill_when_parent_dies
+from chaoskit.providers.local.binaries import find_binary, free_port
+from chaoskit.providers.local.system.lifeline import kill_when_parent_dies
 
 log = logging.getLogger("chaoskit.local.prometheus")
 
-BINARY = "prometheus"
-INSTALL_HINT = "install it (Debian/Ubuntu: `apt-get install prometheus`) or put its binary on PATH"
 JOB = "chaoskit"
 SCRAPE_INTERVAL = "1s"
 READY_TIMEOUT = 15.0
@@ -51,18 +49,6 @@ class ScrapeTarget:
     address: str  # host:port
     instance_id: str
     target: str
-
-
-def find_binary() -> str:
-    """The ``prometheus`` executable on PATH, or ProviderError saying how to install it."""
-    found = shutil.which(BINARY)
-    if found is None:
-        raise ProviderError(
-            f"the local environment was asked for a Prometheus server, but there is no "
-            f"{BINARY!r} on PATH; {INSTALL_HINT}, or turn it off (prometheus = false in "
-            f"[tool.chaoskit.env.local])."
-        )
-    return found
 
 
 def scrape_config(sd_file: Path) -> dict[str, object]:

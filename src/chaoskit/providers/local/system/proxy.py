@@ -16,8 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaoskit.errors import ProviderError
-from chaoskit.providers.local.httpframe import Framer
-from chaoskit.providers.local.link import ActiveFault, ClientSide, Link, Upstream, UpstreamSide
+from chaoskit.providers.local.system.httpframe import Framer
+from chaoskit.providers.local.system.link import (
+    ActiveFault,
+    ClientSide,
+    Link,
+    Upstream,
+    UpstreamSide,
+)
 from chaoskit.vocabulary import NetworkFault
 
 HEALTH_INTERVAL = 0.25

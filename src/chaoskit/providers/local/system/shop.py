@@ -1,6 +1,6 @@
 """The demo service behind the local ``web`` target: a small shop speaking HTTP/1.1 keep-alive.
 
-Run as ``python -m chaoskit.providers.local.shop --port N --instance-id ID``. Every response
+Run as ``python -m chaoskit.providers.local.system.shop --port N --instance-id ID``. Every response
 names the replica that served it in ``X-Instance-Id``, so load and tests can see routing.
 ``GET /metrics`` answers in the Prometheus text format (see ``ShopMetrics``).
 """
@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chaoskit.providers.local.lifeline import watch_parent
+from chaoskit.providers.local.system.lifeline import watch_parent
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
@@ -321,7 +321,7 @@ async def serve(*, host: str, port: int, instance_id: str, parent_pid: int) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chaoskit.providers.local.shop")
+    parser = argparse.ArgumentParser(prog="python -m chaoskit.providers.local.system.shop")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--instance-id", required=True)
     parser.add_argument("--host", default="127.0.0.1")

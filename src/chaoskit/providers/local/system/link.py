@@ -23,6 +23,12 @@ byte order (the pipe's bytes are written to the sink transport first), as soon a
 applies to the flow (checked against ``Proxy.generation`` before each read), at the end of
 the stream (the source transport then reads the end itself), on a socket error (the link
 closes, as a transport error would close it), and when the link ends.
+
+Runs in the system process, on the proxy's hot path. About 740 lines for one concern, one
+connection's state machine: ``Link`` owns both ``Flow``s and the two asyncio protocols feed
+it, and each calls into the others on every chunk (a flow asks the link for its faults,
+its latency draw and its timers; the link turns the flows; either close ends both). The
+code is tuned (``bench/proxy.py``) and kept together so its per-chunk path stays one read.
 """
 
 from __future__ import annotations
@@ -40,9 +46,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol, cast
 
-from chaoskit.providers.local import splice
-from chaoskit.providers.local.delayline import DelayLine
-from chaoskit.providers.local.httpframe import Framer, Segment
+from chaoskit.providers.local.system import splice
+from chaoskit.providers.local.system.delayline import DelayLine
+from chaoskit.providers.local.system.httpframe import Framer, Segment
 from chaoskit.vocabulary import NetworkFault
 
 log = logging.getLogger("chaoskit.local.proxy")

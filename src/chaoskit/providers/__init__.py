@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def open_environment(config: EnvironmentConfig) -> Environment:
     """Start (local) or connect to the environment ``config`` describes."""
-    from chaoskit.providers.local import LocalEnvironment
+    from chaoskit.providers.local.environment import LocalEnvironment
 
     return LocalEnvironment.start(
         config.targets or None, name=config.name, prometheus=config.prometheus

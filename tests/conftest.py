@@ -5,6 +5,13 @@ from __future__ import annotations
 import signal
 
 import pytest
+from hypothesis import settings
+
+# Property tests check results, not speed: on a busy 2-core machine an example can take longer
+# than Hypothesis's default 200 ms deadline (the histogram property tests did), and a suite
+# that fails on a slow moment is one people stop trusting.
+settings.register_profile("chaoskit", deadline=None)
+settings.load_profile("chaoskit")
 
 
 def pytest_configure(config: pytest.Config) -> None:

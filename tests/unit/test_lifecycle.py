@@ -134,7 +134,7 @@ def test_a_fault_that_cannot_be_injected_is_journalled_and_raised(tmp_path: Path
     experiment.start()
     with pytest.raises(InjectionError, match="refused to terminate"):
         experiment.inject(faults.TerminateInstances(target="web"), hold="1s")
-    events = [e["event"] for e in read_events(experiment.journal.path)]
+    events = [e.event for e in read_events(experiment.journal.path)]
     assert events[-2:] == ["fault_intent", "fault_not_injected"]
     assert unreverted_intents(experiment.journal.path) == []
 
@@ -166,7 +166,7 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_active(tmp_path: Path)
     assert result.outcome == "error"
     assert "still active" in result.reason and "i-" in result.reason
     intents = unreverted_intents(experiment.journal.path)
-    assert [i["fault"] for i in intents] == ["Latency 200ms on 1 of web"]
+    assert [i.fault for i in intents] == ["Latency 200ms on 1 of web"]
 
 
 def test_revert_failure_inside_a_hold_raises_revert_error(tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_the_intent_reaches_the_journal_before_the_fault_is_injected(tmp_path: P
     real_add = target.add_network_fault
 
     def spying_add(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen_at_injection.extend(e["event"] for e in read_events(experiment.journal.path))
+        seen_at_injection.extend(e.event for e in read_events(experiment.journal.path))
         return real_add(*args, **kwargs)
 
     target.add_network_fault = spying_add  # type: ignore[method-assign]

@@ -167,6 +167,12 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_active(tmp_path: Path)
     assert "still active" in result.reason and "i-" in result.reason
     intents = unreverted_intents(experiment.journal.path)
     assert [i.fault for i in intents] == ["Latency 200ms on 1 of web"]
+    [failure] = result.revert_failures
+    assert failure.injection_id == intents[0].injection_id
+    assert failure.fault == "Latency 200ms on 1 of web"
+    assert failure.instance_ids == result.injections[0].instance_ids
+    assert failure.error == result.injections[0].error  # the provider's own words
+    assert result.reason == failure.message  # which names the fault and its instances
 
 
 def test_revert_failure_inside_a_hold_raises_revert_error(tmp_path: Path) -> None:
@@ -447,3 +453,21 @@ def test_no_fault_is_injected_after_the_guardrail_halted_the_experiment(tmp_path
     result = broken.run(body)
     assert result.cause == "halted"
     assert second_fault.injected == 0
+
+
+def test_a_dry_run_plans_through_the_same_protocol_and_draws_no_verdict(tmp_path: Path) -> None:
+    from chaoskit.experiment.dry_run import DryRun
+    from chaoskit.experiment.protocol import ChaosExperiment
+
+    notes: list[str] = []
+    dry: ChaosExperiment = DryRun(
+        settings=ExperimentSettings(name="exp", objectives=OBJECTIVES, baseline=5, recovery=5),
+        env=FakeEnvironment(),
+        rng=random.Random(1),
+        notify=notes.append,
+    )
+    dry.start()
+    with dry.inject(faults.Latency(target="web", delay="10ms"), hold="8s") as planned:
+        assert planned.instance_ids
+    assert dry.finish() is None and dry.abort(RuntimeError("x")) is None and dry.result is None
+    assert dry.summary().startswith("dry run: would inject Latency 10ms on 1 of web on i-")

@@ -121,6 +121,7 @@ def _worker(locustfile: Path, master_host: str, master_port: int) -> int:
 
 def _recover(report_dir: Path) -> int:
     """Settle what killed runs left behind; exit 1 while anything needs a human."""
+    from chaoskit.experiment.events import FaultReverted, RunFinished, RunStarted
     from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
 
     leftovers = needs_hand = 0
@@ -129,14 +130,15 @@ def _recover(report_dir: Path) -> int:
         if not intents:
             continue
         events = list(read_events(path))
-        if _run_is_alive(events):
+        started = next((e for e in events if isinstance(e, RunStarted)), None)
+        finished = any(isinstance(e, RunFinished) for e in events)
+        if not finished and started is not None and _is_alive(started.pid):
             print(f"skipping {path.name}: its run is still in progress")
             continue
-        provider = next((e.get("provider") for e in events if e["event"] == "run_started"), None)
         for intent in intents:
             leftovers += 1
-            where = f"{intent['fault']} on {', '.join(intent['instance_ids'])} ({intent['env']})"
-            if provider != "local":
+            where = f"{intent.fault} on {', '.join(intent.instance_ids)} ({intent.env})"
+            if started is None or started.provider != "local":
                 needs_hand += 1
                 print(f"STILL ACTIVE? {where}: revert it by hand; journal {path}")
                 continue
@@ -144,11 +146,11 @@ def _recover(report_dir: Path) -> int:
             # gone, so is every fault it held.
             writer = JournalWriter(path)
             writer.append(
-                "fault_reverted",
-                durable=True,
-                injection_id=intent["injection_id"],
-                by="chaoskit recover",
-                note="local system no longer running",
+                FaultReverted(
+                    injection_id=intent.injection_id,
+                    by="chaoskit recover",
+                    note="local system no longer running",
+                )
             )
             writer.close()
             print(f"settled {where}: the local system that held it has stopped")
@@ -157,14 +159,11 @@ def _recover(report_dir: Path) -> int:
     return 1 if needs_hand else 0
 
 
-def _run_is_alive(events: list[dict[str, object]]) -> bool:
-    if any(e["event"] == "run_finished" for e in events):
-        return False
-    started = next((e for e in events if e["event"] == "run_started"), None)
-    if started is None or not isinstance(started.get("pid"), int):
+def _is_alive(pid: int | None) -> bool:
+    if pid is None:
         return False
     try:
-        os.kill(started["pid"], 0)  # type: ignore[arg-type]
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

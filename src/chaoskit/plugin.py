@@ -24,9 +24,9 @@ from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environm
 from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
 
 if TYPE_CHECKING:
-    from chaoskit.experiment.dry_run import DryRun
-    from chaoskit.experiment.lifecycle import Experiment, Notify
+    from chaoskit.experiment.lifecycle import Notify
     from chaoskit.experiment.marker import ChaosMarker
+    from chaoskit.experiment.protocol import ChaosExperiment
     from chaoskit.experiment.result import ExperimentResult, Journal
     from chaoskit.experiment.run import Run
     from chaoskit.load import Locust
@@ -78,7 +78,7 @@ class _PluginState:
 
 _state_key = pytest.StashKey[_PluginState]()
 _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
-_experiment_key: pytest.StashKey[Experiment | DryRun] = pytest.StashKey()
+_experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
 
 
@@ -174,39 +174,34 @@ def chaos_env(request: pytest.FixtureRequest) -> Environment:
 
 
 @pytest.fixture
-def chaos(request: pytest.FixtureRequest) -> Iterator[Experiment | DryRun]:
+def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     """The running experiment: baseline done and steady state checked; inject faults with it."""
-    from chaoskit.experiment.dry_run import DryRun
-
     item = request.node
     state = request.config.stash[_state_key]
     marker = item.stash[_marker_key]
     run = state.ensure_run()
     settings = marker.settings(item.nodeid)
     notify = _progress(request.config, item.nodeid)
-    experiment: Experiment | DryRun
+    experiment: ChaosExperiment
     if state.dry_run:
-        experiment = DryRun(
-            settings=settings, env=run.environment, rng=run.rng_for(settings), notify=notify
-        )
+        experiment = run.dry_run(settings, notify)
     else:
         experiment = run.experiment(settings, marker.load, notify)
     item.stash[_experiment_key] = experiment
-    if isinstance(experiment, DryRun):
-        experiment.start()
-        yield experiment
-        return
     try:
         experiment.start()
     except BaseException as error:
-        run.record(experiment.result or experiment.abort(error, during="setup"))
+        broken = experiment.result or experiment.abort(error, during="setup")
+        if broken is not None:
+            run.record(broken)
         raise
     yield experiment
     if experiment.result is None:  # the body never ran: a later fixture failed, or a skip
         experiment.abort(
             RuntimeError("pytest ended the test before its body completed"), during="setup"
         )
-    assert experiment.result is not None
+    if experiment.result is None:  # a dry run: nothing ran, nothing to record
+        return
     # What pytest decided (an xfail marker may not match the failure) is what the report says.
     result = replace(experiment.result, expected_to_fail=item.stash.get(_xfailed_key, False))
     run.record(result)
@@ -223,22 +218,20 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     experiment = item.stash.get(_experiment_key, None)
     if experiment is None:
         return (yield)
-    from chaoskit.experiment.lifecycle import Experiment
-
     try:
         outcome = yield
     except BaseException as error:
-        if isinstance(experiment, Experiment) and experiment.result is None:
+        if experiment.result is None:
             experiment.abort(error)
         raise
-    if not isinstance(experiment, Experiment):
-        pytest.skip(experiment.summary())
     try:
         result = experiment.finish()
     except Exception as error:  # the load or the environment broke while drawing the verdict
         if experiment.result is None:
             experiment.abort(error, during="setup")
         raise
+    if result is None:  # a dry run: it planned, and that is all it does
+        pytest.skip(experiment.summary())
     if result.outcome == "failed":
         raise _failure(result)
     return outcome  # a failed revert is raised at teardown, where pytest calls it an error

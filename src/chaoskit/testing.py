@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.slo.seconds import SecondStats
@@ -250,7 +250,7 @@ class _FakeInjection:
     fault: FakeFault
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> Mapping[str, object]:
         return {"op": "nothing"}
 
     def revert(self) -> None:

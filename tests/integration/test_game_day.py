@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from chaoskit.experiment import read_events, unreverted_intents
+from chaoskit.experiment.events import JournalEvent
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def chaoskit_processes(tag: str) -> list[psutil.Process]:
     return found
 
 
-def journal_events(project: Path) -> list[dict]:
+def journal_events(project: Path) -> list[JournalEvent]:
     [path] = (project / "reports" / "journals").glob("*.jsonl")
     return list(read_events(path))
 
@@ -110,10 +111,10 @@ def test_everything_is_back(chaos_env):
     result.stdout.fnmatch_lines(["*RuntimeError: the operator's script crashed mid-hold*"])
 
     events = journal_events(pytester.path)
-    intents = [e for e in events if e["event"] == "fault_intent"]
-    reverted = {e["injection_id"] for e in events if e["event"] == "fault_reverted"}
+    intents = [e for e in events if e.event == "fault_intent"]
+    reverted = {e.injection_id for e in events if e.event == "fault_reverted"}
     assert len(intents) == 2
-    assert {i["injection_id"] for i in intents} == reverted
+    assert {i.injection_id for i in intents} == reverted
     [journal_path] = (pytester.path / "reports").glob("chaoskit-*.json")
     journal = json.loads(journal_path.read_text())
     assert [e["cause"] for e in journal["experiments"]] == ["body_raised", "body_raised"]
@@ -142,7 +143,7 @@ def test_long_hold(chaos):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if journals.is_dir() and any(
-            e["event"] == "fault_injected" for e in journal_events(pytester.path)
+            e.event == "fault_injected" for e in journal_events(pytester.path)
         ):
             break
         time.sleep(0.2)
@@ -157,7 +158,7 @@ def test_long_hold(chaos):
     assert "KeyboardInterrupt" in output
     [path] = journals.glob("*.jsonl")
     assert unreverted_intents(path) == []
-    assert [e["event"] for e in read_events(path)][-1] == "run_finished"
+    assert [e.event for e in read_events(path)][-1] == "run_finished"
 
 
 def test_the_local_targets_come_from_pyproject(

@@ -841,7 +841,7 @@ def test_stress_and_stop(chaos):
 
         def injected() -> int:
             paths = list(journals.glob("*.jsonl")) if journals.is_dir() else []
-            return sum(e["event"] == "fault_injected" for p in paths for e in read_events(p))
+            return sum(e.event == "fault_injected" for p in paths for e in read_events(p))
 
         deadline = time.monotonic() + 60
         while injected() < 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -19,6 +20,18 @@ from chaoskit.experiment import (
     JournalWriter,
     unreverted_intents,
 )
+from chaoskit.experiment.events import (
+    ExperimentFinished,
+    ExperimentStarted,
+    FaultInjected,
+    FaultIntent,
+    FaultNotInjected,
+    FaultReverted,
+    FaultRevertFailed,
+    RunFinished,
+    RunStarted,
+)
+from chaoskit.experiment.journal import read_events
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver
 
 
@@ -88,15 +101,16 @@ def test_recover_settles_a_local_fault_left_by_a_killed_run(
         text=True,
         check=True,
     ).stdout.strip()
-    writer.append("run_started", run_id="dead", env="local", provider="local", pid=int(dead_pid))
+    writer.append(RunStarted(run_id="dead", env="local", provider="local", pid=int(dead_pid)))
     writer.append(
-        "fault_intent",
-        injection_id="abc",
-        fault="Latency 200ms on 1 of web",
-        target="web",
-        instance_ids=["i-1"],
-        env="local",
-        experiment="x",
+        FaultIntent(
+            injection_id="abc",
+            fault="Latency 200ms on 1 of web",
+            target="web",
+            instance_ids=("i-1",),
+            env="local",
+            experiment="x",
+        )
     )
     writer.close()
     assert len(unreverted_intents(log)) == 1
@@ -112,15 +126,16 @@ def test_recover_leaves_a_run_that_is_still_going(
 ) -> None:
     log = tmp_path / "journals" / "live.jsonl"
     writer = JournalWriter(log)
-    writer.append("run_started", run_id="live", env="local", pid=__import__("os").getpid())
+    writer.append(RunStarted(run_id="live", env="local", pid=os.getpid()))
     writer.append(
-        "fault_intent",
-        injection_id="abc",
-        fault="Latency",
-        target="web",
-        instance_ids=["i-1"],
-        env="local",
-        experiment="x",
+        FaultIntent(
+            injection_id="abc",
+            fault="Latency",
+            target="web",
+            instance_ids=("i-1",),
+            env="local",
+            experiment="x",
+        )
     )
     writer.close()
     main(["recover", "--dir", str(tmp_path)])
@@ -133,18 +148,142 @@ def test_recover_exits_non_zero_when_a_fault_needs_a_human(
 ) -> None:
     log = tmp_path / "journals" / "cloud.jsonl"
     writer = JournalWriter(log)
-    writer.append("run_started", run_id="cloud", env="staging", provider="aws", pid=None)
+    writer.append(RunStarted(run_id="cloud", env="staging", provider="aws", pid=None))
     writer.append(
-        "fault_intent",
-        injection_id="abc",
-        fault="Latency 200ms on 1 of web",
-        target="web",
-        instance_ids=["i-0abc"],
-        env="staging",
-        experiment="x",
+        FaultIntent(
+            injection_id="abc",
+            fault="Latency 200ms on 1 of web",
+            target="web",
+            instance_ids=("i-0abc",),
+            env="staging",
+            experiment="x",
+        )
     )
-    writer.append("run_finished")
+    writer.append(RunFinished())
     writer.close()
     assert main(["recover", "--dir", str(tmp_path)]) == 1
     assert "STILL ACTIVE? Latency 200ms on 1 of web on i-0abc (staging)" in capsys.readouterr().out
     assert len(unreverted_intents(log)) == 1
+
+
+# A journal as chaoskit wrote it before its events were typed, byte for byte: every event it
+# wrote, what `chaoskit recover` appended, a line of an event this version does not know, and
+# the torn last line of a killed run. Written out literally so that a change of the format
+# shows here.
+_DEAD_PID = 2**22 + 7  # above pid_max on Linux by default: no such process
+EARLIER_JOURNAL = (
+    '{"event": "run_started", "run_id": "20260101-000000-abcdef", "env": "local", '
+    '"provider": "local", "seed": 7, "at": 1800000000.0, "pid": PID}\n'
+    '{"event": "experiment_started", "name": "test_x", "env": "local", "at": 1800000000.0}\n'
+    '{"event": "fault_intent", "injection_id": "aaa", "experiment": "test_x", "env": "local", '
+    '"fault": "Latency 200ms on 1 of web", "target": "web", "instance_ids": ["i-1"]}\n'
+    '{"event": "fault_injected", "injection_id": "aaa", "at": 1800000005.0, '
+    '"undo": {"op": "remove_fault", "target": "web", "handle": "fault-0"}}\n'
+    '{"event": "fault_reverted", "injection_id": "aaa", "at": 1800000013.0}\n'
+    '{"event": "fault_intent", "injection_id": "bbb", "experiment": "test_x", "env": "local", '
+    '"fault": "TerminateInstances 1 of web", "target": "web", "instance_ids": ["i-2"]}\n'
+    '{"event": "fault_not_injected", "injection_id": "bbb", "error": "refused"}\n'
+    '{"event": "fault_intent", "injection_id": "ccc", "experiment": "test_x", "env": "local", '
+    '"fault": "StopInstances 1 of web", "target": "web", "instance_ids": ["i-3"]}\n'
+    '{"event": "fault_injected", "injection_id": "ccc", "at": 1800000014.0, '
+    '"undo": {"op": "remove_fault", "target": "web", "handle": "stop-1"}}\n'
+    '{"event": "fault_revert_failed", "injection_id": "ccc", "error": "could not remove stop-1"}\n'
+    '{"event": "experiment_finished", "result": RESULT}\n'
+    '{"event": "a_later_event", "injection_id": "ccc"}\n'
+    '{"event": "fault_reverted", "injec'
+)
+EARLIER_RESULT = (
+    '{"name": "test_x", "env": "local", "outcome": "error", '
+    '"reason": "could not remove stop-1", "cause": "revert_failed", "started": 1800000000.0, '
+    '"finished": 1800000020.0, "objectives": ["errors < 1%"], '
+    '"phases": [{"name": "baseline", "kind": "baseline", "start": 1800000000.0, '
+    '"end": 1800000005.0}, {"name": "fault 1", "kind": "fault", "start": 1800000005.0, '
+    '"end": 1800000013.0}], '
+    '"injections": [{"injection_id": "aaa", "fault": "Latency 200ms on 1 of web", '
+    '"target": "web", "instance_ids": ["i-1"], "injected_at": 1800000005.0, '
+    '"reverted_at": 1800000013.0, "status": "reverted", "error": "", "severity": 1.0, '
+    '"detected_after": null, "recovered_after": null}], '
+    '"measurements": [{"objective": "errors < 1%", "kind": "error_rate", "limit": 0.01, '
+    '"window": "baseline", "value": 0.25, "shown": "25.00%", "status": "fail", '
+    '"samples": 4, "reason": "25.00% of 4 requests failed <b>"}], '
+    '"seconds": [{"second": 1800000005, '
+    '"latency_us": "HISTFAAAACl4nJNpmSzMwMDAyQABzFCaEURcm7yEwf4DRGC+PtNCFqaPzEwAiO0G/Q==", '
+    '"ok": 3, "failed": {"ConnectionResetError": 1}, "clamped": 0, "expected": 4, "sent": 4, '
+    '"lag_ms": 0.0, "invalid": ""}], "expected_to_fail": false}'
+)
+
+
+def test_journals_of_earlier_versions_still_read_recover_and_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "journals" / "earlier.jsonl"
+    log.parent.mkdir()
+    log.write_text(
+        EARLIER_JOURNAL.replace("PID", str(_DEAD_PID)).replace("RESULT", EARLIER_RESULT),
+        encoding="utf-8",
+    )
+
+    events = list(read_events(log))  # the unknown event and the torn line are skipped
+    assert [type(e) for e in events] == [
+        RunStarted,
+        ExperimentStarted,
+        FaultIntent,
+        FaultInjected,
+        FaultReverted,
+        FaultIntent,
+        FaultNotInjected,
+        FaultIntent,
+        FaultInjected,
+        FaultRevertFailed,
+        ExperimentFinished,
+    ]
+    assert events[0] == RunStarted(
+        run_id="20260101-000000-abcdef",
+        env="local",
+        provider="local",
+        seed=7,
+        at=1800000000.0,
+        pid=_DEAD_PID,
+    )
+    assert events[3] == FaultInjected(
+        injection_id="aaa",
+        at=1800000005.0,
+        undo={"op": "remove_fault", "target": "web", "handle": "fault-0"},
+    )
+    finished = events[-1]
+    assert isinstance(finished, ExperimentFinished)
+    assert finished.result.seconds[0].ok == 3
+    assert finished.result.seconds[0].latency_us.get_value_at_percentile(50) == pytest.approx(
+        5000, rel=1e-3
+    )
+    # Encoding an event read from it gives its line back, key for key.
+    lines = log.read_text(encoding="utf-8").splitlines()
+    for line, event in zip(lines[:10], events[:10], strict=True):
+        assert json.dumps(event.to_json()) == line
+    assert json.loads(json.dumps(finished.to_json())) == json.loads(
+        '{"event": "experiment_finished", "result": RESULT}'.replace("RESULT", EARLIER_RESULT)
+    )
+
+    [still_open] = unreverted_intents(log)
+    assert still_open.injection_id == "ccc" and still_open.instance_ids == ("i-3",)
+    assert main(["recover", "--dir", str(tmp_path)]) == 0
+    assert "settled StopInstances 1 of web on i-3 (local)" in capsys.readouterr().out
+    assert unreverted_intents(log) == []
+    # on a line of its own, after the torn one
+    assert log.read_text(encoding="utf-8").endswith(
+        '"injec\n{"event": "fault_reverted", "injection_id": "ccc", "by": "chaoskit recover", '
+        '"note": "local system no longer running"}\n'
+    )
+
+    # The run's JSON journal, as the report was rendered from it, renders again.
+    (tmp_path / "chaoskit-r0.json").write_text(
+        '{"chaoskit_journal": 1, "resilience_score": 0.0, "run_id": "r0", "env": "local", '
+        '"started": 1800000000.0, "finished": 1800000020.0, "seed": 7, '
+        '"experiments": [RESULT]}'.replace("RESULT", EARLIER_RESULT),
+        encoding="utf-8",
+    )
+    assert main(["report", "--dir", str(tmp_path)]) == 0
+    html = (tmp_path / "chaoskit-r0.html").read_text(encoding="utf-8")
+    assert "Latency 200ms on 1 of web" in html
+    assert "25.00% of 4 requests failed &lt;b&gt;" in html
+    assert "failed <b>" not in html

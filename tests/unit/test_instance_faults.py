@@ -221,9 +221,9 @@ def test_an_experiment_journals_how_to_undo_a_stop_and_reverts_it(tmp_path: Path
     result = experiment.finish()
     assert result.outcome == "passed", result.reason
     events = list(read_events(experiment.journal.path))
-    (injected,) = [e for e in events if e["event"] == "fault_injected"]
-    assert injected["undo"]["op"] == "remove_fault"
-    assert injected["undo"]["handle"].startswith("stop-")
+    (injected,) = [e for e in events if e.event == "fault_injected"]
+    assert injected.undo["op"] == "remove_fault"
+    assert injected.undo["handle"].startswith("stop-")
     assert unreverted_intents(experiment.journal.path) == []
     assert env.target("web").faults == {}
 

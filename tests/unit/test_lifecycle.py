@@ -134,7 +134,7 @@ def test_a_fault_that_cannot_be_injected_is_journalled_and_raised(tmp_path: Path
     experiment.start()
     with pytest.raises(InjectionError, match="refused to terminate"):
         experiment.inject(faults.TerminateInstances(target="web"), hold="1s")
-    events = [e["event"] for e in read_events(experiment.journal.path)]
+    events = [e.event for e in read_events(experiment.journal.path)]
     assert events[-2:] == ["fault_intent", "fault_not_injected"]
     assert unreverted_intents(experiment.journal.path) == []
 
@@ -166,7 +166,13 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_active(tmp_path: Path)
     assert result.outcome == "error"
     assert "still active" in result.reason and "i-" in result.reason
     intents = unreverted_intents(experiment.journal.path)
-    assert [i["fault"] for i in intents] == ["Latency 200ms on 1 of web"]
+    assert [i.fault for i in intents] == ["Latency 200ms on 1 of web"]
+    [failure] = result.revert_failures
+    assert failure.injection_id == intents[0].injection_id
+    assert failure.fault == "Latency 200ms on 1 of web"
+    assert failure.instance_ids == result.injections[0].instance_ids
+    assert failure.error == result.injections[0].error  # the provider's own words
+    assert result.reason == failure.message  # which names the fault and its instances
 
 
 def test_revert_failure_inside_a_hold_raises_revert_error(tmp_path: Path) -> None:
@@ -185,7 +191,7 @@ def test_the_intent_reaches_the_journal_before_the_fault_is_injected(tmp_path: P
     real_add = target.add_network_fault
 
     def spying_add(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen_at_injection.extend(e["event"] for e in read_events(experiment.journal.path))
+        seen_at_injection.extend(e.event for e in read_events(experiment.journal.path))
         return real_add(*args, **kwargs)
 
     target.add_network_fault = spying_add  # type: ignore[method-assign]
@@ -447,3 +453,21 @@ def test_no_fault_is_injected_after_the_guardrail_halted_the_experiment(tmp_path
     result = broken.run(body)
     assert result.cause == "halted"
     assert second_fault.injected == 0
+
+
+def test_a_dry_run_plans_through_the_same_protocol_and_draws_no_verdict(tmp_path: Path) -> None:
+    from chaoskit.experiment.dry_run import DryRun
+    from chaoskit.experiment.protocol import ChaosExperiment
+
+    notes: list[str] = []
+    dry: ChaosExperiment = DryRun(
+        settings=ExperimentSettings(name="exp", objectives=OBJECTIVES, baseline=5, recovery=5),
+        env=FakeEnvironment(),
+        rng=random.Random(1),
+        notify=notes.append,
+    )
+    dry.start()
+    with dry.inject(faults.Latency(target="web", delay="10ms"), hold="8s") as planned:
+        assert planned.instance_ids
+    assert dry.finish() is None and dry.abort(RuntimeError("x")) is None and dry.result is None
+    assert dry.summary().startswith("dry run: would inject Latency 10ms on 1 of web on i-")

@@ -2,7 +2,13 @@
 
 from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
 from chaoskit.experiment.lifecycle import ActiveFault, Experiment, ExperimentSettings
-from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Journal, Phase
+from chaoskit.experiment.result import (
+    ExperimentResult,
+    InjectionRecord,
+    Journal,
+    Phase,
+    RevertFailure,
+)
 
 __all__ = [
     "ActiveFault",
@@ -13,6 +19,7 @@ __all__ = [
     "Journal",
     "JournalWriter",
     "Phase",
+    "RevertFailure",
     "read_events",
     "unreverted_intents",
 ]

@@ -1,7 +1,9 @@
 """``--chaos-dry-run``: resolve and print what each experiment would do, change nothing.
 
-Stands in for ``Experiment`` in the test body: ``inject`` plans the fault with read-only calls
-(which instances it would hit) and reports it, but injects nothing and starts no load.
+Stands in for ``Experiment`` in the test body (both are a ``ChaosExperiment``): ``inject``
+plans the fault with read-only calls (which instances it would hit) and reports it, but
+injects nothing and starts no load. It draws no verdict: ``finish`` returns None, and the
+plugin ends the test as skipped with the ``summary``.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Literal
 
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.experiment.lifecycle import ExperimentSettings, Notify
+from chaoskit.experiment.result import ExperimentResult
 from chaoskit.typing import Environment, Fault
 from chaoskit.vocabulary import FaultPlan
 
@@ -45,6 +49,20 @@ class DryRun:
         )
         return _PlannedFault(plan)
 
+    @property
+    def result(self) -> ExperimentResult | None:
+        return None
+
+    def finish(self) -> ExperimentResult | None:
+        """Nothing was injected, nothing to judge."""
+        return None
+
+    def abort(
+        self, error: BaseException, *, during: Literal["setup", "body"] = "body"
+    ) -> ExperimentResult | None:
+        """Nothing was injected, nothing to revert."""
+        return None
+
     def summary(self) -> str:
         if not self.plans:
             return "dry run: no fault would be injected"
@@ -54,6 +72,8 @@ class DryRun:
 
 
 class _PlannedFault:
+    """What ``DryRun.inject`` returns: the plan, and a revert that has nothing to do."""
+
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
         self.instance_ids = plan.instance_ids

@@ -1,15 +1,18 @@
 """What an experiment produced: its windows, injections, measurements and verdict.
 
 These are the journal's content; the report renders them and the plugin maps the outcome onto
-pytest's. Every class round-trips through plain JSON.
+pytest's. Every class round-trips through plain JSON: the per-second measurements stay
+``SecondStats`` in the process and are encoded only when the journal is written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from chaoskit.slo.objectives import Measurement
+from chaoskit.slo.seconds import SecondStats
 
 Outcome = Literal["passed", "failed", "error"]
 # Why an experiment did not pass; the plugin picks the exception (and so pytest's outcome) by it.
@@ -24,6 +27,9 @@ Cause = Literal[
     "setup_failed",
     "revert_failed",
 ]
+InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
+# JSON as ``json.loads`` returns it: checked field by field where it is read.
+JsonObject = Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,13 +50,35 @@ class InjectionRecord:
     instance_ids: tuple[str, ...]
     injected_at: float | None
     reverted_at: float | None
-    status: Literal["reverted", "not injected", "revert failed", "active"]
+    status: InjectionStatus
     error: str = ""
     severity: float = 1.0
     # From the injection to the first second outside the baseline's band (slo.recovery).
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
     recovered_after: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevertFailure:
+    """A fault that could not be reverted, or may have taken effect without saying so: it may
+    still be active. The injection ledger produces these; ``message`` is what users read."""
+
+    injection_id: str
+    fault: str
+    instance_ids: tuple[str, ...]
+    error: str  # the failure as the fault or the provider raised it
+    # The error is the fault's own RevertError, whose text already says what may be active.
+    error_names_fault: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.error_names_fault:
+            return self.error
+        return (
+            f"reverting {self.fault} on {', '.join(self.instance_ids)} failed, it may still be "
+            f"active: {self.error}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,17 +94,35 @@ class ExperimentResult:
     phases: tuple[Phase, ...] = ()
     injections: tuple[InjectionRecord, ...] = ()
     measurements: tuple[Measurement, ...] = ()
-    seconds: tuple[dict[str, Any], ...] = ()  # SecondStats.to_json() of every measured second
+    seconds: tuple[SecondStats, ...] = ()  # every measured second, for the report
     expected_to_fail: bool = False
+    # What could not be reverted (cause "revert_failed"). Not written to the JSON: the journal
+    # holds each failure as a fault_revert_failed event and in its injection's record.
+    revert_failures: tuple[RevertFailure, ...] = field(default=(), compare=False)
 
     def breaches(self) -> list[Measurement]:
         return [m for m in self.measurements if m.status == "fail"]
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> dict[str, object]:
+        # Not asdict(self): it would deep-copy every second's histogram.
+        return {
+            "name": self.name,
+            "env": self.env,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "cause": self.cause,
+            "started": self.started,
+            "finished": self.finished,
+            "objectives": list(self.objectives),
+            "phases": [asdict(phase) for phase in self.phases],
+            "injections": [asdict(injection) for injection in self.injections],
+            "measurements": [asdict(measurement) for measurement in self.measurements],
+            "seconds": [second.to_json() for second in self.seconds],
+            "expected_to_fail": self.expected_to_fail,
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ExperimentResult:
+    def from_json(cls, data: JsonObject) -> ExperimentResult:
         return cls(
             **{
                 **data,
@@ -87,7 +133,7 @@ class ExperimentResult:
                     for i in data["injections"]
                 ),
                 "measurements": tuple(Measurement(**m) for m in data["measurements"]),
-                "seconds": tuple(data["seconds"]),
+                "seconds": tuple(SecondStats.from_json(s) for s in data["seconds"]),
             }
         )
 
@@ -104,7 +150,7 @@ class Journal:
     experiments: tuple[ExperimentResult, ...] = field(default_factory=tuple)
     resilience_score: float | None = None  # see chaoskit.experiment.score
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "chaoskit_journal": 1,
             "resilience_score": self.resilience_score,
@@ -117,7 +163,7 @@ class Journal:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Journal:
+    def from_json(cls, data: JsonObject) -> Journal:
         return cls(
             run_id=data["run_id"],
             env=data["env"],

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from chaoskit.clock import SystemClock
 from chaoskit.errors import ConfigError
+from chaoskit.experiment.dry_run import DryRun
+from chaoskit.experiment.events import RunFinished, RunStarted
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings, Notify
 from chaoskit.experiment.result import ExperimentResult, Journal
@@ -51,13 +53,14 @@ class Run:
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
         self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
         self.journal.append(
-            "run_started",
-            run_id=self.run_id,
-            env=env_name,
-            provider=provider,
-            seed=self.seed,
-            at=self.started,
-            pid=os.getpid(),
+            RunStarted(
+                run_id=self.run_id,
+                env=env_name,
+                provider=provider,
+                seed=self.seed,
+                at=self.started,
+                pid=os.getpid(),
+            )
         )
         self.results: list[ExperimentResult] = []
         self._env_factory = env_factory
@@ -94,6 +97,12 @@ class Run:
             notify=notify,
         )
 
+    def dry_run(self, settings: ExperimentSettings, notify: Notify) -> DryRun:
+        """What ``experiment`` plans, printed instead of run (``--chaos-dry-run``)."""
+        return DryRun(
+            settings=settings, env=self.environment, rng=self.rng_for(settings), notify=notify
+        )
+
     def rng_for(self, settings: ExperimentSettings) -> random.Random:
         # Each experiment draws its victims from its own stream, so adding or reordering
         # experiments does not change which instances another one hits for a given seed.
@@ -111,7 +120,7 @@ class Run:
             if self._env is not None:
                 self._env.close()
         finished = self.clock.now()
-        self.journal.append("run_finished", at=finished)
+        self.journal.append(RunFinished(at=finished))
         self.journal.close()
         return Journal(
             run_id=self.run_id,

@@ -1,11 +1,11 @@
-"""Per-second series for the report, computed from the journal's per-second histograms."""
+"""Per-second series for the report, computed from the result's per-second histograms."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from chaoskit.experiment.result import ExperimentResult
-from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.seconds import SecondStats, merge_seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,30 +27,28 @@ class SecondPoint:
 
 
 def series(result: ExperimentResult) -> list[SecondPoint]:
-    points = []
-    for data in result.seconds:
-        stats = SecondStats.from_json(data)
-        histogram = stats.latency_us
+    return [_point(stats, started=result.started) for stats in result.seconds]
 
-        def at(
-            percentile: float, histogram: object = histogram, ok: int = stats.ok
-        ) -> float | None:
-            if not ok:
-                return None
-            return float(histogram.get_value_at_percentile(percentile)) / 1000  # type: ignore[attr-defined]
 
-        points.append(
-            SecondPoint(
-                offset=stats.second - result.started,
-                expected=stats.demand,
-                requests=stats.completed,
-                failures=stats.failures,
-                p50_ms=at(50),
-                p95_ms=at(95),
-                p99_ms=at(99),
-                invalid=stats.invalid,
-                queued=stats.queued,
-                queued_max_ms=stats.queued_max_ms,
-            )
-        )
-    return points
+def _point(stats: SecondStats, *, started: float) -> SecondPoint:
+    # Percentiles of a merged copy: decoding the result's own second would keep its histogram
+    # (185 KiB) in the result, for every second of the run.
+    latency_us = merge_seconds([stats], label=stats.second).latency_us if stats.ok else None
+
+    def at(percentile: float) -> float | None:
+        if latency_us is None:
+            return None
+        return float(latency_us.get_value_at_percentile(percentile)) / 1000
+
+    return SecondPoint(
+        offset=stats.second - started,
+        expected=stats.demand,
+        requests=stats.completed,
+        failures=stats.failures,
+        p50_ms=at(50),
+        p95_ms=at(95),
+        p99_ms=at(99),
+        invalid=stats.invalid,
+        queued=stats.queued,
+        queued_max_ms=stats.queued_max_ms,
+    )

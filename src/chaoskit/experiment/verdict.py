@@ -1,0 +1,265 @@
+"""The verdict: from phases and measured seconds to windows, judgements and an outcome.
+
+Pure: it reads no clock, waits for nothing and writes nothing. The lifecycle hands it the
+phases it ran and the seconds the load measured, and tells the user what it found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from chaoskit.durations import format_duration
+from chaoskit.experiment.result import Cause, Outcome, Phase, RevertFailure
+from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
+from chaoskit.slo.objectives import Measurement, Objective, judge
+from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
+from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.window import Window
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conclusion:
+    outcome: Outcome
+    cause: Cause
+    reason: str
+
+
+PASSED = Conclusion(outcome="passed", cause="", reason="every objective held")
+NOTHING_INJECTED = Conclusion(
+    outcome="failed",
+    cause="nothing_injected",
+    reason="no fault was injected, so nothing was tested; call chaos.inject(...) in the body",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovery:
+    """One fault's effect on users, against the baseline's band (``chaoskit.slo.recovery``)."""
+
+    detected_after: float | None  # from the injection; None: no effect seen
+    recovered_after: float | None  # from the revert; None: not back before the end
+
+    def describe(self) -> str:
+        detected = (
+            "no effect seen"
+            if self.detected_after is None
+            else f"detected after {self.detected_after:.1f}s"
+        )
+        recovered = (
+            "not back in the baseline band before the end"
+            if self.recovered_after is None
+            else f"recovered {self.recovered_after:.1f}s after the revert"
+        )
+        return f"{detected}, {recovered}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SteadyStateBefore:
+    """The baseline judged: the experiment goes on only when ``broken`` is None."""
+
+    window: Window
+    measurements: tuple[Measurement, ...]
+    broken: Conclusion | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judged:
+    """Everything after the baseline judged, in the order it is reported."""
+
+    windows: tuple[Window, ...]  # one per phase after the baseline
+    # The objectives in each phase, then each fault's RTO, then the error budget.
+    measurements: tuple[Measurement, ...]
+    recoveries: tuple[Recovery, ...]  # one per fault that took effect, empty without baseline
+    budget: Measurement | None
+    conclusion: Conclusion
+
+
+@dataclass(kw_only=True)
+class Verdict:
+    """Judges one experiment; remembers its baseline, against which the rest is judged."""
+
+    objectives: tuple[Objective, ...]
+    allow_inconclusive: bool = False
+    rto: float | None = None
+    error_budget: ErrorBudget | None = None
+    baseline: Window | None = None
+
+    def steady_state_before(
+        self, phase: Phase, seconds: Sequence[SecondStats]
+    ) -> SteadyStateBefore:
+        window = self.baseline = self.window(phase, seconds)
+        measurements = tuple(self._evaluate(phase, window))
+        broken = [m for m in measurements if m.status == "fail"]
+        unsure = [m for m in measurements if m.status == "inconclusive"]
+        conclusion = None
+        if broken or (unsure and not self.allow_inconclusive):
+            if broken:
+                reason = "steady state did not hold before any fault was injected: "
+            else:
+                reason = (
+                    "steady state could not be verified before injection, too few samples "
+                    "(lengthen baseline, add users, or allow_inconclusive=True): "
+                )
+            reason += "; ".join(f"{m.objective}: {m.reason}" for m in broken + unsure)
+            conclusion = Conclusion(outcome="error", cause="steady_state_broken", reason=reason)
+        return SteadyStateBefore(window=window, measurements=measurements, broken=conclusion)
+
+    def after(
+        self, phases: Sequence[Phase], seconds: Sequence[SecondStats], *, end: float, halted: str
+    ) -> Judged:
+        """Judge the fault and recovery ``phases`` (every fault reverted) on ``seconds``, up to
+        ``end``; ``halted`` is the guardrail's reason, if it ended a hold."""
+        windows = [self.window(phase, seconds) for phase in phases]
+        measurements = [
+            m
+            for phase, window in zip(phases, windows, strict=True)
+            for m in self._evaluate(phase, window)
+        ]
+        faults = [phase for phase in phases if phase.kind == "fault"]
+        recoveries = self._recoveries(faults, seconds, end)
+        if self.rto is not None and recoveries:
+            measurements += [
+                self._judge_rto(phase.name, recovery.recovered_after)
+                for phase, recovery in zip(faults, recoveries, strict=True)
+            ]
+        budget = self._budget_use(faults, seconds, end)
+        if budget is not None:
+            measurements.append(budget)
+        return Judged(
+            windows=tuple(windows),
+            measurements=tuple(measurements),
+            recoveries=tuple(recoveries),
+            budget=budget,
+            conclusion=self._conclusion(measurements, halted),
+        )
+
+    def aborted(
+        self,
+        error: BaseException,
+        *,
+        during: Literal["setup", "body"],
+        failures: Sequence[RevertFailure],
+        halted: str,
+    ) -> Conclusion:
+        """Something raised: no verdict is drawn, only why the experiment ended."""
+        if during == "setup":
+            reason = f"the experiment could not run to a verdict: {type(error).__name__}: {error}"
+        else:
+            reason = f"the experiment body raised {type(error).__name__}: {error}"
+        if failures:
+            return self.unreverted(failures, then=reason)
+        if during == "setup":
+            return Conclusion(outcome="error", cause="setup_failed", reason=reason)
+        if halted:
+            return Conclusion(outcome="failed", cause="halted", reason=halted)
+        return Conclusion(outcome="failed", cause="body_raised", reason=reason)
+
+    @staticmethod
+    def unreverted(failures: Sequence[RevertFailure], *, then: str = "") -> Conclusion:
+        """A fault may still be active: an error, whatever else happened (``then``)."""
+        reason = "; ".join([*(failure.message for failure in failures), *([then] if then else [])])
+        return Conclusion(outcome="error", cause="revert_failed", reason=reason)
+
+    def window(self, phase: Phase, seconds: Sequence[SecondStats]) -> Window:
+        # Only whole seconds inside the phase count: the edge seconds mix two phases.
+        first, last = math.ceil(phase.start), math.floor(phase.end)
+        inside = {s.second: s for s in seconds if first <= s.second < last}
+        return Window(
+            name=phase.name,
+            kind=phase.kind,
+            seconds=[
+                inside.get(second, SecondStats(second=second)) for second in range(first, last)
+            ],
+            baseline=None if phase.kind == "baseline" else self.baseline,
+            start=phase.start,
+            end=phase.end,
+        )
+
+    def _evaluate(self, phase: Phase, window: Window) -> list[Measurement]:
+        return [
+            judge(objective, window)
+            for objective in self.objectives
+            if phase.kind in objective.phases
+        ]
+
+    def _conclusion(self, measurements: Sequence[Measurement], halted: str) -> Conclusion:
+        breaches = [m for m in measurements if m.status == "fail"]
+        unsure = [m for m in measurements if m.status == "inconclusive"]
+        if halted:
+            reason = halted + "".join(
+                f"; {m.objective} in {m.window}: {m.reason}" for m in breaches
+            )
+            return Conclusion(outcome="failed", cause="halted", reason=reason)
+        if breaches:
+            reason = "SLO breached: " + "; ".join(
+                f"{m.objective} in {m.window}: {m.reason}" for m in breaches
+            )
+            return Conclusion(outcome="failed", cause="slo_breached", reason=reason)
+        if unsure and not self.allow_inconclusive:
+            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + "; ".join(
+                f"{m.objective} in {m.window}: {m.reason}" for m in unsure
+            )
+            return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
+        return PASSED
+
+    def _recoveries(
+        self, faults: Sequence[Phase], seconds: Sequence[SecondStats], end: float
+    ) -> list[Recovery]:
+        """Time to detect and to recover for each fault (a phase from injection to revert)."""
+        limits = limits_from(self.baseline) if self.baseline is not None else None
+        if limits is None:
+            return []
+        return [
+            Recovery(
+                detected_after=time_to_detect(seconds, limits, injected_at=fault.start, until=end),
+                recovered_after=time_to_recover(seconds, limits, reverted_at=fault.end, until=end),
+            )
+            for fault in faults
+        ]
+
+    def _budget_use(
+        self, faults: Sequence[Phase], seconds: Sequence[SecondStats], end: float
+    ) -> Measurement | None:
+        """What the fault and recovery phases cost the declared error budget."""
+        budget, baseline = self.error_budget, self.baseline
+        if budget is None or baseline is None or baseline.duration == 0 or not faults:
+            return None
+        first = min(fault.start for fault in faults)
+        span = self.window(Phase(name="span", kind="fault", start=first, end=end), seconds)
+        # Valid seconds only: a lagging load generator is not the target's failure.
+        valid = [second for second in span.seconds if second.valid]
+        held = sum(fault.end - fault.start for fault in faults)
+        use = assess(
+            budget,
+            valid,
+            baseline_rps=baseline.merged.demand / baseline.duration,
+            long_window=math.ceil(held),
+        )
+        return budget_verdict(budget, use, window="fault to end")
+
+    def _judge_rto(self, window: str, recovered_after: float | None) -> Measurement:
+        rto = self.rto
+        assert rto is not None
+        passed = recovered_after is not None and recovered_after <= rto
+        return Measurement(
+            objective=f"recovery <= {format_duration(rto)}",
+            kind="recovery",
+            limit=rto,
+            window=window,
+            value=recovered_after,
+            shown="not recovered" if recovered_after is None else f"{recovered_after:.1f}s",
+            status="pass" if passed else "fail",
+            samples=0,
+            reason=""
+            if passed
+            else "slower than the RTO of "
+            f"{format_duration(rto)}: "
+            + (
+                "never back in the baseline band"
+                if recovered_after is None
+                else f"took {recovered_after:.1f}s"
+            ),
+        )

@@ -1,0 +1,127 @@
+"""What the report shows of one experiment, computed from its result: the typed view the
+``report.html.j2`` template renders (tables, charts, per-second points, totals)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chaoskit.experiment.result import ExperimentResult
+from chaoskit.report.charts import PERCENTILE_COLOURS, Band, Line, line_chart
+from chaoskit.report.series import SecondPoint, series
+from chaoskit.slo.objectives import Measurement
+from chaoskit.slo.window import MAX_QUEUED_SHARE
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentView:
+    result: ExperimentResult
+    windows: tuple[str, ...]  # the objectives table's columns: every judged window, in order
+    # objective -> window -> its measurement: every judgement, the steady-state objectives
+    # (also those never judged) and the RTO and budget when declared
+    table: Mapping[str, Mapping[str, Measurement]]
+    charts: tuple[str, ...]  # inline SVG: throughput, error rate, latency
+    points: tuple[SecondPoint, ...]
+    duration: float  # seconds from the experiment's start to its end
+    requests: int
+    failures: int
+    invalid: int  # seconds in which the load generator fell behind
+    queued: int
+    queued_max_ms: float
+    # The terminal's rule (slo.window): worth a note above a share of the requests.
+    queued_note: bool
+
+
+def experiment_view(result: ExperimentResult) -> ExperimentView:
+    points = series(result)
+    bands = [
+        Band(kind=p.kind, label=p.name, start=p.start - result.started, end=p.end - result.started)
+        for p in result.phases
+    ] + [
+        Band(kind="invalid", label=f"invalid: {p.invalid}", start=p.offset, end=p.offset + 1)
+        for p in points
+        if p.invalid
+    ]
+    x_max = result.finished - result.started
+    windows = tuple(dict.fromkeys(m.window for m in result.measurements))
+    judged = dict.fromkeys([*result.objectives, *(m.objective for m in result.measurements)])
+    table = {
+        objective: {m.window: m for m in result.measurements if m.objective == objective}
+        for objective in judged
+    }
+    charts = (
+        line_chart(
+            title="throughput",
+            unit="requests/s (completed)",
+            lines=[
+                Line(
+                    label="requests/s",
+                    colour="#2f6db5",
+                    points=[(p.offset, p.requests) for p in points],
+                )
+            ],
+            bands=bands,
+            x_max=x_max,
+        ),
+        line_chart(
+            title="error rate",
+            unit="errors %",
+            lines=[
+                Line(
+                    label="error %",
+                    colour="#c0392b",
+                    points=[(p.offset, p.error_pct) for p in points],
+                )
+            ],
+            bands=bands,
+            x_max=x_max,
+            limits=_limits(result, "error_rate", scale=100),
+        ),
+        line_chart(
+            title="latency",
+            unit="latency ms (p50 / p95 / p99)",
+            lines=[
+                Line(
+                    label="p50",
+                    colour=PERCENTILE_COLOURS["p50"],
+                    points=[(p.offset, p.p50_ms) for p in points],
+                ),
+                Line(
+                    label="p95",
+                    colour=PERCENTILE_COLOURS["p95"],
+                    points=[(p.offset, p.p95_ms) for p in points],
+                ),
+                Line(
+                    label="p99",
+                    colour=PERCENTILE_COLOURS["p99"],
+                    points=[(p.offset, p.p99_ms) for p in points],
+                ),
+            ],
+            bands=bands,
+            x_max=x_max,
+            limits=_limits(result, "latency", scale=1000),
+        ),
+    )
+    queued = sum(p.queued for p in points)
+    return ExperimentView(
+        result=result,
+        windows=windows,
+        table=table,
+        charts=charts,
+        points=tuple(points),
+        duration=x_max,
+        requests=sum(p.requests for p in points),
+        failures=sum(p.failures for p in points),
+        invalid=sum(1 for p in points if p.invalid),
+        queued=queued,
+        queued_max_ms=max((p.queued_max_ms for p in points), default=0.0),
+        queued_note=queued > MAX_QUEUED_SHARE * sum(p.expected for p in points),
+    )
+
+
+def _limits(result: ExperimentResult, kind: str, *, scale: float) -> list[tuple[str, float]]:
+    """Objective thresholds of ``kind``, in the chart's unit, drawn so a breach is visible."""
+    thresholds = {
+        m.objective: m.limit for m in result.measurements if m.kind == kind and m.limit is not None
+    }
+    return [(objective, limit * scale) for objective, limit in thresholds.items() if limit]

@@ -9,7 +9,7 @@ import pytest
 from chaoskit import faults
 from chaoskit.experiment.result import ExperimentResult, InjectionRecord
 from chaoskit.experiment.score import resilience_score
-from chaoskit.slo.objectives import Measurement
+from chaoskit.slo.measurement import Measurement
 from chaoskit.testing import FakeEnvironment
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chaoskit.slo.objectives import Objective
+from chaoskit.slo.measurement import Objective
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, LoadDriver

@@ -28,7 +28,7 @@ from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.result import ExperimentResult, Phase, RevertFailure
 from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
 from chaoskit.slo.budget import ErrorBudget
-from chaoskit.slo.objectives import STATUS_LABELS, Measurement, Objective
+from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.typing import Clock, Environment, Fault, LoadDriver
 

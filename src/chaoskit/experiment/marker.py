@@ -16,7 +16,7 @@ from chaoskit.experiment.lifecycle import ExperimentSettings
 from chaoskit.load import Locust
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.grammar import parse_objective
-from chaoskit.slo.objectives import Objective
+from chaoskit.slo.measurement import Objective
 from chaoskit.slo.recovery import Band
 
 DEFAULT_BASELINE = 10.0

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from chaoskit.slo.objectives import Measurement
+from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.seconds import SecondStats
 
 Outcome = Literal["passed", "failed", "error"]

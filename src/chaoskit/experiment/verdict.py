@@ -14,7 +14,8 @@ from typing import Literal
 from chaoskit.durations import format_duration
 from chaoskit.experiment.result import Cause, Outcome, Phase, RevertFailure
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
-from chaoskit.slo.objectives import Measurement, Objective, judge
+from chaoskit.slo.measurement import Measurement, Objective
+from chaoskit.slo.objectives import judge
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window

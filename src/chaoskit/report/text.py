@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaoskit.experiment.result import Journal
-from chaoskit.slo.objectives import STATUS_LABELS
+from chaoskit.slo.measurement import STATUS_LABELS
 
 
 def summary_lines(journal: Journal) -> list[str]:

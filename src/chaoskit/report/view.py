@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chaoskit.experiment.result import ExperimentResult
 from chaoskit.report.charts import PERCENTILE_COLOURS, Band, Line, line_chart
 from chaoskit.report.series import SecondPoint, series
-from chaoskit.slo.objectives import Measurement
+from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.window import MAX_QUEUED_SHARE
 
 

@@ -20,13 +20,11 @@ from typing import ClassVar
 
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
-from chaoskit.slo.composite import AllOf, AnyOf, Composable
+from chaoskit.slo.composite import Composable
 from chaoskit.slo.measurement import (
-    STATUS_LABELS,
     Kind,
     Measurement,
     Objective,
-    Status,
 )
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.units import (
@@ -38,31 +36,6 @@ from chaoskit.slo.units import (
     parse_ratio,
 )
 from chaoskit.slo.window import PhaseKind, Window
-
-# The contract's names stay importable from here, where they were defined before
-# chaoskit.slo.measurement existed.
-__all__ = [
-    "ALL_PHASES",
-    "STATUS_LABELS",
-    "AllOf",
-    "AnyOf",
-    "AvailabilityObjective",
-    "CustomCheck",
-    "CustomObjective",
-    "ErrorRateObjective",
-    "Kind",
-    "LatencyObjective",
-    "Measurement",
-    "Objective",
-    "Status",
-    "ThroughputObjective",
-    "availability",
-    "custom",
-    "error_rate",
-    "judge",
-    "latency",
-    "throughput",
-]
 
 # A tail percentile needs this many samples beyond it: p99 needs 1000 requests, p95 needs 200,
 # p50 needs 20. Fewer, and one request decides the figure.

@@ -9,7 +9,9 @@ with ``&`` and ``|`` included) and ``Measurement`` (what it answers).
 An objective has two names: ``describe()``, the text people read (``p99 < 300ms``), and
 ``key``, its identity, derived from its whole definition (phases included), equal for equal
 objectives, and the same in every process and Python version (``objective_key``), so a
-journal written today still names the same objective tomorrow.
+journal written today still names the same objective tomorrow. Measurements carry the key so
+runs can be compared objective by objective whatever its text says; within one experiment the
+report labels rows with ``describe()``, which the marker keeps unique per phase.
 """
 
 from __future__ import annotations

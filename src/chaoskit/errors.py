@@ -8,6 +8,9 @@ experiment did not run, or left something behind); ``InjectionError``, ``SLOBrea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class ChaoskitError(Exception):
     """Root of every exception chaoskit raises on purpose."""
@@ -36,8 +39,39 @@ class InjectionError(ChaoskitError):
     """A fault could not be injected."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class RevertFailure:
+    """A fault that could not be reverted, or may have taken effect without saying so: it may
+    still be active. The injection ledger produces these; ``message`` is what users read."""
+
+    injection_id: str
+    fault: str
+    instance_ids: tuple[str, ...]
+    error: str  # the failure as the fault or the provider raised it
+    # The error is the fault's own RevertError, whose text already says what may be active.
+    error_names_fault: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.error_names_fault:
+            return self.error
+        return (
+            f"reverting {self.fault} on {', '.join(self.instance_ids)} failed, it may still be "
+            f"active: {self.error}"
+        )
+
+
 class RevertError(ChaoskitError):
-    """Reverting a fault failed: something may still be active. The message names it."""
+    """Reverting a fault failed: something may still be active. The message names it.
+
+    ``failures`` holds a record per fault that may still be active, when chaoskit knows them
+    (a fault's own revert raises without): code that must act on what is left, such as the
+    plugin stopping the run, reads the records instead of parsing the message.
+    """
+
+    def __init__(self, *args: object, failures: Sequence[RevertFailure] = ()) -> None:
+        super().__init__(*args)
+        self.failures = tuple(failures)
 
 
 class SLOBreached(ChaoskitError):

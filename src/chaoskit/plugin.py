@@ -206,10 +206,8 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     result = replace(experiment.result, expected_to_fail=item.stash.get(_xfailed_key, False))
     run.record(result)
     if result.cause == "revert_failed":
-        item.session.shouldfail = (
-            "chaoskit: a fault could not be reverted; no further experiments run. " + result.reason
-        )
-        raise RevertError(result.reason)
+        item.session.shouldfail = _stop_the_run(result)
+        raise RevertError(result.reason, failures=result.revert_failures)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -235,6 +233,19 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if result.outcome == "failed":
         raise _failure(result)
     return outcome  # a failed revert is raised at teardown, where pytest calls it an error
+
+
+def _stop_the_run(result: ExperimentResult) -> str:
+    """Why the session stops: each fault that may still be active, where, for the human who
+    must revert it by hand."""
+    active = "; ".join(
+        f"{failure.fault} on {', '.join(failure.instance_ids)}"
+        for failure in result.revert_failures
+    )
+    # Without records (a result built by hand), the reason is all there is to say.
+    return "chaoskit: a fault could not be reverted; no further experiments run. " + (
+        f"May still be active: {active}" if active else result.reason
+    )
 
 
 def _failure(result: ExperimentResult) -> ChaoskitError:

@@ -171,8 +171,15 @@ def test_next_experiment(chaos):
 """,
     )
     result.assert_outcomes(passed=1, errors=1)
+    injected = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    [record] = injected["experiments"][0]["injections"]
+    [instance] = record["instance_ids"]
     result.stdout.fnmatch_lines(
-        ["*RevertError*still active on i-*", "*a fault could not be reverted; no further*"]
+        [
+            f"*RevertError*still active on {instance}*",
+            "*chaoskit: a fault could not be reverted; no further experiments run. "
+            f"May still be active: Latency 10ms on 1 of web on {instance} *",
+        ]
     )
     assert result.ret == 1
 

@@ -175,12 +175,35 @@ def test_a_failed_revert_is_an_error_naming_what_is_still_active(tmp_path: Path)
     assert result.reason == failure.message  # which names the fault and its instances
 
 
-def test_revert_failure_inside_a_hold_raises_revert_error(tmp_path: Path) -> None:
+def test_revert_failure_inside_a_hold_raises_revert_error_carrying_the_record(
+    tmp_path: Path,
+) -> None:
     experiment = make(tmp_path)
     experiment.start()
     experiment.env.target("web").fail_remove = True
-    with pytest.raises(RevertError, match="still active"):
+    with pytest.raises(RevertError, match="still active") as caught:
         experiment.inject(faults.Latency(target="web", delay="200ms"), hold="2s")
+    [failure] = caught.value.failures
+    [intent] = unreverted_intents(experiment.journal.path)
+    assert failure.injection_id == intent.injection_id
+    assert failure.fault == "Latency 200ms on 1 of web"
+    assert failure.instance_ids == intent.instance_ids
+    assert str(caught.value) == failure.message
+
+
+def test_a_faults_own_revert_error_reaches_the_caller_with_the_record(tmp_path: Path) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    handle = experiment.inject(FakeFault(fail_revert=True))
+    with pytest.raises(RevertError) as caught:
+        handle.revert()
+    [failure] = caught.value.failures
+    # The fault's own words, unchanged: they already name what may still be active.
+    assert str(caught.value) == f"FakeFault on web is still active on {handle.instance_ids[0]}"
+    assert failure.fault == "FakeFault on web"
+    assert failure.instance_ids == handle.instance_ids
+    result = experiment.finish()
+    assert result.revert_failures == (failure,)
 
 
 def test_the_intent_reaches_the_journal_before_the_fault_is_injected(tmp_path: Path) -> None:
@@ -255,9 +278,12 @@ def test_an_injection_that_may_have_taken_effect_keeps_its_intent_open(tmp_path:
         raise ProviderError("unreachable")
 
     web.active_faults = listing  # type: ignore[method-assign]
-    with pytest.raises(RevertError, match="may be active"):
+    with pytest.raises(RevertError, match="may be active") as caught:
         experiment.inject(faults.Latency(target="web", delay="200ms"))
+    [failure] = caught.value.failures
+    assert failure.fault == "Latency 200ms on 1 of web"
     result = experiment.abort(RuntimeError("stop"))
+    assert result.revert_failures == (failure,)
     assert result.outcome == "error" and result.cause == "revert_failed"
     assert result.injections[0].status == "revert failed"
     assert len(unreverted_intents(experiment.journal.path)) == 1

@@ -1,14 +1,9 @@
 """The experiment lifecycle and its journal."""
 
+from chaoskit.errors import RevertFailure
 from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
 from chaoskit.experiment.lifecycle import ActiveFault, Experiment, ExperimentSettings
-from chaoskit.experiment.result import (
-    ExperimentResult,
-    InjectionRecord,
-    Journal,
-    Phase,
-    RevertFailure,
-)
+from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Journal, Phase
 
 __all__ = [
     "ActiveFault",

@@ -3,7 +3,8 @@
 The safety model's bookkeeping lives here: the intent reaches the disk before the fault is
 injected, the injection and its undo after, the revert (or its failure) when it happens, and
 ``revert_all`` settles whatever is still active, whatever else went wrong. A revert that fails
-becomes a ``RevertFailure`` record that the experiment's result carries.
+becomes a ``RevertFailure`` record: the ``RevertError`` raised carries it, and so does the
+experiment's result.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from chaoskit.errors import ChaoskitError, InjectionError, RevertError
+from chaoskit.errors import ChaoskitError, InjectionError, RevertError, RevertFailure
 from chaoskit.experiment.events import (
     FaultInjected,
     FaultIntent,
@@ -22,7 +23,7 @@ from chaoskit.experiment.events import (
     FaultRevertFailed,
 )
 from chaoskit.experiment.journal import JournalWriter
-from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, RevertFailure
+from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase
 from chaoskit.experiment.verdict import Recovery
 from chaoskit.typing import Clock, Environment, Fault, Injection
 from chaoskit.vocabulary import FaultPlan
@@ -155,12 +156,13 @@ class InjectionLedger:
             injection = fault.inject(plan, self._env)
         except RevertError as error:
             # The fault could not say whether it took effect: the intent stays open.
-            active.error, active.maybe_active = str(error), True
-            self._failures[active.injection_id] = active.failure(error)
+            failure = active.failure(error)
+            active.error, active.maybe_active = failure.error, True
+            self._failures[active.injection_id] = failure
             self._journal.append(
-                FaultRevertFailed(injection_id=active.injection_id, error=str(error))
+                FaultRevertFailed(injection_id=active.injection_id, error=failure.error)
             )
-            raise
+            raise RevertError(failure.message, failures=(failure,)) from error
         except Exception as error:
             active.error = str(error)
             self._journal.append(
@@ -191,9 +193,9 @@ class InjectionLedger:
             self._journal.append(
                 FaultRevertFailed(injection_id=active.injection_id, error=failure.error)
             )
-            if isinstance(error, RevertError):
-                raise
-            raise RevertError(failure.message) from error
+            # Also over the fault's own RevertError (whose text the message keeps): the record
+            # says what may still be active to whoever must act on it.
+            raise RevertError(failure.message, failures=(failure,)) from error
         active.reverted_at = self._clock.now()
         self._failures.pop(active.injection_id, None)
         self._journal.append(FaultReverted(injection_id=active.injection_id, at=active.reverted_at))

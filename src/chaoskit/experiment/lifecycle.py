@@ -20,12 +20,12 @@ from typing import Literal
 
 from chaoskit.clock import SystemClock
 from chaoskit.durations import format_duration, parse_duration
-from chaoskit.errors import ChaoskitError, InjectionError, SteadyStateBroken
+from chaoskit.errors import ChaoskitError, InjectionError, RevertFailure, SteadyStateBroken
 from chaoskit.experiment.events import ExperimentFinished, ExperimentStarted
 from chaoskit.experiment.guardrail import Guardrail
 from chaoskit.experiment.injections import ActiveFault, InjectionLedger, Notify
 from chaoskit.experiment.journal import JournalWriter
-from chaoskit.experiment.result import ExperimentResult, Phase, RevertFailure
+from chaoskit.experiment.result import ExperimentResult, Phase
 from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective

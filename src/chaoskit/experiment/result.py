@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from chaoskit.errors import RevertFailure
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.seconds import SecondStats
 
@@ -57,28 +58,6 @@ class InjectionRecord:
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
     recovered_after: float | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class RevertFailure:
-    """A fault that could not be reverted, or may have taken effect without saying so: it may
-    still be active. The injection ledger produces these; ``message`` is what users read."""
-
-    injection_id: str
-    fault: str
-    instance_ids: tuple[str, ...]
-    error: str  # the failure as the fault or the provider raised it
-    # The error is the fault's own RevertError, whose text already says what may be active.
-    error_names_fault: bool = False
-
-    @property
-    def message(self) -> str:
-        if self.error_names_fault:
-            return self.error
-        return (
-            f"reverting {self.fault} on {', '.join(self.instance_ids)} failed, it may still be "
-            f"active: {self.error}"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)

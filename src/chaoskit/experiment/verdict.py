@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chaoskit.durations import format_duration
-from chaoskit.experiment.result import Cause, Outcome, Phase, RevertFailure
+from chaoskit.errors import RevertFailure
+from chaoskit.experiment.result import Cause, Outcome, Phase
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
 from chaoskit.slo.measurement import Measurement, Objective
 from chaoskit.slo.objectives import judge

@@ -122,12 +122,18 @@ def _worker(locustfile: Path, master_host: str, master_port: int) -> int:
 def _recover(report_dir: Path) -> int:
     """Settle what killed runs left behind; exit 1 while anything needs a human."""
     from chaoskit.experiment.events import FaultReverted, RunFinished, RunStarted
-    from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
+    from chaoskit.experiment.journal import (
+        JournalWriter,
+        read_events,
+        unreadable_fault_events,
+        unreverted_intents,
+    )
 
     leftovers = needs_hand = 0
     for path in sorted((report_dir / "journals").glob("*.jsonl")):
         intents = unreverted_intents(path)
-        if not intents:
+        unreadable = unreadable_fault_events(path)
+        if not intents and not unreadable:
             continue
         events = list(read_events(path))
         started = next((e for e in events if isinstance(e, RunStarted)), None)
@@ -135,6 +141,14 @@ def _recover(report_dir: Path) -> int:
         if not finished and started is not None and _is_alive(started.pid):
             print(f"skipping {path.name}: its run is still in progress")
             continue
+        for line in unreadable:
+            # Whatever the provider: what this line injected, and where, is not known.
+            leftovers += 1
+            needs_hand += 1
+            print(
+                f"STILL ACTIVE? {line.describe()}; find out what it injected and revert it by "
+                f"hand, then correct or delete the line"
+            )
         for intent in intents:
             leftovers += 1
             where = f"{intent.fault} on {', '.join(intent.instance_ids)} ({intent.env})"

@@ -166,6 +166,56 @@ def test_recover_exits_non_zero_when_a_fault_needs_a_human(
     assert len(unreverted_intents(log)) == 1
 
 
+def _finished_cloud_run(log: Path, *lines: str) -> None:
+    """A journal of a finished run against a cloud provider, with ``lines`` as written."""
+    writer = JournalWriter(log)
+    writer.append(RunStarted(run_id="cloud", env="staging", provider="aws", pid=None))
+    writer.close()
+    with log.open("a", encoding="utf-8") as journal:
+        journal.writelines(line + "\n" for line in lines)
+    writer = JournalWriter(log)
+    writer.append(RunFinished())
+    writer.close()
+
+
+def test_recover_hands_a_fault_intent_it_cannot_read_to_a_human(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "journals" / "cloud.jsonl"
+    _finished_cloud_run(
+        log,
+        # instance_ids is missing: the intent does not decode, yet its fault may be active
+        '{"event": "fault_intent", "injection_id": "abc", "experiment": "x", "env": "staging", '
+        '"fault": "Latency 200ms on 1 of web", "target": "web"}',
+        # the same further on, closed by its revert: settled
+        '{"event": "fault_intent", "injection_id": "def", "env": "staging", "fault": 7}',
+        '{"event": "fault_reverted", "injection_id": "def", "at": 1800000013.0}',
+    )
+    assert unreverted_intents(log) == []  # which is why it needs a reader of its own
+    assert main(["recover", "--dir", str(tmp_path)]) == 1
+    [still_active] = capsys.readouterr().out.splitlines()
+    assert still_active == (
+        f"STILL ACTIVE? line 2 of {log}, a fault_intent chaoskit cannot read (fault_intent "
+        "without a list of instance_ids): injection_id='abc', experiment='x', env='staging', "
+        "fault='Latency 200ms on 1 of web', target='web'; find out what it injected and "
+        "revert it by hand, then correct or delete the line"
+    )
+
+
+def test_recover_skips_a_torn_last_line_of_a_killed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "journals" / "cloud.jsonl"
+    writer = JournalWriter(log)
+    writer.append(RunStarted(run_id="cloud", env="staging", provider="aws", pid=None))
+    writer.close()
+    with log.open("a", encoding="utf-8") as journal:
+        # killed while writing the intent: its fault was never injected
+        journal.write('{"event": "fault_intent", "injection_id": "abc", "experiment": "x", "fa')
+    assert main(["recover", "--dir", str(tmp_path)]) == 0
+    assert "nothing to recover" in capsys.readouterr().out
+
+
 # A journal as chaoskit wrote it before its events were typed, byte for byte: every event it
 # wrote, what `chaoskit recover` appended, a line of an event this version does not know, and
 # the torn last line of a killed run. Written out literally so that a change of the format

@@ -1,7 +1,13 @@
 """The experiment lifecycle and its journal."""
 
 from chaoskit.errors import RevertFailure
-from chaoskit.experiment.journal import JournalWriter, read_events, unreverted_intents
+from chaoskit.experiment.journal import (
+    JournalWriter,
+    UnreadableFaultEvent,
+    read_events,
+    unreadable_fault_events,
+    unreverted_intents,
+)
 from chaoskit.experiment.lifecycle import ActiveFault, Experiment, ExperimentSettings
 from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Journal, Phase
 
@@ -15,6 +21,8 @@ __all__ = [
     "JournalWriter",
     "Phase",
     "RevertFailure",
+    "UnreadableFaultEvent",
     "read_events",
+    "unreadable_fault_events",
     "unreverted_intents",
 ]

@@ -8,7 +8,8 @@ can tell from the journal alone what a killed run may have left active. Fault ev
 Each event encodes to ``{"event": NAME, ...fields}`` with the keys journals have always had,
 so journals written by earlier versions still read, recover and re-render. ``decode`` turns a
 parsed line back into its event; a line of an unknown event, or one missing a field, raises
-``UnknownEvent`` or ``MalformedEvent`` and the reader skips it.
+``UnknownEvent`` or ``MalformedEvent``. The reader skips it, unless it is a fault intent or
+injection (``chaoskit.experiment.journal.UnreadableFaultEvent``).
 """
 
 from __future__ import annotations

@@ -4,16 +4,22 @@ Every fault's intent (what, where, how to undo it) is written and fsync'ed *befo
 is injected, and marked done after it is reverted, so a run that is killed half-way leaves a
 record of exactly what may still be active. The events themselves are in
 ``chaoskit.experiment.events``.
+
+Reading never silently drops what may be an active fault: a line that names a fault intent
+or injection but does not decode is an ``UnreadableFaultEvent``, which ``chaoskit recover``
+hands to a human.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from chaoskit.experiment.events import (
+    FaultInjected,
     FaultIntent,
     FaultNotInjected,
     FaultReverted,
@@ -22,6 +28,30 @@ from chaoskit.experiment.events import (
     UnknownEvent,
     decode,
 )
+
+# The events that say a fault may be active. Losing another fault event hides nothing: a
+# closing event that does not read leaves its intent open, and so reported.
+_OPENING_EVENTS = frozenset({FaultIntent.event, FaultInjected.event})
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnreadableFaultEvent:
+    """A journal line that names a fault intent or injection but does not decode (a field is
+    missing or of the wrong type): it may be the only record of a fault still active."""
+
+    path: Path
+    line: int  # from 1
+    event: str
+    injection_id: str | None  # None: not readable either
+    fields: Mapping[str, object]  # the line's other fields, as far as they could be read
+    error: str  # what is wrong with it
+
+    def describe(self) -> str:
+        readable = ", ".join(f"{key}={value!r}" for key, value in self.fields.items())
+        return (
+            f"line {self.line} of {self.path}, a {self.event} chaoskit cannot read "
+            f"({self.error}): {readable or 'no fields'}"
+        )
 
 
 class JournalWriter:
@@ -60,18 +90,19 @@ def _ends_torn(path: Path) -> bool:
 
 
 def read_events(path: Path) -> Iterator[JournalEvent]:
-    """The events of one journal. A torn last line (the run was killed mid-write), and a line
-    this version does not know, are skipped."""
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                yield decode(json.loads(line))
-            except (json.JSONDecodeError, UnknownEvent, MalformedEvent):
-                continue
+    """The events of one journal. A torn line (the run was killed mid-write), a line this
+    version does not know, and one that does not decode are skipped: see
+    ``unreadable_fault_events`` for those that may hide an active fault."""
+    for read in _read(path):
+        if not isinstance(read, UnreadableFaultEvent):
+            yield read
 
 
 def unreverted_intents(path: Path) -> list[FaultIntent]:
-    """Intents that were written but never marked reverted: faults that may still be active."""
+    """Intents that were written but never marked reverted: faults that may still be active.
+
+    An intent that does not decode is not among them: ``unreadable_fault_events`` has it.
+    """
     open_intents: dict[str, FaultIntent] = {}
     for event in read_events(path):
         if isinstance(event, FaultIntent):
@@ -79,3 +110,46 @@ def unreverted_intents(path: Path) -> list[FaultIntent]:
         elif isinstance(event, FaultReverted | FaultNotInjected):
             open_intents.pop(event.injection_id, None)
     return list(open_intents.values())
+
+
+def unreadable_fault_events(path: Path) -> list[UnreadableFaultEvent]:
+    """Fault intents and injections that do not decode and that no later event closes: each
+    may be a fault still active, which only a human can tell."""
+    unreadable: list[UnreadableFaultEvent] = []
+    for read in _read(path):
+        if isinstance(read, UnreadableFaultEvent):
+            unreadable.append(read)
+        elif isinstance(read, FaultReverted | FaultNotInjected):
+            # A journal written by a later version may fail to decode here line after line;
+            # what it closed again is settled all the same.
+            unreadable = [u for u in unreadable if u.injection_id != read.injection_id]
+    return unreadable
+
+
+def _read(path: Path) -> Iterator[JournalEvent | UnreadableFaultEvent]:
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                # Torn: a run killed mid-write. That hides no fault: an intent is on the disk
+                # whole before its fault is injected, and a torn closing event leaves its
+                # intent open. After `chaoskit recover` appended, such a line is no longer last.
+                continue
+            try:
+                yield decode(data)
+            except UnknownEvent:
+                continue
+            except MalformedEvent as error:
+                event = data.get("event") if isinstance(data, dict) else None
+                if event not in _OPENING_EVENTS:
+                    continue
+                injection_id = data.get("injection_id")
+                yield UnreadableFaultEvent(
+                    path=path,
+                    line=number,
+                    event=str(event),
+                    injection_id=injection_id if isinstance(injection_id, str) else None,
+                    fields={k: v for k, v in data.items() if k != "event"},
+                    error=str(error),
+                )

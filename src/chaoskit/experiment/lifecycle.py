@@ -30,6 +30,7 @@ from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, Environment, Fault, LoadDriver
 
 __all__ = ["ActiveFault", "Experiment", "ExperimentSettings", "Notify"]
@@ -63,6 +64,8 @@ class Experiment:
     _phases: list[Phase] = field(default_factory=list, init=False)
     _measurements: list[Measurement] = field(default_factory=list, init=False)
     _started: float = field(default=0.0, init=False)
+    # The steady state before, as measured: what the guardrail and the verdict compare with.
+    _baseline: Window | None = field(default=None, init=False)
     _load_running: bool = field(default=False, init=False)
     _halted: str = field(default="", init=False)
     result: ExperimentResult | None = field(default=None, init=False)
@@ -110,6 +113,7 @@ class Experiment:
         self._phases.append(baseline)
         seconds = self.load.collect(baseline.start, baseline.end)
         before = self._verdict.steady_state_before(baseline, seconds)
+        self._baseline = before.window
         self._measurements.extend(before.measurements)
         self.notify(f"steady state before: {_summary(before.measurements)}")
         queueing = before.window.queueing
@@ -156,7 +160,9 @@ class Experiment:
         self._phases.append(Phase(name="recovery", kind="recovery", start=recovery_start, end=end))
         seconds = self.load.collect(self._started, end)
         self._stop_load()
-        judged = self._verdict.after(self._phases[1:], seconds, end=end, halted=self._halted)
+        judged = self._verdict.after(
+            self._phases[1:], seconds, baseline=self._baseline, end=end, halted=self._halted
+        )
         self._ledger.note_recoveries(judged.recoveries)
         self._measurements.extend(judged.measurements)
         for index, recovery in enumerate(judged.recoveries, start=1):
@@ -217,7 +223,7 @@ class Experiment:
         """Hold the fault for ``seconds``; the guardrail may end it early (and the experiment:
         no further fault is injected once it halted)."""
         halted = self._guardrail.hold(
-            injected_at=handle.injected_at, seconds=seconds, baseline=self._verdict.baseline
+            injected_at=handle.injected_at, seconds=seconds, baseline=self._baseline
         )
         if halted:
             self._halted = halted

@@ -1,7 +1,8 @@
 """The verdict: from phases and measured seconds to windows, judgements and an outcome.
 
-Pure: it reads no clock, waits for nothing and writes nothing. The lifecycle hands it the
-phases it ran and the seconds the load measured, and tells the user what it found.
+Pure: it reads no clock, waits for nothing, writes nothing and remembers nothing. The lifecycle
+hands it the phases it ran, the seconds the load measured and the baseline window it got from
+``steady_state_before``, and tells the user what it found.
 """
 
 from __future__ import annotations
@@ -79,20 +80,20 @@ class Judged:
     conclusion: Conclusion
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
-    """Judges one experiment; remembers its baseline, against which the rest is judged."""
+    """Judges one experiment: the baseline first, then the rest against it."""
 
     objectives: tuple[Objective, ...]
     allow_inconclusive: bool = False
     rto: float | None = None
     error_budget: ErrorBudget | None = None
-    baseline: Window | None = None
 
     def steady_state_before(
         self, phase: Phase, seconds: Sequence[SecondStats]
     ) -> SteadyStateBefore:
-        window = self.baseline = self.window(phase, seconds)
+        """The baseline judged; its ``window`` is the ``baseline`` of everything after."""
+        window = self.window(phase, seconds, baseline=None)
         measurements = tuple(self._evaluate(phase, window))
         broken = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
@@ -110,24 +111,31 @@ class Verdict:
         return SteadyStateBefore(window=window, measurements=measurements, broken=conclusion)
 
     def after(
-        self, phases: Sequence[Phase], seconds: Sequence[SecondStats], *, end: float, halted: str
+        self,
+        phases: Sequence[Phase],
+        seconds: Sequence[SecondStats],
+        *,
+        baseline: Window | None,
+        end: float,
+        halted: str,
     ) -> Judged:
         """Judge the fault and recovery ``phases`` (every fault reverted) on ``seconds``, up to
-        ``end``; ``halted`` is the guardrail's reason, if it ended a hold."""
-        windows = [self.window(phase, seconds) for phase in phases]
+        ``end``, against ``baseline`` (without one: no recovery times, no error budget);
+        ``halted`` is the guardrail's reason, if it ended a hold."""
+        windows = [self.window(phase, seconds, baseline=baseline) for phase in phases]
         measurements = [
             m
             for phase, window in zip(phases, windows, strict=True)
             for m in self._evaluate(phase, window)
         ]
         faults = [phase for phase in phases if phase.kind == "fault"]
-        recoveries = self._recoveries(faults, seconds, end)
+        recoveries = self._recoveries(faults, seconds, end, baseline)
         if self.rto is not None and recoveries:
             measurements += [
                 self._judge_rto(phase.name, recovery.recovered_after)
                 for phase, recovery in zip(faults, recoveries, strict=True)
             ]
-        budget = self._budget_use(faults, seconds, end)
+        budget = self._budget_use(faults, seconds, end, baseline)
         if budget is not None:
             measurements.append(budget)
         return Judged(
@@ -165,7 +173,10 @@ class Verdict:
         reason = "; ".join([*(failure.message for failure in failures), *([then] if then else [])])
         return Conclusion(outcome="error", cause="revert_failed", reason=reason)
 
-    def window(self, phase: Phase, seconds: Sequence[SecondStats]) -> Window:
+    @staticmethod
+    def window(phase: Phase, seconds: Sequence[SecondStats], *, baseline: Window | None) -> Window:
+        """``phase``'s window of ``seconds``; ``baseline`` is what it is compared with (None
+        for the baseline itself)."""
         # Only whole seconds inside the phase count: the edge seconds mix two phases.
         first, last = math.ceil(phase.start), math.floor(phase.end)
         inside = {s.second: s for s in seconds if first <= s.second < last}
@@ -175,7 +186,7 @@ class Verdict:
             seconds=[
                 inside.get(second, SecondStats(second=second)) for second in range(first, last)
             ],
-            baseline=None if phase.kind == "baseline" else self.baseline,
+            baseline=None if phase.kind == "baseline" else baseline,
             start=phase.start,
             end=phase.end,
         )
@@ -207,11 +218,15 @@ class Verdict:
             return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
         return PASSED
 
+    @staticmethod
     def _recoveries(
-        self, faults: Sequence[Phase], seconds: Sequence[SecondStats], end: float
+        faults: Sequence[Phase],
+        seconds: Sequence[SecondStats],
+        end: float,
+        baseline: Window | None,
     ) -> list[Recovery]:
         """Time to detect and to recover for each fault (a phase from injection to revert)."""
-        limits = limits_from(self.baseline) if self.baseline is not None else None
+        limits = limits_from(baseline) if baseline is not None else None
         if limits is None:
             return []
         return [
@@ -223,14 +238,20 @@ class Verdict:
         ]
 
     def _budget_use(
-        self, faults: Sequence[Phase], seconds: Sequence[SecondStats], end: float
+        self,
+        faults: Sequence[Phase],
+        seconds: Sequence[SecondStats],
+        end: float,
+        baseline: Window | None,
     ) -> Measurement | None:
         """What the fault and recovery phases cost the declared error budget."""
-        budget, baseline = self.error_budget, self.baseline
+        budget = self.error_budget
         if budget is None or baseline is None or baseline.duration == 0 or not faults:
             return None
         first = min(fault.start for fault in faults)
-        span = self.window(Phase(name="span", kind="fault", start=first, end=end), seconds)
+        span = self.window(
+            Phase(name="span", kind="fault", start=first, end=end), seconds, baseline=baseline
+        )
         # Valid seconds only: a lagging load generator is not the target's failure.
         valid = [second for second in span.seconds if second.valid]
         held = sum(fault.end - fault.start for fault in faults)

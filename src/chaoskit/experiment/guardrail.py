@@ -30,9 +30,9 @@ class Guardrail:
     load: LoadDriver
     clock: Clock
 
-    def hold(self, *, injected_at: float, seconds: float, baseline: Window | None) -> str:
+    def hold(self, *, injected_at: float, seconds: float, baseline: Window | None) -> str | None:
         """Hold a fault injected at ``injected_at`` for ``seconds``; returns why the guardrail
-        halted it, or "" when the hold ran its full length.
+        halted it, or None when the hold ran its full length.
 
         The guardrail cannot wait for a second to be complete: while the target is slow or
         stalled, the requests of a second may take many seconds to finish. It judges each second
@@ -48,7 +48,7 @@ class Guardrail:
         clock = self.clock
         if not self.objectives:
             clock.sleep(seconds)
-            return ""
+            return None
         deadline = injected_at + seconds
         checked_up_to = math.ceil(injected_at)
         streak: list[str] = []
@@ -60,30 +60,28 @@ class Guardrail:
             for second in sorted(self.load.peek(checked_up_to, complete), key=_second_of):
                 if second.second < checked_up_to:
                     continue
-                breach: str | None
                 if not second.valid:
-                    breach = None  # generator lag: neither extends nor breaks a streak
-                elif second.completed == 0:
-                    breach = self._breach(second, baseline) if second.in_flight else ""
-                    if not breach:
+                    checked_up_to = second.second + 1
+                    continue  # generator lag: neither extends nor breaks a streak
+                if second.completed == 0:
+                    breach = self._breach(second, baseline) if second.in_flight else None
+                    if breach is None:
                         if clock.now() - (second.second + 1) < GUARDRAIL_SILENCE:
                             break  # nothing decided yet: wait for it, the seconds after it too
                         breach = f"nothing came back within {GUARDRAIL_SILENCE:g}s"
                 else:
                     breach = self._breach(second, baseline)
                 checked_up_to = second.second + 1
-                if breach is None:
-                    continue
-                streak = [*streak, breach] if breach else []
+                streak = [] if breach is None else [*streak, breach]
                 if len(streak) >= self.halt_after:
                     return (
                         f"halted by the guardrail after {len(streak)} breaching seconds in a "
                         f"row ({streak[-1]})"
                     )
-        return ""
+        return None
 
-    def _breach(self, second: SecondStats, baseline: Window | None) -> str:
-        """Why ``second`` breaches the guardrail, or "" when it does not (yet)."""
+    def _breach(self, second: SecondStats, baseline: Window | None) -> str | None:
+        """Why ``second`` breaches the guardrail, or None when it does not (yet)."""
         if second.ok == 0 and second.failures:
             return "every request failed"
         # Requests in flight count as successes at the age they have reached: that makes
@@ -99,7 +97,7 @@ class Guardrail:
             measured = objective.evaluate(window)
             if measured.status == "fail":
                 return f"{measured.objective}: {measured.shown}"
-        return ""
+        return None
 
 
 def _second_of(stats: SecondStats) -> int:

@@ -67,7 +67,7 @@ class Experiment:
     # The steady state before, as measured: what the guardrail and the verdict compare with.
     _baseline: Window | None = field(default=None, init=False)
     _load_running: bool = field(default=False, init=False)
-    _halted: str = field(default="", init=False)
+    _halted: str | None = field(default=None, init=False)  # the guardrail's reason
     result: ExperimentResult | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +128,7 @@ class Experiment:
         without, it stays active until reverted (context manager exit, or the end of the body).
         """
         hold_seconds = None if hold is None else parse_duration(hold, field="inject(hold)")
-        if self._halted:
+        if self._halted is not None:
             # The guardrail judged the system broken: injecting more would make it worse.
             raise InjectionError(
                 f"{fault.describe()} was not injected: the experiment was {self._halted}"
@@ -225,7 +225,7 @@ class Experiment:
         halted = self._guardrail.hold(
             injected_at=handle.injected_at, seconds=seconds, baseline=self._baseline
         )
-        if halted:
+        if halted is not None:
             self._halted = halted
             self.notify(halted)
 

@@ -117,11 +117,11 @@ class Verdict:
         *,
         baseline: Window | None,
         end: float,
-        halted: str,
+        halted: str | None,
     ) -> Judged:
         """Judge the fault and recovery ``phases`` (every fault reverted) on ``seconds``, up to
         ``end``, against ``baseline`` (without one: no recovery times, no error budget);
-        ``halted`` is the guardrail's reason, if it ended a hold."""
+        ``halted`` is the guardrail's reason when it ended a hold."""
         windows = [self.window(phase, seconds, baseline=baseline) for phase in phases]
         measurements = [
             m
@@ -152,7 +152,7 @@ class Verdict:
         *,
         during: Literal["setup", "body"],
         failures: Sequence[RevertFailure],
-        halted: str,
+        halted: str | None,
     ) -> Conclusion:
         """Something raised: no verdict is drawn, only why the experiment ended."""
         if during == "setup":
@@ -163,7 +163,7 @@ class Verdict:
             return self.unreverted(failures, then=reason)
         if during == "setup":
             return Conclusion(outcome="error", cause="setup_failed", reason=reason)
-        if halted:
+        if halted is not None:
             return Conclusion(outcome="failed", cause="halted", reason=halted)
         return Conclusion(outcome="failed", cause="body_raised", reason=reason)
 
@@ -198,10 +198,10 @@ class Verdict:
             if phase.kind in objective.phases
         ]
 
-    def _conclusion(self, measurements: Sequence[Measurement], halted: str) -> Conclusion:
+    def _conclusion(self, measurements: Sequence[Measurement], halted: str | None) -> Conclusion:
         breaches = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
-        if halted:
+        if halted is not None:
             reason = halted + "".join(
                 f"; {m.objective} in {m.window}: {m.reason}" for m in breaches
             )

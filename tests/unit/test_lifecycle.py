@@ -369,6 +369,18 @@ def test_recovery_within_the_rto_passes(tmp_path: Path) -> None:
     assert rto.status == "pass" and rto.value == 1.0
 
 
+def test_the_rto_measurement_is_keyed_by_the_rto_alone(tmp_path: Path) -> None:
+    def rto_key(rto: float, name: str, last_slow: int = 14) -> str:
+        experiment = make(tmp_path / name, _slow_until(last_slow), rto=rto, recovery=10.0)
+        result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+        [measured] = [m for m in result.measurements if m.kind == "recovery"]
+        return measured.objective_key
+
+    assert rto_key(3.0, "a").startswith("rto-")
+    assert rto_key(3.0, "a") == rto_key(3, "b", last_slow=20)  # passed or not, same objective
+    assert rto_key(3.0, "a") != rto_key(4.0, "c")
+
+
 def test_an_experiment_that_spends_too_much_error_budget_fails(tmp_path: Path) -> None:
     start = int(FakeClock().time)
 

@@ -16,7 +16,7 @@ from chaoskit.durations import format_duration
 from chaoskit.errors import RevertFailure
 from chaoskit.experiment.result import Cause, Outcome, Phase
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
-from chaoskit.slo.measurement import Measurement, Objective
+from chaoskit.slo.measurement import Measurement, Objective, objective_key
 from chaoskit.slo.objectives import judge
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
@@ -269,6 +269,8 @@ class Verdict:
         passed = recovered_after is not None and recovered_after <= rto
         return Measurement(
             objective=f"recovery <= {format_duration(rto)}",
+            # The RTO is its whole definition; float() so that 10 and "10s" are one objective.
+            objective_key=objective_key("rto", float(rto)),
             kind="recovery",
             limit=rto,
             window=window,

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = "each layer imports only the layers below it (docs/architecture.md)"
 PROCESS_SIDES = "the pytest process never imports a process side, locust or gevent"
+JUDGES = "the ledger, the guardrail and the verdict are independent"
 
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
@@ -63,6 +64,8 @@ def test_the_import_contracts_hold() -> None:
         ),
         # The lifecycle importing locust itself (it would monkey-patch the pytest process).
         ("chaoskit/experiment/lifecycle.py", "import locust", PROCESS_SIDES),
+        # The injection ledger reaching for the verdict.
+        ("chaoskit/experiment/injections.py", "import chaoskit.experiment.verdict", JUDGES),
     ],
 )
 def test_a_bad_import_breaks_the_contracts(

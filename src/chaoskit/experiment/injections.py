@@ -23,8 +23,7 @@ from chaoskit.experiment.events import (
     FaultRevertFailed,
 )
 from chaoskit.experiment.journal import JournalWriter
-from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase
-from chaoskit.experiment.verdict import Recovery
+from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
 from chaoskit.typing import Clock, Environment, Fault, Injection
 from chaoskit.vocabulary import FaultPlan
 

@@ -61,6 +61,28 @@ class InjectionRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Recovery:
+    """One fault's effect on users, against the baseline's band (``chaoskit.slo.recovery``):
+    the verdict measures it, the injection ledger keeps it in the fault's record."""
+
+    detected_after: float | None  # from the injection; None: no effect seen
+    recovered_after: float | None  # from the revert; None: not back before the end
+
+    def describe(self) -> str:
+        detected = (
+            "no effect seen"
+            if self.detected_after is None
+            else f"detected after {self.detected_after:.1f}s"
+        )
+        recovered = (
+            "not back in the baseline band before the end"
+            if self.recovered_after is None
+            else f"recovered {self.recovered_after:.1f}s after the revert"
+        )
+        return f"{detected}, {recovered}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExperimentResult:
     name: str
     env: str

@@ -14,7 +14,7 @@ from typing import Literal
 
 from chaoskit.durations import format_duration
 from chaoskit.errors import RevertFailure
-from chaoskit.experiment.result import Cause, Outcome, Phase
+from chaoskit.experiment.result import Cause, Outcome, Phase, Recovery
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
 from chaoskit.slo.measurement import Measurement, Objective, objective_key
 from chaoskit.slo.objectives import judge
@@ -36,27 +36,6 @@ NOTHING_INJECTED = Conclusion(
     cause="nothing_injected",
     reason="no fault was injected, so nothing was tested; call chaos.inject(...) in the body",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Recovery:
-    """One fault's effect on users, against the baseline's band (``chaoskit.slo.recovery``)."""
-
-    detected_after: float | None  # from the injection; None: no effect seen
-    recovered_after: float | None  # from the revert; None: not back before the end
-
-    def describe(self) -> str:
-        detected = (
-            "no effect seen"
-            if self.detected_after is None
-            else f"detected after {self.detected_after:.1f}s"
-        )
-        recovered = (
-            "not back in the baseline band before the end"
-            if self.recovered_after is None
-            else f"recovered {self.recovered_after:.1f}s after the revert"
-        )
-        return f"{detected}, {recovered}"
 
 
 @dataclass(frozen=True, kw_only=True)

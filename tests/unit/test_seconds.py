@@ -70,6 +70,18 @@ def test_reasons_are_kept_once_each() -> None:
     assert a.invalid == "load generator busy; load generator CPU-bound (97% of a core)"
 
 
+def test_a_compacted_second_measures_the_same_and_holds_its_histogram_encoded() -> None:
+    second = build([800, 1200, 45_000, 310_000], failures=2, missed=1, invalid="busy")
+    second.queued, second.queued_max_ms = 1, 30.0
+    compact = second.compacted()
+    assert compact._histogram is None  # what it is for: no 185 KiB decoded histogram held
+    assert compact.to_json() == second.to_json()
+    for percentile in (50, 99, 100):
+        assert compact.latency_us.get_value_at_percentile(
+            percentile
+        ) == second.latency_us.get_value_at_percentile(percentile)
+
+
 def test_an_old_journal_second_loads_with_expected_and_sent_equal_to_completed() -> None:
     old = {"second": 5, "latency_us": None, "ok": 0, "failed": {"HTTP 500": 3}, "clamped": 0}
     stats = SecondStats.from_json(old)

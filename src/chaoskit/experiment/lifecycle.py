@@ -268,7 +268,8 @@ class Experiment:
             phases=tuple(self._phases),
             injections=self._ledger.records(),
             measurements=tuple(self._measurements),
-            seconds=tuple(_compact(second) for second in seconds),
+            # Judging decoded the histograms of many seconds; the result keeps them encoded.
+            seconds=tuple(second.compacted() for second in seconds),
             revert_failures=tuple(failures),
         )
         self.journal.append(ExperimentFinished(result=self.result))
@@ -278,12 +279,3 @@ class Experiment:
 
 def _summary(measurements: Sequence[Measurement]) -> str:
     return ", ".join(f"{m.objective} {m.shown} {STATUS_LABELS[m.status]}" for m in measurements)
-
-
-def _compact(second: SecondStats) -> SecondStats:
-    """``second`` with its histogram in its encoded form (1-2 KB), decoded again on first use.
-
-    Judging decodes the histograms of many seconds (185 KiB each), and a run keeps every
-    result until its report is written.
-    """
-    return SecondStats.from_json(second.to_json())

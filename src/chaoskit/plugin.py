@@ -24,9 +24,8 @@ from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environm
 from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
 
 if TYPE_CHECKING:
-    from chaoskit.experiment.lifecycle import Notify
     from chaoskit.experiment.marker import ChaosMarker
-    from chaoskit.experiment.protocol import ChaosExperiment
+    from chaoskit.experiment.protocol import ChaosExperiment, Notify
     from chaoskit.experiment.result import ExperimentResult, Journal
     from chaoskit.experiment.run import Run
     from chaoskit.load import Locust

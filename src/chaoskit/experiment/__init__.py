@@ -1,6 +1,7 @@
 """The experiment lifecycle and its journal."""
 
 from chaoskit.errors import RevertFailure
+from chaoskit.experiment.injections import ActiveFault
 from chaoskit.experiment.journal import (
     JournalWriter,
     UnreadableFaultEvent,
@@ -8,7 +9,7 @@ from chaoskit.experiment.journal import (
     unreadable_fault_events,
     unreverted_intents,
 )
-from chaoskit.experiment.lifecycle import ActiveFault, Experiment, ExperimentSettings
+from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings
 from chaoskit.experiment.result import ExperimentResult, InjectionRecord, Journal, Phase
 
 __all__ = [

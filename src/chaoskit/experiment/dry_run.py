@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import Literal
 
 from chaoskit.durations import format_duration, parse_duration
-from chaoskit.experiment.lifecycle import ExperimentSettings, Notify
+from chaoskit.experiment.lifecycle import ExperimentSettings
+from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult
 from chaoskit.typing import Environment, Fault
 from chaoskit.vocabulary import FaultPlan

@@ -10,7 +10,7 @@ experiment's result.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -23,11 +23,10 @@ from chaoskit.experiment.events import (
     FaultRevertFailed,
 )
 from chaoskit.experiment.journal import JournalWriter
+from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
 from chaoskit.typing import Clock, Environment, Fault, Injection
 from chaoskit.vocabulary import FaultPlan
-
-Notify = Callable[[str], None]
 
 
 @dataclass(kw_only=True)

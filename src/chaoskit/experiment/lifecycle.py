@@ -23,8 +23,9 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ChaoskitError, InjectionError, RevertFailure, SteadyStateBroken
 from chaoskit.experiment.events import ExperimentFinished, ExperimentStarted
 from chaoskit.experiment.guardrail import Guardrail
-from chaoskit.experiment.injections import ActiveFault, InjectionLedger, Notify
+from chaoskit.experiment.injections import ActiveFault, InjectionLedger
 from chaoskit.experiment.journal import JournalWriter
+from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult, Phase
 from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
 from chaoskit.slo.budget import ErrorBudget
@@ -32,8 +33,6 @@ from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 from chaoskit.typing import Clock, Environment, Fault, LoadDriver
-
-__all__ = ["ActiveFault", "Experiment", "ExperimentSettings", "Notify"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,11 +8,15 @@ verdict: its ``finish`` returns None and ``summary`` says what it would have don
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal, Protocol
 
 from chaoskit.experiment.result import ExperimentResult
 from chaoskit.typing import Fault
+
+# How an experiment tells the user what happens, one line at a time, as it happens.
+Notify = Callable[[str], None]
 
 
 class FaultHandle(Protocol):

@@ -18,7 +18,8 @@ from chaoskit.errors import ConfigError
 from chaoskit.experiment.dry_run import DryRun
 from chaoskit.experiment.events import RunFinished, RunStarted
 from chaoskit.experiment.journal import JournalWriter
-from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings, Notify
+from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings
+from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust

@@ -195,14 +195,14 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
             run.record(broken)
         raise
     yield experiment
-    if experiment.result is None:  # the body never ran: a later fixture failed, or a skip
-        experiment.abort(
-            RuntimeError("pytest ended the test before its body completed"), during="setup"
-        )
-    if experiment.result is None:  # a dry run: nothing ran, nothing to record
+    # No verdict yet: the body never ran (a later fixture failed, or a skip); record why.
+    drawn = experiment.result or experiment.abort(
+        RuntimeError("pytest ended the test before its body completed"), during="setup"
+    )
+    if drawn is None:  # a dry run: it draws no verdict, so there is nothing to record
         return
     # What pytest decided (an xfail marker may not match the failure) is what the report says.
-    result = replace(experiment.result, expected_to_fail=item.stash.get(_xfailed_key, False))
+    result = replace(drawn, expected_to_fail=item.stash.get(_xfailed_key, False))
     run.record(result)
     if result.cause == "revert_failed":
         item.session.shouldfail = _stop_the_run(result)

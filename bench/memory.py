@@ -26,7 +26,7 @@ import psutil
 
 from chaoskit.load._locust.lag import PROBE_INTERVAL
 from chaoskit.load._locust.recorder import SecondRecorder, Stamp, UserSchedule
-from chaoskit.load._measurements import Measurements as _Measurements
+from chaoskit.load._measurements import Measurements
 from chaoskit.slo.seconds import merge_seconds
 
 SECONDS = 3600
@@ -45,7 +45,7 @@ def main() -> None:
     print(f"machine: {_support.machine()}")
     rng = random.Random(7)
     recorder = SecondRecorder(grace=22.0)
-    store = _Measurements()
+    store = Measurements()
     baseline = rss_mb()
     began = time.perf_counter()
     peak_worker = 0.0

@@ -82,9 +82,9 @@ def main() -> None:
                 stamp.done = now
                 recorder.finished.append(stamp)
         while probe_due < second + 1.0:
-            recorder.probe_sleeping(probe_due + PROBE_INTERVAL)
+            recorder.lag.probe_sleeping(probe_due + PROBE_INTERVAL)
             woke = probe_due + PROBE_INTERVAL + 0.0007
-            recorder.probe_woke(
+            recorder.lag.probe_woke(
                 due=probe_due + PROBE_INTERVAL, now=woke, cpu_seconds=0.02, wall=woke - probe_due
             )
             probe_due = woke

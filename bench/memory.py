@@ -26,7 +26,7 @@ import psutil
 
 from chaoskit.load._locust.lag import PROBE_INTERVAL
 from chaoskit.load._locust.recorder import SecondRecorder, Stamp, UserSchedule
-from chaoskit.load._measurements import Measurements as _Measurements
+from chaoskit.load._measurements import Measurements
 from chaoskit.slo.seconds import merge_seconds
 
 SECONDS = 3600
@@ -45,7 +45,7 @@ def main() -> None:
     print(f"machine: {_support.machine()}")
     rng = random.Random(7)
     recorder = SecondRecorder(grace=22.0)
-    store = _Measurements()
+    store = Measurements()
     baseline = rss_mb()
     began = time.perf_counter()
     peak_worker = 0.0
@@ -82,9 +82,9 @@ def main() -> None:
                 stamp.done = now
                 recorder.finished.append(stamp)
         while probe_due < second + 1.0:
-            recorder.probe_sleeping(probe_due + PROBE_INTERVAL)
+            recorder.lag.probe_sleeping(probe_due + PROBE_INTERVAL)
             woke = probe_due + PROBE_INTERVAL + 0.0007
-            recorder.probe_woke(
+            recorder.lag.probe_woke(
                 due=probe_due + PROBE_INTERVAL, now=woke, cpu_seconds=0.02, wall=woke - probe_due
             )
             probe_due = woke

@@ -69,14 +69,10 @@ class NetworkFault:
                 f"direction={self.direction!r} must be one of {DIRECTIONS} (upstream: requests "
                 f"to the instance; downstream: its responses)."
             )
-        for name in ("toxicity", "delay", "jitter", "rate"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not (0 <= value < float("inf"))
-            ):
-                raise ConfigError(f"{self.kind}: {name}={value!r} must be a number >= 0.")
+        _require_amount(self.kind, "toxicity", self.toxicity)
+        _require_amount(self.kind, "delay", self.delay)
+        _require_amount(self.kind, "jitter", self.jitter)
+        _require_amount(self.kind, "rate", self.rate)
         if not 0 < self.toxicity <= 1:
             raise ConfigError(
                 f"{self.kind}: toxicity={self.toxicity!r} must be above 0 and at most 1 "
@@ -99,6 +95,16 @@ class NetworkFault:
             )
         if self.kind == "http_error" and self.direction != "upstream":
             raise ConfigError("http_error answers requests, so its direction is 'upstream'.")
+
+
+def _require_amount(kind: str, field: str, value: object) -> None:
+    """A finite number >= 0 (a bool is not one), or ConfigError naming the field."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < float("inf")
+    ):
+        raise ConfigError(f"{kind}: {field}={value!r} must be a number >= 0.")
 
 
 # Past this many burners per instance a stress only adds processes: 16 leave it 1/17 of a core.

@@ -4,22 +4,31 @@ and normalised once by the constructor, into seconds, shares and one selection m
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from tests.strategies import (
-    anything,
-    durations,
-    positive_durations,
-    selection_modes,
-    shares,
-    tag_filters,
-)
+from tests.strategies import anything, selection_modes, tag_filters
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError
 
+millis = st.integers(min_value=1, max_value=600_000)
+# (what the user writes, the seconds it means), for the units durations.py reads
+durations = st.one_of(
+    millis.map(lambda ms: (f"{ms}ms", ms / 1000)),
+    st.integers(min_value=0, max_value=3600).map(lambda s: (f"{s}s", float(s))),
+    st.integers(min_value=0, max_value=120).map(lambda m: (f"{m}m", m * 60.0)),
+    st.integers(min_value=0, max_value=3600).map(lambda s: (s, float(s))),
+    millis.map(lambda ms: (timedelta(milliseconds=ms), ms / 1000)),
+)
+positive_durations = durations.filter(lambda written_and_seconds: written_and_seconds[1] > 0)
+# (what the user writes, the share it means), above 0 and at most 1
+shares = st.one_of(
+    st.integers(min_value=1, max_value=100).map(lambda p: (f"{p}%", p / 100)),
+    st.integers(min_value=1, max_value=1000).map(lambda t: (t / 1000, t / 1000)),
+)
 NETWORK_FAULTS = [
     lambda **kw: faults.Latency(delay="100ms", **kw),
     lambda **kw: faults.Bandwidth(rate="100KB/s", **kw),

@@ -49,9 +49,9 @@ def probe(recorder: SecondRecorder, *, since: float, until: float, late: float, 
     now = since
     while now < until:
         due = now + PROBE_INTERVAL
-        recorder.probe_sleeping(due)
+        recorder.lag.probe_sleeping(due)
         woke = due + late
-        recorder.probe_woke(due=due, now=woke, cpu_seconds=cpu * (woke - now), wall=woke - now)
+        recorder.lag.probe_woke(due=due, now=woke, cpu_seconds=cpu * (woke - now), wall=woke - now)
         now = woke
 
 
@@ -224,8 +224,8 @@ def test_event_loop_lag_is_charged_to_the_seconds_whose_requests_it_delayed() ->
     # 450 ms; a request of second 103 comes after it.
     recorder.record_ok(start_time=100.2, latency_ms=1300.0)
     probe(recorder, since=100.0, until=100.99, late=0.0005, cpu=0.1)
-    recorder.probe_sleeping(101.0)
-    recorder.probe_woke(due=101.0, now=101.45, cpu_seconds=0.45, wall=0.46)
+    recorder.lag.probe_sleeping(101.0)
+    recorder.lag.probe_woke(due=101.0, now=101.45, cpu_seconds=0.45, wall=0.46)
     probe(recorder, since=101.45, until=104.5, late=0.0005, cpu=0.1)
     recorder.record_ok(start_time=103.5, latency_ms=1.0)
     seconds = shipped(recorder, 105.0)

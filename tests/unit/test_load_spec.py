@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -174,17 +172,3 @@ def test_driver_refuses_a_bad_worker_count_before_starting_anything(locustfile: 
 
     with pytest.raises(ConfigError, match=r"^workers=0 is not a positive number"):
         LocustDriver(Locust(locustfile), host="http://127.0.0.1:1", workers=0)
-
-
-def test_importing_the_load_package_and_driver_stays_light() -> None:
-    # The spec is imported when pytest collects experiments, and the driver by the plugin:
-    # neither may gevent-patch the process, nor import what must come after the patch.
-    heavy = ["locust", "gevent", "urllib3", "requests", "boto3"]
-    script = (
-        "import sys, chaoskit.load, chaoskit.load.driver\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"

@@ -4,10 +4,14 @@ naming the field."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
 from chaoskit.load import _wire
+from chaoskit.load._measurements import Measurements
+from chaoskit.load._pipes import CoordinatorProcess
+from chaoskit.slo.seconds import SecondStats
 
 MESSAGES: list[_wire.Command | _wire.Event] = [
     _wire.Start(id=1, users=10, spawn_rate=10.0, rate_per_user=1.5, locust_stats=None),
@@ -94,3 +98,33 @@ def test_a_bad_command_is_refused_naming_the_field(line: str, match: str) -> Non
 def test_a_bad_event_is_refused_naming_the_field(line: str, match: str) -> None:
     with pytest.raises(_wire.WireError, match=match):
         _wire.decode_event(line)
+
+
+def test_a_shipped_second_with_a_missing_or_bad_field_is_refused_and_nothing_kept() -> None:
+    measurements = Measurements()
+    good = SecondStats(second=7, ok=1).to_json()
+    for bad in ({"second": 7}, {"second": 7, "ok": "many"}, {"second": 7, "ok": 1, "failed": []}):
+        with pytest.raises(_wire.WireError, match="a shipped second has a missing or bad field"):
+            measurements.add("w", 8.0, [good], [bad])
+    assert [(second.second, second.ok) for second in measurements.seconds(7, 8)] == [(7, 0)]
+    assert measurements.lagging(["w"], until=8.0) == ["worker w has sent no measurements"]
+
+
+def test_the_driver_notes_an_unreadable_line_and_reads_on() -> None:
+    lines = [
+        '{"event": "seconds", "worker": "w", "watermark": 1, "seconds": [{"second": 0}]}\n',
+        '{"event": "party"}\n',
+        _wire.encode(_wire.CoordinatorFailed(message="no workers")),
+    ]
+    script = f"import sys; sys.stdout.write({''.join(lines)!r})"
+    coordinator = CoordinatorProcess([sys.executable, "-c", script], Measurements())
+    coordinator.reap(timeout=30)
+
+    assert coordinator.finished()
+    assert coordinator.event(_wire.CoordinatorFailed) == _wire.CoordinatorFailed(
+        message="no workers"
+    )
+    unreadable = [line for line in coordinator.tail() if "unreadable protocol line" in line]
+    assert len(unreadable) == 2
+    assert "a shipped second has a missing or bad field" in unreadable[0]
+    assert "unknown event 'party'" in unreadable[1]

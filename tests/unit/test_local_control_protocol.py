@@ -169,6 +169,13 @@ def test_a_malformed_request_is_refused_naming_what_is_wrong(fields, error, mess
         protocol.decode_request(json.dumps(fields).encode(), token=TOKEN)
 
 
+@pytest.mark.parametrize("field", ["toxicity", "delay", "jitter", "rate"])
+@pytest.mark.parametrize("value", [-0.1, True, "1", float("inf"), float("nan")])
+def test_a_network_fault_amount_that_is_no_number_at_least_zero_is_refused(field, value):
+    with pytest.raises(ConfigError, match=rf"^latency: {field}=.* must be a number >= 0\.$"):
+        NetworkFault(kind="latency", **{"delay": 1.0, field: value})
+
+
 def test_a_line_that_is_not_an_object_is_refused():
     with pytest.raises(ProviderError, match="must be a JSON object"):
         protocol.decode_request(b"[1, 2]", token=TOKEN)

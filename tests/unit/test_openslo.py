@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from chaoskit import openslo, slo
+from chaoskit import slo
 from chaoskit.errors import ConfigError
-from chaoskit.slo import ErrorRateObjective, LatencyObjective
+from chaoskit.slo import ErrorRateObjective, LatencyObjective, openslo
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "experiments" / "slo" / "shop.yaml"
 
@@ -136,3 +136,12 @@ def test_a_threshold_target_is_the_share_of_requests_under_the_value() -> None:
         openslo.from_objects(
             slo_with({"op": "lt", "value": 0.3, "target": 0.95}, {"percentile": 99})
         )
+
+
+def test_the_old_import_path_gives_the_same_objects() -> None:
+    # ``from chaoskit import openslo`` still works in users' code written before the module
+    # moved into chaoskit.slo.
+    import chaoskit.openslo as old
+
+    assert old.__all__ == ["SUPPORTED_SOURCES", "OpenSLOSpec", "from_objects", "load"]
+    assert [name for name in old.__all__ if getattr(old, name) is not getattr(openslo, name)] == []

@@ -418,3 +418,14 @@ def test_the_threshold_sets_how_values_read(fake, threshold, threshold_shown, va
 
     assert objective.describe() == f"v < {threshold_shown}"
     assert objective.evaluate(window()).shown == shown
+
+
+def test_the_old_import_path_gives_the_same_objects():
+    # ``from chaoskit.providers import prometheus`` still works in users' code written before
+    # the module became chaoskit.prometheus.
+    from chaoskit.providers import prometheus as old
+
+    assert old.__all__ == prometheus.__all__
+    assert [
+        name for name in old.__all__ if getattr(old, name) is not getattr(prometheus, name)
+    ] == []

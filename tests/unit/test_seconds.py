@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.strategies import worker_seconds
 
 from chaoskit.slo.seconds import SecondStats, merge_seconds
+
+# What one worker measured in one second: latencies, failures, requests never sent, and the
+# reason the second is invalid ("" when valid).
+worker_seconds = st.lists(
+    st.tuples(
+        st.lists(st.integers(min_value=1, max_value=10_000_000), max_size=30),
+        st.integers(0, 5),
+        st.integers(0, 5),
+        st.sampled_from(["", "load generator busy", "load generator sent 150 ms late"]),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 def build(latencies: list[int], failures: int, missed: int, invalid: str) -> SecondStats:

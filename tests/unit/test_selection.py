@@ -8,7 +8,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.strategies import fleets, instance, selection_modes, tag_filters
+from tests.strategies import TIERS, ZONES, selection_modes, tag_filters
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults._selection import (
@@ -18,6 +18,30 @@ from chaoskit.faults._selection import (
     validate_selection,
 )
 from chaoskit.vocabulary import Instance
+
+# "healthy" twice: half the instances are healthy, as in a fleet under a fault.
+STATES = ("healthy", "healthy", "unhealthy", "stopped", "rebooting")
+
+
+def instance(index: int, *, state: str = "healthy", **tags: str) -> Instance:
+    return Instance(
+        id=f"i-{index:012x}",
+        target="web",
+        address=f"127.0.0.1:{9000 + index}",
+        state=state,
+        tags=tags,
+    )
+
+
+fleets = st.lists(
+    st.builds(
+        lambda state, zone, tier: (state, {"zone": zone, "tier": tier}),
+        st.sampled_from(STATES),
+        st.sampled_from(ZONES),
+        st.sampled_from(TIERS),
+    ),
+    max_size=12,
+).map(lambda specs: [instance(i, state=s, **tags) for i, (s, tags) in enumerate(specs)])
 
 
 @given(fleets, tag_filters, selection_modes, st.integers(0, 2**32))

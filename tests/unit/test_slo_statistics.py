@@ -7,13 +7,17 @@ import random
 
 import pytest
 from hypothesis import given, settings
-from tests.strategies import exact_latencies_us
+from hypothesis import strategies as st
 
 from chaoskit import slo
 from chaoskit.errors import ConfigError
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.statistics import mann_whitney, proportion_increase
 from chaoskit.slo.window import Window
+
+# Values below 2048 µs are recorded exactly at 3 significant digits, so the histogram's U must
+# equal the textbook definition over the raw values.
+exact_latencies_us = st.lists(st.integers(min_value=1, max_value=2047), min_size=1, max_size=60)
 
 
 def stats_of(latencies_us: list[int], failures: int = 0) -> SecondStats:
@@ -23,10 +27,6 @@ def stats_of(latencies_us: list[int], failures: int = 0) -> SecondStats:
     for _ in range(failures):
         stats.record_failure("HTTP 500")
     return stats
-
-
-# Values below 2048 µs are recorded exactly at 3 significant digits, so the histogram test
-# must agree with the textbook definition over the raw values.
 
 
 @settings(max_examples=40)  # each example allocates two full-range histograms

@@ -17,28 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chaoskit.durations import Duration, format_duration, parse_duration
-from chaoskit.faults._network import (
-    NetworkFaultBase,
-    check_network,
-    parse_rate,
-    parse_toxicity,
-)
+from chaoskit.faults._network import NetworkFaultBase, check_network, parse_rate
 from chaoskit.vocabulary import NetworkFault
 
-# What users may write for a duration (kept: the name earlier code imported).
-DurationLike = Duration
-# The readers of rates and shares, importable from here as before.
 __all__ = [
     "Bandwidth",
     "Blackhole",
-    "DurationLike",
     "HttpErrors",
     "Latency",
     "ResetConnections",
     "SlowClose",
     "Timeout",
-    "parse_rate",
-    "parse_toxicity",
 ]
 
 
@@ -85,16 +74,6 @@ class Latency(_LatencyFields):
             delay=self.delay,
             jitter=self.jitter,
         )
-
-    @property
-    def delay_seconds(self) -> float:
-        """``delay`` (seconds already; kept for code written before it was)."""
-        return self.delay
-
-    @property
-    def jitter_seconds(self) -> float:
-        """``jitter`` (seconds already; kept for code written before it was)."""
-        return self.jitter
 
     def _what(self) -> str:
         spread = f" ±{format_duration(self.jitter)}" if self.jitter else ""

@@ -7,7 +7,7 @@ import math
 import threading
 from collections.abc import Iterable
 
-from chaoskit.load._wire import EncodedSecond
+from chaoskit.load._wire import EncodedSecond, WireError
 from chaoskit.slo.seconds import SecondStats
 
 
@@ -31,8 +31,10 @@ class Measurements:
         seconds: Iterable[EncodedSecond],
         partial: Iterable[EncodedSecond] = (),
     ) -> None:
-        parts = [SecondStats.from_json(part) for part in seconds]
-        snapshots = {(s := SecondStats.from_json(part)).second: s for part in partial}
+        """Keep a worker's batch; WireError, and nothing kept, when a second of it has a
+        missing or bad field."""
+        parts = _decoded(seconds)
+        snapshots = {snapshot.second: snapshot for snapshot in _decoded(partial)}
         with self._lock:
             self._partial[worker] = snapshots
             shipped = self._shipped.setdefault(worker, SecondStats(second=0))
@@ -92,3 +94,11 @@ class Measurements:
                 )
                 for worker, total in self._shipped.items()
             }
+
+
+def _decoded(seconds: Iterable[EncodedSecond]) -> list[SecondStats]:
+    try:
+        return [SecondStats.from_json(second) for second in seconds]
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        # The wire checks that each second is an object; its fields are SecondStats's to read.
+        raise WireError(f"a shipped second has a missing or bad field: {error!r}") from error

@@ -149,7 +149,7 @@ class CoordinatorProcess(Process):
                     event = _wire.decode_event(raw)
                     if event is not None:
                         self._take(event)
-                except (KeyError, TypeError, ValueError) as error:
+                except _wire.WireError as error:
                     self._tail.append(f"unreadable protocol line ({error!r}): {raw[:200]!r}")
         finally:
             self._eof.set()

@@ -27,8 +27,8 @@ and when the load stops before it was sent.
 
 **Generator lag** (``lag`` has the rules): a second is marked invalid, with the reason,
 when the generator itself fell behind, not the target. The recorder holds a
-``GeneratorLag`` that the lag probe and the schedules report to, and charges each second
-it hands out with the lag periods that could have delayed its requests.
+``GeneratorLag`` (its ``lag`` attribute) that the lag probe and the schedules report to, and
+charges each second it hands out with the lag periods that could have delayed its requests.
 
 **Watermark.** A whole epoch second W such that every request intended before W has been
 recorded and handed out by ``drain``: seconds below W are complete. It is bounded by the
@@ -232,14 +232,6 @@ class SecondRecorder:
         self._done[second] = max(done, self._done.get(second, done))
 
     # -- generator lag --------------------------------------------------------------------
-
-    def probe_sleeping(self, due: float) -> None:
-        """The lag probe sleeps until ``due`` (see ``GeneratorLag``)."""
-        self.lag.probe_sleeping(due)
-
-    def probe_woke(self, *, due: float, now: float, cpu_seconds: float, wall: float) -> None:
-        """The probe meant to wake at ``due`` woke at ``now`` (see ``GeneratorLag``)."""
-        self.lag.probe_woke(due=due, now=now, cpu_seconds=cpu_seconds, wall=wall)
 
     def _charge_lag(self, second: int, stats: SecondStats, *, final: bool = True) -> None:
         done = self._done.pop(second, None) if final else self._done.get(second)

@@ -88,10 +88,10 @@ def probe_lag_forever(recorder: SecondRecorder) -> None:
     cpu, last = time.process_time(), clock()
     while True:
         due = clock() + PROBE_INTERVAL
-        recorder.probe_sleeping(due)
+        recorder.lag.probe_sleeping(due)
         gevent.sleep(PROBE_INTERVAL)
         now, used = clock(), time.process_time()
-        recorder.probe_woke(due=due, now=now, cpu_seconds=used - cpu, wall=now - last)
+        recorder.lag.probe_woke(due=due, now=now, cpu_seconds=used - cpu, wall=now - last)
         cpu, last = used, now
 
 

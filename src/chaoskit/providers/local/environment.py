@@ -190,14 +190,14 @@ class LocalEnvironment:
     def _use_prometheus(self, url: str) -> str:
         self._wait_scraped(url, timeout=PROMETHEUS_SCRAPE_TIMEOUT)
         self._prometheus_url = url
-        from chaoskit.providers import prometheus
+        from chaoskit.prometheus.client import use_default_url
 
-        self._forget_prometheus = prometheus.use_default_url(url)
+        self._forget_prometheus = use_default_url(url)
         return url
 
     def _wait_scraped(self, url: str, *, timeout: float) -> None:
         """Block until Prometheus holds an ``up`` sample of every live replica."""
-        from chaoskit.providers.prometheus import PrometheusClient
+        from chaoskit.prometheus.client import PrometheusClient
 
         client = PrometheusClient(url)
 

@@ -207,7 +207,7 @@ def test_plan_prints_what_each_experiment_would_do(
     assert planned.returncode == 0, planned.stdout + planned.stderr
     assert "4 skipped" in planned.stdout
     assert "dry run: would inject TerminateInstances 1 of web on i-" in planned.stdout
-    assert "hold 6s" in planned.stdout
+    assert "hold 7s" in planned.stdout
     assert "would inject Latency 400ms on 1 of web on i-" in planned.stdout
     assert "starting load" not in planned.stdout
 

@@ -131,6 +131,36 @@ def test_slow(chaos):
     assert journal["experiments"][0]["cause"] == "slo_breached"
 
 
+def test_an_allowed_pass_with_nothing_judged_says_so_in_the_terminal(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+from chaoskit.testing import Traffic
+
+SPARSE = []
+# From the body on, too few requests for a p99 in the fault and recovery windows.
+conftest.traffic = lambda second: Traffic(requests=50 if SPARSE else 2000)
+
+@pytest.mark.chaos(steady_state=["p99<300ms"], allow_inconclusive=True)
+def test_sparse(chaos):
+    SPARSE.append(True)
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="8s")
+""",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*verdict: passed: nothing could be judged during or after the fault: 2 checks had "
+            "too few samples (allowed by allow_inconclusive=True): p99 < 300ms in fault 1: *",
+            "PASSED  test_experiment.py::test_sparse",
+            "*why: nothing could be judged during or after the fault: *",
+        ]
+    )
+    assert "every objective held" not in result.stdout.str()
+
+
 def test_a_broken_steady_state_is_an_error_not_a_pass(project: pytest.Pytester) -> None:
     result = run(
         project,

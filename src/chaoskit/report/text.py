@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaoskit.experiment.result import Journal
+from chaoskit.experiment.verdict import PASSED
 from chaoskit.slo.measurement import STATUS_LABELS
 
 
@@ -23,7 +24,8 @@ def summary_lines(journal: Journal) -> list[str]:
                 f"        {measurement.window:<9} {measurement.objective:<16} "
                 f"{measurement.shown:>9}  {STATUS_LABELS[measurement.status]}"
             )
-        if result.outcome != "passed":
+        # A pass with checks let through unjudged says so: "PASSED" alone would claim more.
+        if result.outcome != "passed" or result.reason != PASSED.reason:
             lines.append(f"        why: {result.reason}")
     if journal.resilience_score is not None:
         lines.append(f"resilience score: {journal.resilience_score:.0f}/100")

@@ -103,7 +103,12 @@ def test_slow(chaos):
     )
     result.assert_outcomes(failed=1)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*SLOBreached: SLO breached: p99 < 300ms in fault 1*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*SLOBreached: SLO breached: p99 < 300ms in fault 1*",
+            "resilience score: 0/100 over 1 experiment",
+        ]
+    )
     # chaoskit's own message, not a traceback through chaoskit's internals: no frame of any
     # chaoskit module (an installed one included) is shown
     frames = re.findall(r"\bchaoskit[/\\][\w/\\]*\.py:\d+", result.stdout.str())
@@ -125,7 +130,12 @@ def test_slow(chaos):
     )
     result.assert_outcomes(xfailed=1)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["XFAIL   test_experiment.py::test_slow (failed as expected)"])
+    result.stdout.fnmatch_lines(
+        [
+            "XFAIL   test_experiment.py::test_slow (failed as expected)",
+            "resilience score: none: no experiment was judged (1 failed as expected, not counted)",
+        ]
+    )
     journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
     assert journal["experiments"][0]["expected_to_fail"] is True
     assert journal["experiments"][0]["cause"] == "slo_breached"

@@ -103,7 +103,12 @@ def test_slow(chaos):
     )
     result.assert_outcomes(failed=1)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*SLOBreached: SLO breached: p99 < 300ms in fault 1*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*SLOBreached: SLO breached: p99 < 300ms in fault 1*",
+            "resilience score: 0/100 over 1 experiment",
+        ]
+    )
     # chaoskit's own message, not a traceback through chaoskit's internals: no frame of any
     # chaoskit module (an installed one included) is shown
     frames = re.findall(r"\bchaoskit[/\\][\w/\\]*\.py:\d+", result.stdout.str())
@@ -125,10 +130,45 @@ def test_slow(chaos):
     )
     result.assert_outcomes(xfailed=1)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["XFAIL   test_experiment.py::test_slow (failed as expected)"])
+    result.stdout.fnmatch_lines(
+        [
+            "XFAIL   test_experiment.py::test_slow (failed as expected)",
+            "resilience score: none: no experiment was judged (1 failed as expected, not counted)",
+        ]
+    )
     journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
     assert journal["experiments"][0]["expected_to_fail"] is True
     assert journal["experiments"][0]["cause"] == "slo_breached"
+
+
+def test_an_allowed_pass_with_nothing_judged_says_so_in_the_terminal(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+from chaoskit.testing import Traffic
+
+SPARSE = []
+# From the body on, too few requests for a p99 in the fault and recovery windows.
+conftest.traffic = lambda second: Traffic(requests=50 if SPARSE else 2000)
+
+@pytest.mark.chaos(steady_state=["p99<300ms"], allow_inconclusive=True)
+def test_sparse(chaos):
+    SPARSE.append(True)
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="8s")
+""",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*verdict: passed: nothing could be judged during or after the fault: 2 checks had "
+            "too few samples (allowed by allow_inconclusive=True): p99 < 300ms in fault 1: *",
+            "PASSED  test_experiment.py::test_sparse",
+            "*why: nothing could be judged during or after the fault: *",
+        ]
+    )
+    assert "every objective held" not in result.stdout.str()
 
 
 def test_a_broken_steady_state_is_an_error_not_a_pass(project: pytest.Pytester) -> None:

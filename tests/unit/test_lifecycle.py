@@ -122,6 +122,62 @@ def test_too_few_samples_is_inconclusive_and_fails_unless_allowed(tmp_path: Path
     assert any(m.status == "inconclusive" for m in result.measurements)
 
 
+def test_an_allowed_inconclusive_verdict_says_what_held_and_what_was_not_judged(
+    tmp_path: Path,
+) -> None:
+    # Plenty of requests until the revert, then too few for a p99 in the recovery window.
+    reverted = int(FakeClock().time) + 13
+    experiment = make(
+        tmp_path,
+        lambda second: Traffic(requests=50 if second >= reverted else 400),
+        allow_inconclusive=True,
+    )
+    notes: list[str] = []
+    experiment.notify = notes.append
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed"
+    [unsure] = [m for m in result.measurements if m.status == "inconclusive"]
+    assert result.reason == (
+        "3 of 4 checks held; 1 not judged (too few samples, allowed by "
+        f"allow_inconclusive=True): p99 < 300ms in recovery: {unsure.reason}"
+    )
+    assert notes[-1] == f"verdict: passed: {result.reason}"
+
+
+def test_an_allowed_verdict_with_nothing_judged_does_not_claim_anything_held(
+    tmp_path: Path,
+) -> None:
+    experiment = make(
+        tmp_path,
+        lambda second: Traffic(requests=50),
+        objectives=(slo.latency(p=99, below="300ms"),),
+        allow_inconclusive=True,
+    )
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed"  # what allow_inconclusive=True asks for
+    assert "held" not in result.reason
+    assert result.reason.startswith(
+        "nothing could be judged during or after the fault: 2 checks had too few samples "
+        "(allowed by allow_inconclusive=True): p99 < 300ms in fault 1: "
+    )
+    assert "; p99 < 300ms in recovery: " in result.reason
+
+
+def test_a_pass_with_nothing_to_judge_after_the_baseline_says_so(tmp_path: Path) -> None:
+    experiment = make(tmp_path, objectives=(slo.parse("p99<300ms", phases="baseline"),))
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "passed"
+    assert result.reason == (
+        "nothing was judged during or after the fault: no objective applies to those phases "
+        "(see each objective's phases=)"
+    )
+
+
+def test_a_pass_with_every_check_judged_says_every_objective_held(tmp_path: Path) -> None:
+    result = make(tmp_path).run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert (result.outcome, result.reason) == ("passed", "every objective held")
+
+
 def test_an_experiment_that_injects_nothing_fails(tmp_path: Path) -> None:
     result = make(tmp_path).run(lambda chaos: None)
     assert result.outcome == "failed"

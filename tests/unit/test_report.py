@@ -6,9 +6,11 @@ its tables and charts, not how the template spells it.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from chaoskit import slo
 from chaoskit.experiment import Experiment, ExperimentSettings, Journal, JournalWriter
 from chaoskit.report import render_html
 from chaoskit.report.charts import PHASE_COLOURS
+from chaoskit.report.index import render_index
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeFault, FakeLoadDriver, Traffic
 
@@ -179,6 +182,35 @@ def test_the_objectives_table_has_a_column_per_phase_and_a_badge_per_judgement(
         "fail",
         "pass",
     ]
+
+
+def _three_experiments(tmp_path: Path) -> Journal:
+    """A run of three: one passed, one failed as its xfail marker said, one failed."""
+    passed = _journal(tmp_path / "a").experiments[0]
+    breached = _journal(tmp_path / "b", slow=True).experiments[0]
+    return replace(
+        _journal(tmp_path / "c"),
+        experiments=(passed, replace(breached, expected_to_fail=True), breached),
+    )
+
+
+def test_the_index_shows_an_xfail_as_expected_not_red(tmp_path: Path) -> None:
+    journal = _three_experiments(tmp_path)
+    (tmp_path / f"chaoskit-{journal.run_id}.json").write_text(json.dumps(journal.to_json()))
+    html = render_index(tmp_path)
+    header, row = _read(html).tables[0]
+    assert header == ["Run", "Environment", "Verdicts", "As expected", "Score"]
+    assert row[3:] == ["2 / 3 (1 failed as expected)", "50/100 over 2"]
+    # the bar: a third green, a third blue (as expected), a third red
+    bars = dict(re.findall(r'<span class="bar (\w)" style="width:(\d+)px">', html))
+    assert bars == {"p": "40", "x": "40", "f": "40", "e": "0"}
+
+
+def test_the_report_states_the_score_and_what_it_covers(tmp_path: Path) -> None:
+    html = render_html(_three_experiments(tmp_path))
+    assert "score 50/100 over 2 experiments (1 failed as expected, not counted)" in html
+    summary = _read(html).tables[0]
+    assert [row[1] for row in summary[1:]] == ["passed", "failed as expected", "failed"]
 
 
 def test_seconds_the_load_generator_lagged_in_are_banded_in_every_chart(

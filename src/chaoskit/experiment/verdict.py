@@ -190,12 +190,11 @@ class Verdict:
                 f"{m.objective} in {m.window}: {m.reason}" for m in breaches
             )
             return Conclusion(outcome="failed", cause="slo_breached", reason=reason)
+        unsure_text = "; ".join(f"{m.objective} in {m.window}: {m.reason}" for m in unsure)
         if unsure and not self.allow_inconclusive:
-            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + "; ".join(
-                f"{m.objective} in {m.window}: {m.reason}" for m in unsure
-            )
+            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + unsure_text
             return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
-        return PASSED
+        return _passed(held=len(measurements) - len(unsure), unsure=len(unsure), text=unsure_text)
 
     @staticmethod
     def _recoveries(
@@ -267,3 +266,29 @@ class Verdict:
                 else f"took {recovered_after:.1f}s"
             ),
         )
+
+
+def _passed(*, held: int, unsure: int, text: str) -> Conclusion:
+    """A pass, worded for what was judged: ``held`` checks held, ``unsure`` (described by
+    ``text``) had too few samples and were let through."""
+    if not unsure:
+        if held:
+            return PASSED
+        reason = (
+            "nothing was judged during or after the fault: no objective applies to those "
+            "phases (see each objective's phases=)"
+        )
+    elif not held:
+        checks = "1 check" if unsure == 1 else f"{unsure} checks"
+        reason = (
+            f"nothing could be judged during or after the fault: {checks} had too few samples "
+            f"(allowed by allow_inconclusive=True): {text}"
+        )
+    else:
+        # A check let through by allow_inconclusive=True is not counted as held: "passed"
+        # must not claim what was never measured.
+        reason = (
+            f"{held} of {held + unsure} checks held; {unsure} not judged (too few samples, "
+            f"allowed by allow_inconclusive=True): {text}"
+        )
+    return Conclusion(outcome="passed", cause="", reason=reason)

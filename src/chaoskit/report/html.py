@@ -9,6 +9,7 @@ import jinja2
 
 from chaoskit.durations import format_duration
 from chaoskit.experiment.result import Journal
+from chaoskit.experiment.score import score
 from chaoskit.report.charts import PERCENTILE_COLOURS, PHASE_COLOURS
 from chaoskit.report.redact import redact
 from chaoskit.report.view import experiment_view
@@ -36,6 +37,7 @@ def render_html(journal: Journal, *, template_dir: Path | None = None) -> str:
     env.filters["clock"] = _clock
     return env.get_template("report.html.j2").render(
         journal=journal,
+        score=score(journal.experiments),
         experiments=[experiment_view(e) for e in journal.experiments],
         generated=_clock(journal.finished, with_date=True),
         phase_colours=PHASE_COLOURS,

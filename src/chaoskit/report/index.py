@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jinja2
 
+from chaoskit.experiment.result import ExperimentResult, JsonObject
+from chaoskit.experiment.score import Score, failed_as_expected, score
 from chaoskit.report.html import template_dirs
 
 
@@ -21,9 +23,10 @@ class RunRow:
     html: str  # the run's report, beside its journal
     total: int
     passed: int
+    expected: int  # failed (or errored) as their xfail marker said: as expected, not red
     failed: int
     error: int
-    score: float | None
+    score: Score | None  # None: a journal this version cannot read back
 
 
 def _runs(report_dir: Path) -> list[RunRow]:
@@ -33,21 +36,42 @@ def _runs(report_dir: Path) -> list[RunRow]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue  # a journal from a run that is still being written, or a stray file
-        outcomes = [e["outcome"] for e in data.get("experiments", [])]
+        experiments = data.get("experiments", [])
+        expected = [
+            failed_as_expected(
+                outcome=e.get("outcome", ""),
+                cause=e.get("cause", ""),
+                expected_to_fail=e.get("expected_to_fail", False),
+            )
+            for e in experiments
+        ]
+        outcomes = [
+            e.get("outcome") for e, xfail in zip(experiments, expected, strict=True) if not xfail
+        ]
         runs.append(
             RunRow(
                 run_id=data.get("run_id", path.stem),
                 env=data.get("env", "?"),
                 started=data.get("started", 0.0),
                 html=path.with_suffix(".html").name,
-                total=len(outcomes),
+                total=len(experiments),
                 passed=outcomes.count("passed"),
+                expected=sum(expected),
                 failed=outcomes.count("failed"),
                 error=outcomes.count("error"),
-                score=data.get("resilience_score"),
+                score=_score(experiments),
             )
         )
     return runs
+
+
+def _score(experiments: list[JsonObject]) -> Score | None:
+    # Scored again from the experiments, so that runs journaled before the score's present
+    # definition read the same as new ones.
+    try:
+        return score(ExperimentResult.from_json(e) for e in experiments)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def render_index(report_dir: Path, *, template_dir: Path | None = None) -> str:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from chaoskit.experiment.result import Journal
+from chaoskit.experiment.score import failed_as_expected, score
+from chaoskit.experiment.verdict import PASSED
 from chaoskit.slo.measurement import STATUS_LABELS
 
 
 def summary_lines(journal: Journal) -> list[str]:
     lines = []
     for result in journal.experiments:
-        if result.expected_to_fail and result.outcome == "failed":
-            lines.append(f"XFAIL   {result.name} (failed as expected)")
+        if failed_as_expected(
+            outcome=result.outcome, cause=result.cause, expected_to_fail=result.expected_to_fail
+        ):
+            lines.append(f"XFAIL   {result.name} ({result.outcome} as expected)")
         else:
             lines.append(f"{result.outcome.upper():7} {result.name}")
         for injection in result.injections:
@@ -23,8 +27,8 @@ def summary_lines(journal: Journal) -> list[str]:
                 f"        {measurement.window:<9} {measurement.objective:<16} "
                 f"{measurement.shown:>9}  {STATUS_LABELS[measurement.status]}"
             )
-        if result.outcome != "passed":
+        # A pass with checks let through unjudged says so: "PASSED" alone would claim more.
+        if result.outcome != "passed" or result.reason != PASSED.reason:
             lines.append(f"        why: {result.reason}")
-    if journal.resilience_score is not None:
-        lines.append(f"resilience score: {journal.resilience_score:.0f}/100")
+    lines.append(f"resilience score: {score(journal.experiments).describe()}")
     return lines

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chaoskit.experiment.result import ExperimentResult
+from chaoskit.experiment.score import failed_as_expected
 from chaoskit.report.charts import PERCENTILE_COLOURS, Band, Line, line_chart
 from chaoskit.report.series import SecondPoint, series
 from chaoskit.slo.measurement import Measurement
@@ -16,6 +17,7 @@ from chaoskit.slo.window import MAX_QUEUED_SHARE
 @dataclass(frozen=True, kw_only=True)
 class ExperimentView:
     result: ExperimentResult
+    as_expected: bool  # xfail: failed (or errored) as its marker said, shown apart from red
     windows: tuple[str, ...]  # the objectives table's columns: every judged window, in order
     # objective -> window -> its measurement: every judgement, the steady-state objectives
     # (also those never judged) and the RTO and budget when declared
@@ -105,6 +107,9 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
     queued = sum(p.queued for p in points)
     return ExperimentView(
         result=result,
+        as_expected=failed_as_expected(
+            outcome=result.outcome, cause=result.cause, expected_to_fail=result.expected_to_fail
+        ),
         windows=windows,
         table=table,
         charts=charts,

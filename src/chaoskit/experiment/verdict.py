@@ -191,9 +191,11 @@ class Verdict:
             )
             return Conclusion(outcome="failed", cause="slo_breached", reason=reason)
         if unsure and not self.allow_inconclusive:
-            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + "; ".join(
+            # The fixes each reason gives come first; accepting the doubt is the last resort.
+            reason = "inconclusive: " + "; ".join(
                 f"{m.objective} in {m.window}: {m.reason}" for m in unsure
             )
+            reason += "; to accept too few samples instead, chaos(allow_inconclusive=True)"
             return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
         return PASSED
 

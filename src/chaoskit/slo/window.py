@@ -35,19 +35,28 @@ class Window:
     # same span (a Prometheus range query); the whole seconds above lie inside them.
     start: float = 0.0
     end: float = 0.0
+    # Invalid seconds (by ``second``) counted all the same, for one objective whose verdict
+    # their generator's lag cannot move (``objectives.judge``).
+    counted: frozenset[int] = frozenset()
 
     @cached_property
     def merged(self) -> SecondStats:
-        """The valid seconds, merged."""
-        return merge_seconds(s for s in self.seconds if s.valid)
+        """The counted seconds (valid, or invalid but ``counted``), merged."""
+        return merge_seconds(s for s in self.seconds if s.valid or s.second in self.counted)
 
     @property
     def duration(self) -> int:
-        """Valid seconds in the window."""
-        return sum(1 for s in self.seconds if s.valid)
+        """Counted seconds in the window."""
+        return sum(1 for s in self.seconds if s.valid or s.second in self.counted)
 
     @property
     def invalid(self) -> list[SecondStats]:
+        """The seconds left out: invalid, and not ``counted``."""
+        return [s for s in self.seconds if not s.valid and s.second not in self.counted]
+
+    @property
+    def lagging(self) -> list[SecondStats]:
+        """Every second in which the load generator lagged, counted or not."""
         return [s for s in self.seconds if not s.valid]
 
     @property

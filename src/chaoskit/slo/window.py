@@ -1,9 +1,20 @@
 """A window: the whole seconds of one phase (baseline, a fault, recovery), merged once.
 
-Seconds in which the load generator itself fell behind its schedule are *invalid*: they say
-more about the generator than about the target, so the window's figures leave them out. When
-more than ``MAX_INVALID_SHARE`` of a window is invalid, a pass is not trusted (see
-``objectives.judge``).
+Seconds in which the load generator itself fell behind its schedule are *invalid*: they may
+say more about the generator than about the target. Whether they count is decided per
+objective (``objectives.judge``), by what their lag could change:
+
+- a latency objective counts them when the generator's lateness in them (``lag_ms``, the
+  worst of them) is smaller than the margin between the percentile measured with them and
+  the threshold: that late, the generator can have moved each latency, and so the
+  percentile, by less than the margin, so the verdict is the same either way. ``counted``
+  holds them for that objective, and its measurement says so, with the lateness;
+- otherwise (a margin the lag could cross, a lateness not recorded, any other objective)
+  they are left out, and when more than ``MAX_INVALID_SHARE`` of a window is left out a pass
+  is not trusted: inconclusive.
+
+A window too short for an objective's samples says what it had and how to fix it
+(``slo.samples``).
 """
 
 from __future__ import annotations

@@ -195,7 +195,7 @@ class Verdict:
             reason = "inconclusive: " + "; ".join(
                 f"{m.objective} in {m.window}: {m.reason}" for m in unsure
             )
-            reason += "; to accept too few samples instead, chaos(allow_inconclusive=True)"
+            reason += "; to accept an inconclusive verdict instead, chaos(allow_inconclusive=True)"
             return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
         return PASSED
 

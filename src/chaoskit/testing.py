@@ -48,6 +48,9 @@ class Traffic:
     # Requests of the second that waited for their user, busy with earlier task runs.
     queued: int = 0
     queued_max_ms: float = 0.0
+    # The load generator lagged in this second: why (marks it invalid), and how late it ran.
+    invalid: str = ""
+    lag_ms: float = 0.0
 
 
 class FakeLoadDriver:
@@ -80,6 +83,9 @@ class FakeLoadDriver:
                 stats.record_ok(traffic.latency_ms * 1000)
             for _ in range(failures):
                 stats.record_failure("ConnectionResetError")
+            stats.lag_ms = traffic.lag_ms
+            if traffic.invalid:
+                stats.mark_invalid(traffic.invalid, lag_ms=traffic.lag_ms)
             seconds.append(stats)
         return seconds
 

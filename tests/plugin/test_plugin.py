@@ -186,6 +186,53 @@ def test_never_runs(chaos):
     assert "the body must not run" not in result.stdout.str()
 
 
+def test_a_recovery_too_short_to_judge_is_an_error_before_anything_is_injected(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+@pytest.mark.chaos(recovery="1s")
+def test_never_runs(chaos):
+    raise AssertionError("the body must not run when the plan cannot be judged")
+""",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ConfigError: the plan cannot be judged*p99 < 300ms in recovery: 1s holds 0 whole*"]
+    )
+    assert "the body must not run" not in result.stdout.str()
+    assert _injections_in_reports(project) == []
+
+
+def test_a_hold_too_short_to_judge_is_refused_at_inject_and_recorded_as_an_error(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_short(chaos):
+    chaos.inject(faults.TerminateInstances(target="web"), hold="1s")
+""",
+    )
+    result.assert_outcomes(failed=1)  # pytest fails the test at the user's inject line
+    result.stdout.fnmatch_lines(["*ConfigError: the plan cannot be judged*hold fault 1 at least*"])
+    [experiment] = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())[
+        "experiments"
+    ]
+    assert experiment["outcome"] == "error" and experiment["injections"] == []
+
+
+def _injections_in_reports(project: pytest.Pytester) -> list[object]:
+    reports = list((project.path / "reports").glob("chaoskit-*.json"))
+    return [
+        i
+        for r in reports
+        for e in json.loads(r.read_text())["experiments"]
+        for i in e["injections"]
+    ]
+
+
 def test_a_fault_that_cannot_be_injected_fails(project: pytest.Pytester) -> None:
     result = run(
         project,

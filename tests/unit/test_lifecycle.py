@@ -36,7 +36,7 @@ def make(tmp_path: Path, traffic=lambda second: Traffic(), **settings) -> Experi
             name="exp",
             objectives=settings.pop("objectives", OBJECTIVES),
             baseline=5.0,
-            **{"recovery": 5.0, **settings},
+            **{"recovery": 6.0, **settings},
         ),
         env=FakeEnvironment(),
         load=FakeLoadDriver(traffic),
@@ -66,7 +66,7 @@ def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     notes: list[str] = []
     experiment = make(tmp_path, lambda second: Traffic(latency_ms=50, queued=20, queued_max_ms=80))
     experiment.notify = notes.append
-    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="3s"))
+    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="6s"))
     [warning] = [note for note in notes if note.startswith("warning")]
     assert warning == (
         "warning: the load is short of users: 10% of requests waited for their user to "
@@ -78,7 +78,7 @@ def test_users_queueing_behind_their_own_runs_are_reported_from_the_baseline_on(
     quiet: list[str] = []
     experiment = make(tmp_path / "quiet", lambda second: Traffic(queued=1))  # 0.5%
     experiment.notify = quiet.append
-    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="3s"))
+    experiment.run(lambda chaos: chaos.inject(faults.Latency(target="web", delay="1ms"), hold="6s"))
     assert not [note for note in quiet if "waited for their user" in note]
 
 
@@ -189,7 +189,7 @@ def test_a_fault_that_cannot_be_injected_is_journalled_and_raised(tmp_path: Path
     experiment.env.target("web").fail_terminate = True
     experiment.start()
     with pytest.raises(InjectionError, match="refused to terminate"):
-        experiment.inject(faults.TerminateInstances(target="web"), hold="1s")
+        experiment.inject(faults.TerminateInstances(target="web"), hold="6s")
     events = [e.event for e in read_events(experiment.journal.path)]
     assert events[-2:] == ["fault_intent", "fault_not_injected"]
     assert unreverted_intents(experiment.journal.path) == []
@@ -238,7 +238,7 @@ def test_revert_failure_inside_a_hold_raises_revert_error_carrying_the_record(
     experiment.start()
     experiment.env.target("web").fail_remove = True
     with pytest.raises(RevertError, match="still active") as caught:
-        experiment.inject(faults.Latency(target="web", delay="200ms"), hold="2s")
+        experiment.inject(faults.Latency(target="web", delay="200ms"), hold="6s")
     [failure] = caught.value.failures
     [intent] = unreverted_intents(experiment.journal.path)
     assert failure.injection_id == intent.injection_id
@@ -274,7 +274,7 @@ def test_the_intent_reaches_the_journal_before_the_fault_is_injected(tmp_path: P
         return real_add(*args, **kwargs)
 
     target.add_network_fault = spying_add  # type: ignore[method-assign]
-    experiment.inject(faults.Latency(target="web", delay="1ms"), hold=1)
+    experiment.inject(faults.Latency(target="web", delay="1ms"), hold=6)
     assert seen_at_injection[-1] == "fault_intent"
 
 
@@ -316,7 +316,7 @@ def test_a_latency_request_that_failed_after_taking_effect_is_cleaned_up(
     web = experiment.env.target("web")
     web.fail_after_adding = True
     with pytest.raises(InjectionError, match="timed out"):
-        experiment.inject(faults.Latency(target="web", delay="200ms"), hold="2s")
+        experiment.inject(faults.Latency(target="web", delay="200ms"), hold="6s")
     assert web.faults == {}
     assert unreverted_intents(experiment.journal.path) == []
 
@@ -467,7 +467,7 @@ def test_the_guardrail_halts_a_hold_after_consecutive_breaching_seconds(tmp_path
         return Traffic(error_ratio=0.3 if second >= broken_from else 0)
 
     experiment = make(
-        tmp_path, traffic, guardrail=(slo.parse("errors<5%"),), halt_after=3, recovery=5.0
+        tmp_path, traffic, guardrail=(slo.parse("errors<5%"),), halt_after=3, recovery=6.0
     )
     fault = FakeFault()
     result = experiment.run(lambda chaos: chaos.inject(fault, hold="60s"))

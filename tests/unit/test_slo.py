@@ -273,8 +273,9 @@ def test_invalid_seconds_are_left_out_and_too_many_make_the_window_inconclusive(
     assert window.duration == 7 and window.merged.ok == 2100
     assert judge(slo.parse("p99<300ms"), window).status == "pass"  # 1 of 8 is tolerated
 
+    # Stalls longer than the 295 ms margin could have hidden a breach: left out.
     for second in seconds[1:3]:
-        second.mark_invalid("a request was sent 150 ms late", lag_ms=150)
+        second.mark_invalid("event loop stalled 400 ms", lag_ms=400)
     measured = judge(slo.parse("p99<300ms"), window)
     assert measured.status == "inconclusive"
     assert measured.reason.startswith("3 of 8 seconds are invalid, the load generator fell behind")

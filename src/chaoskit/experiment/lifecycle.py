@@ -20,7 +20,13 @@ from typing import Literal
 
 from chaoskit.clock import SystemClock
 from chaoskit.durations import format_duration, parse_duration
-from chaoskit.errors import ChaoskitError, InjectionError, RevertFailure, SteadyStateBroken
+from chaoskit.errors import (
+    ChaoskitError,
+    ConfigError,
+    InjectionError,
+    RevertFailure,
+    SteadyStateBroken,
+)
 from chaoskit.experiment.events import ExperimentFinished, ExperimentStarted
 from chaoskit.experiment.guardrail import Guardrail
 from chaoskit.experiment.injections import ActiveFault, InjectionLedger
@@ -30,8 +36,9 @@ from chaoskit.experiment.result import ExperimentResult, Phase
 from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective
+from chaoskit.slo.samples import needs_in, plan_shortfalls
 from chaoskit.slo.seconds import SecondStats
-from chaoskit.slo.window import Window
+from chaoskit.slo.window import PhaseKind, Window
 from chaoskit.typing import Clock, Environment, Fault, LoadDriver
 
 
@@ -121,6 +128,7 @@ class Experiment:
         if before.broken is not None:
             self._conclude(before.broken, end=self.clock.now(), seconds=seconds)
             raise SteadyStateBroken(before.broken.reason)
+        self._check_plan("recovery", "recovery", settings.recovery, seconds=lambda end: seconds)
 
     def inject(self, fault: Fault, *, hold: object = None) -> ActiveFault:
         """Inject ``fault``. With ``hold``, hold it that long and revert before returning;
@@ -132,6 +140,9 @@ class Experiment:
             raise InjectionError(
                 f"{fault.describe()} was not injected: the experiment was {self._halted}"
             )
+        if hold_seconds is not None:
+            name = f"fault {len(self._ledger.injected()) + 1}"
+            self._check_plan("fault", name, hold_seconds, seconds=self._measured_so_far)
         plan = fault.plan(self.env, self.rng)
         handle = self._ledger.inject(fault, plan)
         if hold_seconds is not None:
@@ -203,7 +214,7 @@ class Experiment:
             try:
                 body(self)
             except Exception as error:
-                return self.abort(error)
+                return self.result or self.abort(error)
             try:
                 return self.finish()
             except Exception as error:
@@ -227,6 +238,35 @@ class Experiment:
         if halted is not None:
             self._halted = halted
             self.notify(halted)
+
+    def _check_plan(
+        self,
+        kind: PhaseKind,
+        name: str,
+        length: float,
+        *,
+        seconds: Callable[[float], Sequence[SecondStats]],
+    ) -> None:
+        """Refuse a phase too short for its objectives' samples at the baseline's rate, before
+        anything more is injected: it could only end inconclusive. An error, like a broken
+        steady state; with ``allow_inconclusive`` a warning."""
+        if self._baseline is None:
+            return
+        needs = needs_in(self.settings.objectives, kind)
+        problems = plan_shortfalls(needs, self._baseline, kind=kind, name=name, length=length)
+        if not problems:
+            return
+        if self.settings.allow_inconclusive:
+            self.notify("warning: " + "; ".join(problems))
+            return
+        reason = "the plan cannot be judged, nothing more was injected: " + "; ".join(problems)
+        end = self.clock.now()
+        self._conclude(
+            Conclusion(outcome="error", cause="setup_failed", reason=reason),
+            end=end,
+            seconds=seconds(end),
+        )
+        raise ConfigError(reason)
 
     def _tell(self, message: str) -> None:
         # Read at each message: callers may replace ``notify`` after construction.

@@ -192,7 +192,12 @@ class Verdict:
             return Conclusion(outcome="failed", cause="slo_breached", reason=reason)
         unsure_text = "; ".join(f"{m.objective} in {m.window}: {m.reason}" for m in unsure)
         if unsure and not self.allow_inconclusive:
-            reason = "inconclusive (allow with chaos(allow_inconclusive=True)): " + unsure_text
+            # The fixes each reason gives come first; accepting the doubt is the last resort.
+            reason = (
+                "inconclusive: "
+                + unsure_text
+                + "; to accept an inconclusive verdict instead, chaos(allow_inconclusive=True)"
+            )
             return Conclusion(outcome="failed", cause="inconclusive", reason=reason)
         return _passed(held=len(measurements) - len(unsure), unsure=len(unsure), text=unsure_text)
 

@@ -26,6 +26,7 @@ from chaoskit.slo.measurement import (
     Measurement,
     Objective,
 )
+from chaoskit.slo.samples import SampleNeed, too_few, why
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.units import (
     ALL_PHASES,
@@ -61,11 +62,19 @@ class LatencyObjective(Composable):
     def min_samples(self) -> int:
         return math.ceil(TAIL_SAMPLES / (1 - self.percentile / 100))
 
+    def sample_need(self) -> SampleNeed:
+        needed = self.min_samples()
+        return SampleNeed(
+            needed=needed,
+            noun="successful requests",
+            requirement=f"p{self.percentile:g} needs {needed}",
+            count=_successes,
+        )
+
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
-        needed = self.min_samples()
-        if stats.ok < needed:
-            reason = f"{stats.ok} successful requests; p{self.percentile:g} needs {needed}"
+        if stats.ok < self.min_samples():
+            reason = too_few(window, self.sample_need())
             return _inconclusive(self, self.below, window, samples=stats.ok, reason=reason)
         seconds = stats.latency_us.get_value_at_percentile(self.percentile) / 1e6
         passed = seconds <= self.below if self.inclusive else seconds < self.below
@@ -96,15 +105,20 @@ class ErrorRateObjective(Composable):
     def min_samples(self) -> int:
         return _requests_for_share(self.below)
 
+    def sample_need(self) -> SampleNeed:
+        needed = self.min_samples()
+        return SampleNeed(
+            needed=needed,
+            noun="completed requests",
+            requirement=f"an error rate below {format_percent(self.below)} needs {needed}",
+            count=_completed,
+        )
+
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
         completed = stats.completed
-        needed = self.min_samples()
-        if completed < needed:
-            reason = (
-                f"{completed} completed requests; an error rate below "
-                f"{format_percent(self.below)} needs {needed}"
-            )
+        if completed < self.min_samples():
+            reason = too_few(window, self.sample_need())
             return _inconclusive(self, self.below, window, samples=completed, reason=reason)
         rate = stats.failures / completed
         passed = rate <= self.below if self.inclusive else rate < self.below
@@ -235,23 +249,54 @@ class CustomObjective(Composable):
 
 
 def judge(objective: Objective, window: Window) -> Measurement:
-    """``objective`` on the valid seconds of ``window``.
+    """``objective`` on ``window``'s seconds, the lagging ones only where they cannot matter.
 
-    A breach those seconds prove stands (a lagging generator does not cause an HTTP 503 or a
-    slow response it measured on time); a pass is only trusted when at most a quarter of the
-    window was invalid, otherwise the seconds left out could hide the breach: inconclusive.
+    A latency objective counts the seconds the load generator lagged in when the lateness it
+    reported (``lag_ms``, the worst of them) is smaller than the margin between the value
+    measured with them and the threshold: a generator that late can have moved each of its
+    latencies, and so the percentile, by no more than that, which cannot cross the threshold.
+    Otherwise, and for every other objective, those seconds are left out: a breach the valid
+    seconds prove stands (a lagging generator does not cause an HTTP 503 or a slow response
+    it measured on time); a pass is only trusted when at most a quarter of the window was
+    left out, otherwise those seconds could hide the breach: inconclusive.
     """
+    lagging = window.lagging
+    if lagging and isinstance(objective, LatencyObjective):
+        decided = _lag_cannot_matter(objective, window, lagging)
+        if decided is not None:
+            return decided
     measured = objective.evaluate(window)
     if not window.too_invalid or measured.status == "fail":
         return measured
-    reasons = sorted({reason for s in window.invalid for reason in s.invalid.split("; ")})
     return replace(
         measured,
         status="inconclusive",
         reason=f"{len(window.invalid)} of {len(window.seconds)} seconds are invalid, the load "
-        f"generator fell behind ({'; '.join(reasons)}), too many to call it a pass; add workers "
+        f"generator fell behind ({why(window.invalid)}), too many to call it a pass; add workers "
         f"or lower the rate",
     )
+
+
+def _lag_cannot_matter(
+    objective: LatencyObjective, window: Window, lagging: list[SecondStats]
+) -> Measurement | None:
+    """``objective`` judged on every second of ``window``, when the generator's lateness in
+    the ``lagging`` seconds is smaller than the margin to the threshold; None otherwise."""
+    # A second marked invalid without its lateness (older journals) could hide any amount.
+    if any(second.lag_ms <= 0 for second in lagging):
+        return None
+    late = max(second.lag_ms for second in lagging) / 1000
+    whole = replace(window, counted=frozenset(second.second for second in lagging))
+    measured = objective.evaluate(whole)
+    if measured.value is None or abs(measured.value - objective.below) <= late:
+        return None
+    note = (
+        f"counts {len(lagging)} second{'s' if len(lagging) != 1 else ''} the load generator "
+        f"lagged in ({late * 1000:.1f} ms late at worst): the "
+        f"{format_latency(abs(measured.value - objective.below))} margin to "
+        f"{format_duration(objective.below)} is larger"
+    )
+    return replace(measured, reason=f"{measured.reason}; {note}" if measured.reason else note)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,15 +318,20 @@ class AvailabilityObjective(Composable):
     def min_samples(self) -> int:
         return _requests_for_share(1 - Decimal(str(self.at_least)))
 
+    def sample_need(self) -> SampleNeed:
+        needed = self.min_samples()
+        return SampleNeed(
+            needed=needed,
+            noun="requests",
+            requirement=f"an availability of {format_percent(self.at_least)} needs {needed}",
+            count=_demand,
+        )
+
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
         demand = stats.demand
-        needed = self.min_samples()
-        if demand < needed:
-            reason = (
-                f"{demand} requests; an availability of {format_percent(self.at_least)} "
-                f"needs {needed}"
-            )
+        if demand < self.min_samples():
+            reason = too_few(window, self.sample_need())
             return _inconclusive(self, self.at_least, window, samples=demand, reason=reason)
         share = stats.ok / demand
         passed = share >= self.at_least if self.inclusive else share > self.at_least
@@ -433,6 +483,18 @@ def _judged(
         samples=samples,
         reason="" if passed else breach,
     )
+
+
+def _successes(second: SecondStats) -> int:
+    return second.ok
+
+
+def _completed(second: SecondStats) -> int:
+    return second.completed
+
+
+def _demand(second: SecondStats) -> int:
+    return second.demand
 
 
 def _top_reasons(window: SecondStats) -> str:

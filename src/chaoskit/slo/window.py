@@ -1,9 +1,20 @@
 """A window: the whole seconds of one phase (baseline, a fault, recovery), merged once.
 
-Seconds in which the load generator itself fell behind its schedule are *invalid*: they say
-more about the generator than about the target, so the window's figures leave them out. When
-more than ``MAX_INVALID_SHARE`` of a window is invalid, a pass is not trusted (see
-``objectives.judge``).
+Seconds in which the load generator itself fell behind its schedule are *invalid*: they may
+say more about the generator than about the target. Whether they count is decided per
+objective (``objectives.judge``), by what their lag could change:
+
+- a latency objective counts them when the generator's lateness in them (``lag_ms``, the
+  worst of them) is smaller than the margin between the percentile measured with them and
+  the threshold: that late, the generator can have moved each latency, and so the
+  percentile, by less than the margin, so the verdict is the same either way. ``counted``
+  holds them for that objective, and its measurement says so, with the lateness;
+- otherwise (a margin the lag could cross, a lateness not recorded, any other objective)
+  they are left out, and when more than ``MAX_INVALID_SHARE`` of a window is left out a pass
+  is not trusted: inconclusive.
+
+A window too short for an objective's samples says what it had and how to fix it
+(``slo.samples``).
 """
 
 from __future__ import annotations
@@ -35,19 +46,28 @@ class Window:
     # same span (a Prometheus range query); the whole seconds above lie inside them.
     start: float = 0.0
     end: float = 0.0
+    # Invalid seconds (by ``second``) counted all the same, for one objective whose verdict
+    # their generator's lag cannot move (``objectives.judge``).
+    counted: frozenset[int] = frozenset()
 
     @cached_property
     def merged(self) -> SecondStats:
-        """The valid seconds, merged."""
-        return merge_seconds(s for s in self.seconds if s.valid)
+        """The counted seconds (valid, or invalid but ``counted``), merged."""
+        return merge_seconds(s for s in self.seconds if s.valid or s.second in self.counted)
 
     @property
     def duration(self) -> int:
-        """Valid seconds in the window."""
-        return sum(1 for s in self.seconds if s.valid)
+        """Counted seconds in the window."""
+        return sum(1 for s in self.seconds if s.valid or s.second in self.counted)
 
     @property
     def invalid(self) -> list[SecondStats]:
+        """The seconds left out: invalid, and not ``counted``."""
+        return [s for s in self.seconds if not s.valid and s.second not in self.counted]
+
+    @property
+    def lagging(self) -> list[SecondStats]:
+        """Every second in which the load generator lagged, counted or not."""
         return [s for s in self.seconds if not s.valid]
 
     @property

@@ -1,0 +1,265 @@
+"""Windows judged with the samples they can have: what an inconclusive verdict says, plans
+too short to judge refused before anything is injected, and lag weighed against the margin
+it could change."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chaoskit import slo
+from chaoskit.errors import ConfigError
+from chaoskit.experiment import Experiment, ExperimentSettings, JournalWriter, read_events
+from chaoskit.experiment.result import Phase
+from chaoskit.experiment.verdict import Verdict
+from chaoskit.slo.objectives import judge
+from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.window import Window
+from chaoskit.testing import FakeClock, FakeEnvironment, FakeFault, FakeLoadDriver, Traffic
+
+BUSY = "load generator busy (its event loop ran 4.7 ms late on average, limit 3 ms)"
+# Phases that start inside a second, as they do on a real clock: a 5 s one holds 4 whole seconds.
+START = 1_800_000_000.5
+
+
+def _second(second: int, *, requests: int, latency_ms: float, lag_ms: float = 0.0) -> SecondStats:
+    stats = SecondStats(second=second)
+    stats.record_ok(latency_ms * 1000, count=requests)
+    stats.expected = stats.sent = requests
+    if lag_ms:
+        stats.mark_invalid(
+            f"load generator busy (its event loop ran {lag_ms:.1f} ms late on average, limit 3 ms)",
+            lag_ms=lag_ms,
+        )
+    return stats
+
+
+def _recovery_of_four_seconds(latency_ms: float) -> tuple[Verdict, Phase, list[SecondStats]]:
+    """The README's game day on a busy machine: recovery="5s" at 300 requests/s holds 4
+    whole seconds, one of them dropped because the load generator was busy."""
+    phase = Phase(name="recovery", kind="recovery", start=START, end=START + 5)
+    first = int(START) + 1
+    seconds = [_second(first + i, requests=300, latency_ms=latency_ms) for i in range(4)]
+    seconds[2].mark_invalid(BUSY, lag_ms=4.7)
+    objectives = (slo.latency(p=99, below="300ms"), slo.error_rate(below="1%"))
+    return Verdict(objectives=objectives), phase, seconds
+
+
+# -- finding 1: the message gives the cause and the right fix, with numbers ---------------
+
+
+def test_an_inconclusive_recovery_says_what_it_had_what_was_left_out_and_how_to_fix_it() -> None:
+    # p99 at 298 ms against 300 ms: the generator's 4.7 ms could have moved it, so the busy
+    # second is left out and 900 of the 1,000 requests a p99 needs remain.
+    verdict, phase, seconds = _recovery_of_four_seconds(latency_ms=298)
+    judged = verdict.after([phase], seconds, baseline=None, end=START + 5, halted=None)
+    [p99, errors] = judged.measurements
+    assert p99.status == "inconclusive" and errors.status == "pass"
+    assert p99.reason == (
+        f"900 successful requests in 3 of 4 whole seconds (1 left out: {BUSY}); p99 needs "
+        "1000: make recovery at least 6s at this load (300 successful requests/s), or raise "
+        "the load to 334 successful requests/s (more users, or load.Locust(rate=...))"
+    )
+    reason = judged.conclusion.reason
+    assert judged.conclusion.outcome == "failed"
+    assert reason.startswith("inconclusive: p99 < 300ms in recovery: 900 successful requests")
+    # Accepting the doubt is offered last, after the fixes.
+    assert reason.index("make recovery at least 6s") < reason.index("allow_inconclusive=True")
+
+
+def test_a_closed_loop_load_with_long_waits_is_told_to_raise_its_rate() -> None:
+    # locust's dynamic_user_credentials.py: a few requests a second, "14 successful requests".
+    rates = [3, 4, 3, 4]
+    seconds = [_second(i, requests=n, latency_ms=20) for i, n in enumerate(rates)]
+    window = Window(name="recovery", kind="recovery", seconds=seconds)
+    measured = judge(slo.latency(p=50, below="300ms"), window)
+    assert measured.status == "inconclusive"
+    assert measured.reason == (
+        "14 successful requests in 4 whole seconds; p50 needs 20: make recovery at least 7s "
+        "at this load (3.5 successful requests/s), or raise the load to 5 successful "
+        "requests/s (more users, or load.Locust(rate=...))"
+    )
+
+
+def test_a_short_hold_is_told_how_long_to_hold_and_an_error_rate_counts_completed_requests() -> (
+    None
+):
+    seconds = [_second(i, requests=30, latency_ms=5) for i in range(3)]
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.error_rate(below="1%"), window)
+    assert measured.reason == (
+        "90 completed requests in 3 whole seconds; an error rate below 1% needs 100: hold "
+        "fault 1 at least 5s (inject(..., hold=...)) at this load (30 completed requests/s), "
+        "or raise the load to 34 completed requests/s (more users, or load.Locust(rate=...))"
+    )
+
+
+# -- finding 5: lag judged against what it could change -----------------------------------
+
+
+def test_lag_far_smaller_than_the_margin_does_not_void_the_verdict() -> None:
+    # p95 < 150ms measured at 9 ms with the generator 4 ms late in half the seconds.
+    seconds = [
+        _second(i, requests=300, latency_ms=9, lag_ms=4.0 if i % 2 else 0.0) for i in range(8)
+    ]
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.latency(p=95, below="150ms"), window)
+    assert measured.status == "pass" and measured.samples == 2400
+    # The lag stays visible, with the margin that outweighed it.
+    assert measured.reason == (
+        "counts 4 seconds the load generator lagged in (4.0 ms late at worst): the 141ms "
+        "margin to 150ms is larger"
+    )
+
+
+def test_the_finding_one_recovery_is_decided_when_its_lag_cannot_matter() -> None:
+    verdict, phase, seconds = _recovery_of_four_seconds(latency_ms=5)
+    judged = verdict.after([phase], seconds, baseline=None, end=START + 5, halted=None)
+    [p99, errors] = judged.measurements
+    assert p99.status == "pass" and p99.samples == 1200, p99.reason
+    # Other objectives cannot weigh a lateness in ms: the busy second stays out for them.
+    assert errors.status == "pass" and errors.samples == 900
+    assert judged.conclusion.outcome == "passed"
+
+
+def test_lag_larger_than_the_margin_still_leaves_its_seconds_out() -> None:
+    seconds = [
+        _second(i, requests=300, latency_ms=148, lag_ms=4.0 if i % 2 else 0.0) for i in range(8)
+    ]
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.latency(p=95, below="150ms"), window)
+    assert measured.status == "inconclusive"
+    assert measured.reason.startswith("4 of 8 seconds are invalid")
+
+
+def test_a_lagging_second_of_unknown_lateness_is_never_counted() -> None:
+    # Journals written before lateness was recorded: invalid, lag_ms 0.
+    seconds = [_second(i, requests=300, latency_ms=5) for i in range(4)]
+    seconds[1].mark_invalid("load generator busy")
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.latency(p=99, below="300ms"), window)
+    assert measured.status == "inconclusive" and measured.samples == 900
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    latency_ms=st.integers(min_value=1, max_value=500),
+    threshold_ms=st.integers(min_value=1, max_value=500),
+    lag_ms=st.floats(min_value=0.1, max_value=400),
+    lagging=st.sets(st.integers(min_value=0, max_value=5), min_size=1),
+)
+def test_lag_decides_nothing_unless_it_exceeds_the_margin(
+    latency_ms: int, threshold_ms: int, lag_ms: float, lagging: set[int]
+) -> None:
+    margin = abs(latency_ms - threshold_ms)
+    seconds = [
+        _second(i, requests=200, latency_ms=latency_ms, lag_ms=lag_ms if i in lagging else 0)
+        for i in range(6)
+    ]
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.latency(p=99, below=f"{threshold_ms}ms"), window)
+    # 1 ms of slack on each side: the histogram keeps 3 significant digits.
+    if margin > lag_ms + 1:
+        assert measured.status == ("pass" if latency_ms < threshold_ms else "fail")
+        assert measured.samples == 1200
+    elif lag_ms > margin + 1:
+        # Left out: too few samples, or too many seconds left out, unless the valid
+        # seconds alone prove a breach.
+        valid = 200 * (6 - len(lagging))
+        if latency_ms >= threshold_ms + 1 and valid >= 1000:
+            assert measured.status == "fail"
+        elif valid < 1000 or len(lagging) > 1:
+            assert measured.status == "inconclusive"
+
+
+# -- plans checked before anything is injected --------------------------------------------
+
+
+def _experiment(tmp_path: Path, **settings: object) -> Experiment:
+    traffic = settings.pop("traffic", lambda second: Traffic(requests=200))
+    return Experiment(
+        settings=ExperimentSettings(
+            name="exp",
+            objectives=(slo.latency(p=99, below="300ms"), slo.error_rate(below="1%")),
+            baseline=8.0,
+            **{"recovery": 6.0, **settings},  # type: ignore[arg-type]
+        ),
+        env=FakeEnvironment(),
+        load=FakeLoadDriver(traffic),  # type: ignore[arg-type]
+        journal=JournalWriter(tmp_path / "run.jsonl"),
+        clock=FakeClock(start=START),
+        rng=random.Random(1),
+    )
+
+
+def test_a_recovery_too_short_for_its_objectives_is_refused_before_anything_is_injected(
+    tmp_path: Path,
+) -> None:
+    experiment = _experiment(tmp_path, recovery=5.0)
+    fault = FakeFault()
+    result = experiment.run(lambda chaos: chaos.inject(fault, hold="8s"))
+    assert result.outcome == "error"  # the experiment did not run, as with a broken steady state
+    assert fault.injected == 0 and result.injections == ()
+    assert result.reason == (
+        "the plan cannot be judged, nothing more was injected: p99 < 300ms in recovery: 5s "
+        "holds 4 whole seconds, about 800 successful requests at the baseline's 200 "
+        "successful requests/s; p99 needs 1000: make recovery at least 6s, or raise the load "
+        "to 250 successful requests/s (more users, or load.Locust(rate=...))"
+    )
+    assert experiment.load.running is False
+    with pytest.raises(ConfigError, match="make recovery at least 6s"):
+        _experiment(tmp_path / "again", recovery=5.0).start()
+
+
+def test_a_hold_too_short_is_refused_when_inject_is_called_and_nothing_is_injected(
+    tmp_path: Path,
+) -> None:
+    experiment = _experiment(tmp_path)
+    experiment.start()
+    fault = FakeFault()
+    with pytest.raises(ConfigError, match=r"p99 < 300ms in fault 1: 3s holds 2 whole seconds"):
+        experiment.inject(fault, hold="3s")
+    assert fault.injected == 0
+    assert experiment.result is not None and experiment.result.outcome == "error"
+    assert "hold fault 1 at least 6s (inject(..., hold=...))" in experiment.result.reason
+    kinds = [type(event).__name__ for event in read_events(tmp_path / "run.jsonl")]
+    assert "FaultIntent" not in kinds and kinds[-1] == "ExperimentFinished"
+
+
+def test_a_plan_that_reaches_its_needs_runs_and_allow_inconclusive_only_warns(
+    tmp_path: Path,
+) -> None:
+    fault = FakeFault()
+    result = _experiment(tmp_path).run(lambda chaos: chaos.inject(fault, hold="6s"))
+    assert result.outcome == "passed", result.reason
+
+    notes: list[str] = []
+    allowed = _experiment(tmp_path / "allowed", recovery=3.0, allow_inconclusive=True)
+    allowed.notify = notes.append
+    result = allowed.run(lambda chaos: chaos.inject(FakeFault(), hold="6s"))
+    assert result.outcome == "passed"
+    assert any(n.startswith("warning: p99 < 300ms in recovery: 3s holds 2") for n in notes)
+
+
+def test_the_fake_load_shapes_invalid_seconds_and_the_whole_game_day_is_decided(
+    tmp_path: Path,
+) -> None:
+    # Finding 1 end to end: 300 requests/s, recovery="5s" (4 whole seconds), one of them
+    # busy. The plan holds (4 x 300 >= 1000); the busy second's 4.7 ms cannot move a 5 ms
+    # p99 past 300 ms, so the recovery is judged on all 1,200 requests.
+    busy = int(START) + 8 + 6 + 2
+
+    def traffic(second: int) -> Traffic:
+        if second == busy:
+            return Traffic(requests=300, invalid=BUSY, lag_ms=4.7)
+        return Traffic(requests=300)
+
+    experiment = _experiment(tmp_path, recovery=5.0, traffic=traffic)
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="6s"))
+    assert result.outcome == "passed", result.reason
+    [p99] = [m for m in result.measurements if m.window == "recovery" and m.kind == "latency"]
+    assert p99.samples == 1200 and "4.7 ms late at worst" in p99.reason

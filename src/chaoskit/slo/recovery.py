@@ -2,7 +2,8 @@
 
 The band is what normal looked like. It has two parts, and a stretch of seconds is *outside*
 it only when both say so: the counts are materially outside (past the tolerances below) **and**
-they are unlikely under the baseline (a one-sided exact test at significance ``alpha``, 1 %).
+they are unlikely under the baseline (one-sided exact tests at significance ``alpha``, 1 %,
+for recovery and ``detect_alpha``, 0.1 %, for detection).
 At 300 requests/s a second holds enough requests for the tolerances alone to decide; at 25
 requests/s one second's error share or request count swings by a third from sampling alone,
 and only the test keeps a healthy second inside.
@@ -34,9 +35,16 @@ window one second at a time:
   stretch of ``max(consecutive, pooled)`` whole seconds (3 at least) in which every window is
   inside the band; None when no such stretch fits before the end.
 
-At low rates the times are as precise as a window is long. ``alpha`` is per test: a healthy
-stretch of 3 windows runs 9 of them, so it is judged outside about once in a hundred, and
-recovery simply starts a second later.
+A window that would run past the end is cut at it: the last seconds are judged on what they
+hold. At low rates the times are as precise as a window is long.
+
+**Two significance levels.** Detection claims an effect, and it scans every window from the
+injection to the end (a dozen or more), so it asks for strong evidence: ``detect_alpha``
+(0.1 %) per test keeps a fault without effect at "no effect seen" about 19 times in 20 at 25
+requests/s. Recovery claims normality, so any moderate hint of an effect (``alpha``, 1 %)
+keeps a stretch outside; a healthy stretch is still judged outside only about once in
+thirty, and recovery then starts a second later. A fault with no effect seen has nothing to
+recover from (the verdict times no recovery for it).
 """
 
 from __future__ import annotations

@@ -66,20 +66,18 @@ class Recovery:
     the verdict measures it, the injection ledger keeps it in the fault's record."""
 
     detected_after: float | None  # from the injection; None: no effect seen
-    recovered_after: float | None  # from the revert; None: not back before the end
+    # From the revert; None: not back within the recovery window, or no effect to recover from.
+    recovered_after: float | None
 
     def describe(self) -> str:
-        detected = (
-            "no effect seen"
-            if self.detected_after is None
-            else f"detected after {self.detected_after:.1f}s"
-        )
+        if self.detected_after is None:
+            return "no effect seen; nothing to recover from"
         recovered = (
-            "not back in the baseline band before the end"
+            "not back in the baseline band within the recovery window"
             if self.recovered_after is None
             else f"recovered {self.recovered_after:.1f}s after the revert"
         )
-        return f"{detected}, {recovered}"
+        return f"detected after {self.detected_after:.1f}s, {recovered}"
 
 
 @dataclass(frozen=True, kw_only=True)

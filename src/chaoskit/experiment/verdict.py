@@ -111,7 +111,7 @@ class Verdict:
         recoveries = self._recoveries(faults, seconds, end, baseline)
         if self.rto is not None and recoveries:
             measurements += [
-                self._judge_rto(phase.name, recovery.recovered_after)
+                self._judge_rto(phase.name, recovery)
                 for phase, recovery in zip(faults, recoveries, strict=True)
             ]
         budget = self._budget_use(faults, seconds, end, baseline)
@@ -212,13 +212,17 @@ class Verdict:
         limits = limits_from(baseline) if baseline is not None else None
         if limits is None:
             return []
-        return [
-            Recovery(
-                detected_after=time_to_detect(seconds, limits, injected_at=fault.start, until=end),
-                recovered_after=time_to_recover(seconds, limits, reverted_at=fault.end, until=end),
+        recoveries = []
+        for fault in faults:
+            detected = time_to_detect(seconds, limits, injected_at=fault.start, until=end)
+            # An effect never seen has no recovery to time.
+            recovered = (
+                None
+                if detected is None
+                else time_to_recover(seconds, limits, reverted_at=fault.end, until=end)
             )
-            for fault in faults
-        ]
+            recoveries.append(Recovery(detected_after=detected, recovered_after=recovered))
+        return recoveries
 
     def _budget_use(
         self,
@@ -246,10 +250,14 @@ class Verdict:
         )
         return budget_verdict(budget, use, window="fault to end")
 
-    def _judge_rto(self, window: str, recovered_after: float | None) -> Measurement:
+    def _judge_rto(self, window: str, recovery: Recovery) -> Measurement:
         rto = self.rto
         assert rto is not None
-        passed = recovered_after is not None and recovered_after <= rto
+        recovered_after = recovery.recovered_after
+        # No effect seen from the injection to the end: nothing to recover, trivially in time.
+        unaffected = recovery.detected_after is None
+        passed = unaffected or (recovered_after is not None and recovered_after <= rto)
+        shown = "not recovered" if recovered_after is None else f"{recovered_after:.1f}s"
         return Measurement(
             objective=f"recovery <= {format_duration(rto)}",
             # The RTO is its whole definition; float() so that 10 and "10s" are one objective.
@@ -258,7 +266,7 @@ class Verdict:
             limit=rto,
             window=window,
             value=recovered_after,
-            shown="not recovered" if recovered_after is None else f"{recovered_after:.1f}s",
+            shown="no effect seen" if unaffected else shown,
             status="pass" if passed else "fail",
             samples=0,
             reason=""
@@ -266,7 +274,7 @@ class Verdict:
             else "slower than the RTO of "
             f"{format_duration(rto)}: "
             + (
-                "never back in the baseline band"
+                "not back in the baseline band within the recovery window"
                 if recovered_after is None
                 else f"took {recovered_after:.1f}s"
             ),

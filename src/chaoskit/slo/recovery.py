@@ -1,18 +1,50 @@
-"""Time to detect and time to recover, second by second, against the baseline's band.
+"""Time to detect and time to recover, judged against the baseline's band with sampling noise.
 
-The band is what normal looked like: a second is *inside* it when
+The band is what normal looked like. It has two parts, and a stretch of seconds is *outside*
+it only when both say so: the counts are materially outside (past the tolerances below) **and**
+they are unlikely under the baseline (one-sided exact tests at significance ``alpha``, 1 %,
+for recovery and ``detect_alpha``, 0.1 %, for detection).
+At 300 requests/s a second holds enough requests for the tolerances alone to decide; at 25
+requests/s one second's error share or request count swings by a third from sampling alone,
+and only the test keeps a healthy second inside.
 
-- its error rate is at most the baseline's plus ``error_points`` (1 percentage point),
-- its 90th-percentile latency is at most ``latency_factor`` (2) times the baseline's plus
-  ``latency_slack`` (5 ms), and
-- its successful requests per second are at least ``throughput_floor`` (80 %) of the baseline's.
+- **Errors**: the stretch's failure share is above the baseline's plus ``error_points``
+  (1 percentage point), and its failures are unlikely from a binomial with the baseline's
+  failure share (a baseline that saw none counts as having seen a fraction of one, by
+  Laplace's rule ``(failures + 1) / (requests + 2)``, so one stray failure is not a breach).
+- **Throughput**: its successful requests are fewer than ``throughput_floor`` (80 %) of the
+  baseline's rate times its seconds, and that few are unlikely from a Poisson at the
+  baseline's rate.
+- **Latency**: more than 10 % of its successful requests are slower than ``latency_factor``
+  (2) times the baseline's 90th percentile plus ``latency_slack`` (5 ms) — its p90 is past
+  that limit — and that many slow requests are unlikely from a binomial at 10 %. A count test
+  needs no minimum sample: three requests can only fail it when all three are slow.
+- **Silence**: a second in which nothing completed is outside whenever the baseline's rate
+  makes a silent second unlikely (``exp(-rate) < alpha``, above about 4.6 requests/s).
 
-A silent second (nothing answered) is outside. *Time to detect* runs from the injection to the
-start of the first second outside the band; *time to recover* runs from the revert (or the
-fault's own end) to the start of the first run of ``consecutive`` (3) seconds back inside.
-The 90th percentile decides a single second: one slowed instance of three moves it (the
-median would hide that), and a second's hundred-odd requests are enough for it (a p99 needs
-a thousand, see ``objectives.TAIL_SAMPLES``).
+**Pooling.** The tests judge ``pooled`` consecutive seconds together: as many as the
+baseline's rate needs to put ``pooled_requests`` (100) requests in them, 1 second from 100
+requests/s up, 4 seconds at 25/s. The length comes from the baseline, not from the seconds
+judged, so a silent target cannot stretch its own window. Detection and recovery slide that
+window one second at a time:
+
+- *time to detect* runs from the injection to the start of the first window outside the band
+  (whole seconds from the injection to the end of the measurement, so an effect seen only
+  after the revert is still an effect);
+- *time to recover* runs from the revert (or the fault's own end) to the start of the first
+  stretch of ``max(consecutive, pooled)`` whole seconds (3 at least) in which every window is
+  inside the band; None when no such stretch fits before the end.
+
+A window that would run past the end is cut at it: the last seconds are judged on what they
+hold. At low rates the times are as precise as a window is long.
+
+**Two significance levels.** Detection claims an effect, and it scans every window from the
+injection to the end (a dozen or more), so it asks for strong evidence: ``detect_alpha``
+(0.1 %) per test keeps a fault without effect at "no effect seen" about 19 times in 20 at 25
+requests/s. Recovery claims normality, so any moderate hint of an effect (``alpha``, 1 %)
+keeps a stretch outside; a healthy stretch is still judged outside only about once in
+thirty, and recovery then starts a second later. A fault with no effect seen has nothing to
+recover from (the verdict times no recovery for it).
 """
 
 from __future__ import annotations
@@ -24,6 +56,9 @@ from dataclasses import dataclass
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 
+# The band's latency limit is on the 90th percentile: 10 % of requests may be slower.
+_SLOW_SHARE = 0.1
+
 
 @dataclass(frozen=True, kw_only=True)
 class Band:
@@ -32,6 +67,31 @@ class Band:
     error_points: float = 0.01
     throughput_floor: float = 0.8
     consecutive: int = 3
+    alpha: float = 0.01  # recovery: any hint of an effect keeps a stretch outside
+    detect_alpha: float = 0.001  # detection claims an effect: it needs strong evidence
+    pooled_requests: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    """What the tests read from seconds: counts only, so windows pool by addition."""
+
+    ok: int = 0
+    failures: int = 0
+    slow: int = 0  # successful requests slower than the band's latency limit
+    silent: bool = False  # some second of it had nothing completed
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            ok=self.ok + other.ok,
+            failures=self.failures + other.failures,
+            slow=self.slow + other.slow,
+            silent=self.silent or other.silent,
+        )
+
+    @property
+    def completed(self) -> int:
+        return self.ok + self.failures
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,17 +100,53 @@ class Limits:
 
     max_p90: float  # seconds
     max_error_rate: float
-    min_rps: float
+    min_rps: float  # successful requests per second
+    ok_rate: float  # the baseline's successful requests per second
+    error_share: float  # the baseline's failure share (Laplace's rule)
+    completed_rate: float  # the baseline's completed requests per second
+    pooled: int = 1  # seconds judged together
+    alpha: float = Band().alpha
+    detect_alpha: float = Band().detect_alpha
 
-    def holds(self, second: SecondStats) -> bool:
-        if second.ok == 0:
-            return False
-        p90 = second.latency_us.get_value_at_percentile(90) / 1e6
-        return (
-            second.failures / second.completed <= self.max_error_rate
-            and p90 <= self.max_p90
-            and second.ok >= self.min_rps
+    def counts(self, second: SecondStats) -> Counts:
+        slow = 0
+        if second.ok:
+            limit_us = self.max_p90 * 1e6
+            slow = sum(
+                item.count_added_in_this_iter_step
+                for item in second.latency_us.get_recorded_iterator()
+                if item.value_iterated_to > limit_us
+            )
+        return Counts(
+            ok=second.ok,
+            failures=second.failures,
+            slow=slow,
+            silent=second.completed == 0 and math.exp(-self.completed_rate) < self.alpha,
         )
+
+    def holds(self, *seconds: SecondStats) -> bool:
+        """Whether ``seconds``, pooled, are inside the band."""
+        return self.holds_counts(
+            sum((self.counts(s) for s in seconds), Counts()), seconds=len(seconds)
+        )
+
+    def holds_counts(self, counts: Counts, *, seconds: int, alpha: float | None = None) -> bool:
+        """Whether ``counts`` over ``seconds`` are inside the band, each test at ``alpha``
+        (the band's own by default)."""
+        alpha = self.alpha if alpha is None else alpha
+        if counts.silent:
+            return False
+        errors_out = counts.failures > self.max_error_rate * counts.completed and (
+            _binomial_at_least(counts.failures, counts.completed, self.error_share) < alpha
+        )
+        expected_ok = self.ok_rate * seconds
+        throughput_out = counts.ok < self.min_rps * seconds and (
+            _poisson_at_most(counts.ok, expected_ok) < alpha
+        )
+        latency_out = counts.slow > _SLOW_SHARE * counts.ok and (
+            _binomial_at_least(counts.slow, counts.ok, _SLOW_SHARE) < alpha
+        )
+        return not (errors_out or throughput_out or latency_out)
 
 
 def limits_from(baseline: Window, band: Band = Band()) -> Limits | None:
@@ -59,20 +155,28 @@ def limits_from(baseline: Window, band: Band = Band()) -> Limits | None:
     if merged.ok == 0 or baseline.duration == 0:
         return None
     p90 = merged.latency_us.get_value_at_percentile(90) / 1e6
+    completed_rate = merged.completed / baseline.duration
     return Limits(
         max_p90=band.latency_factor * p90 + band.latency_slack,
         max_error_rate=merged.failures / merged.completed + band.error_points,
         min_rps=band.throughput_floor * merged.ok / baseline.duration,
+        ok_rate=merged.ok / baseline.duration,
+        error_share=(merged.failures + 1) / (merged.completed + 2),
+        completed_rate=completed_rate,
+        pooled=max(1, math.ceil(band.pooled_requests / completed_rate)),
+        alpha=band.alpha,
+        detect_alpha=band.detect_alpha,
     )
 
 
 def time_to_detect(
     seconds: Sequence[SecondStats], limits: Limits, *, injected_at: float, until: float
 ) -> float | None:
-    """Seconds from ``injected_at`` to the first whole second outside the band, if any."""
-    for second in _whole(seconds, injected_at, until):
-        if not limits.holds(second):
-            return max(0.0, second.second - injected_at)
+    """Seconds from ``injected_at`` to the start of the first window outside the band."""
+    counts = _counts(seconds, limits, injected_at, until)
+    for index in range(len(counts)):
+        if not _inside(counts[index:], limits, span=limits.pooled, alpha=limits.detect_alpha):
+            return max(0.0, math.ceil(injected_at) + index - injected_at)
     return None
 
 
@@ -84,26 +188,76 @@ def time_to_recover(
     until: float,
     consecutive: int = Band().consecutive,
 ) -> float | None:
-    """Seconds from ``reverted_at`` to the start of ``consecutive`` seconds inside the band;
-    None when that did not happen before ``until``."""
-    run_start: int | None = None
-    run_length = 0
-    for second in _whole(seconds, reverted_at, until):
-        if limits.holds(second):
-            run_start = second.second if run_length == 0 else run_start
-            run_length += 1
-            if run_length >= consecutive:
-                assert run_start is not None
-                return max(0.0, run_start - reverted_at)
-        else:
-            run_length = 0
+    """Seconds from ``reverted_at`` to the start of ``max(consecutive, pooled)`` seconds (or
+    all those left, ``consecutive`` at least) in which every window is inside the band; None
+    when that did not happen before ``until``."""
+    counts = _counts(seconds, limits, reverted_at, until)
+    span = max(consecutive, limits.pooled)
+    for index in range(len(counts) - consecutive + 1):
+        stretch = counts[index : index + span]
+        if all(
+            _inside(stretch[window:], limits, span=limits.pooled)
+            for window in range(max(1, len(stretch) - limits.pooled + 1))
+        ):
+            return max(0.0, math.ceil(reverted_at) + index - reverted_at)
     return None
 
 
-def _whole(seconds: Sequence[SecondStats], start: float, end: float) -> list[SecondStats]:
-    """The whole seconds in [start, end), silent ones filled in as empty."""
+def _counts(
+    seconds: Sequence[SecondStats], limits: Limits, start: float, end: float
+) -> list[Counts]:
+    """The counts of every whole second in [start, end), missing seconds counting as empty."""
     by_second = {s.second: s for s in seconds}
     return [
-        by_second.get(second, SecondStats(second=second))
+        limits.counts(by_second.get(second, SecondStats(second=second)))
         for second in range(math.ceil(start), math.floor(end))
     ]
+
+
+def _inside(
+    counts: Sequence[Counts], limits: Limits, *, span: int, alpha: float | None = None
+) -> bool:
+    """Whether the window of the first ``span`` of ``counts`` (fewer at the end) is inside."""
+    window = counts[:span]
+    return limits.holds_counts(sum(window, Counts()), seconds=len(window), alpha=alpha)
+
+
+def _binomial_at_least(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed outward from k (terms shrink past the mean)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    total = 0.0
+    log_term = (
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+    )
+    term = math.exp(log_term)
+    for j in range(k, n + 1):
+        total += term
+        if term < 1e-17 * total or j == n:
+            break
+        term *= (n - j) / (j + 1) * p / (1 - p)
+    return min(1.0, total)
+
+
+def _poisson_at_most(k: int, mean: float) -> float:
+    """P(X <= k) for X ~ Poisson(mean), summed downward from k."""
+    if k < 0:
+        return 0.0
+    if mean <= 0:
+        return 1.0
+    total = 0.0
+    term = math.exp(k * math.log(mean) - mean - math.lgamma(k + 1))
+    for j in range(k, -1, -1):
+        total += term
+        if term < 1e-17 * total:
+            break
+        term *= j / mean
+    return min(1.0, total)

@@ -85,7 +85,12 @@ def _read(
 ) -> GameDay:
     journals = list(report_dir.glob("chaoskit-*.json"))
     experiments = json.loads(journals[0].read_text())["experiments"] if journals else []
-    why = "\n".join(line for line in output.splitlines() if line.startswith(("FAILED", "ERROR")))
+    # The summary's verdict lines name each experiment that did not end as expected and why.
+    why = "\n".join(
+        line
+        for line in output.splitlines()
+        if line.startswith(("FAILED ", "ERROR ")) or line.lstrip().startswith("why: ")
+    )
     return GameDay(
         # The example has one experiment that is expected to fail (xfail): pytest exits 0.
         passed=returncode == 0 and len(experiments) == EXPERIMENTS,

@@ -6,7 +6,7 @@ units they are written in, in ``chaoskit.slo.units``; ``&`` and ``|``, in
 ``chaoskit.slo.composite``. Each objective applies to some phases: by default to all of them
 (before, during and after the fault).
 
-One concern, a little over 450 lines: the five built-in objectives and the constructors
+One concern, about 500 lines: the five built-in objectives and the constructors
 users write for them, which check the arguments those objectives take.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, Self, TypeVar
@@ -39,7 +40,7 @@ from chaoskit.vocabulary import CpuStress, NetworkFault, check_workers
 ReplyT = TypeVar("ReplyT", bound=Reply, covariant=True)
 
 
-class Request(Generic[ReplyT]):
+class Request(ABC, Generic[ReplyT]):
     """A request for ``op``, answered by a ``ReplyT``."""
 
     op: ClassVar[str]
@@ -56,8 +57,9 @@ class Request(Generic[ReplyT]):
         """The request from its wire fields; a request without fields of its own is this."""
         return cls()
 
+    @abstractmethod
     def reply_from_json(self, fields: Mapping[str, object]) -> ReplyT:
-        raise NotImplementedError
+        """The reply this request gets, from its wire fields."""
 
 
 @dataclass(frozen=True, kw_only=True)

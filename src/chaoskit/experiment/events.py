@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from chaoskit.experiment.result import ExperimentResult, JsonObject
 
@@ -152,10 +152,10 @@ class FaultInjected:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaultNotInjected:
-    """Injecting failed before the fault took effect: nothing to revert."""
+class _FaultError:
+    """A fault event that carries the error that ended an injection or a revert."""
 
-    event: ClassVar[str] = "fault_not_injected"
+    event: ClassVar[str]
     durable: ClassVar[bool] = True
 
     injection_id: str
@@ -165,26 +165,22 @@ class FaultNotInjected:
         return {"event": self.event, "injection_id": self.injection_id, "error": self.error}
 
     @classmethod
-    def from_json(cls, data: JsonObject) -> FaultNotInjected:
+    def from_json(cls, data: JsonObject) -> Self:
         return cls(injection_id=_text(data, "injection_id"), error=_text(data, "error"))
 
 
 @dataclass(frozen=True, kw_only=True)
-class FaultRevertFailed:
+class FaultNotInjected(_FaultError):
+    """Injecting failed before the fault took effect: nothing to revert."""
+
+    event: ClassVar[str] = "fault_not_injected"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultRevertFailed(_FaultError):
     """Reverting failed, or injecting failed in a way that may have left the fault active."""
 
     event: ClassVar[str] = "fault_revert_failed"
-    durable: ClassVar[bool] = True
-
-    injection_id: str
-    error: str
-
-    def to_json(self) -> dict[str, object]:
-        return {"event": self.event, "injection_id": self.injection_id, "error": self.error}
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> FaultRevertFailed:
-        return cls(injection_id=_text(data, "injection_id"), error=_text(data, "error"))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,6 +42,8 @@ class Traffic:
     requests: int = 200
     latency_ms: float = 5.0
     error_ratio: float = 0.0
+    # Requests the schedule meant to send in the second that never completed.
+    missing: int = 0
     # Requests of the second not back yet, as ``peek`` shows them, each this old by then.
     in_flight: int = 0
     in_flight_age_ms: float = 0.0
@@ -76,7 +78,10 @@ class FakeLoadDriver:
         for second in range(math.floor(start), math.ceil(end)):
             traffic = self.traffic(second)
             stats = SecondStats(
-                second=second, queued=traffic.queued, queued_max_ms=traffic.queued_max_ms
+                second=second,
+                expected=traffic.requests + traffic.missing,
+                queued=traffic.queued,
+                queued_max_ms=traffic.queued_max_ms,
             )
             failures = round(traffic.requests * traffic.error_ratio)
             for _ in range(traffic.requests - failures):

@@ -181,13 +181,13 @@ def test_lag_decides_nothing_unless_it_exceeds_the_margin(
 
 def _experiment(tmp_path: Path, **settings: object) -> Experiment:
     traffic = settings.pop("traffic", lambda second: Traffic(requests=200))
+    defaults = {
+        "objectives": (slo.latency(p=99, below="300ms"), slo.error_rate(below="1%")),
+        "baseline": 8.0,
+        "recovery": 6.0,
+    }
     return Experiment(
-        settings=ExperimentSettings(
-            name="exp",
-            objectives=(slo.latency(p=99, below="300ms"), slo.error_rate(below="1%")),
-            baseline=8.0,
-            **{"recovery": 6.0, **settings},  # type: ignore[arg-type]
-        ),
+        settings=ExperimentSettings(name="exp", **{**defaults, **settings}),  # type: ignore[arg-type]
         env=FakeEnvironment(),
         load=FakeLoadDriver(traffic),  # type: ignore[arg-type]
         journal=JournalWriter(tmp_path / "run.jsonl"),
@@ -243,6 +243,51 @@ def test_a_plan_that_reaches_its_needs_runs_and_allow_inconclusive_only_warns(
     result = allowed.run(lambda chaos: chaos.inject(FakeFault(), hold="6s"))
     assert result.outcome == "passed"
     assert any(n.startswith("warning: p99 < 300ms in recovery: 3s holds 2") for n in notes)
+
+
+def test_a_baseline_too_short_for_a_comparison_is_refused_before_the_fault(
+    tmp_path: Path,
+) -> None:
+    # 26 requests/s: a 4 s baseline holds 3 whole seconds, 78 requests; comparing error rates
+    # needs 100 on each side, so the fault could only end inconclusive.
+    experiment = _experiment(
+        tmp_path,
+        objectives=(slo.errors_unchanged(),),
+        baseline=4.0,
+        traffic=lambda second: Traffic(requests=26),
+    )
+    fault = FakeFault()
+    result = experiment.run(lambda chaos: chaos.inject(fault, hold="8s"))
+    assert result.outcome == "error" and fault.injected == 0
+    assert result.reason == (
+        "the plan cannot be judged, nothing more was injected: errors unchanged (+0.5 points "
+        "or p >= 0.01): the baseline: 78 completed requests in 3 whole seconds; comparing "
+        "error rates needs 100 on each side: make baseline at least 5s at this load (26 "
+        "completed requests/s), or raise the load to 34 completed requests/s (more users, or "
+        "load.Locust(rate=...))"
+    )
+
+
+def test_a_comparison_short_of_samples_names_the_side_and_the_fix() -> None:
+    baseline = Window(
+        name="baseline",
+        kind="baseline",
+        seconds=[_second(s, requests=50, latency_ms=5) for s in range(100, 108)],
+    )
+    hold = Window(
+        name="fault 1",
+        kind="fault",
+        seconds=[_second(s, requests=5, latency_ms=5) for s in range(110, 113)],
+        baseline=baseline,
+    )
+    measured = judge(slo.latency_unchanged(), hold)
+    assert measured.status == "inconclusive"
+    assert measured.reason == (
+        "15 successful requests in 3 whole seconds; comparing latencies needs 20 on each side: "
+        "hold fault 1 at least 5s (inject(..., hold=...)) at this load (5 successful "
+        "requests/s), or raise the load to 7 successful requests/s (more users, or "
+        "load.Locust(rate=...))"
+    )
 
 
 def test_the_fake_load_shapes_invalid_seconds_and_the_whole_game_day_is_decided(

@@ -12,15 +12,25 @@ and only the test keeps a healthy second inside.
   (1 percentage point), and its failures are unlikely from a binomial with the baseline's
   failure share (a baseline that saw none counts as having seen a fraction of one, by
   Laplace's rule ``(failures + 1) / (requests + 2)``, so one stray failure is not a breach).
-- **Throughput**: its successful requests are fewer than ``throughput_floor`` (80 %) of the
-  baseline's rate times its seconds, and that few are unlikely from a Poisson at the
-  baseline's rate.
+- **Throughput**, two ways, either one enough: its successful requests are fewer than
+  ``throughput_floor`` (80 %) of the baseline's rate times its seconds, and that few are
+  unlikely from a Poisson at the baseline's rate; or fewer than 80 % of the baseline's
+  share of the requests that were due (``expected``: the load's own schedule, so requests
+  never sent or never answered count), and that few unlikely from a binomial at it.
 - **Latency**: more than 10 % of its successful requests are slower than ``latency_factor``
   (2) times the baseline's 90th percentile plus ``latency_slack`` (5 ms) — its p90 is past
   that limit — and that many slow requests are unlikely from a binomial at 10 %. A count test
   needs no minimum sample: three requests can only fail it when all three are slow.
 - **Silence**: a second in which nothing completed is outside whenever the baseline's rate
-  makes a silent second unlikely (``exp(-rate) < alpha``, above about 4.6 requests/s).
+  makes a silent second unlikely (``exp(-rate / dispersion) < alpha``).
+
+**Bursty load.** Users on a schedule that all started together send in bursts: 40 users at
+one request per 1.6 s give 40 requests in some seconds and none in others. Such counts are
+not Poisson, and a silent second or a window holding one burst fewer is normal. The rate
+tests therefore treat counts as over-dispersed by the baseline's own ``dispersion``
+(variance over mean of its seconds' completed requests, 1 at least; a quasi-Poisson: counts
+and mean divided by it). The share-of-expected test needs no such allowance: the schedule
+says how many requests each second was due.
 
 **Pooling.** The tests judge ``pooled`` consecutive seconds together: as many as the
 baseline's rate needs to put ``pooled_requests`` (100) requests in them, 1 second from 100
@@ -78,6 +88,7 @@ class Counts:
 
     ok: int = 0
     failures: int = 0
+    due: int = 0  # requests the load meant to send (``SecondStats.demand``)
     slow: int = 0  # successful requests slower than the band's latency limit
     silent: bool = False  # some second of it had nothing completed
 
@@ -85,6 +96,7 @@ class Counts:
         return Counts(
             ok=self.ok + other.ok,
             failures=self.failures + other.failures,
+            due=self.due + other.due,
             slow=self.slow + other.slow,
             silent=self.silent or other.silent,
         )
@@ -103,7 +115,9 @@ class Limits:
     min_rps: float  # successful requests per second
     ok_rate: float  # the baseline's successful requests per second
     error_share: float  # the baseline's failure share (Laplace's rule)
+    ok_share: float  # the baseline's successes among requests due (Laplace's rule)
     completed_rate: float  # the baseline's completed requests per second
+    dispersion: float = 1.0  # variance over mean of the baseline's per-second counts, >= 1
     pooled: int = 1  # seconds judged together
     alpha: float = Band().alpha
     detect_alpha: float = Band().detect_alpha
@@ -120,8 +134,10 @@ class Limits:
         return Counts(
             ok=second.ok,
             failures=second.failures,
+            due=second.demand,
             slow=slow,
-            silent=second.completed == 0 and math.exp(-self.completed_rate) < self.alpha,
+            silent=second.completed == 0
+            and math.exp(-self.completed_rate / self.dispersion) < self.alpha,
         )
 
     def holds(self, *seconds: SecondStats) -> bool:
@@ -140,9 +156,15 @@ class Limits:
             _binomial_at_least(counts.failures, counts.completed, self.error_share) < alpha
         )
         expected_ok = self.ok_rate * seconds
-        throughput_out = counts.ok < self.min_rps * seconds and (
-            _poisson_at_most(counts.ok, expected_ok) < alpha
+        rate_out = counts.ok < self.min_rps * seconds and (
+            _poisson_at_most(math.floor(counts.ok / self.dispersion), expected_ok / self.dispersion)
+            < alpha
         )
+        floor = self.min_rps / self.ok_rate  # the band's throughput floor
+        share_out = counts.ok < floor * self.ok_share * counts.due and (
+            _binomial_at_most(counts.ok, counts.due, self.ok_share) < alpha
+        )
+        throughput_out = rate_out or share_out
         latency_out = counts.slow > _SLOW_SHARE * counts.ok and (
             _binomial_at_least(counts.slow, counts.ok, _SLOW_SHARE) < alpha
         )
@@ -156,13 +178,17 @@ def limits_from(baseline: Window, band: Band = Band()) -> Limits | None:
         return None
     p90 = merged.latency_us.get_value_at_percentile(90) / 1e6
     completed_rate = merged.completed / baseline.duration
+    counted = [s.completed for s in baseline.seconds if s.valid or s.second in baseline.counted]
+    variance = sum((count - completed_rate) ** 2 for count in counted) / len(counted)
     return Limits(
         max_p90=band.latency_factor * p90 + band.latency_slack,
         max_error_rate=merged.failures / merged.completed + band.error_points,
         min_rps=band.throughput_floor * merged.ok / baseline.duration,
         ok_rate=merged.ok / baseline.duration,
         error_share=(merged.failures + 1) / (merged.completed + 2),
+        ok_share=(merged.ok + 1) / (merged.demand + 2),
         completed_rate=completed_rate,
+        dispersion=max(1.0, variance / completed_rate),
         pooled=max(1, math.ceil(band.pooled_requests / completed_rate)),
         alpha=band.alpha,
         detect_alpha=band.detect_alpha,
@@ -245,6 +271,11 @@ def _binomial_at_least(k: int, n: int, p: float) -> float:
             break
         term *= (n - j) / (j + 1) * p / (1 - p)
     return min(1.0, total)
+
+
+def _binomial_at_most(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p): the failures' upper tail, n - k of them or more."""
+    return _binomial_at_least(n - k, n, 1 - p)
 
 
 def _poisson_at_most(k: int, mean: float) -> float:

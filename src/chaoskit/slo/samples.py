@@ -34,6 +34,8 @@ class SampleNeed:
     noun: str  # "successful requests"
     requirement: str  # "p99 needs 1000"
     count: Callable[[SecondStats], int] = field(compare=False)
+    # A comparison with the baseline needs as many in the baseline too.
+    against_baseline: bool = False
 
 
 def whole_seconds(length: float) -> int:
@@ -75,6 +77,9 @@ def plan_shortfalls(
     problems = []
     whole = whole_seconds(length)
     for objective, need in needs:
+        if need.against_baseline and need.count(baseline.merged) < need.needed:
+            problems.append(f"{objective}: the baseline: {too_few(baseline, need)}")
+            continue
         rate = _rate(baseline, need)
         if rate is None or rate * whole >= need.needed:
             continue

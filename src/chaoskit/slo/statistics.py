@@ -27,6 +27,7 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.slo.composite import Composable
 from chaoskit.slo.measurement import Kind, Measurement, Status
+from chaoskit.slo.samples import SampleNeed, too_few
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.units import parse_phases, parse_ratio
 from chaoskit.slo.window import PhaseKind, Window
@@ -92,20 +93,20 @@ class LatencyUnchanged(Composable):
             f" or p >= {self.alpha:g})"
         )
 
+    def sample_need(self) -> SampleNeed:
+        return SampleNeed(
+            needed=MIN_LATENCY_SAMPLES,
+            noun="successful requests",
+            requirement=f"comparing latencies needs {MIN_LATENCY_SAMPLES} on each side",
+            count=lambda second: second.ok,
+            against_baseline=True,
+        )
+
     def evaluate(self, window: Window) -> Measurement:
-        base = window.baseline.merged if window.baseline else None
-        later = window.merged
-        if base is None or min(base.ok, later.ok) < MIN_LATENCY_SAMPLES:
-            counts = f"{0 if base is None else base.ok} and {later.ok}"
-            return _measured(
-                self,
-                window,
-                "inconclusive",
-                "n/a",
-                None,
-                later.ok,
-                f"{counts} successful requests; comparing needs {MIN_LATENCY_SAMPLES} each",
-            )
+        sides = _sides(window, self.sample_need())
+        if isinstance(sides, str):
+            return _measured(self, window, "inconclusive", "n/a", None, window.merged.ok, sides)
+        base, later = sides
         test = mann_whitney(base, later)
         shift = (
             later.latency_us.get_value_at_percentile(50)
@@ -138,19 +139,22 @@ class ErrorsUnchanged(Composable):
     def describe(self) -> str:
         return f"errors unchanged (+{self.min_increase * 100:g} points or p >= {self.alpha:g})"
 
+    def sample_need(self) -> SampleNeed:
+        return SampleNeed(
+            needed=MIN_REQUESTS,
+            noun="completed requests",
+            requirement=f"comparing error rates needs {MIN_REQUESTS} on each side",
+            count=lambda second: second.completed,
+            against_baseline=True,
+        )
+
     def evaluate(self, window: Window) -> Measurement:
-        base = window.baseline.merged if window.baseline else None
-        later = window.merged
-        if base is None or min(base.completed, later.completed) < MIN_REQUESTS:
+        sides = _sides(window, self.sample_need())
+        if isinstance(sides, str):
             return _measured(
-                self,
-                window,
-                "inconclusive",
-                "n/a",
-                None,
-                later.completed,
-                f"comparing error rates needs {MIN_REQUESTS} requests on each side",
+                self, window, "inconclusive", "n/a", None, window.merged.completed, sides
             )
+        base, later = sides
         p_value, increase = proportion_increase(base, later)
         worse = p_value < self.alpha and increase >= self.min_increase
         shown = f"{increase * 100:+.2f} points, p={_p(p_value)}"
@@ -227,6 +231,19 @@ def _upper_tail(z: float) -> float:
 
 def _p(p_value: float) -> str:
     return f"{p_value:.2g}" if p_value >= 1e-4 else "<0.0001"
+
+
+def _sides(window: Window, need: SampleNeed) -> tuple[SecondStats, SecondStats] | str:
+    """The baseline's and ``window``'s merged seconds, or why they cannot be compared: the
+    side that holds too few samples for ``need``, with its fix."""
+    if window.baseline is None:
+        return "no baseline to compare with"
+    base, later = window.baseline.merged, window.merged
+    if need.count(base) < need.needed:
+        return "the baseline: " + too_few(window.baseline, need)
+    if need.count(later) < need.needed:
+        return too_few(window, need)
+    return base, later
 
 
 def _measured(

@@ -16,7 +16,7 @@ from chaoskit.errors import ConfigError
 from chaoskit.experiment import Experiment, ExperimentSettings, JournalWriter, read_events
 from chaoskit.experiment.result import Phase
 from chaoskit.experiment.verdict import Verdict
-from chaoskit.slo.objectives import judge
+from chaoskit.slo.judging import judge
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeFault, FakeLoadDriver, Traffic
@@ -121,8 +121,8 @@ def test_the_finding_one_recovery_is_decided_when_its_lag_cannot_matter() -> Non
     judged = verdict.after([phase], seconds, baseline=None, end=START + 5, halted=None)
     [p99, errors] = judged.measurements
     assert p99.status == "pass" and p99.samples == 1200, p99.reason
-    # Other objectives cannot weigh a lateness in ms: the busy second stays out for them.
-    assert errors.status == "pass" and errors.samples == 900
+    # A late generator cannot make a request fail but by a timeout, and there was none.
+    assert errors.status == "pass" and errors.samples == 1200, errors.reason
     assert judged.conclusion.outcome == "passed"
 
 
@@ -134,6 +134,28 @@ def test_lag_larger_than_the_margin_still_leaves_its_seconds_out() -> None:
     measured = judge(slo.latency(p=95, below="150ms"), window)
     assert measured.status == "inconclusive"
     assert measured.reason.startswith("4 of 8 seconds are invalid")
+
+
+def test_an_error_rate_counts_lagging_seconds_unless_they_hold_timeouts() -> None:
+    # Under heavy load: 3 of 8 seconds lagging, which alone would void a pass.
+    seconds = [
+        _second(i, requests=300, latency_ms=5, lag_ms=40.0 if i % 3 == 0 else 0.0)
+        for i in range(8)
+    ]
+    for second in seconds:
+        second.record_failure("HTTP 503")
+    window = Window(name="fault 1", kind="fault", seconds=seconds)
+    measured = judge(slo.error_rate(below="1%"), window)
+    assert measured.status == "pass" and measured.samples == 8 * 301
+    assert measured.reason == (
+        "counts 3 seconds the load generator lagged in: none of their failures is a timeout, "
+        "the only kind lateness can cause"
+    )
+    # A timeout in a lagging second may be the generator's doing: those seconds stay out.
+    seconds[3].record_failure("TimeoutError")
+    measured = judge(slo.error_rate(below="1%"), window)
+    assert measured.status == "inconclusive"
+    assert measured.reason.startswith("3 of 8 seconds are invalid")
 
 
 def test_a_lagging_second_of_unknown_lateness_is_never_counted() -> None:

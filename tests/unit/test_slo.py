@@ -12,7 +12,7 @@ from tests.strategies import anything
 from chaoskit import slo
 from chaoskit.durations import parse_duration
 from chaoskit.errors import ConfigError
-from chaoskit.slo.objectives import judge
+from chaoskit.slo.judging import judge
 from chaoskit.slo.seconds import HIGHEST_US, SecondStats, merge_seconds
 from chaoskit.slo.window import Window
 

@@ -16,8 +16,8 @@ from chaoskit.durations import format_duration
 from chaoskit.errors import RevertFailure
 from chaoskit.experiment.result import Cause, Outcome, Phase, Recovery
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
+from chaoskit.slo.judging import judge
 from chaoskit.slo.measurement import Measurement, Objective, objective_key
-from chaoskit.slo.objectives import judge
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import Window

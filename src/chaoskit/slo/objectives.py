@@ -1,20 +1,18 @@
-"""The built-in objectives, their constructors, and judging one on a window's valid seconds.
+"""The built-in objectives and their constructors.
 
 Latency, error rate, throughput, availability and the user's own check (``slo.custom``).
 What an objective is (``Objective``, ``Measurement``) is in ``chaoskit.slo.measurement``; the
 units they are written in, in ``chaoskit.slo.units``; ``&`` and ``|``, in
 ``chaoskit.slo.composite``. Each objective applies to some phases: by default to all of them
 (before, during and after the fault).
-
-One concern, about 500 lines: the five built-in objectives and the constructors
-users write for them, which check the arguments those objectives take.
+How one is judged on a window whose load generator lagged is in ``chaoskit.slo.judging``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar
 
@@ -24,9 +22,8 @@ from chaoskit.slo.composite import Composable
 from chaoskit.slo.measurement import (
     Kind,
     Measurement,
-    Objective,
 )
-from chaoskit.slo.samples import SampleNeed, too_few, why
+from chaoskit.slo.samples import SampleNeed, too_few
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.units import (
     ALL_PHASES,
@@ -246,57 +243,6 @@ class CustomObjective(Composable):
             samples=window.merged.completed,
             breach=f"{self.name} did not hold ({shown})",
         )
-
-
-def judge(objective: Objective, window: Window) -> Measurement:
-    """``objective`` on ``window``'s seconds, the lagging ones only where they cannot matter.
-
-    A latency objective counts the seconds the load generator lagged in when the lateness it
-    reported (``lag_ms``, the worst of them) is smaller than the margin between the value
-    measured with them and the threshold: a generator that late can have moved each of its
-    latencies, and so the percentile, by no more than that, which cannot cross the threshold.
-    Otherwise, and for every other objective, those seconds are left out: a breach the valid
-    seconds prove stands (a lagging generator does not cause an HTTP 503 or a slow response
-    it measured on time); a pass is only trusted when at most a quarter of the window was
-    left out, otherwise those seconds could hide the breach: inconclusive.
-    """
-    lagging = window.lagging
-    if lagging and isinstance(objective, LatencyObjective):
-        decided = _lag_cannot_matter(objective, window, lagging)
-        if decided is not None:
-            return decided
-    measured = objective.evaluate(window)
-    if not window.too_invalid or measured.status == "fail":
-        return measured
-    return replace(
-        measured,
-        status="inconclusive",
-        reason=f"{len(window.invalid)} of {len(window.seconds)} seconds are invalid, the load "
-        f"generator fell behind ({why(window.invalid)}), too many to call it a pass; add workers "
-        f"or lower the rate",
-    )
-
-
-def _lag_cannot_matter(
-    objective: LatencyObjective, window: Window, lagging: list[SecondStats]
-) -> Measurement | None:
-    """``objective`` judged on every second of ``window``, when the generator's lateness in
-    the ``lagging`` seconds is smaller than the margin to the threshold; None otherwise."""
-    # A second marked invalid without its lateness (older journals) could hide any amount.
-    if any(second.lag_ms <= 0 for second in lagging):
-        return None
-    late = max(second.lag_ms for second in lagging) / 1000
-    whole = replace(window, counted=frozenset(second.second for second in lagging))
-    measured = objective.evaluate(whole)
-    if measured.value is None or abs(measured.value - objective.below) <= late:
-        return None
-    note = (
-        f"counts {len(lagging)} second{'s' if len(lagging) != 1 else ''} the load generator "
-        f"lagged in ({late * 1000:.1f} ms late at worst): the "
-        f"{format_latency(abs(measured.value - objective.below))} margin to "
-        f"{format_duration(objective.below)} is larger"
-    )
-    return replace(measured, reason=f"{measured.reason}; {note}" if measured.reason else note)
 
 
 @dataclass(frozen=True, kw_only=True)

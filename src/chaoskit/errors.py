@@ -80,3 +80,9 @@ class SLOBreached(ChaoskitError):
 
 class Inconclusive(ChaoskitError):
     """Too few valid samples to decide whether an objective held."""
+
+
+class Halted(InjectionError):
+    """A stop condition ended the fault before chaoskit reverted it (an AWS FIS experiment
+    stopped by a CloudWatch stop alarm, or by someone outside chaoskit): the experiment is
+    halted, and no further fault should be injected."""

@@ -96,6 +96,44 @@ class Fault(Protocol):
         """Make the fault active, or raise InjectionError."""
 
 
+class FisRun(Protocol):
+    """An AWS FIS experiment chaoskit started and has not yet cleaned up after."""
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        """How to stop it without this object: experiment, template and run id (journaled)."""
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """For the journal: experiment id, template id, the last state seen, each action's."""
+
+    def halt_reason(self) -> str | None:
+        """Looks at the experiment now: why a stop condition (or someone outside chaoskit)
+        ended it, or None while it runs or after it completed on its own."""
+
+    def revert(self) -> None:
+        """Stop it unless it has ended, wait until it has, delete the templates chaoskit
+        created for it. Idempotent; RevertError naming the experiment when it fails."""
+
+
+@runtime_checkable
+class RunsFis(Protocol):
+    """An environment that can run AWS FIS experiments (``provider = "aws"``)."""
+
+    name: str
+
+    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+        """The existing template ``template_id`` as CreateExperimentTemplate input (a
+        read-only GetExperimentTemplate); ConfigError when there is none."""
+
+    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisRun:
+        """Create ``template`` (CreateExperimentTemplate input) with the environment's role,
+        stop alarms and run id tag, start it and wait up to ``timeout`` seconds until it runs.
+
+        InjectionError with FIS's reason when it fails; Halted when a stop condition ends it.
+        """
+
+
 class LoadDriver(Protocol):
     """Generates load from separate processes and hands back per-second measurements."""
 

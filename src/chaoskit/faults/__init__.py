@@ -16,6 +16,14 @@ the dataclass' equality, hash and repr, and ``dataclasses.replace`` works, since
 values are valid input. ``ThroughputObjective`` in ``chaoskit.slo`` is built the same way.
 """
 
+from chaoskit.faults.aws_faults import (
+    ApiInternalError,
+    ApiThrottle,
+    ApiUnavailable,
+    LambdaDelay,
+    LambdaErrors,
+)
+from chaoskit.faults.fis import FisExperiment
 from chaoskit.faults.instances import RebootInstances, StopInstances, StressCpu
 from chaoskit.faults.network import (
     Bandwidth,
@@ -29,9 +37,15 @@ from chaoskit.faults.network import (
 from chaoskit.faults.terminate import TerminateInstances
 
 __all__ = [
+    "ApiInternalError",
+    "ApiThrottle",
+    "ApiUnavailable",
     "Bandwidth",
     "Blackhole",
+    "FisExperiment",
     "HttpErrors",
+    "LambdaDelay",
+    "LambdaErrors",
     "Latency",
     "RebootInstances",
     "ResetConnections",

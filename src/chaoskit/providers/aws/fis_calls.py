@@ -1,0 +1,110 @@
+"""The FIS calls the runner and the recovery share: one request with its error translated,
+an experiment's state, and the wait for a state (tenacity, bounded by a deadline on an
+injected clock, so tests run on a fake one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, wait_fixed
+
+from chaoskit.errors import ProviderError
+from chaoskit.typing import Clock
+
+RUN_ID_TAG = "chaoskit:run-id"
+# ExperimentStatus values (FIS API reference): an experiment in one of these has ended.
+ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
+# Still on its way to running: FIS is resolving targets and preparing the actions.
+STARTING = frozenset({"pending", "initiating"})
+# Error codes worth asking again: the call may succeed a moment later.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+
+
+class FisCallError(ProviderError):
+    """An FIS request failed; ``code`` is AWS's error code ('' for a connection error)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
+    """``client.<operation>(**params)``; a failure is a FisCallError naming the operation,
+    AWS's code and message, and for AccessDenied the permission to grant."""
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**params)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        message = str(error.response.get("Error", {}).get("Message", error))
+        action = "".join(part.capitalize() for part in operation.split("_"))
+        hint = ""
+        if code in ("AccessDeniedException", "AccessDenied"):
+            hint = f" Grant fis:{action} to the identity chaoskit runs as."
+        raise FisCallError(f"FIS {action} failed: {code}: {message}.{hint}", code=code) from error
+    except BotoCoreError as error:
+        raise FisCallError(f"FIS {operation} could not be sent: {error}", code="") from error
+    return response
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, FisCallError) and (error.code in _TRANSIENT_CODES or not error.code)
+
+
+def status_of(experiment: Mapping[str, Any]) -> str:
+    return str(experiment.get("state", {}).get("status", ""))
+
+
+def reason_of(experiment: Mapping[str, Any]) -> str:
+    return str(experiment.get("state", {}).get("reason", "")) or "FIS gave no reason"
+
+
+def get_experiment(client: Any, experiment_id: str) -> dict[str, Any]:
+    experiment: dict[str, Any] = call(client, "get_experiment", id=experiment_id)["experiment"]
+    return experiment
+
+
+def wait_for(
+    look: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    clock: Clock,
+    timeout: float,
+    poll: float,
+) -> dict[str, Any]:
+    """Call ``look`` every ``poll`` seconds until ``done`` holds for what it returns, and
+    return that. A transient error is looked past until the deadline. WaitTimeout (carrying
+    the last experiment seen) once ``timeout`` seconds have gone by."""
+    deadline = clock.now() + timeout
+    retrying = Retrying(
+        stop=lambda state: clock.now() >= deadline,
+        wait=wait_fixed(poll),
+        sleep=clock.sleep,
+        retry=retry_if_result(lambda seen: not done(seen)) | retry_if_exception(is_transient),
+        reraise=True,
+    )
+    try:
+        return retrying(look)
+    except RetryError as error:
+        last = error.last_attempt.result()
+        raise WaitTimeout(last, timeout) from None
+
+
+class WaitTimeout(Exception):
+    """``wait_for`` ran out of time; ``last`` is what it saw last."""
+
+    def __init__(self, last: dict[str, Any], timeout: float) -> None:
+        super().__init__(f"still {status_of(last) or 'unknown'} after {timeout:g}s")
+        self.last = last
+        self.timeout = timeout

@@ -1,0 +1,143 @@
+"""Settling what a killed run left in FIS: every experiment tagged with its run id that has
+not ended is stopped, and every template tagged with it is deleted.
+
+Found by the ``chaoskit:run-id`` tag, not by the journal: an experiment whose id never
+reached the journal (the run died between StartExperiment and writing it) is found as well.
+Run again, it finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chaoskit.clock import SystemClock
+from chaoskit.providers.aws.fis_calls import (
+    ENDED,
+    RUN_ID_TAG,
+    FisCallError,
+    WaitTimeout,
+    call,
+    get_experiment,
+    status_of,
+    wait_for,
+)
+from chaoskit.typing import Clock
+
+DEFAULT_RECOVER_TIMEOUT = 300.0  # per experiment: how long to wait for a stop to take
+DEFAULT_RECOVER_POLL = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class FisRecovery:
+    """What ``recover_run`` did, and what is left for a human (``problems``)."""
+
+    run_id: str
+    stopped: tuple[str, ...] = ()  # experiment ids that were running and are stopped now
+    deleted_templates: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        done = (
+            f"run {self.run_id}: stopped {len(self.stopped)} FIS experiment(s)"
+            f"{' (' + ', '.join(self.stopped) + ')' if self.stopped else ''}, deleted "
+            f"{len(self.deleted_templates)} template(s)"
+        )
+        if self.problems:
+            return done + "; needs a human: " + "; ".join(self.problems)
+        return done
+
+
+def recover_run(
+    client: Any,
+    run_id: str,
+    *,
+    clock: Clock | None = None,
+    timeout: float = DEFAULT_RECOVER_TIMEOUT,
+    poll: float = DEFAULT_RECOVER_POLL,
+) -> FisRecovery:
+    """Stop every experiment of ``run_id`` that has not ended, wait until each has, then
+    delete the run's templates. Never raises for one experiment: each failure is a problem in
+    the result, and the others are still settled."""
+    clock = clock or SystemClock()
+    stopped: list[str] = []
+    problems: list[str] = []
+    try:
+        experiments = [
+            e for e in _pages(client, "list_experiments", "experiments") if _ours(e, run_id)
+        ]
+    except FisCallError as error:
+        return FisRecovery(run_id=run_id, problems=(f"listing FIS experiments failed: {error}",))
+    for summary in experiments:
+        if status_of(summary) in ENDED:
+            continue
+        experiment_id = str(summary["id"])
+        try:
+            _stop(client, summary, clock=clock, timeout=timeout, poll=poll)
+            stopped.append(experiment_id)
+        except (FisCallError, WaitTimeout) as error:
+            problems.append(f"FIS experiment {experiment_id} may still be running: {error}")
+    deleted: list[str] = []
+    try:
+        templates = [
+            t
+            for t in _pages(client, "list_experiment_templates", "experimentTemplates")
+            if _ours(t, run_id)
+        ]
+    except FisCallError as error:
+        problems.append(f"listing FIS templates failed: {error}")
+        templates = []
+    for template in templates:
+        try:
+            call(client, "delete_experiment_template", id=template["id"])
+            deleted.append(str(template["id"]))
+        except FisCallError as error:
+            if error.code != "ResourceNotFoundException":
+                problems.append(f"FIS template {template['id']} was not deleted: {error}")
+    return FisRecovery(
+        run_id=run_id,
+        stopped=tuple(stopped),
+        deleted_templates=tuple(deleted),
+        problems=tuple(problems),
+    )
+
+
+def _stop(
+    client: Any, summary: dict[str, Any], *, clock: Clock, timeout: float, poll: float
+) -> None:
+    """Stop one experiment (unless it is stopping already) and wait until it has ended."""
+    experiment_id = str(summary["id"])
+    if status_of(summary) != "stopping":
+        try:
+            call(client, "stop_experiment", id=experiment_id)
+        except FisCallError as error:
+            # It ended since it was listed: nothing left to stop.
+            if error.code not in ("ConflictException", "ResourceNotFoundException"):
+                raise
+    wait_for(
+        lambda: get_experiment(client, experiment_id),
+        lambda seen: status_of(seen) in ENDED,
+        clock=clock,
+        timeout=timeout,
+        poll=poll,
+    )
+
+
+def _ours(summary: dict[str, Any], run_id: str) -> bool:
+    return (summary.get("tags") or {}).get(RUN_ID_TAG) == run_id
+
+
+def _pages(client: Any, operation: str, key: str) -> Iterator[dict[str, Any]]:
+    """Every item of a listing, page after page (ListExperiments returns 100 at most)."""
+    token: str | None = None
+    while True:
+        page = call(client, operation, **({"nextToken": token} if token else {}))
+        yield from page.get(key) or ()
+        token = page.get("nextToken")
+        if not token:
+            return

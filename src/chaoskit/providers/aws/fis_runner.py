@@ -1,0 +1,274 @@
+"""Running an AWS FIS experiment for chaoskit, and undoing it.
+
+``FisService`` is what an AWS environment holds to offer the ``RunsFis`` capability
+(``chaoskit.typing``): given the environment's boto3 ``fis`` client and ``FisSettings`` it
+
+- creates the experiment template: the environment's role (``fis_role_arn``) as ``roleArn``,
+  its stop alarms added as ``aws:cloudwatch:alarm`` stop conditions, the tag
+  ``chaoskit:run-id`` = the run id, the whole validated against the FIS model first;
+- starts the experiment with the same tag and a client token (a retried start starts one
+  experiment, not two);
+- waits (bounded) through ``pending`` and ``initiating`` until it runs. ``failed`` is an
+  InjectionError carrying FIS's reason; stopped before chaoskit stopped it (a stop alarm, or
+  someone in the console) is ``Halted``.
+
+The returned ``FisExperimentRun`` reverts by stopping the experiment unless it has ended,
+waiting until it has, and deleting the template chaoskit created; reverting again does
+nothing. Whatever a killed run leaves behind, ``fis_recover.recover_run`` finds by its tag.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from chaoskit.clock import SystemClock
+from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
+from chaoskit.faults.fis_template import as_create_input, check_template
+from chaoskit.providers.aws.fis_calls import (
+    ENDED,
+    RUN_ID_TAG,
+    STARTING,
+    FisCallError,
+    WaitTimeout,
+    call,
+    get_experiment,
+    reason_of,
+    status_of,
+    wait_for,
+)
+from chaoskit.typing import Clock
+
+# Seconds between two GetExperiment calls while waiting: FIS moves in seconds, not
+# milliseconds, and every call counts against the account's FIS request quota.
+DEFAULT_POLL = 2.0
+# How long reverting waits for a stopped experiment to end (FIS rolls some actions back).
+DEFAULT_STOP_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class FisSettings:
+    """What an AWS environment tells the runner: the role FIS assumes, the CloudWatch alarms
+    (ARNs) that stop every experiment, the run's id, and the clock waits sleep on."""
+
+    role_arn: str
+    run_id: str
+    stop_alarm_arns: tuple[str, ...] = ()
+    clock: Clock = field(default_factory=SystemClock)
+    poll: float = DEFAULT_POLL
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+
+def prepare_template(template: Mapping[str, Any], settings: FisSettings) -> dict[str, Any]:
+    """``template`` as chaoskit creates it: the environment's role, the template's own alarm
+    stop conditions plus the environment's (``none`` only when there are none), the run id
+    tag; validated, so a generated template that FIS would refuse never leaves the process."""
+    body = dict(template)
+    body["roleArn"] = settings.role_arn
+    conditions = [
+        dict(condition)
+        for condition in body.get("stopConditions") or ()
+        if condition.get("source") != "none"
+    ]
+    for alarm in settings.stop_alarm_arns:
+        condition = {"source": "aws:cloudwatch:alarm", "value": alarm}
+        if condition not in conditions:
+            conditions.append(condition)
+    body["stopConditions"] = conditions or [{"source": "none"}]
+    body["tags"] = {**(body.get("tags") or {}), RUN_ID_TAG: settings.run_id}
+    body.pop("clientToken", None)  # each creation gets a token of its own
+    return dict(check_template(body, source=f"the template for run {settings.run_id}").body)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FisService:
+    """The ``RunsFis`` capability over one boto3 ``fis`` client."""
+
+    client: Any
+    settings: FisSettings
+
+    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+        """The existing template as CreateExperimentTemplate input, validated (read-only)."""
+        try:
+            found = call(self.client, "get_experiment_template", id=template_id)
+        except FisCallError as error:
+            if error.code == "ResourceNotFoundException":
+                raise ConfigError(
+                    f"FIS template {template_id} does not exist in region "
+                    f"{self.client.meta.region_name}; check the id with `aws fis "
+                    f"list-experiment-templates`, or give the template's file instead."
+                ) from error
+            raise
+        body = as_create_input(found["experimentTemplate"])
+        return check_template(body, source=f"template {template_id}").body
+
+    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisExperimentRun:
+        """Create, start and wait until running (see the module); the run to revert."""
+        body = prepare_template(template, self.settings)
+        created = call(
+            self.client, "create_experiment_template", clientToken=uuid.uuid4().hex, **body
+        )
+        template_id = created["experimentTemplate"]["id"]
+        try:
+            started = call(
+                self.client,
+                "start_experiment",
+                clientToken=uuid.uuid4().hex,
+                experimentTemplateId=template_id,
+                tags={RUN_ID_TAG: self.settings.run_id},
+            )
+        except FisCallError as error:
+            _delete_template(self.client, template_id)
+            raise InjectionError(
+                f"FIS experiment from template {template_id} did not start: {error}"
+            ) from error
+        run = FisExperimentRun(
+            client=self.client,
+            settings=self.settings,
+            experiment_id=started["experiment"]["id"],
+            template_id=template_id,
+            last=started["experiment"],
+        )
+        run.wait_started(timeout)
+        return run
+
+
+@dataclass(kw_only=True)
+class FisExperimentRun:
+    """One experiment chaoskit started; implements ``chaoskit.typing.FisRun``."""
+
+    client: Any
+    settings: FisSettings
+    experiment_id: str
+    template_id: str
+    last: dict[str, Any]  # the experiment as GetExperiment last returned it
+    _stop_requested: bool = field(default=False, init=False)
+    _reverted: bool = field(default=False, init=False)
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        return {
+            "op": "stop_fis_experiment",
+            "experiment_id": self.experiment_id,
+            "template_id": self.template_id,
+            "run_id": self.settings.run_id,
+            "region": self.client.meta.region_name,
+        }
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        actions = self.last.get("actions") or {}
+        return {
+            "experiment_id": self.experiment_id,
+            "template_id": self.template_id,
+            "state": status_of(self.last),
+            "reason": reason_of(self.last),
+            "actions": {
+                name: str(action.get("state", {}).get("status", ""))
+                for name, action in sorted(actions.items())
+            },
+        }
+
+    def wait_started(self, timeout: float) -> None:
+        """Wait until the experiment leaves pending and initiating; see the module for what
+        each outcome raises. Whatever it raises, nothing of it is left running."""
+        try:
+            self.last = wait_for(
+                self._look,
+                lambda seen: status_of(seen) not in STARTING,
+                clock=self.settings.clock,
+                timeout=timeout,
+                poll=self.settings.poll,
+            )
+        except WaitTimeout as waited:
+            self._cleanup_after(
+                InjectionError(
+                    f"FIS experiment {self.experiment_id} (template {self.template_id}) did "
+                    f"not start within {timeout:g}s: still {status_of(waited.last)} "
+                    f"({reason_of(waited.last)}). It was stopped; raise the timeout if "
+                    f"target resolution takes longer in this account."
+                )
+            )
+        except FisCallError as error:
+            self._cleanup_after(InjectionError(f"FIS experiment {self.experiment_id}: {error}"))
+        status = status_of(self.last)
+        if status in ("running", "completed"):
+            return
+        what = f"FIS experiment {self.experiment_id} (template {self.template_id})"
+        if status in ("stopping", "stopped"):
+            self._cleanup_after(Halted(f"{what} was stopped before it ran: {reason_of(self.last)}"))
+        self._cleanup_after(InjectionError(f"{what} {status}: {reason_of(self.last)}"))
+
+    def halt_reason(self) -> str | None:
+        self.last = self._look()
+        status = status_of(self.last)
+        if status in ("stopping", "stopped") and not self._stop_requested:
+            return (
+                f"FIS stopped experiment {self.experiment_id} (a stop condition, or someone "
+                f"outside chaoskit): {reason_of(self.last)}"
+            )
+        return None
+
+    def revert(self) -> None:
+        if self._reverted:
+            return
+        try:
+            self._stop_and_wait()
+            _delete_template(self.client, self.template_id)
+        except (FisCallError, WaitTimeout) as error:
+            raise RevertError(
+                f"FIS experiment {self.experiment_id} (template {self.template_id}) may still "
+                f"be running: {error}. Stop it with `aws fis stop-experiment --id "
+                f"{self.experiment_id}`, or run `chaoskit recover`."
+            ) from error
+        self._reverted = True
+
+    def _stop_and_wait(self) -> None:
+        self.last = self._look()
+        if status_of(self.last) in ENDED:
+            return
+        if status_of(self.last) != "stopping":
+            try:
+                stopped = call(self.client, "stop_experiment", id=self.experiment_id)
+                self.last = stopped["experiment"]
+            except FisCallError as error:
+                # It ended between the look and the stop: nothing left to stop.
+                if error.code not in ("ConflictException", "ResourceNotFoundException"):
+                    raise
+            self._stop_requested = True
+        if status_of(self.last) not in ENDED:
+            self.last = wait_for(
+                self._look,
+                lambda seen: status_of(seen) in ENDED,
+                clock=self.settings.clock,
+                timeout=self.settings.stop_timeout,
+                poll=self.settings.poll,
+            )
+
+    def _cleanup_after(self, error: InjectionError) -> NoReturn:
+        """Leave nothing behind of an experiment that did not become a fault, then raise
+        ``error``; RevertError instead when that fails (it may still start)."""
+        try:
+            self.revert()
+        except RevertError as failed:
+            raise RevertError(f"{error} Cleaning up failed as well: {failed}") from error
+        raise error
+
+    def _look(self) -> dict[str, Any]:
+        try:
+            return get_experiment(self.client, self.experiment_id)
+        except FisCallError as error:
+            if error.code == "ResourceNotFoundException":
+                # Gone (deleted by someone, or expired): nothing of it can be running.
+                return {**self.last, "state": {"status": "stopped", "reason": str(error)}}
+            raise
+
+
+def _delete_template(client: Any, template_id: str) -> None:
+    try:
+        call(client, "delete_experiment_template", id=template_id)
+    except FisCallError as error:
+        if error.code != "ResourceNotFoundException":  # deleted already: what we wanted
+            raise

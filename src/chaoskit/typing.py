@@ -86,6 +86,23 @@ class Injection(Protocol):
 
 
 @runtime_checkable
+class Detailed(Protocol):
+    """An injection with more to record than its undo (an FIS experiment: its id, template,
+    final state and each action's), read when it is reverted, for the journal."""
+
+    @property
+    def details(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Halting(Protocol):
+    """An injection that can be ended by something other than chaoskit (an FIS stop
+    condition): ``halt_reason`` looks now and says why it ended, or None."""
+
+    def halt_reason(self) -> str | None: ...
+
+
+@runtime_checkable
 class Fault(Protocol):
     def describe(self) -> str: ...
 

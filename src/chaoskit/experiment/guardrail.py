@@ -3,11 +3,14 @@
 A second breaches the guardrail when one of its objectives fails on that second alone, or when
 every request that came back failed. ``halt_after`` breaching seconds in a row end the hold;
 the lifecycle then reverts the fault, injects nothing more and marks the experiment halted.
+A fault that something else can end (an FIS experiment stopped by its stop alarm) is looked
+at every ``STOP_CONDITION_POLL`` seconds of the hold too, and ends it the same way.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaoskit.slo.measurement import Objective
@@ -19,6 +22,9 @@ GUARDRAIL_POLL = 0.25  # seconds between looks at the load's latest seconds duri
 GUARDRAIL_GRACE = 0.75  # how long after a second ends the guardrail judges what arrived of it
 # A second of which nothing came back this long after it ended breaches the guardrail.
 GUARDRAIL_SILENCE = 5.0
+# Seconds between looks at a fault's own stop condition: each look is an API call (FIS
+# GetExperiment), and FIS itself evaluates its alarms about once a minute at best.
+STOP_CONDITION_POLL = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,9 +36,17 @@ class Guardrail:
     load: LoadDriver
     clock: Clock
 
-    def hold(self, *, injected_at: float, seconds: float, baseline: Window | None) -> str | None:
+    def hold(
+        self,
+        *,
+        injected_at: float,
+        seconds: float,
+        baseline: Window | None,
+        stop_condition: Callable[[], str | None] | None = None,
+    ) -> str | None:
         """Hold a fault injected at ``injected_at`` for ``seconds``; returns why the guardrail
-        halted it, or None when the hold ran its full length.
+        (or the fault's own ``stop_condition``) halted it, or None when the hold ran its full
+        length.
 
         The guardrail cannot wait for a second to be complete: while the target is slow or
         stalled, the requests of a second may take many seconds to finish. It judges each second
@@ -46,14 +60,22 @@ class Guardrail:
         ``GUARDRAIL_SILENCE`` after it ended is a breach.
         """
         clock = self.clock
-        if not self.objectives:
+        if not self.objectives and stop_condition is None:
             clock.sleep(seconds)
             return None
         deadline = injected_at + seconds
         checked_up_to = math.ceil(injected_at)
         streak: list[str] = []
+        next_look = injected_at + STOP_CONDITION_POLL
         while clock.now() < deadline:
             clock.sleep(min(GUARDRAIL_POLL, deadline - clock.now()))
+            if stop_condition is not None and clock.now() >= next_look:
+                next_look = clock.now() + STOP_CONDITION_POLL
+                ended = stop_condition()
+                if ended is not None:
+                    return f"halted: {ended}"
+            if not self.objectives:
+                continue
             complete = math.floor(clock.now() - GUARDRAIL_GRACE)
             if complete <= checked_up_to:
                 continue

@@ -10,7 +10,7 @@ experiment's result.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -25,7 +25,7 @@ from chaoskit.experiment.events import (
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
-from chaoskit.typing import Clock, Environment, Fault, Injection
+from chaoskit.typing import Clock, Detailed, Environment, Fault, Halting, Injection
 from chaoskit.vocabulary import FaultPlan
 
 
@@ -69,6 +69,7 @@ class _Active:
             detected_after=self.detected_after,
             recovered_after=self.recovered_after,
             severity=self.plan.severity,
+            details=dict(self.injection.details) if isinstance(self.injection, Detailed) else {},
         )
 
     def failure(self, error: BaseException) -> RevertFailure:
@@ -96,6 +97,13 @@ class ActiveFault:
     def injected_at(self) -> float:
         assert self._active.injected_at is not None  # handles exist for injected faults only
         return self._active.injected_at
+
+    @property
+    def stop_condition(self) -> Callable[[], str | None] | None:
+        """What says whether the fault was ended by something other than chaoskit (an FIS
+        stop alarm), for the hold to watch; None for faults only chaoskit ends."""
+        injection = self._active.injection
+        return injection.halt_reason if isinstance(injection, Halting) else None
 
     def revert(self) -> None:
         self._ledger.revert(self._active)

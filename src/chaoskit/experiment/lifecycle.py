@@ -23,6 +23,7 @@ from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
     ConfigError,
+    Halted,
     InjectionError,
     RevertFailure,
     SteadyStateBroken,
@@ -144,7 +145,13 @@ class Experiment:
             name = f"fault {len(self._ledger.injected()) + 1}"
             self._check_plan("fault", name, hold_seconds, seconds=self._measured_so_far)
         plan = fault.plan(self.env, self.rng)
-        handle = self._ledger.inject(fault, plan)
+        try:
+            handle = self._ledger.inject(fault, plan)
+        except Halted as error:
+            # A stop condition ended the fault as it started: halted, like the guardrail.
+            self._halted = f"halted: {error}"
+            self.notify(self._halted)
+            raise
         if hold_seconds is not None:
             self.notify(f"hold {format_duration(hold_seconds)}")
             # Reverts after the hold; on a Ctrl-C in it too, which stays a Ctrl-C.
@@ -233,7 +240,10 @@ class Experiment:
         """Hold the fault for ``seconds``; the guardrail may end it early (and the experiment:
         no further fault is injected once it halted)."""
         halted = self._guardrail.hold(
-            injected_at=handle.injected_at, seconds=seconds, baseline=self._baseline
+            injected_at=handle.injected_at,
+            seconds=seconds,
+            baseline=self._baseline,
+            stop_condition=handle.stop_condition,
         )
         if halted is not None:
             self._halted = halted

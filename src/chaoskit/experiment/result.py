@@ -58,6 +58,9 @@ class InjectionRecord:
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
     recovered_after: float | None = None
+    # What the provider reported of the fault (an FIS experiment: experiment and template
+    # ids, final state, each action's state); empty for faults with nothing more to say.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

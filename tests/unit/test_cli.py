@@ -310,13 +310,16 @@ def test_journals_of_earlier_versions_still_read_recover_and_render(
     lines = log.read_text(encoding="utf-8").splitlines()
     for line, event in zip(lines[:10], events[:10], strict=True):
         assert json.dumps(event.to_json()) == line
-    # The result comes back whole; measurements gain the identity of their objective, which
-    # journals of earlier versions did not record (empty).
+    # The result comes back whole; measurements gain the identity of their objective and
+    # injections the details their provider measured, which journals of earlier versions did
+    # not record (empty).
     earlier = json.loads(
         '{"event": "experiment_finished", "result": RESULT}'.replace("RESULT", EARLIER_RESULT)
     )
     for measurement in earlier["result"]["measurements"]:
         measurement["objective_key"] = ""
+    for injection in earlier["result"]["injections"]:
+        injection["details"] = {}
     assert json.loads(json.dumps(finished.to_json())) == earlier
 
     [still_open] = unreverted_intents(log)

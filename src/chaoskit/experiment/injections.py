@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from chaoskit.errors import ChaoskitError, InjectionError, RevertError, RevertFailure
@@ -25,7 +25,7 @@ from chaoskit.experiment.events import (
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
-from chaoskit.typing import Clock, Environment, Fault, Injection
+from chaoskit.typing import Clock, Environment, Fault, Injection, ReportsDetails
 from chaoskit.vocabulary import FaultPlan
 
 
@@ -43,6 +43,7 @@ class _Active:
     maybe_active: bool = False
     detected_after: float | None = None
     recovered_after: float | None = None
+    details: dict[str, object] = field(default_factory=dict)
 
     @property
     def status(self) -> InjectionStatus:
@@ -69,6 +70,7 @@ class _Active:
             detected_after=self.detected_after,
             recovered_after=self.recovered_after,
             severity=self.plan.severity,
+            details=dict(self.details),
         )
 
     def failure(self, error: BaseException) -> RevertFailure:
@@ -195,9 +197,15 @@ class InjectionLedger:
             # says what may still be active to whoever must act on it.
             raise RevertError(failure.message, failures=(failure,)) from error
         active.reverted_at = self._clock.now()
+        if isinstance(active.injection, ReportsDetails):
+            active.details.update(active.injection.details)
         self._failures.pop(active.injection_id, None)
         self._journal.append(FaultReverted(injection_id=active.injection_id, at=active.reverted_at))
-        self._notify(f"reverted {active.plan.fault}")
+        healed = active.details.get("time_to_self_heal")
+        self._notify(
+            f"reverted {active.plan.fault}"
+            + ("" if healed is None else f"; back at healthy capacity after {healed}s")
+        )
 
     def revert_keeping(self, active: _Active, in_flight: BaseException) -> None:
         """Revert while ``in_flight`` propagates; a revert failure is noted on it, not raised,

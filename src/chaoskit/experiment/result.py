@@ -58,6 +58,9 @@ class InjectionRecord:
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
     recovered_after: float | None = None
+    # What the provider measured or named beyond the plan, e.g. ``time_to_self_heal``
+    # (seconds until the target was at healthy capacity again after a revert).
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from chaoskit.errors import ProviderError
@@ -123,7 +124,9 @@ def call(
     method = getattr(client, xform_name(operation))
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
-        wait=wait_exponential_jitter(initial=policy.initial, max=policy.maximum),
+        # Exponential with jitter, so that runners throttled together do not retry together.
+        wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
+        + wait_random(0, policy.initial),
         retry=retry_if_exception(_transient),
         sleep=policy.sleep,
         reraise=True,

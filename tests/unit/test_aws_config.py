@@ -3,6 +3,7 @@ value a ConfigError naming the table, the field and what to write instead."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -173,7 +174,5 @@ def test_a_malformed_aws_environment_is_a_config_error_never_a_traceback(
 def test_any_tool_table_resolves_or_is_a_config_error(table: Any) -> None:
     if not isinstance(table, dict):
         table = {"env": table}
-    try:
+    with contextlib.suppress(ConfigError):  # anything else fails the test
         resolve_environment(table, None)
-    except ConfigError:
-        pass

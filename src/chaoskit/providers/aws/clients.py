@@ -58,7 +58,7 @@ class AwsClients:
                 region_name=self.region,
                 endpoint_url=self.endpoint_url,
                 config=Config(
-                    retries={"max_attempts": 1, "mode": "standard"},
+                    retries={"total_max_attempts": 1, "mode": "standard"},
                     connect_timeout=CONNECT_TIMEOUT,
                     read_timeout=READ_TIMEOUT,
                     user_agent_extra="chaoskit",

@@ -204,7 +204,7 @@ class InjectionLedger:
         healed = active.details.get("time_to_self_heal")
         self._notify(
             f"reverted {active.plan.fault}"
-            + ("" if healed is None else f"; back at healthy capacity after {healed}s")
+            + ("" if healed is None else f"; healthy capacity again {healed}s after the injection")
         )
 
     def revert_keeping(self, active: _Active, in_flight: BaseException) -> None:

@@ -128,7 +128,10 @@ class AwsTarget:
     def wait_healthy(self, timeout: float) -> float | None:
         """Wait until every Auto Scaling group that lost an instance is back at its desired
         capacity with healthy instances, and every stopped or rebooted instance that still
-        exists is healthy; returns the time to self-heal since the first loss."""
+        exists is healthy; returns the time to self-heal since the first loss.
+
+        Capacity is first checked here, at the revert: a group that refilled during the hold
+        reads as healed when checked, so the time is an upper bound (at least the hold)."""
         deadline = self._clock.now() + timeout
 
         def past_deadline(state: RetryCallState) -> bool:

@@ -159,7 +159,9 @@ def test_a_dry_run_changes_nothing_and_the_run_hits_the_instance_it_named(
     assert f"inject TerminateInstances 1 of web -> {victim}" in ran.stdout
     assert aws_fleet.states(moto_server)[victim] == "terminated"
     # moto's group replaced it at once (AWS takes minutes), so the wait was short.
-    assert re.search(r"reverted TerminateInstances 1 of web; healthy capacity again [\d.]+s after", ran.stdout)
+    assert re.search(
+        r"reverted TerminateInstances 1 of web; healthy capacity again [\d.]+s after", ran.stdout
+    )
     journal = next((project / "reports" / "journals").glob("*.jsonl")).read_text().splitlines()
     started = json.loads(journal[0])
     assert started["settings"]["endpoint_url"] == moto_server

@@ -16,9 +16,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chaoskit.errors import ChaoskitError
 from chaoskit.load._wire import DEFAULT_MASTER_PORT
+
+if TYPE_CHECKING:
+    from chaoskit.experiment.events import FaultIntent, JournalEvent, RunStarted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,8 +153,11 @@ def _recover(report_dir: Path) -> int:
                 f"STILL ACTIVE? {line.describe()}; find out what it injected and revert it by "
                 f"hand, then correct or delete the line"
             )
+        leftovers += len(intents)
+        if started is not None and started.provider == "aws" and intents:
+            needs_hand += _recover_aws(path, started, intents, events)
+            continue
         for intent in intents:
-            leftovers += 1
             where = f"{intent.fault} on {', '.join(intent.instance_ids)} ({intent.env})"
             if started is None or started.provider != "local":
                 needs_hand += 1
@@ -171,6 +178,51 @@ def _recover(report_dir: Path) -> int:
     if not leftovers:
         print(f"nothing to recover: every fault in {report_dir / 'journals'} was reverted")
     return 1 if needs_hand else 0
+
+
+def _recover_aws(
+    path: Path, started: RunStarted, intents: list[FaultIntent], events: list[JournalEvent]
+) -> int:
+    """Settle a killed AWS run's open faults in its account; how many need a human."""
+    from chaoskit.experiment.events import FaultInjected, FaultReverted
+    from chaoskit.experiment.journal import JournalWriter
+    from chaoskit.providers.aws.recover import LeftOpen, recover_run
+
+    undos = {e.injection_id: e.undo for e in events if isinstance(e, FaultInjected)}
+    by_id = {intent.injection_id: intent for intent in intents}
+    settlements = recover_run(
+        run_id=started.run_id,
+        env=started.env,
+        settings=started.settings,
+        left=[
+            LeftOpen(
+                injection_id=intent.injection_id,
+                fault=intent.fault,
+                instance_ids=intent.instance_ids,
+                undo=undos.get(intent.injection_id),
+            )
+            for intent in intents
+        ],
+    )
+    needs_hand = 0
+    writer = JournalWriter(path)
+    try:
+        for settlement in settlements:
+            intent = by_id[settlement.injection_id]
+            where = f"{intent.fault} on {', '.join(intent.instance_ids)} ({intent.env})"
+            if not settlement.settled:
+                needs_hand += 1
+                print(f"STILL ACTIVE? {where}: {settlement.note}; journal {path}")
+                continue
+            writer.append(
+                FaultReverted(
+                    injection_id=intent.injection_id, by="chaoskit recover", note=settlement.note
+                )
+            )
+            print(f"settled {where}: {settlement.note}")
+    finally:
+        writer.close()
+    return needs_hand
 
 
 def _is_alive(pid: int | None) -> bool:

@@ -23,6 +23,11 @@ class ConfigError(ChaoskitError):
     """
 
 
+class EnvironmentRefused(ConfigError):
+    """A safety check refused to open the environment (the credentials reach an account
+    outside ``allowed_accounts``, ...): nothing was touched, and the run stops."""
+
+
 class ProviderError(ChaoskitError):
     """The environment (local system, AWS) could not do what was asked of it."""
 

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
-from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
+from chaoskit.errors import (
+    ChaoskitError,
+    ConfigError,
+    EnvironmentRefused,
+    Inconclusive,
+    RevertError,
+    SLOBreached,
+)
 
 if TYPE_CHECKING:
     from chaoskit.experiment.marker import ChaosMarker
@@ -53,11 +60,13 @@ class _PluginState:
             hook = self.config.hook
             env_config = self.env_config
 
-            def make_environment() -> Environment:
-                made = hook.pytest_chaoskit_make_environment(
+            def make_environment(run_id: str) -> Environment:
+                made: Environment | None = hook.pytest_chaoskit_make_environment(
                     config=self.config, env_config=env_config
                 )
-                return made if made is not None else open_environment(env_config)
+                if made is not None:
+                    return made
+                return open_environment(env_config, run_id=run_id)
 
             def make_load_driver(spec: Locust, url: str) -> LoadDriver:
                 made = hook.pytest_chaoskit_make_load_driver(config=self.config, spec=spec, url=url)
@@ -106,6 +115,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="print each experiment's resolved plan; inject nothing, start no load.",
     )
     group.addoption(
+        "--chaos-allow-destructive",
+        action="store_true",
+        help="let experiments inject faults into a non-local environment (an AWS account); "
+        "without it such a run stops before touching anything (--chaos-dry-run needs no flag).",
+    )
+    group.addoption(
         "--chaos-seed",
         metavar="N",
         type=int,
@@ -124,6 +139,17 @@ def pytest_configure(config: pytest.Config) -> None:
         env_config = resolve_environment(table, config.getoption("chaos_env"))
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
+    if (
+        env_config.destructive
+        and not config.getoption("chaos_dry_run")
+        and not config.getoption("chaos_allow_destructive")
+        and not config.getoption("collectonly")
+    ):
+        raise pytest.UsageError(
+            f"environment {env_config.name!r} (provider {env_config.provider!r}) reaches real "
+            f"resources: pass --chaos-allow-destructive to run its experiments, or "
+            f"--chaos-dry-run to see what they would do without changing anything."
+        )
     # A folder given on the command line is relative to where pytest was started; the one in
     # pyproject.toml (or the default) to the project's root.
     option = config.getoption("chaos_report")
@@ -169,7 +195,16 @@ def pytest_collection_modifyitems(
 @pytest.fixture(scope="session")
 def chaos_env(request: pytest.FixtureRequest) -> Environment:
     """The environment the experiments run against, to inspect targets from a test."""
-    return request.config.stash[_state_key].ensure_run().environment
+    return _ensure_run(request).environment
+
+
+def _ensure_run(request: pytest.FixtureRequest) -> Run:
+    """The run, made on first use; an environment that refuses to open stops the session."""
+    try:
+        return request.config.stash[_state_key].ensure_run()
+    except EnvironmentRefused as error:
+        request.session.shouldstop = f"chaoskit: {error}"
+        raise
 
 
 @pytest.fixture
@@ -178,7 +213,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     item = request.node
     state = request.config.stash[_state_key]
     marker = item.stash[_marker_key]
-    run = state.ensure_run()
+    run = _ensure_run(request)
     settings = marker.settings(item.nodeid)
     notify = _progress(request.config, item.nodeid)
     experiment: ChaosExperiment

@@ -58,8 +58,23 @@ class Target(Protocol):
     def active_faults(self) -> list[str]:
         """Handles of the faults active on this target right now."""
 
-    def wait_healthy(self, timeout: float) -> None:
-        """Block until the target is back at its healthy capacity, or raise ProviderError."""
+    def wait_healthy(self, timeout: float) -> float | None:
+        """Block until the target is back at its healthy capacity, or raise ProviderError.
+
+        Returns the time to self-heal in seconds (from the first loss of capacity not yet
+        made good to healthy again) where the provider measures it, else None.
+        """
+
+
+@runtime_checkable
+class ChecksFaults(Protocol):
+    """A target that refuses some faults at plan time, before any write: ones it cannot do
+    (a proxy-only fault on an AWS target) and ones beyond its blast radius. Faults ask it
+    when the target has it."""
+
+    def check_fault(self, *, fault: str, action: str, instance_ids: Sequence[str], of: int) -> None:
+        """ConfigError when ``fault`` (a fault class name, acting through the Target method
+        ``action``) may not hit ``instance_ids`` out of the ``of`` live instances."""
 
 
 class Environment(Protocol):
@@ -71,6 +86,16 @@ class Environment(Protocol):
         """The target called ``name``; ConfigError listing the known names otherwise."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecordsSettings(Protocol):
+    """An environment whose settings the journal's ``run_started`` records, so that
+    ``chaoskit recover`` can reconnect to it (region, endpoint, the account checked, ...;
+    never credentials)."""
+
+    @property
+    def settings(self) -> Mapping[str, object]: ...
 
 
 class Injection(Protocol):
@@ -86,12 +111,12 @@ class Injection(Protocol):
 
 
 @runtime_checkable
-class Detailed(Protocol):
-    """An injection with more to record than its undo (an FIS experiment: its id, template,
-    final state and each action's), read when it is reverted, for the journal."""
+class ReportsDetails(Protocol):
+    """An injection that knows more than its plan once reverted (the time to self-heal, ...):
+    the injection's record in the journal carries it as ``details``."""
 
     @property
-    def details(self) -> Mapping[str, Any]: ...
+    def details(self) -> Mapping[str, object]: ...
 
 
 @runtime_checkable

@@ -444,3 +444,52 @@ def pytest_chaoskit_make_load_driver(config, spec, url):
     result.stdout.fnmatch_lines(["*LoadError: worker 1 stopped reporting*"])
     journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
     assert journal["experiments"][0]["cause"] == "setup_failed"
+
+
+AWS_ENVIRONMENT = """
+[tool.chaoskit.env.staging]
+provider = "aws"
+region = "eu-west-1"
+allowed_accounts = ["123456789012"]
+instance_faults = "ec2"
+[tool.chaoskit.env.staging.targets.web]
+resource_type = "aws:ec2:instance"
+tags = { app = "shop" }
+max_count = 1
+"""
+
+
+def test_an_aws_environment_runs_only_with_allow_destructive(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(AWS_ENVIRONMENT)
+    pytester.makepyfile(locustfile="")
+    pytester.makepyfile(test_experiment=HEADER + "\ndef test_x(chaos):\n    pass\n")
+    result = pytester.runpytest_subprocess("--chaos-env", "staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*environment 'staging' (provider 'aws') reaches real resources: pass "
+            "--chaos-allow-destructive to run its experiments, or --chaos-dry-run to see what "
+            "they would do without changing anything."
+        ]
+    )
+    assert not (pytester.path / "reports").exists()  # stopped before anything ran
+
+
+def test_collecting_against_an_aws_environment_imports_no_boto3(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml(AWS_ENVIRONMENT)
+    pytester.makeconftest(
+        """
+import json, sys
+
+def pytest_collection_finish(session):
+    with open("modules.json", "w") as out:
+        json.dump(sorted(m for m in sys.modules if m.split(".")[0] in {"boto3", "botocore"}), out)
+"""
+    )
+    pytester.makepyfile(locustfile="")
+    pytester.makepyfile(test_experiment=HEADER + "\ndef test_x(chaos):\n    pass\n")
+    result = pytester.runpytest_subprocess("--co", "--chaos-env", "staging")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert json.loads((pytester.path / "modules.json").read_text()) == []

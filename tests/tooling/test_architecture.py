@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS = "each layer imports only the layers below it (docs/architecture.md)"
 PROCESS_SIDES = "the pytest process never imports a process side, locust or gevent"
 JUDGES = "the ledger, the guardrail and the verdict are independent"
+BOTO3 = "only the AWS provider imports boto3 and botocore"
+PROVIDERS = "the providers are independent"
 
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
@@ -66,6 +68,12 @@ def test_the_import_contracts_hold() -> None:
         ("chaoskit/experiment/lifecycle.py", "import locust", PROCESS_SIDES),
         # The injection ledger reaching for the verdict.
         ("chaoskit/experiment/injections.py", "import chaoskit.experiment.verdict", JUDGES),
+        # A fault calling AWS itself instead of through the AWS target.
+        ("chaoskit/faults/terminate.py", "import boto3", BOTO3),
+        # The chaoskit command reading an error class of botocore's.
+        ("chaoskit/cli.py", "def _late() -> None:\n    import botocore.exceptions", BOTO3),
+        # One provider borrowing from another.
+        ("chaoskit/providers/aws/target.py", "import chaoskit.providers.local.config", PROVIDERS),
     ],
 )
 def test_a_bad_import_breaks_the_contracts(

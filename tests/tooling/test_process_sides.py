@@ -27,6 +27,9 @@ PROCESS_SIDES = ("chaoskit.load._locust", "chaoskit.providers.local.system")
 # urllib3 and requests, like boto3, must come after the patch; nothing of the pytest side
 # needs them.
 FORBIDDEN = (*PROCESS_SIDES, "locust", "gevent", "boto3", "urllib3", "requests")
+# The AWS provider's modules import boto3: only an AWS environment opening imports them. Its
+# package itself is checked like the rest (importing it must not load boto3).
+AWS_PROVIDER = "chaoskit.providers.aws"
 PYTEST_SIDE_OF_LOCAL = (
     "chaoskit.providers.local.environment",
     "chaoskit.providers.local.target",
@@ -70,6 +73,8 @@ def pytest_side_modules() -> list[str]:
         for module in pkgutil.iter_modules([str(directory)], f"{package}."):
             # A ``__main__`` runs a command when imported; none is on the pytest side.
             if within(module.name, PROCESS_SIDES) or module.name.endswith(".__main__"):
+                continue
+            if module.name.startswith(AWS_PROVIDER + "."):
                 continue
             found.append(module.name)
             if module.ispkg:
@@ -119,6 +124,8 @@ def test_the_pytest_side_is_found_on_disk_without_the_process_sides() -> None:
         "chaoskit.providers.local",
         *PYTEST_SIDE_OF_LOCAL,
         "chaoskit.providers.local.control_protocol._wire",
+        AWS_PROVIDER,
+        "chaoskit.config.aws",
     } <= set(PYTEST_SIDE)
     assert [module for module in PYTEST_SIDE if within(module, PROCESS_SIDES)] == []
 
@@ -130,6 +137,13 @@ def test_the_check_sees_a_process_side_that_is_imported() -> None:
     assert {"chaoskit.load._locust", "chaoskit.load._locust.recorder"} <= set(
         pulled["chaoskit.load._locust.recorder"]
     )
+
+
+def test_boto3_is_loaded_by_the_aws_providers_modules_not_by_its_package() -> None:
+    environment = f"{AWS_PROVIDER}.environment"
+    pulled = imports_pulled([AWS_PROVIDER, environment], ["boto3", "botocore"])
+    assert pulled[AWS_PROVIDER] == []
+    assert {"boto3", "botocore"} <= {name.split(".")[0] for name in pulled[environment]}
 
 
 def test_a_local_replica_loads_nothing_of_the_pytest_side() -> None:

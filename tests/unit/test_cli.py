@@ -311,8 +311,8 @@ def test_journals_of_earlier_versions_still_read_recover_and_render(
     for line, event in zip(lines[:10], events[:10], strict=True):
         assert json.dumps(event.to_json()) == line
     # The result comes back whole; measurements gain the identity of their objective and
-    # injections the provider's details, which journals of earlier versions did not record
-    # (empty).
+    # injections the details their provider measured, which journals of earlier versions did
+    # not record (empty).
     earlier = json.loads(
         '{"event": "experiment_finished", "result": RESULT}'.replace("RESULT", EARLIER_RESULT)
     )

@@ -47,7 +47,12 @@ def test_stop_stops_the_chosen_instances_and_revert_starts_them_and_waits_health
     injection = fault.inject(plan, env)
     assert [i.state for i in web.instances()] == ["healthy", "stopped", "healthy", "stopped"]
     (handle,) = web.faults
-    assert injection.undo == {"op": "remove_fault", "target": "web", "handle": handle}
+    assert injection.undo == {
+        "op": "remove_fault",
+        "target": "web",
+        "handle": handle,
+        "instance_ids": list(plan.instance_ids),
+    }
 
     injection.revert()
     injection.revert()  # idempotent
@@ -130,7 +135,12 @@ def test_stress_holds_a_handle_until_reverted():
     injection = fault.inject(plan, env)
     (handle,) = web.faults
     assert handle.startswith("stress-") and web.faults[handle] == plan.instance_ids
-    assert injection.undo == {"op": "remove_fault", "target": "web", "handle": handle}
+    assert injection.undo == {
+        "op": "remove_fault",
+        "target": "web",
+        "handle": handle,
+        "instance_ids": list(plan.instance_ids),
+    }
     web.fail_remove = True
     with pytest.raises(RevertError, match=rf"StressCpu 3 workers .*\({handle}\) is still active"):
         injection.revert()

@@ -139,8 +139,7 @@ def test_lag_larger_than_the_margin_still_leaves_its_seconds_out() -> None:
 def test_an_error_rate_counts_lagging_seconds_unless_they_hold_timeouts() -> None:
     # Under heavy load: 3 of 8 seconds lagging, which alone would void a pass.
     seconds = [
-        _second(i, requests=300, latency_ms=5, lag_ms=40.0 if i % 3 == 0 else 0.0)
-        for i in range(8)
+        _second(i, requests=300, latency_ms=5, lag_ms=40.0 if i % 3 == 0 else 0.0) for i in range(8)
     ]
     for second in seconds:
         second.record_failure("HTTP 503")

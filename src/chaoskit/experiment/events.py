@@ -15,7 +15,7 @@ injection (``chaoskit.experiment.journal.UnreadableFaultEvent``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from chaoskit.experiment.result import ExperimentResult, JsonObject
@@ -40,9 +40,12 @@ class RunStarted:
     seed: int | None = None
     at: float | None = None
     pid: int | None = None  # the pytest process: recover leaves a run alone while it lives
+    # How to reach the environment again (an AWS region, endpoint, the account checked):
+    # what `chaoskit recover` reconnects with. Never credentials.
+    settings: Mapping[str, object] = field(default_factory=dict, hash=False)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        encoded: dict[str, object] = {
             "event": self.event,
             "run_id": self.run_id,
             "env": self.env,
@@ -51,9 +54,15 @@ class RunStarted:
             "at": self.at,
             "pid": self.pid,
         }
+        if self.settings:
+            encoded["settings"] = dict(self.settings)
+        return encoded
 
     @classmethod
     def from_json(cls, data: JsonObject) -> RunStarted:
+        settings = data.get("settings", {})
+        if not isinstance(settings, dict):
+            raise MalformedEvent("run_started: 'settings' is not an object")
         return cls(
             run_id=_text(data, "run_id"),
             env=_text(data, "env"),
@@ -61,6 +70,7 @@ class RunStarted:
             seed=_integer(data, "seed"),
             at=_number(data, "at"),
             pid=_integer(data, "pid"),
+            settings=settings,
         )
 
 

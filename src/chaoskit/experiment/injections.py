@@ -25,7 +25,7 @@ from chaoskit.experiment.events import (
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
-from chaoskit.typing import Clock, Detailed, Environment, Fault, Halting, Injection
+from chaoskit.typing import Clock, Environment, Fault, Halting, Injection, ReportsDetails
 from chaoskit.vocabulary import FaultPlan
 
 
@@ -69,7 +69,9 @@ class _Active:
             detected_after=self.detected_after,
             recovered_after=self.recovered_after,
             severity=self.plan.severity,
-            details=dict(self.injection.details) if isinstance(self.injection, Detailed) else {},
+            details=dict(self.injection.details)
+            if isinstance(self.injection, ReportsDetails)
+            else {},
         )
 
     def failure(self, error: BaseException) -> RevertFailure:
@@ -205,7 +207,16 @@ class InjectionLedger:
         active.reverted_at = self._clock.now()
         self._failures.pop(active.injection_id, None)
         self._journal.append(FaultReverted(injection_id=active.injection_id, at=active.reverted_at))
-        self._notify(f"reverted {active.plan.fault}")
+        injection = active.injection
+        healed = (
+            injection.details.get("time_to_self_heal")
+            if isinstance(injection, ReportsDetails)
+            else None
+        )
+        self._notify(
+            f"reverted {active.plan.fault}"
+            + ("" if healed is None else f"; healthy capacity again {healed}s after the injection")
+        )
 
     def revert_keeping(self, active: _Active, in_flight: BaseException) -> None:
         """Revert while ``in_flight`` propagates; a revert failure is noted on it, not raised,

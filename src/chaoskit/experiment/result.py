@@ -58,9 +58,10 @@ class InjectionRecord:
     detected_after: float | None = None
     # From the revert to the first run of seconds back inside the band; None: not seen.
     recovered_after: float | None = None
-    # What the provider reported of the fault (an FIS experiment: experiment and template
-    # ids, final state, each action's state); empty for faults with nothing more to say.
-    details: Mapping[str, Any] = field(default_factory=dict)
+    # What the provider reported of the fault beyond its plan: the time to self-heal
+    # (seconds until the target was at healthy capacity again), an FIS experiment's ids,
+    # final state and each action's; empty for faults with nothing more to say.
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, kw_only=True)

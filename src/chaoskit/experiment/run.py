@@ -1,7 +1,10 @@
 """A run: the experiments of one session sharing an environment, load processes and a journal.
 
-The environment and the load generators start on first use and stay up for the whole run
-(starting them per experiment would cost seconds each); ``close`` stops them all.
+A run is made on first use (the plugin makes it for the first experiment). It opens its
+environment first, so that the journal's ``run_started`` records how to reach it again (an AWS
+account's region and the account checked) and a refused environment leaves no journal behind.
+The load generators start on first use; all of it stays up for the whole run (starting it per
+experiment would cost seconds each), and ``close`` stops it all.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust
-from chaoskit.typing import Clock, Environment, LoadDriver
+from chaoskit.typing import Clock, Environment, LoadDriver, RecordsSettings
 
 LoadFactory = Callable[[Locust, str], LoadDriver]
 
@@ -40,7 +43,7 @@ class Run:
         *,
         env_name: str,
         provider: str = "",
-        env_factory: Callable[[], Environment],
+        env_factory: Callable[[str], Environment],  # given the run id
         journal_dir: Path,
         seed: int | None = None,
         load_factory: LoadFactory = locust_driver,
@@ -52,7 +55,12 @@ class Run:
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
-        self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
+        self._env = env_factory(self.run_id)
+        try:
+            self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
+        except BaseException:
+            self._env.close()
+            raise
         self.journal.append(
             RunStarted(
                 run_id=self.run_id,
@@ -61,18 +69,15 @@ class Run:
                 seed=self.seed,
                 at=self.started,
                 pid=os.getpid(),
+                settings=self._env.settings if isinstance(self._env, RecordsSettings) else {},
             )
         )
         self.results: list[ExperimentResult] = []
-        self._env_factory = env_factory
-        self._env: Environment | None = None
         self._load_factory = load_factory
         self._drivers: dict[tuple[Locust, str], LoadDriver] = {}
 
     @property
     def environment(self) -> Environment:
-        if self._env is None:
-            self._env = self._env_factory()
         return self._env
 
     def load_driver(self, spec: Locust) -> LoadDriver:
@@ -118,8 +123,7 @@ class Run:
             for driver in self._drivers.values():
                 driver.close()
         finally:
-            if self._env is not None:
-                self._env.close()
+            self._env.close()
         finished = self.clock.now()
         self.journal.append(RunFinished(at=finished))
         self.journal.close()

@@ -10,6 +10,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import ClassVar
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import RemovableInjection, add_fault
@@ -89,6 +90,8 @@ def check_network(
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkFaultBase(SelectsInstances, ABC):
+    action: ClassVar[str] = "add_network_fault"
+
     toxicity: float  # the share of connections (requests, for HttpErrors) it applies to
 
     def _check_combination(self) -> None:
@@ -119,7 +122,7 @@ class NetworkFaultBase(SelectsInstances, ABC):
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
         target = env.target(self.target)
-        chosen = self.choose(target.instances(), rng)
+        chosen = self.choose_on(target, target.instances(), rng)
         spec = self.network_fault()
         # A fault on a share of connections weighs between mild (1) and its full severity.
         severity = 1.0 + (self._severity() - 1.0) * spec.toxicity

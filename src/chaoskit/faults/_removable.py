@@ -62,7 +62,14 @@ class RemovableInjection:
 
     @property
     def undo(self) -> Mapping[str, Any]:
-        return {"op": "remove_fault", "target": self.plan.target, "handle": self.handle}
+        # The instances too: a provider reverting from the journal alone (chaoskit recover)
+        # acts on them, e.g. starts again the instances a stop left stopped.
+        return {
+            "op": "remove_fault",
+            "target": self.plan.target,
+            "handle": self.handle,
+            "instance_ids": list(self.plan.instance_ids),
+        }
 
     def revert(self) -> None:
         if self._removed:
@@ -87,6 +94,14 @@ class AwaitsCapacity:
     timeout: float
     action: str  # what was done, for the error: "terminating", "rebooting"
     _restored: bool = field(default=False, init=False)
+    # How long the target took to be healthy again, where its provider measures it.
+    _self_heal: float | None = field(default=None, init=False)
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        if self._self_heal is None:
+            return {}
+        return {"time_to_self_heal": round(self._self_heal, 3)}
 
     @property
     def undo(self) -> Mapping[str, Any]:
@@ -96,7 +111,7 @@ class AwaitsCapacity:
         if self._restored:
             return
         try:
-            self.target.wait_healthy(self.timeout)
+            self._self_heal = self.target.wait_healthy(self.timeout)
         except ProviderError as error:
             raise RevertError(
                 f"target {self.plan.target!r} did not return to capacity within "

@@ -16,10 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TypedDict
+from typing import ClassVar, TypedDict
 
 from chaoskit.errors import ConfigError
-from chaoskit.typing import Environment
+from chaoskit.typing import ChecksFaults, Environment, Target
 from chaoskit.vocabulary import FaultPlan, Instance
 
 DEFAULT_COUNT = 1
@@ -207,6 +207,9 @@ class SelectsInstances(ABC):
     """What every fault that picks instances of a target shares: its fields (checked by
     ``check_selection`` in the fault's constructor), how the choice reads, and the choice."""
 
+    # The Target method the fault acts through, which a target that checks faults is told.
+    action: ClassVar[str]
+
     target: str
     count: int | None  # exactly one of count and percent is set
     percent: float | None
@@ -223,8 +226,9 @@ class SelectsInstances(ABC):
     ) -> FaultPlan:
         """The plan of a fault that takes the chosen instances out of service: its severity
         is ``least``, plus 1 when it hits every instance of the target (in proportion)."""
-        instances = env.target(self.target).instances()
-        chosen = self.choose(instances, rng)
+        target = env.target(self.target)
+        instances = target.instances()
+        chosen = self.choose_on(target, instances, rng)
         return FaultPlan(
             fault=self.describe(),
             target=self.target,
@@ -235,6 +239,21 @@ class SelectsInstances(ABC):
     @abstractmethod
     def describe(self) -> str:
         """The fault in words, e.g. ``TerminateInstances 1 of web``."""
+
+    def choose_on(
+        self, target: Target, instances: Sequence[Instance], rng: random.Random
+    ) -> tuple[str, ...]:
+        """``choose`` among ``instances`` of ``target``, then let the target refuse the choice
+        (a fault it cannot do, a blast radius of its own) before anything is written."""
+        chosen = self.choose(instances, rng)
+        if isinstance(target, ChecksFaults):
+            target.check_fault(
+                fault=type(self).__name__,
+                action=self.action,
+                instance_ids=chosen,
+                of=len(instances),
+            )
+        return chosen
 
     def choose(self, instances: Sequence[Instance], rng: random.Random) -> tuple[str, ...]:
         return select_instances(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
@@ -32,6 +32,8 @@ class StopInstances(_StopFields):
     address but answers nothing, so requests to it hang until the health check takes it out.
     Reverting starts them again and waits until the target is healthy (``start_timeout``).
     """
+
+    action: ClassVar[str] = "stop_instances"
 
     def __init__(
         self,
@@ -83,6 +85,10 @@ class _Stopped:
     def undo(self) -> Mapping[str, Any]:
         return self.removal.undo
 
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return self.capacity.details
+
     def revert(self) -> None:
         self.removal.revert()
         self.capacity.revert()
@@ -98,6 +104,8 @@ class RebootInstances(_RebootFields):
     with the same identity and address, and is not replaced. It ends on its own; reverting
     waits until the target is healthy again (``reboot_timeout``).
     """
+
+    action: ClassVar[str] = "reboot_instances"
 
     def __init__(
         self,
@@ -143,6 +151,8 @@ class StressCpu(_StressFields):
     other instances keep theirs. Reverting removes the stress.
     """
 
+    action: ClassVar[str] = "stress_cpu"
+
     def __init__(
         self,
         *,
@@ -165,7 +175,7 @@ class StressCpu(_StressFields):
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
         target = env.target(self.target)
         instances = target.instances()
-        chosen = self.choose(instances, rng)
+        chosen = self.choose_on(target, instances, rng)
         # Slower, not gone: 1, plus up to 2 as the stressed share of the target and the share
         # of CPU taken from each grow (all instances at 1/4 of a core is close to an outage).
         taken = self.workers / (self.workers + 1)

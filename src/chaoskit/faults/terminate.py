@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, start_fault
@@ -25,6 +26,8 @@ class TerminateInstances(_TerminateFields):
     """Kill instances of ``target``: ``count`` of them (default 1) or ``percent`` of them,
     among those carrying all of ``tags`` if given. Reverting waits until capacity is restored.
     """
+
+    action: ClassVar[str] = "terminate"
 
     def __init__(
         self,

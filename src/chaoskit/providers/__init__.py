@@ -1,6 +1,7 @@
 """Providers turn an environment's configuration into real targets.
 
-Kept free of imports at module level: every local replica process imports this package.
+Kept free of imports at module level: every local replica process imports this package, and
+boto3 is imported only when an AWS environment opens.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ if TYPE_CHECKING:
     from chaoskit.typing import Environment
 
 
-def open_environment(config: EnvironmentConfig) -> Environment:
-    """Start (local) or connect to the environment ``config`` describes."""
+def open_environment(config: EnvironmentConfig, *, run_id: str = "") -> Environment:
+    """Start (local) or connect to the environment ``config`` describes, for the run
+    ``run_id`` (what the resources a run changes are tagged with)."""
+    if config.provider == "aws":
+        from chaoskit.providers.aws.environment import AwsEnvironment
+
+        assert config.aws is not None  # resolve_environment sets it for every aws environment
+        return AwsEnvironment.open(name=config.name, settings=config.aws, run_id=run_id)
     from chaoskit.providers.local.environment import LocalEnvironment
 
     return LocalEnvironment.start(

@@ -1,6 +1,8 @@
 """Environments from ``[tool.chaoskit]`` in pyproject.toml: which provider, which targets.
 
 The default environment is ``local``: the embedded demo system, no account, no network.
+An ``aws`` environment's settings are checked here too (``chaoskit.config.aws``), so a bad
+value stops pytest before anything runs.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaoskit.config.aws import AwsSettings, parse_aws_settings
 from chaoskit.errors import ConfigError
 
 DEFAULT_ENV = "local"
-PROVIDERS = ("local",)
+PROVIDERS = ("local", "aws")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +27,13 @@ class EnvironmentConfig:
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Run a Prometheus server scraping the targets (local provider), for Prometheus SLIs.
     prometheus: bool = False
+    # provider "aws": its checked settings (targets are in there, not in ``targets``).
+    aws: AwsSettings | None = None
+
+    @property
+    def destructive(self) -> bool:
+        """Whether its faults reach real resources (anything but the embedded local system)."""
+        return self.provider != "local"
 
 
 def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
@@ -44,7 +54,14 @@ def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
 def resolve_environment(table: Mapping[str, Any], name: str | None) -> EnvironmentConfig:
     """The environment called ``name`` (or the default one), validated."""
     chosen = name or table.get("default_env") or DEFAULT_ENV
+    if not isinstance(chosen, str):
+        raise ConfigError(
+            f"[tool.chaoskit] default_env={chosen!r} must be the name of an environment, "
+            f'such as "local".'
+        )
     environments = table.get("env", {})
+    if not isinstance(environments, Mapping):
+        raise ConfigError("[tool.chaoskit.env] must be a table of environments.")
     if chosen not in environments:
         if chosen == DEFAULT_ENV:
             return EnvironmentConfig(name=DEFAULT_ENV, provider="local")
@@ -54,11 +71,17 @@ def resolve_environment(table: Mapping[str, Any], name: str | None) -> Environme
             f"Define it as [tool.chaoskit.env.{chosen}] in pyproject.toml."
         )
     settings = environments[chosen]
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"[tool.chaoskit.env.{chosen}] must be a table (provider, targets, ...).")
     provider = settings.get("provider", "local")
     if provider not in PROVIDERS:
         raise ConfigError(
             f"[tool.chaoskit.env.{chosen}] provider={provider!r} is not available in this "
             f"version of chaoskit; available providers: {', '.join(PROVIDERS)}."
+        )
+    if provider == "aws":
+        return EnvironmentConfig(
+            name=chosen, provider="aws", aws=parse_aws_settings(chosen, settings)
         )
     targets = settings.get("targets", {})
     if not isinstance(targets, dict):

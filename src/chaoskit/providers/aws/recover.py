@@ -1,0 +1,143 @@
+"""Settling what a killed run left in an AWS account (``chaoskit recover``).
+
+It reconnects with the settings the run recorded (region, profile, endpoint) and checks that
+the credentials reach the same account before anything else. Then, per fault left open:
+
+- a stop (its undo names the instances) is undone by starting again those of its instances
+  that still carry the run's ``chaoskit:stopped-by-run`` tag;
+- a fault whose undo never reached the journal is looked for the same way, by the tag, on
+  its instances: a stop found is undone, and nothing else of ours can still be active;
+- a termination or a reboot ends by itself (``wait_healthy``): nothing to undo.
+
+Anything else (an undo of a kind this version does not know) is left for a human.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chaoskit.clock import SystemClock
+from chaoskit.errors import ChaoskitError
+from chaoskit.providers.aws.account import caller_identity
+from chaoskit.providers.aws.clients import AwsClients
+from chaoskit.providers.aws.instance_actions import STOPPING_TIMEOUT
+from chaoskit.providers.aws.stopping import start_again
+from chaoskit.typing import Clock
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeftOpen:
+    """A fault intent no revert closed, with the undo its injection recorded (None: the run
+    died before it was written)."""
+
+    injection_id: str
+    fault: str
+    instance_ids: tuple[str, ...]
+    undo: Mapping[str, object] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settlement:
+    injection_id: str
+    settled: bool  # False: a human must look
+    note: str
+
+
+def recover_run(
+    *,
+    run_id: str,
+    env: str,
+    settings: Mapping[str, object],
+    left: Sequence[LeftOpen],
+    session: Any = None,
+    clock: Clock | None = None,
+    poll: float = 5.0,
+) -> list[Settlement]:
+    """Settle ``left`` of the run ``run_id`` in the account ``settings`` recorded."""
+    region, account = settings.get("region"), settings.get("account")
+    if not isinstance(region, str) or not isinstance(account, str):
+        return _all_for_a_human(
+            left, "the journal does not record the run's AWS region and account"
+        )
+    profile, endpoint = settings.get("profile"), settings.get("endpoint_url")
+    try:
+        clients = AwsClients(
+            region=region,
+            profile=profile if isinstance(profile, str) else None,
+            endpoint_url=endpoint if isinstance(endpoint, str) else None,
+            session=session,
+        )
+        identity = caller_identity(clients)
+    except ChaoskitError as error:
+        return _all_for_a_human(left, f"could not reach AWS to check the account: {error}")
+    if identity.account != account:
+        return _all_for_a_human(
+            left,
+            f"the credentials in use reach account {identity.account} as {identity.arn}, but "
+            f"the run of environment {env!r} changed account {account}; run chaoskit recover "
+            f"with credentials of account {account}",
+        )
+    undoing = _Undoing(clients=clients, run_id=run_id, clock=clock or SystemClock(), poll=poll)
+    return [undoing.settle(intent) for intent in left]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Undoing:
+    clients: AwsClients
+    run_id: str
+    clock: Clock
+    poll: float
+
+    def settle(self, intent: LeftOpen) -> Settlement:
+        undo = intent.undo
+        op = None if undo is None else undo.get("op")
+        try:
+            if undo is None or (
+                op == "remove_fault" and str(undo.get("handle", "")).startswith("ec2-stop/")
+            ):
+                ids = _instance_ids(undo) or intent.instance_ids
+                return self._start(intent, ids)
+        except ChaoskitError as error:
+            return Settlement(
+                injection_id=intent.injection_id,
+                settled=False,
+                note=f"starting {', '.join(intent.instance_ids)} again failed: {error}",
+            )
+        if op == "wait_healthy":
+            return Settlement(
+                injection_id=intent.injection_id,
+                settled=True,
+                note="it ends by itself (terminated instances are replaced by their group, "
+                "rebooted ones come back); nothing to undo",
+            )
+        return Settlement(
+            injection_id=intent.injection_id,
+            settled=False,
+            note=f"this version cannot undo {dict(undo or {})!r}; revert it by hand",
+        )
+
+    def _start(self, intent: LeftOpen, instance_ids: Sequence[str]) -> Settlement:
+        restarted = start_again(
+            self.clients,
+            instance_ids,
+            run_id=self.run_id,
+            clock=self.clock,
+            timeout=STOPPING_TIMEOUT,
+            poll=self.poll,
+        )
+        return Settlement(injection_id=intent.injection_id, settled=True, note=restarted.describe())
+
+
+def _instance_ids(undo: Mapping[str, object] | None) -> tuple[str, ...]:
+    ids = None if undo is None else undo.get("instance_ids")
+    if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+        return tuple(ids)
+    return ()
+
+
+def _all_for_a_human(left: Sequence[LeftOpen], why: str) -> list[Settlement]:
+    return [
+        Settlement(injection_id=intent.injection_id, settled=False, note=why) for intent in left
+    ]

@@ -5,7 +5,8 @@ Each run is a full lifecycle (baseline, hold, recovery, verdict) on the embedded
 arms, each pair a placebo (the "fault" injects nothing, so every run should pass: a false
 alarm is a failure) and a real fault (every run should be caught):
 
-- quiet: 20 users at 5 requests/s; +200 ms on every instance during a 4 s hold; judged by
+- quiet: 20 users at 5 requests/s; 4 s baseline, +200 ms on every instance during a 4 s
+  hold, 3 s recovery; judged by
   the statistical comparison with the baseline (`slo.latency_unchanged()`,
   `slo.errors_unchanged()`) and an error rate;
 - noisy: the same runs beside a noisy neighbour, a busy loop pinned to one of the cores (a
@@ -92,7 +93,8 @@ def quiet_arms() -> Arms:
         objectives=(slo.latency_unchanged(), slo.errors_unchanged(), slo.parse("errors<1%")),
         baseline=4.0,
         hold="4s",
-        recovery=2.0,
+        # 2 whole seconds: 200 requests, where `errors<1%` needs 100 even on a slow second.
+        recovery=3.0,
         rto=None,
         fault=lambda instances: faults.Latency(target="web", delay="200ms", count=instances),
     )

@@ -266,6 +266,18 @@ def test_a_plan_that_reaches_its_needs_runs_and_allow_inconclusive_only_warns(
     assert any(n.startswith("warning: p99 < 300ms in recovery: 3s holds 2") for n in notes)
 
 
+def test_a_baseline_short_of_samples_says_what_it_lacked_and_the_fix(tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path, traffic=lambda second: Traffic(requests=100))
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "error" and result.cause == "steady_state_broken"
+    assert result.reason == (
+        "steady state could not be verified before injection: p99 < 300ms: 700 successful "
+        "requests in 7 whole seconds; p99 needs 1000: make baseline at least 11s at this load "
+        "(100 successful requests/s), or raise the load to 143 successful requests/s (more "
+        "users, or load.Locust(rate=...))"
+    )
+
+
 def test_a_baseline_too_short_for_a_comparison_is_refused_before_the_fault(
     tmp_path: Path,
 ) -> None:

@@ -81,10 +81,8 @@ class Verdict:
             if broken:
                 reason = "steady state did not hold before any fault was injected: "
             else:
-                reason = (
-                    "steady state could not be verified before injection, too few samples "
-                    "(lengthen baseline, add users, or allow_inconclusive=True): "
-                )
+                # Each objective's reason says what the baseline lacked and how to fix it.
+                reason = "steady state could not be verified before injection: "
             reason += "; ".join(f"{m.objective}: {m.reason}" for m in broken + unsure)
             conclusion = Conclusion(outcome="error", cause="steady_state_broken", reason=reason)
         return SteadyStateBefore(window=window, measurements=measurements, broken=conclusion)

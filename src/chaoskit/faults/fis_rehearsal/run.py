@@ -65,7 +65,7 @@ class _Action:
             "action_id": recipe.action_id,
             "state": self.state,
             "reason": self.reason,
-            "effect": recipe.shown or recipe.skipped,
+            "effect": recipe.shown,
             "note": recipe.note,
             "start_after": list(plan.after.get(recipe.name, ())),
             "instances": {name: list(ids) for name, ids in self.hits.items()},

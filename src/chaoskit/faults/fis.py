@@ -24,6 +24,7 @@ from typing import Any
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError
 from chaoskit.faults.fis_rehearsal import Rehearsal, RehearsalSettings, plan_rehearsal
+from chaoskit.faults.fis_rehearsal.plan import short_scale
 from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
 from chaoskit.faults.fis_template import FisTemplate, read_template
 from chaoskit.slo.measurement import Objective
@@ -39,12 +40,6 @@ def fis_environment(env: Environment, fault: str) -> RunsFis:
     environment's provider."""
     if isinstance(env, RunsFis):
         return env
-    if isinstance(env, RehearsesFis):
-        raise ConfigError(
-            f"{fault} names a template by id, which only an AWS account holds; environment "
-            f"{env.name!r} rehearses templates from a file or a dict. Give the template's "
-            f"file (aws fis get-experiment-template --id ... gives its content)."
-        )
     provider = getattr(env, "provider", None) or (
         type(env).__name__.removesuffix("Environment").lower() or "unknown"
     )
@@ -185,13 +180,16 @@ class FisExperiment(_FisExperimentFields):
 
     def _plan_rehearsal(self, env: RehearsesFis, rng: random.Random) -> FaultPlan:
         if self.template is None:
-            fis_environment(env, self.describe())  # a template id: refused, saying why
-        assert self.template is not None
+            raise ConfigError(
+                f"{self.describe()} names a template by id, which only an AWS account holds; "
+                f"environment {env.name!r} rehearses templates from a file or a dict. Give the "
+                f"template's file (aws fis get-experiment-template --id ... gives its content)."
+            )
         rehearsal = plan_rehearsal(
             self.template.body, label=self.label, settings=self.rehearsal, env=env, rng=rng
         )
         scale = self.rehearsal.time_scale
-        scaled = f" at time scale {scale:g}" if scale != 1 else ""
+        scaled = f" at time scale {short_scale(scale)}" if scale != 1 else ""
         return FaultPlan(
             fault=f"{self.describe()} rehearsed{scaled}",
             target=self.label,

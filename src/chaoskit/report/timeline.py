@@ -142,15 +142,16 @@ def timeline_chart(actions: Sequence[ActionSpan], *, bands: Sequence[Band], x_ma
             if action.effect_start is not None:
                 effect_end = action.effect_end if action.effect_end is not None else end
                 parts.append(
-                    f'<rect x="{x(action.effect_start):.1f}" y="{top + 5}" '
+                    # A strip along the bar's foot, leaving its label readable.
+                    f'<rect x="{x(action.effect_start):.1f}" y="{top + ROW - 11}" '
                     f'width="{max(x(effect_end) - x(action.effect_start), 2):.1f}" '
-                    f'height="{ROW - 16}" fill="{EFFECT_COLOUR}">'
+                    f'height="4" fill="{EFFECT_COLOUR}">'
                     f"<title>{escape(action.effect)}</title></rect>"
                 )
             anchor = x(action.start) + 4
         else:
             anchor = LEFT + 4
-        baseline = top + ROW / 2 + 1
+        baseline = top + ROW / 2 - 1
         parts.append(
             f'<text x="{anchor:.1f}" y="{baseline:.1f}" class="axis">{escape(label)}</text>'
         )

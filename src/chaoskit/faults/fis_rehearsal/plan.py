@@ -93,12 +93,16 @@ class RehearsalPlan:
         return tuple(lines)
 
 
+def short_scale(scale: float) -> str:
+    """``1/20`` for a scale that is one over a whole number, ``0.3`` otherwise."""
+    inverse = 1 / scale
+    return f"1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-9 else f"{scale:g}"
+
+
 def describe_scale(scale: float) -> str:
     if scale == 1:
         return "1 (real time)"
-    if scale < 1 and (1 / scale) == round(1 / scale):
-        return f"1/{round(1 / scale)} (a template minute takes {format_duration(60 * scale)})"
-    return f"{scale:g} (a template minute takes {format_duration(60 * scale)})"
+    return f"{short_scale(scale)} (a template minute takes {format_duration(60 * scale)})"
 
 
 def plan_rehearsal(

@@ -32,7 +32,7 @@ import _support
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_WALL_S = 120  # the README promises the example game day in about two minutes or less
-EXPERIMENTS = 4  # in experiments/, the Prometheus one included (Debian's prometheus installed)
+EXPERIMENTS = 5  # in experiments/, the Prometheus one included (Debian's prometheus installed)
 
 
 @dataclass(frozen=True, kw_only=True)

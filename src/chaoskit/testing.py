@@ -219,6 +219,9 @@ class FakeEnvironment:
     targets: dict[str, FakeTarget] = field(default_factory=lambda: {"web": FakeTarget(name="web")})
     closed: bool = False
 
+    def target_names(self) -> tuple[str, ...]:
+        return tuple(self.targets)
+
     def target(self, name: str) -> FakeTarget:
         if name not in self.targets:
             raise ConfigError(

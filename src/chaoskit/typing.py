@@ -12,6 +12,7 @@ from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
 if TYPE_CHECKING:
     import random
 
+    from chaoskit.slo.measurement import Objective
     from chaoskit.slo.seconds import SecondStats
 
 
@@ -128,6 +129,20 @@ class Halting(Protocol):
 
 
 @runtime_checkable
+class Guarded(Protocol):
+    """An injection with stop conditions of its own, judged on the load second by second by
+    the guardrail (a rehearsed FIS template's alarms, mapped onto objectives)."""
+
+    @property
+    def stop_objectives(self) -> Mapping[str, Objective]:
+        """Stop condition name (an alarm's) -> the objective that stands for it."""
+
+    def stop(self, reason: str) -> None:
+        """The hold was halted (by one of its stop conditions, or the guardrail): end as a
+        stopped experiment would, ``reason`` in its state. Reverting still follows."""
+
+
+@runtime_checkable
 class Fault(Protocol):
     def describe(self) -> str: ...
 
@@ -174,6 +189,16 @@ class RunsFis(Protocol):
 
         InjectionError with FIS's reason when it fails; Halted when a stop condition ends it.
         """
+
+
+@runtime_checkable
+class RehearsesFis(Environment, Protocol):
+    """An environment on which AWS FIS templates are rehearsed instead of run (the local
+    system): its targets' instances stand for the template's resources, and chaoskit runs
+    the template's actions on them itself."""
+
+    def target_names(self) -> tuple[str, ...]:
+        """Every target's name, in a stable order: where template targets are looked for."""
 
 
 class LoadDriver(Protocol):

@@ -206,10 +206,15 @@ def test_plan_prints_what_each_experiment_would_do(
         timeout=120,
     )
     assert planned.returncode == 0, planned.stdout + planned.stderr
-    assert "4 skipped" in planned.stdout
+    assert "5 skipped" in planned.stdout
     assert "dry run: would inject TerminateInstances 1 of web on i-" in planned.stdout
     assert "hold 7s" in planned.stdout
     assert "would inject Latency 400ms on 1 of web on i-" in planned.stdout
+    # The FIS template's plan, action by action, as it would be rehearsed.
+    assert "would inject FisExperiment latency-then-terminate rehearsed at time scale 1/20" in (
+        planned.stdout
+    )
+    assert "action terminate-web (aws:ec2:terminate-instances) +3.0s..+3.0s" in planned.stdout
     assert "starting load" not in planned.stdout
 
 
@@ -237,7 +242,7 @@ def test_the_example_game_day_gives_its_verdicts_and_writes_its_report(
     )
     assert game_day.returncode == 0, game_day.stdout + game_day.stderr
     # The Prometheus example runs where Debian's prometheus is installed (always in CI).
-    expected = "3 passed, 1 xfailed" if shutil.which("prometheus") else "2 passed, 1 skipped"
+    expected = "4 passed, 1 xfailed" if shutil.which("prometheus") else "3 passed, 1 skipped"
     assert expected in game_day.stdout
     assert (tmp_path / "latest.html").is_file() and (tmp_path / "index.html").is_file()
     [journal_path] = tmp_path.glob("chaoskit-*.json")
@@ -250,6 +255,14 @@ def test_the_example_game_day_gives_its_verdicts_and_writes_its_report(
     assert slow["cause"] == "slo_breached" and slow["expected_to_fail"] is True
     [breach] = [m for m in slow["measurements"] if m["status"] == "fail"]
     assert breach["window"] == "fault 1" and breach["value"] > 0.3
+    rehearsed = by_name["test_latency_then_losing_the_instance"]
+    assert rehearsed["outcome"] == "passed", rehearsed["reason"]
+    details = rehearsed["injections"][0]["details"]
+    assert details["state"]["status"] == "completed"
+    assert [(a["name"], a["state"]) for a in details["actions"]] == [
+        ("slow-web", "completed"),
+        ("terminate-web", "completed"),
+    ]
 
 
 def test_the_guardrail_ends_a_hold_early_on_a_slow_target(

@@ -231,15 +231,28 @@ def test_a_revert_that_cannot_stop_says_what_may_still_run_and_how_to_stop_it(fi
     assert "Grant fis:StopExperiment" in str(failed.value)
 
 
+class FakeOnlyTargetsEnvironment:
+    """Neither runs FIS nor rehearses it: targets by name, nothing more."""
+
+    name = "plain"
+
+    def target(self, name: str) -> Any:
+        return FakeEnvironment().target(name)
+
+    def close(self) -> None:
+        pass
+
+
 def test_a_provider_without_fis_is_refused_naming_the_fault_and_the_provider() -> None:
-    for fault in (
-        faults.FisExperiment(template=TEMPLATE),
-        faults.ApiThrottle(roles=ROLE, operations="RunInstances"),
+    # The fakes (like the local system) rehearse FIS templates, but not the API faults.
+    for fault, env, provider in (
+        (faults.FisExperiment(template=TEMPLATE), FakeOnlyTargetsEnvironment(), "fakeonlytargets"),
+        (faults.ApiThrottle(roles=ROLE, operations="RunInstances"), FakeEnvironment(), "fake"),
     ):
         with pytest.raises(ConfigError) as refused:
-            fault.plan(FakeEnvironment(), random.Random(1))
+            fault.plan(env, random.Random(1))
         assert fault.describe() in str(refused.value)
-        assert "provider 'fake'" in str(refused.value)
+        assert f"provider {provider!r}" in str(refused.value)
         assert 'provider = "aws"' in str(refused.value)
 
 

@@ -48,6 +48,9 @@ class DryRun:
             f"dry run: would inject {plan.fault} on {', '.join(plan.instance_ids)}, "
             f"hold {hold_text}"
         )
+        # A fault with more than one step (a rehearsed FIS template) says each of them.
+        for line in plan.details.get("outline", ()):
+            self.notify(f"  {line}")
         return _PlannedFault(plan)
 
     @property

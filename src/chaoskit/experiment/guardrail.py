@@ -4,13 +4,15 @@ A second breaches the guardrail when one of its objectives fails on that second 
 every request that came back failed. ``halt_after`` breaching seconds in a row end the hold;
 the lifecycle then reverts the fault, injects nothing more and marks the experiment halted.
 A fault that something else can end (an FIS experiment stopped by its stop alarm) is looked
-at every ``STOP_CONDITION_POLL`` seconds of the hold too, and ends it the same way.
+at every ``STOP_CONDITION_POLL`` seconds of the hold too, and ends it the same way. A fault
+with stop conditions of its own judged on the load (a rehearsed FIS template's alarms, mapped
+onto objectives) has them judged with the guardrail's, second by second.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chaoskit.slo.measurement import Objective
@@ -25,6 +27,7 @@ GUARDRAIL_SILENCE = 5.0
 # Seconds between looks at a fault's own stop condition: each look is an API call (FIS
 # GetExperiment), and FIS itself evaluates its alarms about once a minute at best.
 STOP_CONDITION_POLL = 2.0
+GUARDRAIL = "the guardrail"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,10 +46,12 @@ class Guardrail:
         seconds: float,
         baseline: Window | None,
         stop_condition: Callable[[], str | None] | None = None,
+        stop_objectives: Mapping[str, Objective] | None = None,
     ) -> str | None:
         """Hold a fault injected at ``injected_at`` for ``seconds``; returns why the guardrail
         (or the fault's own ``stop_condition``) halted it, or None when the hold ran its full
-        length.
+        length. ``stop_objectives`` (stop condition name -> objective) are the fault's own,
+        judged with the guardrail's objectives; the reason names the one that breached.
 
         The guardrail cannot wait for a second to be complete: while the target is slow or
         stalled, the requests of a second may take many seconds to finish. It judges each second
@@ -60,12 +65,14 @@ class Guardrail:
         ``GUARDRAIL_SILENCE`` after it ended is a breach.
         """
         clock = self.clock
-        if not self.objectives and stop_condition is None:
+        judged: list[tuple[str | None, Objective]] = [(None, o) for o in self.objectives]
+        judged += [(name, objective) for name, objective in (stop_objectives or {}).items()]
+        if not judged and stop_condition is None:
             clock.sleep(seconds)
             return None
         deadline = injected_at + seconds
         checked_up_to = math.ceil(injected_at)
-        streak: list[str] = []
+        streak: list[tuple[str, str]] = []  # (who judged it breaching, why)
         next_look = injected_at + STOP_CONDITION_POLL
         while clock.now() < deadline:
             clock.sleep(min(GUARDRAIL_POLL, deadline - clock.now()))
@@ -74,7 +81,7 @@ class Guardrail:
                 ended = stop_condition()
                 if ended is not None:
                     return f"halted: {ended}"
-            if not self.objectives:
+            if not judged:
                 continue
             complete = math.floor(clock.now() - GUARDRAIL_GRACE)
             if complete <= checked_up_to:
@@ -86,26 +93,30 @@ class Guardrail:
                     checked_up_to = second.second + 1
                     continue  # generator lag: neither extends nor breaks a streak
                 if second.completed == 0:
-                    breach = self._breach(second, baseline) if second.in_flight else None
+                    breach = self._breach(second, baseline, judged) if second.in_flight else None
                     if breach is None:
                         if clock.now() - (second.second + 1) < GUARDRAIL_SILENCE:
                             break  # nothing decided yet: wait for it, the seconds after it too
-                        breach = f"nothing came back within {GUARDRAIL_SILENCE:g}s"
+                        breach = (GUARDRAIL, f"nothing came back within {GUARDRAIL_SILENCE:g}s")
                 else:
-                    breach = self._breach(second, baseline)
+                    breach = self._breach(second, baseline, judged)
                 checked_up_to = second.second + 1
                 streak = [] if breach is None else [*streak, breach]
                 if len(streak) >= self.halt_after:
-                    return (
-                        f"halted by the guardrail after {len(streak)} breaching seconds in a "
-                        f"row ({streak[-1]})"
-                    )
+                    by, why = streak[-1]
+                    return f"halted by {by} after {len(streak)} breaching seconds in a row ({why})"
         return None
 
-    def _breach(self, second: SecondStats, baseline: Window | None) -> str | None:
-        """Why ``second`` breaches the guardrail, or None when it does not (yet)."""
+    def _breach(
+        self,
+        second: SecondStats,
+        baseline: Window | None,
+        judged: list[tuple[str | None, Objective]],
+    ) -> tuple[str, str] | None:
+        """Who judged ``second`` breaching (the guardrail, or a stop condition by name) and
+        why, or None when it does not breach (yet)."""
         if second.ok == 0 and second.failures:
-            return "every request failed"
+            return GUARDRAIL, "every request failed"
         # Requests in flight count as successes at the age they have reached: that makes
         # latency no worse than it will be, and errors, availability and throughput no
         # worse either, so whatever breaches now breaches on the complete second too.
@@ -115,10 +126,11 @@ class Guardrail:
             seconds=[second.at_least()],
             baseline=baseline,
         )
-        for objective in self.objectives:
+        for name, objective in judged:
             measured = objective.evaluate(window)
             if measured.status == "fail":
-                return f"{measured.objective}: {measured.shown}"
+                by = GUARDRAIL if name is None else f"stop condition {name}"
+                return by, f"{measured.objective}: {measured.shown}"
         return None
 
 

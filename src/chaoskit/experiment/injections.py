@@ -10,7 +10,7 @@ experiment's result.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -25,7 +25,16 @@ from chaoskit.experiment.events import (
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import InjectionRecord, InjectionStatus, Phase, Recovery
-from chaoskit.typing import Clock, Environment, Fault, Halting, Injection, ReportsDetails
+from chaoskit.slo.measurement import Objective
+from chaoskit.typing import (
+    Clock,
+    Environment,
+    Fault,
+    Guarded,
+    Halting,
+    Injection,
+    ReportsDetails,
+)
 from chaoskit.vocabulary import FaultPlan
 
 
@@ -106,6 +115,20 @@ class ActiveFault:
         stop alarm), for the hold to watch; None for faults only chaoskit ends."""
         injection = self._active.injection
         return injection.halt_reason if isinstance(injection, Halting) else None
+
+    @property
+    def stop_objectives(self) -> Mapping[str, Objective]:
+        """The fault's own stop conditions judged on the load (a rehearsed FIS template's
+        alarms), by name, for the hold's guardrail; empty for other faults."""
+        injection = self._active.injection
+        return injection.stop_objectives if isinstance(injection, Guarded) else {}
+
+    def halted(self, reason: str) -> None:
+        """The hold was halted: a fault that keeps a state of its own (a rehearsed FIS
+        experiment) records it as stopped, with ``reason``, before it is reverted."""
+        injection = self._active.injection
+        if isinstance(injection, Guarded):
+            injection.stop(reason)
 
     def revert(self) -> None:
         self._ledger.revert(self._active)

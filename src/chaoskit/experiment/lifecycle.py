@@ -244,8 +244,10 @@ class Experiment:
             seconds=seconds,
             baseline=self._baseline,
             stop_condition=handle.stop_condition,
+            stop_objectives=handle.stop_objectives,
         )
         if halted is not None:
+            handle.halted(halted)
             self._halted = halted
             self.notify(halted)
 

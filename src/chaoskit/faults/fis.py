@@ -5,20 +5,30 @@ template in the account, fetched read-only). Injecting creates chaoskit's own co
 the environment's role, stop alarms and run id tag, starts it and waits until it runs;
 reverting stops it unless it has ended and deletes the copy. The user's template, and an
 existing template named by id, are never changed.
+
+On an environment that rehearses FIS templates instead (``chaoskit.typing.RehearsesFis``,
+the local system), the same template is interpreted there: see ``chaoskit.faults.
+fis_rehearsal`` and docs/fis-rehearsal.md. The rehearsal's own settings (``targets``,
+``stop_conditions``, ``time_scale``, ``unsupported``, ``actions``) are not used when FIS
+runs the template in an account: there its alarms are real and its targets are AWS's.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError
+from chaoskit.faults.fis_rehearsal import Rehearsal, RehearsalSettings, plan_rehearsal
+from chaoskit.faults.fis_rehearsal.plan import short_scale
+from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
 from chaoskit.faults.fis_template import FisTemplate, read_template
-from chaoskit.typing import Environment, FisRun, RunsFis
+from chaoskit.slo.measurement import Objective
+from chaoskit.typing import Environment, Fault, FisRun, RehearsesFis, RunsFis
 from chaoskit.vocabulary import FaultPlan
 
 # How long injecting waits for FIS to resolve targets and start the actions.
@@ -78,12 +88,26 @@ class _FisExperimentFields:
     template: FisTemplate | None  # None: ``template_id`` names one in the account
     template_id: str | None
     timeout: float  # seconds
+    # Read only where the template is rehearsed (the local system); not hashed (mappings).
+    rehearsal: RehearsalSettings = field(default_factory=RehearsalSettings, hash=False)
 
 
 class FisExperiment(_FisExperimentFields):
     """Run an AWS FIS experiment: ``template`` is a file (JSON or YAML, as `aws fis
     create-experiment-template --cli-input-json` takes it), a dict of the same, or the id of
     a template in the account (``"EXT..."``). ``timeout`` bounds the wait until it runs.
+
+    Where the environment rehearses templates (the local system), these say how:
+
+    - ``targets``: template target -> local target it stands for (``{"Instances": "web"}``);
+      unmapped targets are found by their ``resourceTags`` among the local instances' tags;
+    - ``stop_conditions``: alarm name (or ARN) -> objective (``{"web-5xx": "errors<5%"}``),
+      judged every second of the hold by the guardrail; a breach stops the experiment;
+    - ``time_scale``: local seconds per template second, above 0 and at most 1 (``1/20``
+      runs a PT5M action for 15 s);
+    - ``unsupported``: ``"error"`` (the default: actions the local system cannot rehearse
+      are refused by name before anything is injected) or ``"skip"`` (shown as skipped);
+    - ``actions``: action name (or action id) -> the chaoskit fault that stands for it.
     """
 
     def __init__(
@@ -91,6 +115,11 @@ class FisExperiment(_FisExperimentFields):
         *,
         template: str | Path | Mapping[str, Any],
         timeout: Duration = DEFAULT_START_TIMEOUT,
+        targets: Mapping[str, str] | None = None,
+        stop_conditions: Mapping[str, str | Objective] | None = None,
+        time_scale: float = 1.0,
+        unsupported: str = "error",
+        actions: Mapping[str, Fault] | None = None,
     ) -> None:
         name = type(self).__name__
         read = read_template(template, field=f"{name}(template)")
@@ -98,6 +127,14 @@ class FisExperiment(_FisExperimentFields):
             template=read if isinstance(read, FisTemplate) else None,
             template_id=read if isinstance(read, str) else None,
             timeout=parse_duration(timeout, field=f"{name}(timeout)", allow_zero=False),
+            rehearsal=check_rehearsal_settings(
+                name,
+                targets=targets,
+                stop_conditions=stop_conditions,
+                time_scale=time_scale,
+                unsupported=unsupported,
+                actions=actions,
+            ),
         )
 
     @property
@@ -108,6 +145,8 @@ class FisExperiment(_FisExperimentFields):
         return f"FisExperiment {self.label}"
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        if isinstance(env, RehearsesFis) and not isinstance(env, RunsFis):
+            return self._plan_rehearsal(env, rng)
         fis = fis_environment(env, self.describe())
         if self.template is not None:
             body = self.template.body
@@ -131,8 +170,40 @@ class FisExperiment(_FisExperimentFields):
             severity=2.0,
         )
 
-    def inject(self, plan: FaultPlan, env: Environment) -> FisInjection:
+    def inject(self, plan: FaultPlan, env: Environment) -> FisInjection | Rehearsal:
+        rehearsal = plan.details.get("rehearsal")
+        if rehearsal is not None:
+            running = Rehearsal(plan=plan, rehearsal=rehearsal, env=env)
+            running.start()
+            return running
         return start_fis(fis_environment(env, self.describe()), plan, timeout=self.timeout)
+
+    def _plan_rehearsal(self, env: RehearsesFis, rng: random.Random) -> FaultPlan:
+        if self.template is None:
+            raise ConfigError(
+                f"{self.describe()} names a template by id, which only an AWS account holds; "
+                f"environment {env.name!r} rehearses templates from a file or a dict. Give the "
+                f"template's file (aws fis get-experiment-template --id ... gives its content)."
+            )
+        rehearsal = plan_rehearsal(
+            self.template.body, label=self.label, settings=self.rehearsal, env=env, rng=rng
+        )
+        scale = self.rehearsal.time_scale
+        scaled = f" at time scale {short_scale(scale)}" if scale != 1 else ""
+        return FaultPlan(
+            fault=f"{self.describe()} rehearsed{scaled}",
+            target=self.label,
+            instance_ids=tuple(
+                dict.fromkeys(
+                    i
+                    for recipe in rehearsal.recipes
+                    for ids in rehearsal.instances_of(recipe).values()
+                    for i in ids
+                )
+            ),
+            details={"rehearsal": rehearsal, "outline": rehearsal.outline()},
+            severity=2.0,
+        )
 
 
 def _describe_target(target: Mapping[str, Any]) -> str:

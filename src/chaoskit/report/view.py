@@ -10,6 +10,7 @@ from chaoskit.experiment.result import ExperimentResult
 from chaoskit.experiment.score import failed_as_expected
 from chaoskit.report.charts import PERCENTILE_COLOURS, Band, Line, line_chart
 from chaoskit.report.series import SecondPoint, series
+from chaoskit.report.timeline import FisTimeline, timelines
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.window import MAX_QUEUED_SHARE
 
@@ -23,6 +24,8 @@ class ExperimentView:
     # (also those never judged) and the RTO and budget when declared
     table: Mapping[str, Mapping[str, Measurement]]
     charts: tuple[str, ...]  # inline SVG: throughput, error rate, latency
+    # Rehearsed FIS templates: each action's timeline, drawn on the load charts' time axis.
+    timelines: tuple[FisTimeline, ...]
     points: tuple[SecondPoint, ...]
     duration: float  # seconds from the experiment's start to its end
     requests: int
@@ -113,6 +116,7 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         windows=windows,
         table=table,
         charts=charts,
+        timelines=tuple(timelines(result, bands, x_max)),
         points=tuple(points),
         duration=x_max,
         requests=sum(p.requests for p in points),

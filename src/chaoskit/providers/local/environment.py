@@ -224,6 +224,11 @@ class LocalEnvironment:
         """The end of what the system and its replicas wrote to stderr (until ``close()``)."""
         return _read_tail(self._log, max_bytes)
 
+    def target_names(self) -> tuple[str, ...]:
+        """Every target's name, as configured (``chaoskit.typing.RehearsesFis``: FIS templates
+        are rehearsed on the local system, their targets looked for among these)."""
+        return tuple(self._targets)
+
     def target(self, name: str) -> LocalTarget:
         if name not in self._targets:
             raise ConfigError(

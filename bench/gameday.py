@@ -31,7 +31,7 @@ from pathlib import Path
 import _support
 
 ROOT = Path(__file__).resolve().parents[1]
-GOAL_WALL_S = 120  # the README promises the example game day in about two minutes or less
+GOAL_WALL_S = 150  # the README gives the example game day as about 130 s; a little margin
 EXPERIMENTS = 5  # in experiments/, the Prometheus one included (Debian's prometheus installed)
 
 

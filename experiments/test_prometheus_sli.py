@@ -7,9 +7,10 @@ not in the servers' own p99: a server-side SLI cannot see the network between us
 servers, which is why an experiment should judge both.
 
 Skipped, with the reason shown, when `prometheus` is not installed. About 25 s: Prometheus
-needs ~6 s to discover the replicas, then 5 s baseline, 6 s hold and 6 s recovery. It also
+needs ~6 s to discover the replicas, then 5 s baseline, 6 s hold and 7 s recovery. It also
 declares the shop's error budget (99.9 % over 30 days, at most 1 % of it per experiment) and
-a recovery time objective of 2 s.
+a recovery time objective of 3 s: the shop recovers at once, and a second of margin keeps a
+machine busy with other work from failing it.
 """
 
 import shutil
@@ -41,10 +42,10 @@ pytestmark = pytest.mark.chaos(
         SERVER_ERRORS,
     ],
     baseline="5s",
-    recovery="6s",
+    recovery="7s",
     # The SLO this shop promises, and how fast it must be back after a fault is removed.
     error_budget=slo.budget(target="99.9%", period="30d", max_budget="1%"),
-    rto="2s",
+    rto="3s",
 )
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
 from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
+from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
     from chaoskit.experiment.marker import ChaosMarker
@@ -41,6 +42,7 @@ class _PluginState:
     report_dir: Path
     dry_run: bool
     seed: int | None
+    redactor: Redactor
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -71,6 +73,7 @@ class _PluginState:
                 journal_dir=self.report_dir / "journals",
                 seed=self.seed,
                 clock=hook.pytest_chaoskit_clock(config=self.config),
+                redactor=self.redactor,
             )
         return self.run
 
@@ -122,6 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         table = read_tool_table(config.rootpath)
         env_config = resolve_environment(table, config.getoption("chaos_env"))
+        redactor = Redactor(extra=tuple(table.get("redact", ())))
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
     # A folder given on the command line is relative to where pytest was started; the one in
@@ -135,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
         report_dir=(base / report_dir).resolve(),
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
+        redactor=redactor,
     )
 
 
@@ -287,7 +292,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.journal.experiments:
         from chaoskit.report import write_reports
 
-        state.reports = write_reports(state.journal, state.report_dir)
+        state.reports = write_reports(state.journal, state.report_dir, redactor=state.redactor)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chaoskit.experiment.events import (
+    ExperimentFinished,
     FaultInjected,
     FaultIntent,
     FaultNotInjected,
@@ -28,6 +29,8 @@ from chaoskit.experiment.events import (
     UnknownEvent,
     decode,
 )
+from chaoskit.experiment.result import ExperimentResult
+from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
 
 # The events that say a fault may be active. Losing another fault event hides nothing: a
 # closing event that does not read leaves its intent open, and so reported.
@@ -56,22 +59,40 @@ class UnreadableFaultEvent:
 
 class JournalWriter:
     """Appends events to ``path``; durable events (the faults') reach the disk before
-    ``append`` returns."""
+    ``append`` returns.
 
-    def __init__(self, path: Path) -> None:
+    This is where data enters the journal, so it is where credentials are taken out: every
+    string of every event goes through ``redactor`` (``chaoskit.redaction``) on its way in,
+    and an experiment's result is handed back as recorded (``finished``), so that the
+    report, the run's JSON and ``chaos.result`` only ever see the redacted text.
+    """
+
+    def __init__(self, path: Path, *, redactor: Redactor = DEFAULT_REDACTOR) -> None:
         self.path = path
+        self.redactor = redactor
         path.parent.mkdir(parents=True, exist_ok=True)
         torn = _ends_torn(path)
         self._file = path.open("a", encoding="utf-8")
         if torn:  # a killed run's half line: what is appended starts a line of its own
             self._file.write("\n")
 
-    def append(self, event: JournalEvent) -> None:
+    def append(self, event: JournalEvent) -> dict[str, object]:
+        """Write ``event``; returns what was written (redacted)."""
+        written = self.redactor.value(event.to_json())
+        assert isinstance(written, dict)  # an event encodes to a JSON object
         # default=str: an injection's undo may hold values JSON has no type for.
-        self._file.write(json.dumps(event.to_json(), default=str) + "\n")
+        self._file.write(json.dumps(written, default=str) + "\n")
         self._file.flush()
         if event.durable:
             os.fsync(self._file.fileno())
+        return written
+
+    def finished(self, result: ExperimentResult) -> ExperimentResult:
+        """Record an experiment's result; returns it as recorded, credentials redacted."""
+        written = self.append(ExperimentFinished(result=result))["result"]
+        assert isinstance(written, dict)
+        # What cannot be reverted is not in the JSON; the session needs it to stop.
+        return replace(ExperimentResult.from_json(written), revert_failures=result.revert_failures)
 
     def close(self) -> None:
         self._file.close()

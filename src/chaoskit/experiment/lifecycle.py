@@ -27,7 +27,7 @@ from chaoskit.errors import (
     RevertFailure,
     SteadyStateBroken,
 )
-from chaoskit.experiment.events import ExperimentFinished, ExperimentStarted
+from chaoskit.experiment.events import ExperimentStarted
 from chaoskit.experiment.guardrail import Guardrail
 from chaoskit.experiment.injections import ActiveFault, InjectionLedger
 from chaoskit.experiment.journal import JournalWriter
@@ -295,7 +295,7 @@ class Experiment:
         failures: Sequence[RevertFailure] = (),
     ) -> ExperimentResult:
         self._stop_load()
-        self.result = ExperimentResult(
+        result = ExperimentResult(
             name=self.settings.name,
             env=self.env.name,
             outcome=conclusion.outcome,
@@ -311,7 +311,8 @@ class Experiment:
             seconds=tuple(second.compacted() for second in seconds),
             revert_failures=tuple(failures),
         )
-        self.journal.append(ExperimentFinished(result=self.result))
+        # From here on only the recorded result is seen: its credentials are redacted.
+        self.result = self.journal.finished(result)
         self.notify(f"verdict: {conclusion.outcome}: {conclusion.reason}")
         return self.result
 

@@ -23,6 +23,7 @@ from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust
+from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
 from chaoskit.typing import Clock, Environment, LoadDriver
 
 LoadFactory = Callable[[Locust, str], LoadDriver]
@@ -45,6 +46,7 @@ class Run:
         seed: int | None = None,
         load_factory: LoadFactory = locust_driver,
         clock: Clock | None = None,
+        redactor: Redactor = DEFAULT_REDACTOR,
     ) -> None:
         self.clock = clock or SystemClock()
         self.env_name = env_name
@@ -52,7 +54,7 @@ class Run:
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
-        self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
+        self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl", redactor=redactor)
         self.journal.append(
             RunStarted(
                 run_id=self.run_id,

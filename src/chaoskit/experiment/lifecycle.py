@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chaoskit.clock import SystemClock
-from chaoskit.durations import format_duration, parse_duration
+from chaoskit.durations import MAX_PHASE, format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
     ConfigError,
@@ -134,7 +134,9 @@ class Experiment:
         """Inject ``fault``. With ``hold``, hold it that long and revert before returning;
         without, it stays active until reverted (context manager exit, or the end of the body).
         """
-        hold_seconds = None if hold is None else parse_duration(hold, field="inject(hold)")
+        hold_seconds = (
+            None if hold is None else parse_duration(hold, field="inject(hold)", maximum=MAX_PHASE)
+        )
         if self._halted is not None:
             # The guardrail judged the system broken: injecting more would make it worse.
             raise InjectionError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaoskit.config_checks import check_tool_table
 from chaoskit.errors import ConfigError
 
 DEFAULT_ENV = "local"
@@ -38,6 +39,7 @@ def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
     table = document.get("tool", {}).get("chaoskit", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.chaoskit] in {path} must be a table.")
+    check_tool_table(table, source=str(path))
     return table
 
 

@@ -395,6 +395,26 @@ def test_an_unknown_environment_is_a_usage_error(project: pytest.Pytester) -> No
     result.stderr.fnmatch_lines(["*--chaos-env 'staging' is not defined; known environments*"])
 
 
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('env = "local"', "*env = 'local' in *pyproject.toml must be a table of environments*"),
+        ("report_dir = 5", "*report_dir = 5 in *pyproject.toml must be a non-empty string*"),
+        ("default_env = 5", "*default_env = 5 in *pyproject.toml must be a non-empty string*"),
+        ('defualt_env = "local"', "*unknown key 'defualt_env'; did you mean 'default_env'?*"),
+    ],
+)
+def test_a_bad_tool_table_is_a_usage_error_at_collection(
+    project: pytest.Pytester, toml: str, message: str
+) -> None:
+    project.makefile(".toml", pyproject=f"[tool.chaoskit]\n{toml}\n")
+    project.makepyfile(test_experiment=HEADER + "\ndef test_x(chaos):\n    pass\n")
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 def test_collecting_experiments_imports_neither_locust_nor_boto3(
     pytester: pytest.Pytester,
 ) -> None:

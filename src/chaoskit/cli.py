@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> int:
+    from chaoskit.experiment.journal_checks import check_journal
     from chaoskit.experiment.result import Journal
     from chaoskit.report import write_reports
 
@@ -92,9 +93,14 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
         journals = found[-1:]
     for path in journals:
         try:
-            journal = Journal.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ChaoskitError(f"{path} is not a chaoskit journal: {error}") from error
+            data = json.loads(path.read_text(encoding="utf-8"))
+            check_journal(data)  # a damaged field would fail deep in the renderer, or hang it
+            journal = Journal.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            raise ChaoskitError(
+                f"{path} is not a chaoskit journal, or is damaged: {error}; render the other "
+                f"journals by naming them, or restore this one from a copy"
+            ) from error
         written = write_reports(journal, report_dir, template_dir=templates)
         print(f"{path} -> {written[1]}")
     return 0

@@ -4,7 +4,9 @@ never hang, never print a traceback, and recover never claims what it did not ch
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,96 @@ def test_report_names_the_damaged_field_and_never_hangs(
 def test_an_undamaged_copy_still_renders(tmp_path: Path, deadline: None) -> None:
     path = _write_journal(tmp_path)
     assert main(["report", str(path), "--dir", str(tmp_path / "out")]) == 0
+
+
+# -- chaoskit recover ------------------------------------------------------------------------
+
+INTENT = (
+    '{"event": "fault_intent", "injection_id": "ok1", "experiment": "x", "env": "local", '
+    '"fault": "Latency 200ms on 1 of web", "target": "web", "instance_ids": ["i-1"]}\n'
+)
+
+
+def _dead_run(log: Path, damaged: bytes, *, pid: int = 2**22 + 7, at: float = 1.8e9) -> None:
+    """A killed local run's journal: started, a damaged line, an intent never reverted."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = json.dumps(
+        {
+            "event": "run_started",
+            "run_id": "r",
+            "env": "local",
+            "provider": "local",
+            "pid": pid,
+            "at": at,
+        }
+    )
+    log.write_bytes(start.encode() + b"\n" + damaged + b"\n" + INTENT.encode())
+
+
+@pytest.mark.parametrize(
+    ("damaged", "why", "needs_hand"),
+    [
+        (b"[]", "a journal line is a JSON object", False),
+        (b"{}", "a JSON object without an event", False),
+        (b"5", "a journal line is a JSON object", False),
+        (b'{"event": "fault_reverted"}', "fault_reverted: 'injection_id' is not text", False),
+        (b'{"event": "run_started", "pid": "x"}', "'run_id' is not text", False),
+        (b'\xff\xfe{"event": "fault_intent"}', "not UTF-8 text", True),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deep", True),
+        (b'{"event": "fault_intent"} trailing', "not JSON", True),
+    ],
+)
+def test_recover_reports_a_damaged_line_with_its_place_and_goes_on(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damaged: bytes,
+    why: str,
+    needs_hand: bool,
+) -> None:
+    log = tmp_path / "journals" / "dead.jsonl"
+    _dead_run(log, damaged)
+    code = main(["recover", "--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"line 2 of {log} is damaged (" in out
+    assert why in out
+    # The intent after the damaged line is still found and settled.
+    assert "settled Latency 200ms on 1 of web on i-1 (local)" in out
+    # Text that could not be read may have been a fault's intent: only a human can tell.
+    assert code == (1 if needs_hand else 0)
+    assert ("check by hand" in out) == needs_hand
+    assert ("nothing to recover" in out) is False
+
+
+def test_recover_tells_a_reused_process_id_from_the_run_that_recorded_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The recorded process id is alive, but its process started long after the run did: the
+    # run's own process is gone, and the id was given to another (here: this test's).
+    log = tmp_path / "journals" / "dead.jsonl"
+    _dead_run(
+        log,
+        b'{"event": "experiment_started", "name": "x", "env": "local", "at": 1.0}',
+        pid=os.getpid(),
+        at=time.time() - 10 * 86400,
+    )
+    assert main(["recover", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "still in progress" not in out
+    assert "settled Latency 200ms on 1 of web on i-1 (local)" in out
+
+
+def test_recover_leaves_a_live_run_alone_and_does_not_claim_success(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "journals" / "live.jsonl"
+    _dead_run(
+        log,
+        b'{"event": "experiment_started", "name": "x", "env": "local", "at": 1.0}',
+        pid=os.getpid(),
+        at=time.time(),
+    )
+    assert main(["recover", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"skipping {log.name}: its run is still in progress (process {os.getpid()}" in out
+    assert "nothing to recover" not in out
+    assert "1 run(s) still in progress left alone" in out

@@ -7,7 +7,9 @@ record of exactly what may still be active. The events themselves are in
 
 Reading never silently drops what may be an active fault: a line that names a fault intent
 or injection but does not decode is an ``UnreadableFaultEvent``, which ``chaoskit recover``
-hands to a human.
+hands to a human. Any other line that does not read (not UTF-8, not JSON, not an event) is a
+``DamagedLine``, reported with its place and skipped; one that is not even JSON may have been
+anything, a fault intent included, and says so.
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ class UnreadableFaultEvent:
             f"line {self.line} of {self.path}, a {self.event} chaoskit cannot read "
             f"({self.error}): {readable or 'no fields'}"
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DamagedLine:
+    """A journal line that does not read as an event, skipped."""
+
+    path: Path
+    line: int  # from 1
+    why: str
+    # Whether it may have been a fault's event: its text could not be read at all.
+    may_be_fault: bool
+
+    def describe(self) -> str:
+        return f"line {self.line} of {self.path} is damaged ({self.why}); skipped it"
 
 
 class JournalWriter:
@@ -115,7 +131,7 @@ def read_events(path: Path) -> Iterator[JournalEvent]:
     version does not know, and one that does not decode are skipped: see
     ``unreadable_fault_events`` for those that may hide an active fault."""
     for read in _read(path):
-        if not isinstance(read, UnreadableFaultEvent):
+        if not isinstance(read, UnreadableFaultEvent | DamagedLine):
             yield read
 
 
@@ -133,11 +149,19 @@ def unreverted_intents(path: Path) -> list[FaultIntent]:
     return list(open_intents.values())
 
 
+def damaged_lines(path: Path) -> list[DamagedLine]:
+    """The lines of a journal that do not read as events, with why (a torn last line, the
+    mark of a run killed mid-write, is not damage: see ``_read``)."""
+    return [read for read in _read(path) if isinstance(read, DamagedLine)]
+
+
 def unreadable_fault_events(path: Path) -> list[UnreadableFaultEvent]:
     """Fault intents and injections that do not decode and that no later event closes: each
     may be a fault still active, which only a human can tell."""
     unreadable: list[UnreadableFaultEvent] = []
     for read in _read(path):
+        if isinstance(read, DamagedLine):
+            continue
         if isinstance(read, UnreadableFaultEvent):
             unreadable.append(read)
         elif isinstance(read, FaultReverted | FaultNotInjected):
@@ -147,30 +171,49 @@ def unreadable_fault_events(path: Path) -> list[UnreadableFaultEvent]:
     return unreadable
 
 
-def _read(path: Path) -> Iterator[JournalEvent | UnreadableFaultEvent]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                # Torn: a run killed mid-write. That hides no fault: an intent is on the disk
-                # whole before its fault is injected, and a torn closing event leaves its
-                # intent open. After `chaoskit recover` appended, such a line is no longer last.
+def _read(path: Path) -> Iterator[JournalEvent | UnreadableFaultEvent | DamagedLine]:
+    lines = path.read_bytes().splitlines(keepends=True)
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            yield DamagedLine(path=path, line=number, why="not UTF-8 text", may_be_fault=True)
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            if error.pos >= len(text) or error.msg.startswith("Unterminated string"):
+                # Torn: valid JSON cut short, by a run killed mid-write. That hides no fault:
+                # an intent is on the disk whole before its fault is injected, and a torn
+                # closing event leaves its intent open. (After `chaoskit recover` appended,
+                # such a line is no longer last.)
                 continue
-            try:
-                yield decode(data)
-            except UnknownEvent:
-                continue
-            except MalformedEvent as error:
-                event = data.get("event") if isinstance(data, dict) else None
-                if event not in _OPENING_EVENTS:
-                    continue
-                injection_id = data.get("injection_id")
-                yield UnreadableFaultEvent(
-                    path=path,
-                    line=number,
-                    event=str(event),
-                    injection_id=injection_id if isinstance(injection_id, str) else None,
-                    fields={k: v for k, v in data.items() if k != "event"},
-                    error=str(error),
+            yield DamagedLine(path=path, line=number, why="not JSON", may_be_fault=True)
+            continue
+        except RecursionError:
+            yield DamagedLine(path=path, line=number, why="JSON nested too deep", may_be_fault=True)
+            continue
+        try:
+            yield decode(data)
+        except UnknownEvent:
+            if not isinstance(data.get("event"), str):
+                yield DamagedLine(
+                    path=path, line=number, why="a JSON object without an event", may_be_fault=False
                 )
+            continue  # an event of a later version: what it says is not this one's to act on
+        except MalformedEvent as error:
+            event = data.get("event") if isinstance(data, dict) else None
+            if event not in _OPENING_EVENTS:
+                yield DamagedLine(path=path, line=number, why=str(error), may_be_fault=False)
+                continue
+            injection_id = data.get("injection_id")
+            yield UnreadableFaultEvent(
+                path=path,
+                line=number,
+                event=str(event),
+                injection_id=injection_id if isinstance(injection_id, str) else None,
+                fields={k: v for k, v in data.items() if k != "event"},
+                error=str(error),
+            )

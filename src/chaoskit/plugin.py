@@ -22,6 +22,7 @@ import pytest
 
 from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
 from chaoskit.errors import ChaoskitError, ConfigError, Inconclusive, RevertError, SLOBreached
+from chaoskit.interrupts import InterruptHandler
 from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ _state_key = pytest.StashKey[_PluginState]()
 _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
 _experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
+_interrupts_key = pytest.StashKey[InterruptHandler]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -133,6 +135,9 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    interrupts = InterruptHandler()
+    interrupts.install()
+    config.stash[_interrupts_key] = interrupts
     config.stash[_state_key] = _PluginState(
         config=config,
         env_config=env_config,
@@ -228,7 +233,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         raise
     try:
         result = experiment.finish()
-    except Exception as error:  # the load or the environment broke while drawing the verdict
+    # The load or the environment broke while drawing the verdict, or the recovery window was
+    # interrupted: either is recorded for what it was.
+    except BaseException as error:
         if experiment.result is None:
             experiment.abort(error, during="setup")
         raise
@@ -298,9 +305,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # sessionfinish normally closed the run; this covers a session that died before it.
     state = config.stash.get(_state_key, None)
-    if state is not None and state.run is not None:
-        state.run.close()
-        state.run = None
+    try:
+        if state is not None and state.run is not None:
+            state.run.close()
+            state.run = None
+    finally:
+        interrupts = config.stash.get(_interrupts_key, None)
+        if interrupts is not None:
+            interrupts.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

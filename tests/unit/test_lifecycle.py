@@ -603,3 +603,28 @@ def test_a_dry_run_plans_through_the_same_protocol_and_draws_no_verdict(tmp_path
         assert planned.instance_ids
     assert dry.finish() is None and dry.abort(RuntimeError("x")) is None and dry.result is None
     assert dry.summary().startswith("dry run: would inject Latency 10ms on 1 of web on i-")
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "named"),
+    [(KeyboardInterrupt(), "Ctrl-C (SIGINT)"), (KeyboardInterrupt("SIGTERM"), "SIGTERM")],
+)
+def test_an_interrupt_in_the_recovery_window_is_recorded_as_one(
+    tmp_path: Path, interrupt: KeyboardInterrupt, named: str
+) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    experiment.inject(FakeFault(), hold="8s")
+
+    def interrupted(seconds: float) -> None:
+        raise interrupt
+
+    experiment.clock.sleep = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        experiment.finish()
+    result = experiment.abort(interrupt)
+    assert (result.outcome, result.cause) == ("error", "interrupted")
+    assert result.reason == (
+        f"interrupted by {named} during the recovery window; every fault was reverted, and no "
+        "verdict was drawn"
+    )

@@ -74,6 +74,8 @@ class Experiment:
     _baseline: Window | None = field(default=None, init=False)
     _load_running: bool = field(default=False, init=False)
     _halted: str | None = field(default=None, init=False)  # the guardrail's reason
+    # Where the experiment is, for a person told that it was interrupted there.
+    _stage: str = field(default="its set-up", init=False)
     result: ExperimentResult | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +115,7 @@ class Experiment:
         self.notify(f"baseline {format_duration(settings.baseline)}: starting load")
         self.load.start()
         self._load_running = True
+        self._stage = "the baseline"
         begin = self.clock.now()
         self.clock.sleep(settings.baseline)
         baseline = Phase(name="baseline", kind="baseline", start=begin, end=self.clock.now())
@@ -129,6 +132,7 @@ class Experiment:
             self._conclude(before.broken, end=self.clock.now(), seconds=seconds)
             raise SteadyStateBroken(before.broken.reason)
         self._check_plan("recovery", "recovery", settings.recovery, seconds=lambda end: seconds)
+        self._stage = "the body"
 
     def inject(self, fault: Fault, *, hold: object = None) -> ActiveFault:
         """Inject ``fault``. With ``hold``, hold it that long and revert before returning;
@@ -165,6 +169,7 @@ class Experiment:
         if not injected:
             return self._conclude(NOTHING_INJECTED, end=self.clock.now())
         recovery_start = max(a.reverted_at or 0.0 for a in injected)
+        self._stage = "the recovery window"
         self.notify(f"recovery {format_duration(self.settings.recovery)}")
         self.clock.sleep(max(0.0, recovery_start + self.settings.recovery - self.clock.now()))
         end = self.clock.now()
@@ -199,9 +204,12 @@ class Experiment:
         failures = self._ledger.revert_all()
         end = self.clock.now()
         self._phases += self._ledger.fault_phases(end)
-        conclusion = self._verdict.aborted(
-            error, during=during, failures=failures, halted=self._halted
-        )
+        if isinstance(error, KeyboardInterrupt):
+            conclusion = self._verdict.interrupted(error, stage=self._stage, failures=failures)
+        else:
+            conclusion = self._verdict.aborted(
+                error, during=during, failures=failures, halted=self._halted
+            )
         return self._conclude(
             conclusion, end=end, seconds=self._measured_so_far(end), failures=failures
         )

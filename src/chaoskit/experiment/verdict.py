@@ -15,6 +15,7 @@ from typing import Literal
 from chaoskit.durations import format_duration
 from chaoskit.errors import RevertFailure
 from chaoskit.experiment.result import Cause, Outcome, Phase, Recovery
+from chaoskit.interrupts import describe as describe_interrupt
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
 from chaoskit.slo.judging import judge
 from chaoskit.slo.measurement import Measurement, Objective, objective_key
@@ -150,6 +151,19 @@ class Verdict:
         if halted is not None:
             return Conclusion(outcome="failed", cause="halted", reason=halted)
         return Conclusion(outcome="failed", cause="body_raised", reason=reason)
+
+    @staticmethod
+    def interrupted(
+        error: KeyboardInterrupt, *, stage: str, failures: Sequence[RevertFailure]
+    ) -> Conclusion:
+        """Ctrl-C or SIGTERM: no verdict, and no failure of the system either."""
+        reason = (
+            f"interrupted by {describe_interrupt(error)} during {stage}; every fault was "
+            "reverted, and no verdict was drawn"
+        )
+        if failures:
+            return Verdict.unreverted(failures, then=reason.partition(";")[0])
+        return Conclusion(outcome="error", cause="interrupted", reason=reason)
 
     @staticmethod
     def unreverted(failures: Sequence[RevertFailure], *, then: str = "") -> Conclusion:

@@ -75,6 +75,7 @@ class _PluginState:
                 seed=self.seed,
                 clock=hook.pytest_chaoskit_clock(config=self.config),
                 redactor=self.redactor,
+                read_only=self.dry_run,
             )
         return self.run
 

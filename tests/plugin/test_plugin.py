@@ -371,6 +371,43 @@ def test_untouched():
     result.stdout.fnmatch_lines(["*dry run: would inject TerminateInstances 2 of web on i-*"])
 
 
+def test_a_dry_run_refuses_every_change_the_body_makes_through_the_environment(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_terminates_by_hand(chaos, chaos_env):
+    web = chaos_env.target("web")
+    chaos.inject(faults.TerminateInstances(target="web"), hold="5s")
+    web.terminate([web.instances()[0].id])
+
+@pytest.mark.parametrize("change", ["stop_instances", "reboot_instances", "stress_cpu"])
+def test_other_changes(chaos, chaos_env, change):
+    web = chaos_env.target("web")
+    getattr(web, change)([web.instances()[0].id])
+
+def test_reads_still_work(chaos, chaos_env):
+    web = chaos_env.target("web")
+    assert len(web.instances()) == 3 and web.active_faults() == [] and web.url
+
+def test_untouched():
+    web = conftest.ENV.targets["web"]
+    assert (web.terminated, web.rebooted, web.faults) == ([], [], {})
+""",
+        "--chaos-dry-run",
+    )
+    result.assert_outcomes(failed=4, skipped=1, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*DryRunRefused: target 'web'.terminate was refused: this is a dry run "
+            "(--chaos-dry-run), which changes nothing*",
+        ]
+    )
+    for change in ("stop_instances", "reboot_instances", "stress_cpu"):
+        result.stdout.fnmatch_lines([f"*target 'web'.{change} was refused*"])
+
+
 def test_the_seed_makes_the_victims_repeatable_and_another_seed_can_choose_another(
     project: pytest.Pytester,
 ) -> None:

@@ -20,6 +20,7 @@ from chaoskit.experiment.events import RunFinished, RunStarted
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings
 from chaoskit.experiment.protocol import Notify
+from chaoskit.experiment.read_only import ReadOnlyEnvironment
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust
@@ -47,6 +48,7 @@ class Run:
         load_factory: LoadFactory = locust_driver,
         clock: Clock | None = None,
         redactor: Redactor = DEFAULT_REDACTOR,
+        read_only: bool = False,
     ) -> None:
         self.clock = clock or SystemClock()
         self.env_name = env_name
@@ -68,13 +70,16 @@ class Run:
         self.results: list[ExperimentResult] = []
         self._env_factory = env_factory
         self._env: Environment | None = None
+        # A dry run's environment refuses every change, the test body's own calls included.
+        self._read_only = read_only
         self._load_factory = load_factory
         self._drivers: dict[tuple[Locust, str], LoadDriver] = {}
 
     @property
     def environment(self) -> Environment:
         if self._env is None:
-            self._env = self._env_factory()
+            made = self._env_factory()
+            self._env = ReadOnlyEnvironment(made) if self._read_only else made
         return self._env
 
     def load_driver(self, spec: Locust) -> LoadDriver:

@@ -1,4 +1,5 @@
-"""What every process chaoskit starts (local system, load workers) inherits."""
+"""What every process chaoskit starts (local system, load workers) inherits, and when a
+process started (to tell a run's process from another that got its id later)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,20 @@ def child_environment() -> dict[str, str]:
         path for path in (package_root, environment.get("PYTHONPATH", "")) if path
     )
     return environment
+
+
+def process_started_at(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, to about a second), or None when that
+    cannot be told here (no such process, or no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text(encoding="ascii").splitlines()
+            if line.startswith("btime ")
+        )
+        # Field 22, counted after the command name, which may itself hold spaces and ')'.
+        ticks = int(stat.rpartition(")")[2].split()[19])
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None

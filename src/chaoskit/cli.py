@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chaoskit._processes import process_started_at
 from chaoskit.errors import ChaoskitError
 from chaoskit.load._wire import DEFAULT_MASTER_PORT
 
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> int:
+    from chaoskit.experiment.journal_checks import check_journal
     from chaoskit.experiment.result import Journal
     from chaoskit.report import write_reports
 
@@ -96,9 +98,14 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
         journals = found[-1:]
     for path in journals:
         try:
-            journal = Journal.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ChaoskitError(f"{path} is not a chaoskit journal: {error}") from error
+            data = json.loads(path.read_text(encoding="utf-8"))
+            check_journal(data)  # a damaged field would fail deep in the renderer, or hang it
+            journal = Journal.from_json(data)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            raise ChaoskitError(
+                f"{path} is not a chaoskit journal, or is damaged: {error}; render the other "
+                f"journals by naming them, or restore this one from a copy"
+            ) from error
         written = write_reports(journal, report_dir, template_dir=templates)
         print(f"{path} -> {written[1]}")
     return 0
@@ -128,23 +135,40 @@ def _recover(report_dir: Path) -> int:
     from chaoskit.experiment.events import FaultReverted, RunFinished, RunStarted
     from chaoskit.experiment.journal import (
         JournalWriter,
+        damaged_lines,
         read_events,
         unreadable_fault_events,
         unreverted_intents,
     )
 
-    leftovers = needs_hand = 0
+    leftovers = needs_hand = in_progress = 0
     for path in sorted((report_dir / "journals").glob("*.jsonl")):
-        intents = unreverted_intents(path)
-        unreadable = unreadable_fault_events(path)
+        try:
+            intents = unreverted_intents(path)
+            unreadable = unreadable_fault_events(path)
+            damaged = damaged_lines(path)
+        except OSError as error:
+            needs_hand += 1
+            print(f"CANNOT READ {path}: {error}; it may record a fault still active")
+            continue
+        for bad in damaged:
+            # Text that could not be read at all may have been a fault's intent.
+            needs_hand += bad.may_be_fault
+            print(
+                bad.describe()
+                + ("; it may have recorded a fault: check by hand" if bad.may_be_fault else "")
+            )
         if not intents and not unreadable:
             continue
         events = list(read_events(path))
         started = next((e for e in events if isinstance(e, RunStarted)), None)
         finished = any(isinstance(e, RunFinished) for e in events)
-        if not finished and started is not None and _is_alive(started.pid):
-            print(f"skipping {path.name}: its run is still in progress")
-            continue
+        if not finished and started is not None:
+            alive = _run_process(started.pid, started.at)
+            if alive:
+                in_progress += 1
+                print(f"skipping {path.name}: its run is still in progress ({alive})")
+                continue
         for line in unreadable:
             # Whatever the provider: what this line injected, and where, is not known.
             leftovers += 1
@@ -175,9 +199,15 @@ def _recover(report_dir: Path) -> int:
             )
             writer.close()
             print(f"settled {where}: the local system that held it has stopped")
-    if not leftovers:
+    if in_progress:
+        # Nothing is claimed about a run that is still going: its faults may be active.
+        print(
+            f"{in_progress} run(s) still in progress left alone; run chaoskit recover again "
+            f"once they have ended"
+        )
+    elif not leftovers and not needs_hand:
         print(f"nothing to recover: every fault in {report_dir / 'journals'} was reverted")
-    return 1 if needs_hand else 0
+    return 1 if needs_hand or in_progress else 0
 
 
 def _recover_aws(
@@ -225,16 +255,26 @@ def _recover_aws(
     return needs_hand
 
 
-def _is_alive(pid: int | None) -> bool:
+def _run_process(pid: int | None, run_started: float | None) -> str:
+    """Why process ``pid`` is taken for the run's own, still running; "" when it is not.
+
+    A process id is reused once its process has ended: a live process that started after
+    the run did is another one."""
     if pid is None:
-        return False
+        return ""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return ""
     except PermissionError:
-        return True
-    return True
+        pass  # alive, someone else's
+    started = process_started_at(pid)
+    # /proc's boot time is in whole seconds: a second of slack either way.
+    if started is not None and run_started is not None and started > run_started + 1:
+        return ""
+    if started is None:
+        return f"process {pid} is alive; when it started cannot be told here"
+    return f"process {pid} is alive and started before the run"
 
 
 def _plan(pytest_args: list[str]) -> int:

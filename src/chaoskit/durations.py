@@ -25,19 +25,30 @@ _PATTERN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|min|m|h|d|w)?\s
 
 Duration = str | int | float | timedelta
 
+# The longest duration anything accepts: a year (an error budget's period is 30 days). Past
+# it nothing is meant, and far past it a deadline overflows the clock (1e308 seconds).
+MAX_DURATION = 366 * 86400
+# The longest phase of an experiment (a baseline, a hold, a recovery, an RTO): a day.
+MAX_PHASE = 86400
 
-def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> float:
+
+def parse_duration(
+    value: object, *, field: str, allow_zero: bool = True, maximum: float = MAX_DURATION
+) -> float:
     """Return ``value`` in seconds, or raise ConfigError naming ``field``.
 
     A bare number is seconds. Negative, infinite and NaN durations are refused, and zero
-    too with ``allow_zero=False``.
+    too with ``allow_zero=False``, and anything longer than ``maximum``.
     """
     if isinstance(value, bool):  # bool is an int subclass; True seconds is never meant
         raise ConfigError(_message(field, value, allow_zero))
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past float's range is past any maximum too
+            raise ConfigError(_too_long(field, value, maximum)) from None
     elif isinstance(value, str):
         match = _PATTERN.match(value)
         if match is None:
@@ -52,6 +63,8 @@ def parse_duration(value: object, *, field: str, allow_zero: bool = True) -> flo
         )
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(_message(field, value, allow_zero))
+    if seconds > maximum:
+        raise ConfigError(_too_long(field, value, maximum))
     return seconds
 
 
@@ -72,6 +85,13 @@ def name_value(field: str, value: object) -> str:
     if field.endswith(")"):
         return f"{field[:-1]}={value!r})"
     return f"{field}={value!r}"
+
+
+def _too_long(field: str, value: object, maximum: float) -> str:
+    return (
+        f"{name_value(field, value)} is longer than {format_duration(maximum)}, the longest it "
+        f"may be; write a shorter duration, e.g. '10s', '5m' or '1h'."
+    )
 
 
 def _message(field: str, value: object, allow_zero: bool) -> str:

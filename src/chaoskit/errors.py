@@ -79,6 +79,10 @@ class RevertError(ChaoskitError):
         self.failures = tuple(failures)
 
 
+class DryRunRefused(ChaoskitError):
+    """A call that would change the environment, made in a dry run (``--chaos-dry-run``)."""
+
+
 class SLOBreached(ChaoskitError):
     """An objective was breached during or after the fault."""
 

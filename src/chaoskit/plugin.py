@@ -29,6 +29,8 @@ from chaoskit.errors import (
     RevertError,
     SLOBreached,
 )
+from chaoskit.interrupts import InterruptHandler
+from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
     from chaoskit.experiment.marker import ChaosMarker
@@ -48,6 +50,7 @@ class _PluginState:
     report_dir: Path
     dry_run: bool
     seed: int | None
+    redactor: Redactor
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -80,6 +83,8 @@ class _PluginState:
                 journal_dir=self.report_dir / "journals",
                 seed=self.seed,
                 clock=hook.pytest_chaoskit_clock(config=self.config),
+                redactor=self.redactor,
+                read_only=self.dry_run,
             )
         return self.run
 
@@ -88,6 +93,7 @@ _state_key = pytest.StashKey[_PluginState]()
 _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
 _experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
+_interrupts_key = pytest.StashKey[InterruptHandler]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -137,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         table = read_tool_table(config.rootpath)
         env_config = resolve_environment(table, config.getoption("chaos_env"))
+        redactor = Redactor(extra=tuple(table.get("redact", ())))
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
     if (
@@ -155,12 +162,16 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    interrupts = InterruptHandler()
+    interrupts.install()
+    config.stash[_interrupts_key] = interrupts
     config.stash[_state_key] = _PluginState(
         config=config,
         env_config=env_config,
         report_dir=(base / report_dir).resolve(),
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
+        redactor=redactor,
     )
 
 
@@ -258,7 +269,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         raise
     try:
         result = experiment.finish()
-    except Exception as error:  # the load or the environment broke while drawing the verdict
+    # The load or the environment broke while drawing the verdict, or the recovery window was
+    # interrupted: either is recorded for what it was.
+    except BaseException as error:
         if experiment.result is None:
             experiment.abort(error, during="setup")
         raise
@@ -322,15 +335,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.journal.experiments:
         from chaoskit.report import write_reports
 
-        state.reports = write_reports(state.journal, state.report_dir)
+        state.reports = write_reports(state.journal, state.report_dir, redactor=state.redactor)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     # sessionfinish normally closed the run; this covers a session that died before it.
     state = config.stash.get(_state_key, None)
-    if state is not None and state.run is not None:
-        state.run.close()
-        state.run = None
+    try:
+        if state is not None and state.run is not None:
+            state.run.close()
+            state.run = None
+    finally:
+        interrupts = config.stash.get(_interrupts_key, None)
+        if interrupts is not None:
+            interrupts.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -397,3 +397,43 @@ def test_a_rate_with_a_load_shape_is_refused(tmp_path: Path, target: str) -> Non
     assert "rate=50" in message and "LoadTestShape Ramp" in message
     assert "constant_throughput" in message
     assert descendants() - already_running == set()
+
+
+def test_a_task_that_raises_is_a_failed_run_named_by_its_exception(
+    tmp_path: Path, target: str
+) -> None:
+    # A locustfile that is wrong (or a target so broken the task's own checks raise) must show
+    # as failures with their cause, never as a quiet second with nothing in it: scheduled users
+    # that raise before any request, closed-loop users that raise after a successful one.
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, HttpUser, between, constant_throughput, task
+
+        class Broken(FastHttpUser):
+            wait_time = constant_throughput(10)
+
+            @task
+            def broken(self):
+                raise ValueError("the locustfile is wrong")
+
+        class Checking(HttpUser):
+            wait_time = between(0.05, 0.1)
+
+            @task
+            def check(self):
+                response = self.client.get("/")
+                assert response.text == "never", "unexpected body"
+        """,
+    )
+    before = served(target)
+    seconds = run_for(Locust(locustfile, users=4), target, 2.5)
+    total = merge_seconds(seconds)
+    answered = served(target) - before
+    assert set(total.failed) == {"ValueError", "AssertionError"}, total.failed
+    # Two scheduled users at 10 runs a second for about 2.5 s.
+    assert total.failed["ValueError"] >= 30, total.failed
+    # Every run of the checking users made one successful request, then failed its check.
+    assert total.ok == answered
+    assert total.failed["AssertionError"] == answered
+    assert total.expected >= total.ok + sum(total.failed.values())

@@ -7,9 +7,11 @@ import random
 import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import pytest
+from tests.leaky_run import leaked, run_with_secrets
 
 from chaoskit import faults, slo
 from chaoskit.experiment import Experiment, ExperimentSettings, Journal, JournalWriter
@@ -134,3 +136,18 @@ def test_the_report_renders_offline_with_verdicts_faults_and_charts(
     keep = os.environ.get("CHAOSKIT_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(screenshot, keep)
+
+
+def test_the_report_in_a_browser_shows_no_secret(tmp_path: Path, chromium: str) -> None:
+    _journal, _log, (latest, *_others) = run_with_secrets(tmp_path)
+    dom = subprocess.run(
+        [chromium, *FLAGS, "--dump-dom", latest.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    # The DOM holds every attribute (title tooltips included) and all the text a reader sees.
+    assert "[redacted]" in dom
+    assert leaked(dom) == []
+    assert leaked(unescape(dom)) == []

@@ -371,6 +371,43 @@ def test_untouched():
     result.stdout.fnmatch_lines(["*dry run: would inject TerminateInstances 2 of web on i-*"])
 
 
+def test_a_dry_run_refuses_every_change_the_body_makes_through_the_environment(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_terminates_by_hand(chaos, chaos_env):
+    web = chaos_env.target("web")
+    chaos.inject(faults.TerminateInstances(target="web"), hold="5s")
+    web.terminate([web.instances()[0].id])
+
+@pytest.mark.parametrize("change", ["stop_instances", "reboot_instances", "stress_cpu"])
+def test_other_changes(chaos, chaos_env, change):
+    web = chaos_env.target("web")
+    getattr(web, change)([web.instances()[0].id])
+
+def test_reads_still_work(chaos, chaos_env):
+    web = chaos_env.target("web")
+    assert len(web.instances()) == 3 and web.active_faults() == [] and web.url
+
+def test_untouched():
+    web = conftest.ENV.targets["web"]
+    assert (web.terminated, web.rebooted, web.faults) == ([], [], {})
+""",
+        "--chaos-dry-run",
+    )
+    result.assert_outcomes(failed=4, skipped=1, passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*DryRunRefused: target 'web'.terminate was refused: this is a dry run "
+            "(--chaos-dry-run), which changes nothing*",
+        ]
+    )
+    for change in ("stop_instances", "reboot_instances", "stress_cpu"):
+        result.stdout.fnmatch_lines([f"*target 'web'.{change} was refused*"])
+
+
 def test_the_seed_makes_the_victims_repeatable_and_another_seed_can_choose_another(
     project: pytest.Pytester,
 ) -> None:
@@ -393,6 +430,26 @@ def test_an_unknown_environment_is_a_usage_error(project: pytest.Pytester) -> No
     result = run(project, "\ndef test_x(chaos):\n    pass\n", "--chaos-env", "staging")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--chaos-env 'staging' is not defined; known environments*"])
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('env = "local"', "*env = 'local' in *pyproject.toml must be a table of environments*"),
+        ("report_dir = 5", "*report_dir = 5 in *pyproject.toml must be a non-empty string*"),
+        ("default_env = 5", "*default_env = 5 in *pyproject.toml must be a non-empty string*"),
+        ('defualt_env = "local"', "*unknown key 'defualt_env'; did you mean 'default_env'?*"),
+    ],
+)
+def test_a_bad_tool_table_is_a_usage_error_at_collection(
+    project: pytest.Pytester, toml: str, message: str
+) -> None:
+    project.makefile(".toml", pyproject=f"[tool.chaoskit]\n{toml}\n")
+    project.makepyfile(test_experiment=HEADER + "\ndef test_x(chaos):\n    pass\n")
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 
 
 def test_collecting_experiments_imports_neither_locust_nor_boto3(

@@ -163,6 +163,44 @@ def test_an_allowed_verdict_with_nothing_judged_does_not_claim_anything_held(
     assert "; p99 < 300ms in recovery: " in result.reason
 
 
+def test_a_total_outage_fails_even_with_inconclusive_allowed(tmp_path: Path) -> None:
+    # A Blackhole on every instance: requests are due from the injection on and none comes
+    # back, so every check is short of samples; allowing that must not pass an outage.
+    injected = int(FakeClock().time) + 5
+    experiment = make(
+        tmp_path,
+        lambda second: Traffic(requests=0, missing=200) if second >= injected else Traffic(),
+        allow_inconclusive=True,
+    )
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
+    assert result.outcome == "failed"
+    assert result.cause == "slo_breached"
+    assert "no request succeeded in fault 1 (1600 requests expected, none answered)" in (
+        result.reason
+    )
+    assert "no request succeeded in recovery" in result.reason
+
+
+@pytest.mark.parametrize("allow_inconclusive", [True, False])
+def test_a_load_whose_every_request_fails_stops_at_the_baseline_naming_the_failure(
+    tmp_path: Path, allow_inconclusive: bool
+) -> None:
+    experiment = make(
+        tmp_path,
+        lambda second: Traffic(error_ratio=1.0),
+        objectives=(slo.latency(p=99, below="300ms"),),
+        allow_inconclusive=allow_inconclusive,
+    )
+    with pytest.raises(SteadyStateBroken) as raised:
+        experiment.start()
+    message = str(raised.value)
+    assert "no request succeeded in baseline (1000 requests expected: " in message
+    assert "ConnectionResetError 1000" in message
+    # More users or a longer baseline would not help: the advice must not say so.
+    assert "lengthen baseline" not in message
+    assert experiment.result is not None and experiment.result.outcome == "error"
+
+
 def test_a_pass_with_nothing_to_judge_after_the_baseline_says_so(tmp_path: Path) -> None:
     experiment = make(tmp_path, objectives=(slo.parse("p99<300ms", phases="baseline"),))
     result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="8s"))
@@ -565,3 +603,28 @@ def test_a_dry_run_plans_through_the_same_protocol_and_draws_no_verdict(tmp_path
         assert planned.instance_ids
     assert dry.finish() is None and dry.abort(RuntimeError("x")) is None and dry.result is None
     assert dry.summary().startswith("dry run: would inject Latency 10ms on 1 of web on i-")
+
+
+@pytest.mark.parametrize(
+    ("interrupt", "named"),
+    [(KeyboardInterrupt(), "Ctrl-C (SIGINT)"), (KeyboardInterrupt("SIGTERM"), "SIGTERM")],
+)
+def test_an_interrupt_in_the_recovery_window_is_recorded_as_one(
+    tmp_path: Path, interrupt: KeyboardInterrupt, named: str
+) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    experiment.inject(FakeFault(), hold="8s")
+
+    def interrupted(seconds: float) -> None:
+        raise interrupt
+
+    experiment.clock.sleep = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        experiment.finish()
+    result = experiment.abort(interrupt)
+    assert (result.outcome, result.cause) == ("error", "interrupted")
+    assert result.reason == (
+        f"interrupted by {named} during the recovery window; every fault was reverted, and no "
+        "verdict was drawn"
+    )

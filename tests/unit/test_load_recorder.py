@@ -172,3 +172,17 @@ def test_failure_reasons_are_short_and_carry_no_message() -> None:
     assert failure_reason("something odd", None) == "Failure"
     # A user's own check can fail a 200 response: the exception names it.
     assert failure_reason(ValueError("bad body for id 42"), 200) == "ValueError"
+
+
+def test_a_task_run_that_raises_is_a_failure_in_its_runs_second() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    schedule = recorder.schedule(5.0, alive=lambda: False)
+    schedule.start(100.2)
+    recorder.run_raised(schedule, "ValueError", now=101.1)  # a run intended in second 100
+    recorder.run_raised(None, "KeyError", now=101.3)  # a user without a schedule
+    schedule.close(101.5)
+    seconds = recorder.drain(now=103.0).seconds
+    assert [(s.second, s.expected, s.sent, s.ok, s.failed) for s in seconds] == [
+        (100, 1, 1, 0, {"ValueError": 1}),
+        (101, 1, 1, 0, {"KeyError": 1}),
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.config.aws import AwsSettings, parse_aws_settings
+from chaoskit.config_checks import check_tool_table
 from chaoskit.errors import ConfigError
 
 DEFAULT_ENV = "local"
@@ -48,6 +49,7 @@ def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
     table = document.get("tool", {}).get("chaoskit", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.chaoskit] in {path} must be a table.")
+    check_tool_table(table, source=str(path))
     return table
 
 

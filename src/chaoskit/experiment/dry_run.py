@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
-from chaoskit.durations import format_duration, parse_duration
+from chaoskit.durations import MAX_PHASE, format_duration, parse_duration
 from chaoskit.experiment.lifecycle import ExperimentSettings
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult
@@ -40,7 +40,7 @@ class DryRun:
         hold_text = (
             "until the end of the body"
             if hold is None
-            else format_duration(parse_duration(hold, field="inject(hold)"))
+            else format_duration(parse_duration(hold, field="inject(hold)", maximum=MAX_PHASE))
         )
         plan = fault.plan(self.env, self.rng)
         self.plans.append(plan)

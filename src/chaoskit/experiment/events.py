@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
+from chaoskit.experiment.journal_checks import check_result
 from chaoskit.experiment.result import ExperimentResult, JsonObject
 
 
@@ -242,8 +243,9 @@ class ExperimentFinished:
         if not isinstance(result, dict):
             raise MalformedEvent("experiment_finished without a result")
         try:
+            check_result(result)
             return cls(result=ExperimentResult.from_json(result))
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, ValueError) as error:
             raise MalformedEvent(f"experiment_finished with a bad result: {error}") from error
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from chaoskit.clock import SystemClock
-from chaoskit.durations import format_duration, parse_duration
+from chaoskit.durations import MAX_PHASE, format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
     ConfigError,
@@ -28,7 +28,7 @@ from chaoskit.errors import (
     RevertFailure,
     SteadyStateBroken,
 )
-from chaoskit.experiment.events import ExperimentFinished, ExperimentStarted
+from chaoskit.experiment.events import ExperimentStarted
 from chaoskit.experiment.guardrail import Guardrail
 from chaoskit.experiment.injections import ActiveFault, InjectionLedger
 from chaoskit.experiment.journal import JournalWriter
@@ -75,6 +75,8 @@ class Experiment:
     _baseline: Window | None = field(default=None, init=False)
     _load_running: bool = field(default=False, init=False)
     _halted: str | None = field(default=None, init=False)  # the guardrail's reason
+    # Where the experiment is, for a person told that it was interrupted there.
+    _stage: str = field(default="its set-up", init=False)
     result: ExperimentResult | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +116,7 @@ class Experiment:
         self.notify(f"baseline {format_duration(settings.baseline)}: starting load")
         self.load.start()
         self._load_running = True
+        self._stage = "the baseline"
         begin = self.clock.now()
         self.clock.sleep(settings.baseline)
         baseline = Phase(name="baseline", kind="baseline", start=begin, end=self.clock.now())
@@ -130,12 +133,15 @@ class Experiment:
             self._conclude(before.broken, end=self.clock.now(), seconds=seconds)
             raise SteadyStateBroken(before.broken.reason)
         self._check_plan("recovery", "recovery", settings.recovery, seconds=lambda end: seconds)
+        self._stage = "the body"
 
     def inject(self, fault: Fault, *, hold: object = None) -> ActiveFault:
         """Inject ``fault``. With ``hold``, hold it that long and revert before returning;
         without, it stays active until reverted (context manager exit, or the end of the body).
         """
-        hold_seconds = None if hold is None else parse_duration(hold, field="inject(hold)")
+        hold_seconds = (
+            None if hold is None else parse_duration(hold, field="inject(hold)", maximum=MAX_PHASE)
+        )
         if self._halted is not None:
             # The guardrail judged the system broken: injecting more would make it worse.
             raise InjectionError(
@@ -170,6 +176,7 @@ class Experiment:
         if not injected:
             return self._conclude(NOTHING_INJECTED, end=self.clock.now())
         recovery_start = max(a.reverted_at or 0.0 for a in injected)
+        self._stage = "the recovery window"
         self.notify(f"recovery {format_duration(self.settings.recovery)}")
         self.clock.sleep(max(0.0, recovery_start + self.settings.recovery - self.clock.now()))
         end = self.clock.now()
@@ -204,9 +211,12 @@ class Experiment:
         failures = self._ledger.revert_all()
         end = self.clock.now()
         self._phases += self._ledger.fault_phases(end)
-        conclusion = self._verdict.aborted(
-            error, during=during, failures=failures, halted=self._halted
-        )
+        if isinstance(error, KeyboardInterrupt):
+            conclusion = self._verdict.interrupted(error, stage=self._stage, failures=failures)
+        else:
+            conclusion = self._verdict.aborted(
+                error, during=during, failures=failures, halted=self._halted
+            )
         return self._conclude(
             conclusion, end=end, seconds=self._measured_so_far(end), failures=failures
         )
@@ -307,7 +317,7 @@ class Experiment:
         failures: Sequence[RevertFailure] = (),
     ) -> ExperimentResult:
         self._stop_load()
-        self.result = ExperimentResult(
+        result = ExperimentResult(
             name=self.settings.name,
             env=self.env.name,
             outcome=conclusion.outcome,
@@ -323,7 +333,8 @@ class Experiment:
             seconds=tuple(second.compacted() for second in seconds),
             revert_failures=tuple(failures),
         )
-        self.journal.append(ExperimentFinished(result=self.result))
+        # From here on only the recorded result is seen: its credentials are redacted.
+        self.result = self.journal.finished(result)
         self.notify(f"verdict: {conclusion.outcome}: {conclusion.reason}")
         return self.result
 

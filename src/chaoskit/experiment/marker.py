@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from chaoskit.durations import parse_duration
+from chaoskit.durations import MAX_PHASE, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.experiment.lifecycle import ExperimentSettings
 from chaoskit.load import Locust
@@ -89,7 +89,7 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
             f"chaos(load={load!r}) is not a load driver; write "
             f"load=load.Locust('experiments/locustfile.py', users=20)."
         )
-    objectives = _objectives(kwargs.get("steady_state", ()))
+    objectives = _objectives(kwargs.get("steady_state", ()), argument="steady_state")
     if not objectives:
         raise ConfigError(
             "chaos() has no steady_state objectives, so no verdict could be drawn; add "
@@ -98,10 +98,12 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
     allow = kwargs.get("allow_inconclusive", False)
     if not isinstance(allow, bool):
         raise ConfigError(f"chaos(allow_inconclusive={allow!r}) must be True or False.")
-    recovery = parse_duration(kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)")
+    recovery = parse_duration(
+        kwargs.get("recovery", DEFAULT_RECOVERY), field="chaos(recovery)", maximum=MAX_PHASE
+    )
     rto = kwargs.get("rto")
     if rto is not None:
-        rto = parse_duration(rto, field="chaos(rto)")
+        rto = parse_duration(rto, field="chaos(rto)", maximum=MAX_PHASE)
         # Recovery is only seen inside the recovery window, and it takes RECOVERED_SECONDS
         # whole seconds back in the band to count.
         if rto + RECOVERED_SECONDS + 1 > recovery:
@@ -114,18 +116,23 @@ def parse_marker(args: Sequence[Any], kwargs: Mapping[str, Any]) -> ChaosMarker:
         load=load,
         steady_state=tuple(objectives),
         baseline=parse_duration(
-            kwargs.get("baseline", DEFAULT_BASELINE), field="chaos(baseline)", allow_zero=False
+            kwargs.get("baseline", DEFAULT_BASELINE),
+            field="chaos(baseline)",
+            allow_zero=False,
+            maximum=MAX_PHASE,
         ),
         recovery=recovery,
         allow_inconclusive=allow,
         rto=rto,
         error_budget=_error_budget(kwargs.get("error_budget")),
-        guardrail=_objectives(kwargs["guardrail"]) if "guardrail" in kwargs else (),
+        guardrail=(
+            _objectives(kwargs["guardrail"], argument="guardrail") if "guardrail" in kwargs else ()
+        ),
         halt_after=_halt_after(kwargs.get("halt_after", DEFAULT_HALT_AFTER)),
     )
 
 
-def _objectives(value: object) -> tuple[Objective, ...]:
+def _objectives(value: object, *, argument: str) -> tuple[Objective, ...]:
     """A list of objectives or objective strings (``"p99<300ms"``); one alone is fine too."""
     items = list(value) if isinstance(value, list | tuple) else [value]
     objectives = []
@@ -136,7 +143,7 @@ def _objectives(value: object) -> tuple[Objective, ...]:
             objectives.append(cast(Objective, item))
         else:
             raise ConfigError(
-                f"chaos(steady_state={value!r}) must be a list of objectives, e.g. "
+                f"chaos({argument}={value!r}) must be a list of objectives, e.g. "
                 f"[slo.latency(p=99, below='300ms'), 'errors<1%']; {item!r} is not one."
             )
     _refuse_twins(objectives)
@@ -168,8 +175,9 @@ def _error_budget(value: object) -> ErrorBudget | None:
 
 
 def _halt_after(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PHASE:
         raise ConfigError(
-            f"chaos(halt_after={value!r}) is a number of seconds in a row; write halt_after=3."
+            f"chaos(halt_after={value!r}) is a number of seconds in a row, at least 1 and at "
+            f"most {MAX_PHASE:.0f} (a day); write halt_after=3."
         )
     return value

@@ -27,6 +27,7 @@ Cause = Literal[
     "body_raised",
     "setup_failed",
     "revert_failed",
+    "interrupted",
 ]
 InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
 # JSON as ``json.loads`` returns it: checked field by field where it is read.

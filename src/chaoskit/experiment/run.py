@@ -23,9 +23,11 @@ from chaoskit.experiment.events import RunFinished, RunStarted
 from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings
 from chaoskit.experiment.protocol import Notify
+from chaoskit.experiment.read_only import ReadOnlyEnvironment
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
 from chaoskit.load import Locust
+from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
 from chaoskit.typing import Clock, Environment, LoadDriver, RecordsSettings
 
 LoadFactory = Callable[[Locust, str], LoadDriver]
@@ -48,6 +50,8 @@ class Run:
         seed: int | None = None,
         load_factory: LoadFactory = locust_driver,
         clock: Clock | None = None,
+        redactor: Redactor = DEFAULT_REDACTOR,
+        read_only: bool = False,
     ) -> None:
         self.clock = clock or SystemClock()
         self.env_name = env_name
@@ -55,9 +59,11 @@ class Run:
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
         self.run_id = f"{stamp}-{secrets.token_hex(3)}"
-        self._env = env_factory(self.run_id)
+        opened = env_factory(self.run_id)
+        # A dry run's environment refuses every change, the test body's own calls included.
+        self._env: Environment = ReadOnlyEnvironment(opened) if read_only else opened
         try:
-            self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl")
+            self.journal = JournalWriter(journal_dir / f"{self.run_id}.jsonl", redactor=redactor)
         except BaseException:
             self._env.close()
             raise
@@ -69,7 +75,7 @@ class Run:
                 seed=self.seed,
                 at=self.started,
                 pid=os.getpid(),
-                settings=self._env.settings if isinstance(self._env, RecordsSettings) else {},
+                settings=opened.settings if isinstance(opened, RecordsSettings) else {},
             )
         )
         self.results: list[ExperimentResult] = []

@@ -15,11 +15,12 @@ from typing import Literal
 from chaoskit.durations import format_duration
 from chaoskit.errors import RevertFailure
 from chaoskit.experiment.result import Cause, Outcome, Phase, Recovery
+from chaoskit.interrupts import describe as describe_interrupt
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
 from chaoskit.slo.judging import judge
 from chaoskit.slo.measurement import Measurement, Objective, objective_key
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
-from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.seconds import SecondStats, merge_seconds
 from chaoskit.slo.window import Window
 
 
@@ -77,7 +78,12 @@ class Verdict:
         broken = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
         conclusion = None
-        if broken or (unsure and not self.allow_inconclusive):
+        silent = no_success(window)
+        if silent:
+            # Neither more samples nor allow_inconclusive=True can make this a steady state.
+            reason = f"steady state did not hold before any fault was injected: {silent}"
+            conclusion = Conclusion(outcome="error", cause="steady_state_broken", reason=reason)
+        elif broken or (unsure and not self.allow_inconclusive):
             if broken:
                 reason = "steady state did not hold before any fault was injected: "
             else:
@@ -120,7 +126,7 @@ class Verdict:
             measurements=tuple(measurements),
             recoveries=tuple(recoveries),
             budget=budget,
-            conclusion=self._conclusion(measurements, halted),
+            conclusion=self._conclusion(measurements, halted, windows),
         )
 
     def aborted(
@@ -143,6 +149,19 @@ class Verdict:
         if halted is not None:
             return Conclusion(outcome="failed", cause="halted", reason=halted)
         return Conclusion(outcome="failed", cause="body_raised", reason=reason)
+
+    @staticmethod
+    def interrupted(
+        error: KeyboardInterrupt, *, stage: str, failures: Sequence[RevertFailure]
+    ) -> Conclusion:
+        """Ctrl-C or SIGTERM: no verdict, and no failure of the system either."""
+        reason = (
+            f"interrupted by {describe_interrupt(error)} during {stage}; every fault was "
+            "reverted, and no verdict was drawn"
+        )
+        if failures:
+            return Verdict.unreverted(failures, then=reason.partition(";")[0])
+        return Conclusion(outcome="error", cause="interrupted", reason=reason)
 
     @staticmethod
     def unreverted(failures: Sequence[RevertFailure], *, then: str = "") -> Conclusion:
@@ -175,9 +194,18 @@ class Verdict:
             if phase.kind in objective.phases
         ]
 
-    def _conclusion(self, measurements: Sequence[Measurement], halted: str | None) -> Conclusion:
+    def _conclusion(
+        self, measurements: Sequence[Measurement], halted: str | None, windows: Sequence[Window]
+    ) -> Conclusion:
         breaches = [m for m in measurements if m.status == "fail"]
         unsure = [m for m in measurements if m.status == "inconclusive"]
+        # An outage leaves every check short of samples; no option may pass it.
+        silent = [reason for reason in map(no_success, windows) if reason]
+        if silent and halted is None:
+            reason = "SLO breached: " + "; ".join(
+                silent + [f"{m.objective} in {m.window}: {m.reason}" for m in breaches]
+            )
+            return Conclusion(outcome="failed", cause="slo_breached", reason=reason)
         if halted is not None:
             reason = halted + "".join(
                 f"; {m.objective} in {m.window}: {m.reason}" for m in breaches
@@ -277,6 +305,20 @@ class Verdict:
                 else f"took {recovered_after:.1f}s"
             ),
         )
+
+
+def no_success(window: Window) -> str:
+    """Why ``window`` can never pass when not one of its requests succeeded (its seconds the
+    load generator lagged in included); "" when one did."""
+    everything = merge_seconds(window.seconds)
+    if everything.ok:
+        return ""
+    by_count = sorted(everything.failed.items(), key=lambda item: (-item[1], item[0]))
+    failures = ", ".join(f"{reason} {count}" for reason, count in by_count)
+    answered = f": {failures}" if failures else ", none answered"
+    return (
+        f"no request succeeded in {window.name} ({everything.demand} requests expected{answered})"
+    )
 
 
 def _passed(*, held: int, unsure: int, text: str) -> Conclusion:

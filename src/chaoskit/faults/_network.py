@@ -58,10 +58,12 @@ def parse_toxicity(value: object, *, field: str) -> float:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            share = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
+            share = Decimal(text[:-1]) if text.endswith("%") else Decimal(text)
+            share = share / 100 if text.endswith("%") and share.is_finite() else share
         except InvalidOperation:
             share = None
-    if share is None or not 0 < share <= 1:
+    # A NaN compares by raising (decimal.InvalidOperation), not by being False.
+    if share is None or not share.is_finite() or not 0 < share <= 1:
         raise ConfigError(
             f"{field}={value!r} must be a share above 0 and at most 1, such as 0.5 or '50%'."
         )

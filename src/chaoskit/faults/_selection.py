@@ -23,6 +23,8 @@ from chaoskit.typing import ChecksFaults, Environment, Target
 from chaoskit.vocabulary import FaultPlan, Instance
 
 DEFAULT_COUNT = 1
+# More instances than one fault may hit, whatever the target: a typo, not a plan.
+MAX_COUNT = 10_000
 # Instances listed by name in an error before the rest are only counted.
 _LISTED_IN_ERRORS = 10
 
@@ -37,10 +39,10 @@ class Selection:
 
 
 def validate_count(count: object, *, fault: str) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise ConfigError(
             f"{fault}(count={count!r}): count is the number of instances to hit; "
-            f"pass a whole number of 1 or more."
+            f"pass a whole number from 1 to {MAX_COUNT}."
         )
     return count
 

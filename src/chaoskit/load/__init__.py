@@ -86,7 +86,13 @@ class Locust(_LocustFields):
         # users know, so the first bad one is the one named.
         path = _locustfile(locustfile)
         _require_count(users, field="users", noun="users")
-        _require_count(remote_workers, field="remote_workers", noun="remote workers", least=0)
+        _require_count(
+            remote_workers,
+            field="remote_workers",
+            noun="remote workers",
+            least=0,
+            most=MAX_REMOTE_WORKERS,
+        )
         if workers is None:
             workers = 0 if remote_workers else default_workers()
         _require_count(
@@ -94,6 +100,7 @@ class Locust(_LocustFields):
             field="workers",
             noun="worker processes",
             least=0 if remote_workers else 1,
+            most=MAX_WORKERS,
         )
         checked_spawn_rate = _spawn_rate(spawn_rate, users=users)
         checked_rate = _rate(rate)
@@ -189,7 +196,17 @@ def _locustfile(value: object) -> Path:
     return path
 
 
-def _require_count(value: object, *, field: str, noun: str, least: int = 1) -> None:
+# Upper bounds, far above what one machine's workers can drive: a larger value is a typo,
+# and would otherwise be found only once load processes are starting.
+MAX_USERS = 100_000
+MAX_WORKERS = 256
+MAX_REMOTE_WORKERS = 1024
+MAX_RATE = 1_000_000.0
+
+
+def _require_count(
+    value: object, *, field: str, noun: str, least: int = 1, most: int = MAX_USERS
+) -> None:
     # bool is an int subclass, and users=True is never meant.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(
@@ -200,6 +217,11 @@ def _require_count(value: object, *, field: str, noun: str, least: int = 1) -> N
         kind = "positive" if least == 1 else "valid"
         raise ConfigError(
             f"{field}={value!r} is not a {kind} number of {noun}; pass {field}={least} or more."
+        )
+    if value > most:
+        raise ConfigError(
+            f"{field}={value!r} is more than {most}, the most {noun} chaoskit starts; pass a "
+            f"smaller number."
         )
 
 
@@ -234,5 +256,10 @@ def _positive_rate(value: object, *, field: str, meaning: str, otherwise: str) -
         raise ConfigError(
             f"{field}={value!r} is not a positive rate; pass {meaning}, or leave it out to "
             f"{otherwise}."
+        )
+    if value > MAX_RATE:
+        raise ConfigError(
+            f"{field}={value!r} is more than {MAX_RATE:.0f} per second, far beyond what the "
+            f"load can send; pass {meaning}, or leave it out to {otherwise}."
         )
     return float(value)

@@ -1,20 +1,21 @@
-"""Credentials and tokens never reach a shared report."""
+"""Credentials and tokens never reach a shared report.
+
+The patterns live in ``chaoskit.redaction``, which the journal applies to everything it
+records. A report is redacted again as a whole when it is written, for journals recorded
+before that (``chaoskit report`` on an old run) or with fewer patterns; the ``redact``
+template filter remains for templates of one's own.
+"""
 
 from __future__ import annotations
 
-import re
+from chaoskit.experiment.result import Journal
+from chaoskit.redaction import DEFAULT_REDACTOR, Redactor, redact
 
-_PATTERNS = [
-    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(
-        r"(?i)\b(aws_secret_access_key|aws_session_token|secret|password|passwd|token|"
-        r"api[_-]?key|authorization)(\s*[=:]\s*|\s+)(bearer\s+)?[^\s,;'\"&]+"
-    ),
-    re.compile(r"(?i)(https?://[^/\s:@]+:)[^@\s/]+@"),  # user:password@ in URLs
-]
+__all__ = ["redact", "redacted"]
 
 
-def redact(text: str) -> str:
-    text = _PATTERNS[0].sub("[redacted]", text)
-    text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
-    return _PATTERNS[2].sub(lambda m: f"{m.group(1)}[redacted]@", text)
+def redacted(journal: Journal, redactor: Redactor = DEFAULT_REDACTOR) -> Journal:
+    """``journal`` with every string in it redacted."""
+    cleaned = redactor.value(journal.to_json())
+    assert isinstance(cleaned, dict)  # a journal encodes to a JSON object
+    return Journal.from_json(cleaned)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ class ExperimentView:
     duration: float  # seconds from the experiment's start to its end
     requests: int
     failures: int
+    # Why requests failed (an HTTP status, an exception class), most frequent first: a task
+    # that raises on every run shows here as its exception.
+    failure_reasons: tuple[tuple[str, int], ...]
     invalid: int  # seconds in which the load generator fell behind
     queued: int
     queued_max_ms: float
@@ -121,11 +125,19 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         duration=x_max,
         requests=sum(p.requests for p in points),
         failures=sum(p.failures for p in points),
+        failure_reasons=_failure_reasons(result),
         invalid=sum(1 for p in points if p.invalid),
         queued=queued,
         queued_max_ms=max((p.queued_max_ms for p in points), default=0.0),
         queued_note=queued > MAX_QUEUED_SHARE * sum(p.expected for p in points),
     )
+
+
+def _failure_reasons(result: ExperimentResult) -> tuple[tuple[str, int], ...]:
+    counts: Counter[str] = Counter()
+    for second in result.seconds:
+        counts.update(second.failed)
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _limits(result: ExperimentResult, kind: str, *, scale: float) -> list[tuple[str, float]]:

@@ -7,15 +7,22 @@ import os
 from pathlib import Path
 
 from chaoskit.experiment.result import Journal
+from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
 from chaoskit.report.html import render_html
 from chaoskit.report.index import render_index
+from chaoskit.report.redact import redacted
 
 
 def write_reports(
-    journal: Journal, report_dir: Path, *, template_dir: Path | None = None
+    journal: Journal,
+    report_dir: Path,
+    *,
+    template_dir: Path | None = None,
+    redactor: Redactor = DEFAULT_REDACTOR,
 ) -> list[Path]:
     """Write the run's report files into ``report_dir``; returns them, latest.html first."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    journal = redacted(journal, redactor)
     page = render_html(journal, template_dir=template_dir)
     stamped = report_dir / f"chaoskit-{journal.run_id}.html"
     journal_path = report_dir / f"chaoskit-{journal.run_id}.json"

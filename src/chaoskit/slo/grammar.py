@@ -76,12 +76,18 @@ def _tokens(text: str) -> list[_Token]:
     return tokens
 
 
+# Deeper than anyone writes by hand, and far short of Python's recursion limit, which each
+# level of parentheses costs the parser three frames of.
+MAX_NESTING = 32
+
+
 class _Parser:
     def __init__(self, text: str, tokens: list[_Token], phases: frozenset[PhaseKind]) -> None:
         self.text = text
         self.tokens = tokens
         self.index = 0
         self.phases = phases
+        self.depth = 0
 
     def alternatives(self) -> Objective:
         objective = self.conjunction()
@@ -99,8 +105,16 @@ class _Parser:
 
     def term(self) -> Objective:
         if self._peek("paren", "("):
+            if self.depth == MAX_NESTING:
+                raise _error(
+                    self.text,
+                    self.tokens[self.index].at,
+                    f"nested more than {MAX_NESTING} parentheses deep; write it flatter",
+                )
             self.index += 1
+            self.depth += 1
             inner = self.alternatives()
+            self.depth -= 1
             if not self._peek("paren", ")"):
                 raise _error(self.text, self._position(), "missing ')'")
             self.index += 1

@@ -33,7 +33,15 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
 
 def parse_phases(phases: str | Iterable[str]) -> frozenset[PhaseKind]:
     """``"all"``, ``"during"``, ``["during", "after"]`` -> the phase kinds to judge in."""
-    words = [phases] if isinstance(phases, str) else list(phases)
+    if isinstance(phases, str):
+        words: list[object] = [phases]
+    elif isinstance(phases, Iterable) and not isinstance(phases, bytes | bytearray):
+        words = list(phases)
+    else:
+        raise ConfigError(
+            f"phases={phases!r} is not a phase or a list of phases; use 'all', 'before', "
+            f"'during' and/or 'after' (or baseline, fault, recovery)."
+        )
     chosen: set[PhaseKind] = set()
     for word in words:
         if not isinstance(word, str) or word not in PHASE_WORDS:

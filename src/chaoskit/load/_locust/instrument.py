@@ -21,6 +21,13 @@ from typing import Any, Final, TypeVar
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 from locust.event import EventHook
+from locust.exception import (
+    InterruptTaskSet,
+    RescheduleTask,
+    RescheduleTaskImmediately,
+    StopTest,
+    StopUser,
+)
 from locust.user.task import DefaultTaskSet, TaskSet
 
 from chaoskit.load._locust import runtime
@@ -30,6 +37,14 @@ from chaoskit.load._locust.timebase import EPOCH_OFFSET, clock
 
 # The key of a request's stamp in its locust ``context``.
 STAMP_KEY: Final = "chaoskit_stamp"
+# What a task raises to steer locust (stop, reschedule, leave a TaskSet): not a failure.
+_CONTROL_FLOW: Final = (
+    InterruptTaskSet,
+    RescheduleTask,
+    RescheduleTaskImmediately,
+    StopTest,
+    StopUser,
+)
 
 _Response = TypeVar("_Response")
 
@@ -113,21 +128,33 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
     EventHook.measure = measure  # type: ignore[method-assign]  # patching locust
     for taskset in (TaskSet, DefaultTaskSet):
         taskset.execute_task = _announcing(  # type: ignore[method-assign]  # patching locust
-            vars(taskset)["execute_task"], schedules
+            vars(taskset)["execute_task"], recorder, schedules
         )
 
 
 def _announcing(
-    execute_task: Callable[[TaskSet, object], None], schedules: Schedules
+    execute_task: Callable[[TaskSet, object], None],
+    recorder: SecondRecorder,
+    schedules: Schedules,
 ) -> Callable[[TaskSet, object], None]:
     @functools.wraps(execute_task)
     def announcing(taskset: TaskSet, task: object) -> None:
         # A nested TaskSet is not a task run: its own tasks are.
-        if schedules.active and not (isinstance(task, type) and issubclass(task, TaskSet)):
-            schedule = schedules.of_user_running_here(taskset.user)
-            if schedule is not None:
-                schedule.start(clock())
-        execute_task(taskset, task)
+        if isinstance(task, type) and issubclass(task, TaskSet):
+            execute_task(taskset, task)
+            return
+        schedule = schedules.of_user_running_here(taskset.user) if schedules.active else None
+        if schedule is not None:
+            schedule.start(clock())
+        try:
+            execute_task(taskset, task)
+        except _CONTROL_FLOW:
+            raise
+        except Exception as error:
+            # Locust only logs it and runs the next task: unrecorded, a locustfile that fails
+            # every run would look like a quiet target, and an outage could pass.
+            recorder.run_raised(schedule, failure_reason(error, None), now=clock())
+            raise
 
     return announcing
 

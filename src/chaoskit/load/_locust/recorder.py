@@ -227,6 +227,13 @@ class SecondRecorder:
         self._second(start_time).record_failure(reason)
         self._completed(start_time, start_time + latency_ms / 1000.0)
 
+    def run_raised(self, schedule: UserSchedule | None, reason: str, *, now: float) -> None:
+        """A task run raised ``now`` (its locustfile's code, not a request): one failed
+        request for ``reason``, in its run's intended second (``now`` without a schedule), so
+        that a locustfile failing every run shows as failures and not as silence."""
+        intended = schedule.running(now) if schedule is not None else now
+        self.record_failure(start_time=intended, reason=reason, latency_ms=(now - intended) * 1e3)
+
     def _completed(self, intended: float, done: float) -> None:
         second = math.floor(intended)
         self._done[second] = max(done, self._done.get(second, done))
@@ -402,6 +409,10 @@ class UserSchedule:
         if self._run_queued > 0:
             self._recorder.queued(intended, waited=self._run_queued)
         return intended
+
+    def running(self, now: float) -> float:
+        """The intended time of the task run in progress (``now`` outside one)."""
+        return self._run if self._run is not None else now
 
     def close(self, cutoff: float) -> None:
         """No run is expected from ``cutoff`` on; slots before it not yet sent are missed."""

@@ -1,0 +1,177 @@
+"""A run's JSON (``chaoskit-<run id>.json``) and an experiment's recorded result, checked
+field by field before anything reads them.
+
+A journal is a file on disk: copied, edited by hand, cut short, written by another version.
+Read without checks, a damaged one fails far from the damage (a ``"finished": Infinity``
+makes the report's charts loop for ever; a NaN, a string where a number belongs or a missing
+key raise from deep inside the renderer). Here each is a ``DamagedJournal`` naming the field
+(``experiments[0].finished``), what it holds and what it should.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from chaoskit.durations import MAX_DURATION
+from chaoskit.experiment.result import InjectionRecord, Phase
+from chaoskit.slo.measurement import Measurement
+
+# An epoch second further than this from zero is no time a run happened at (year ~5138).
+_MAX_EPOCH: Final = 1e11
+
+
+class DamagedJournal(ValueError):
+    """A field of a journal is missing or holds what it cannot."""
+
+
+Check = Callable[[object], bool]
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(value: object) -> bool:
+    return _whole(value) and value >= 0  # type: ignore[operator]  # an int, checked above
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _moment(value: object) -> bool:
+    return _number(value) and abs(value) <= _MAX_EPOCH  # type: ignore[arg-type]  # checked
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: value is None or check(value)
+
+
+# What each annotation of a recorded dataclass must hold, as written in its source.
+_BY_ANNOTATION: Final[Mapping[str, tuple[Check, str]]] = {
+    "str": (_text, "text"),
+    "int": (_whole, "a whole number"),
+    "float": (_number, "a finite number"),
+    "float | None": (_optional(_number), "a finite number or null"),
+    "bool": (lambda value: isinstance(value, bool), "true or false"),
+    "tuple[str, ...]": (
+        lambda value: isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "a list of text",
+    ),
+    # A provider's own record of a fault (an injection's ``details``): any JSON object.
+    "Mapping[str, Any]": (lambda value: isinstance(value, dict), "a JSON object"),
+}
+
+
+def check_journal(data: object) -> None:
+    """Raise DamagedJournal naming the first field of a run's JSON that cannot be read."""
+    record = _object(data, "the journal")
+    for key in ("run_id", "env"):
+        _field(record, key, _text, "text", where="")
+    for key in ("started", "finished"):
+        _field(record, key, _moment, "a finite epoch time", where="")
+    _field(record, "seed", _whole, "a whole number", where="")
+    if "resilience_score" in record:
+        _field(record, "resilience_score", _optional(_number), "a number or null", where="")
+    experiments = record.get("experiments")
+    if not isinstance(experiments, list):
+        raise DamagedJournal(f"experiments is {_shown(experiments)}, not a list of experiments")
+    for index, experiment in enumerate(experiments):
+        check_result(experiment, where=f"experiments[{index}]")
+
+
+def check_result(data: object, *, where: str = "result") -> None:
+    """Raise DamagedJournal naming the first field of one experiment's result that cannot
+    be read."""
+    record = _object(data, where)
+    for key in ("name", "env", "outcome", "reason", "cause"):
+        _field(record, key, _text, "text", where=where)
+    for key in ("started", "finished"):
+        _field(record, key, _moment, "a finite epoch time", where=where)
+    span = float(record["finished"]) - float(record["started"])  # type: ignore[arg-type]
+    if not 0 <= span <= MAX_DURATION:
+        raise DamagedJournal(
+            f"{where}.finished is {span:g}s after its start; an experiment lasts from 0 to "
+            f"{MAX_DURATION}s"
+        )
+    _field(record, "objectives", *_BY_ANNOTATION["tuple[str, ...]"], where=where)
+    if "expected_to_fail" in record:
+        _field(record, "expected_to_fail", *_BY_ANNOTATION["bool"], where=where)
+    for key, kind in (("phases", Phase), ("injections", InjectionRecord)):
+        for index, item in enumerate(_list(record, key, where=where)):
+            _dataclass(item, kind, where=f"{where}.{key}[{index}]")
+    for index, item in enumerate(_list(record, "measurements", where=where)):
+        _dataclass(item, Measurement, where=f"{where}.measurements[{index}]")
+    for index, item in enumerate(_list(record, "seconds", where=where)):
+        _second(item, where=f"{where}.seconds[{index}]")
+
+
+def _second(data: object, *, where: str) -> None:
+    record = _object(data, where)
+    _field(record, "second", lambda v: _whole(v) and _moment(v), "an epoch second", where=where)
+    _field(record, "ok", _count, "a count", where=where)
+    for key in ("expected", "sent", "clamped", "queued", "in_flight"):
+        if key in record:
+            _field(record, key, _count, "a count", where=where)
+    for key in ("lag_ms", "queued_max_ms", "in_flight_age_us"):
+        if key in record:
+            _field(record, key, _number, "a finite number", where=where)
+    for key in ("invalid",):
+        if key in record:
+            _field(record, key, _text, "text", where=where)
+    failed = record.get("failed", {})
+    if not isinstance(failed, dict) or not all(_count(count) for count in failed.values()):
+        raise DamagedJournal(f"{where}.failed is {_shown(failed)}, not counts by reason")
+    _field(record, "latency_us", _optional(_text), "an encoded histogram or null", where=where)
+
+
+def _dataclass(data: object, kind: type, *, where: str) -> None:
+    record = _object(data, where)
+    fields = {field.name: field for field in dataclasses.fields(kind)}
+    unknown = sorted(set(record) - set(fields))
+    if unknown:
+        raise DamagedJournal(f"{where} has unknown field(s) {', '.join(unknown)}")
+    for name, field in fields.items():
+        required = field.default is dataclasses.MISSING and (
+            field.default_factory is dataclasses.MISSING
+        )
+        if name not in record and not required:
+            continue
+        annotation = str(field.type)
+        check, meaning = _BY_ANNOTATION.get(annotation, (_text, "text"))
+        _field(record, name, check, meaning, where=where)
+
+
+def _object(data: object, where: str) -> dict[str, object]:
+    if not isinstance(data, dict):
+        raise DamagedJournal(f"{where} is {_shown(data)}, not a JSON object")
+    return data
+
+
+def _list(record: Mapping[str, object], key: str, *, where: str) -> list[object]:
+    value = record.get(key, [])
+    if not isinstance(value, list):
+        raise DamagedJournal(f"{where}.{key} is {_shown(value)}, not a list")
+    return value
+
+
+def _field(
+    record: Mapping[str, object], key: str, check: Check, meaning: str, *, where: str
+) -> None:
+    name = f"{where}.{key}" if where else key
+    if key not in record:
+        raise DamagedJournal(f"{name} is missing")
+    if not check(record[key]):
+        raise DamagedJournal(f"{name} is {_shown(record[key])}, not {meaning}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -18,7 +18,7 @@ from typing import Any
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError
 from chaoskit.faults.fis_template import FisTemplate, read_template
-from chaoskit.typing import Environment, FisRun, RunsFis
+from chaoskit.typing import Environment, FisRun, PlansFis, RunsFis
 from chaoskit.vocabulary import FaultPlan
 
 # How long injecting waits for FIS to resolve targets and start the actions.
@@ -27,8 +27,10 @@ DEFAULT_START_TIMEOUT = 120.0
 
 def fis_environment(env: Environment, fault: str) -> RunsFis:
     """``env`` as one that runs FIS experiments, or ConfigError naming the fault and the
-    environment's provider."""
+    environment's provider (or, from an environment that checks, the setting it lacks)."""
     if isinstance(env, RunsFis):
+        if isinstance(env, PlansFis):
+            env.check_fis(fault)
         return env
     provider = getattr(env, "provider", None) or (
         type(env).__name__.removesuffix("Environment").lower() or "unknown"
@@ -115,6 +117,9 @@ class FisExperiment(_FisExperimentFields):
             assert self.template_id is not None
             body = fis.fis_template(self.template_id)
         targets = body.get("targets") or {}
+        actions = body.get("actions") or {}
+        # What each target would hit now, read-only, where the environment can tell.
+        resolved = dict(env.fis_targets(body)) if isinstance(env, PlansFis) else {}
         return FaultPlan(
             fault=self.describe(),
             target=self.label,
@@ -124,15 +129,48 @@ class FisExperiment(_FisExperimentFields):
             ),
             details={
                 "template": body,
-                "actions": {name: a["actionId"] for name, a in (body.get("actions") or {}).items()},
+                "actions": {name: a["actionId"] for name, a in actions.items()},
                 "targets": {name: _describe_target(t) for name, t in targets.items()},
+                "resolved": {name: list(found) for name, found in resolved.items()},
             },
             # chaoskit cannot tell how hard an arbitrary template hits: the middle of the scale.
             severity=2.0,
+            preview=_preview(actions, targets, resolved),
         )
 
     def inject(self, plan: FaultPlan, env: Environment) -> FisInjection:
         return start_fis(fis_environment(env, self.describe()), plan, timeout=self.timeout)
+
+
+def _preview(
+    actions: Mapping[str, Any],
+    targets: Mapping[str, Any],
+    resolved: Mapping[str, tuple[str, ...]],
+) -> tuple[str, ...]:
+    """``action stop: aws:ec2:stop-instances on Instances=web (startInstancesAfterDuration=PT2M)``
+    and ``target web: aws:ec2:instance tagged app=shop, COUNT(1) -> i-1, i-2``."""
+    lines = []
+    for name, action in actions.items():
+        on = ", ".join(f"{key}={value}" for key, value in (action.get("targets") or {}).items())
+        parameters = ", ".join(
+            f"{key}={value}" for key, value in sorted((action.get("parameters") or {}).items())
+        )
+        lines.append(
+            f"action {name}: {action['actionId']}"
+            + (f" on {on}" if on else "")
+            + (f" ({parameters})" if parameters else "")
+        )
+    for name, target in targets.items():
+        if name not in resolved:
+            found = ""
+        elif resolved[name]:
+            found = f" -> {', '.join(resolved[name])}"
+        elif target.get("resourceArns"):
+            found = ""
+        else:
+            found = " -> nothing found now (FIS resolves it when the experiment starts)"
+        lines.append(f"target {name}: {_describe_target(target)}{found}")
+    return tuple(lines)
 
 
 def _describe_target(target: Mapping[str, Any]) -> str:

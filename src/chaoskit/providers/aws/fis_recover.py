@@ -107,6 +107,41 @@ def recover_run(
     )
 
 
+def settle_experiment(
+    client: Any,
+    experiment_id: str,
+    template_id: str | None,
+    *,
+    clock: Clock | None = None,
+    timeout: float = DEFAULT_RECOVER_TIMEOUT,
+    poll: float = DEFAULT_RECOVER_POLL,
+) -> str:
+    """Stop the experiment a journal names unless it has ended, wait until it has, delete
+    its template; what was done, in words. FisCallError or WaitTimeout when it could not."""
+    clock = clock or SystemClock()
+    try:
+        experiment = get_experiment(client, experiment_id)
+    except FisCallError as error:
+        if error.code != "ResourceNotFoundException":
+            raise
+        done = f"FIS experiment {experiment_id} no longer exists"
+    else:
+        if status_of(experiment) in ENDED:
+            done = f"FIS experiment {experiment_id} had ended ({status_of(experiment)})"
+        else:
+            _stop(client, experiment, clock=clock, timeout=timeout, poll=poll)
+            done = f"stopped FIS experiment {experiment_id}"
+    if template_id is None:
+        return done
+    try:
+        call(client, "delete_experiment_template", id=template_id)
+    except FisCallError as error:
+        if error.code != "ResourceNotFoundException":
+            raise
+        return f"{done}; its template {template_id} was deleted already"
+    return f"{done}; deleted its template {template_id}"
+
+
 def _stop(
     client: Any, summary: dict[str, Any], *, clock: Clock, timeout: float, poll: float
 ) -> None:

@@ -58,7 +58,7 @@ class FisInstanceActions:
     _handles: itertools.count[int] = field(default_factory=itertools.count)
 
     def check(self, action: str) -> None:
-        self.context.fis.check(f"{INSTANCE_ACTIONS.get(action, action)} through FIS")
+        self.context.fis.check(INSTANCE_ACTIONS.get(action, action))
 
     def terminate(self, instance_ids: Sequence[str], record: ActionRecord) -> None:
         self._over_in_a_moment("terminate", instance_ids, record)

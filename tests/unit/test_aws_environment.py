@@ -368,8 +368,8 @@ def test_recover_starts_what_a_killed_run_stopped_and_then_finds_nothing(moto: N
         run_id="run-1", env="staging", settings=settings, left=left[:2], clock=FakeClock()
     )
     assert [s.note for s in again] == [
-        f"{stopped} not stopped by this run",
-        f"{unrecorded} not stopped by this run",
+        f"{stopped} not stopped: nothing to start",
+        f"{unrecorded} not stopped: nothing to start",
     ]
 
 

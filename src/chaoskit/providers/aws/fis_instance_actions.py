@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaoskit.errors import ConfigError
+from chaoskit.errors import ChaoskitError, ConfigError, RevertError
 from chaoskit.faults.fis_builders import InstanceAction, instance_template, latency_template
 from chaoskit.providers.aws.fis_runner import FisExperimentRun
 from chaoskit.providers.aws.instance_actions import (
@@ -85,8 +85,15 @@ class FisInstanceActions:
         self._held[handle] = _Held(run=None, restarts=tuple(ids))
         try:
             run = self._run(template, record, "StopInstances")
-        except Exception:
-            self.remove(handle)
+        except ChaoskitError as error:
+            try:
+                self.remove(handle)
+            except ChaoskitError as cleanup:
+                raise RevertError(
+                    f"StopInstances through FIS on {', '.join(ids)} failed ({error}), and "
+                    f"starting them again failed too ({cleanup}); they may be stopped: start "
+                    f"them (aws ec2 start-instances), or run chaoskit recover."
+                ) from error
             raise
         self._held[handle].run = run
         record.restarts = tuple(ids)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
@@ -76,6 +77,27 @@ class ChecksFaults(Protocol):
     def check_fault(self, *, fault: str, action: str, instance_ids: Sequence[str], of: int) -> None:
         """ConfigError when ``fault`` (a fault class name, acting through the Target method
         ``action``) may not hit ``instance_ids`` out of the ``of`` live instances."""
+
+
+class FaultRecord(Protocol):
+    """What a provider started for one fault, as the injection journals it: how to undo it
+    without the target (merged into the injection's undo) and what to report of it."""
+
+    @property
+    def undo(self) -> Mapping[str, Any]: ...
+
+    @property
+    def details(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class RecordsFaults(Protocol):
+    """A target whose faults are things of their own at the provider (an AWS FIS experiment
+    per fault). Faults call its Target methods inside ``recording(plan)``: the target learns
+    the plan (how long the fault is held, so that what it starts ends by itself), and the
+    record it yields holds, afterwards, what it started (empty when nothing)."""
+
+    def recording(self, plan: FaultPlan) -> AbstractContextManager[FaultRecord]: ...
 
 
 class Environment(Protocol):
@@ -199,6 +221,20 @@ class RehearsesFis(Environment, Protocol):
 
     def target_names(self) -> tuple[str, ...]:
         """Every target's name, in a stable order: where template targets are looked for."""
+
+
+@runtime_checkable
+class PlansFis(Protocol):
+    """An environment that checks FIS faults when they are planned, with read-only calls."""
+
+    def check_fis(self, fault: str) -> None:
+        """ConfigError, naming ``fault`` and the setting, when the environment cannot run
+        FIS experiments as configured (no role for FIS, a stop alarm that does not exist)."""
+
+    def fis_targets(self, template: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+        """Each target of ``template`` resolved to what it would hit now, read-only: its
+        ARNs, or the resources its tags and filters select (FIS then applies the selection
+        mode among them); empty for a target that cannot be resolved without FIS."""
 
 
 class LoadDriver(Protocol):

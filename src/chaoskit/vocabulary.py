@@ -148,3 +148,9 @@ class FaultPlan:
     details: Mapping[str, Any] = field(default_factory=dict)
     # How hard the fault hits, 1 (mild) to 3 (severe): weighs the run's resilience score.
     severity: float = 1.0
+    # How long the experiment holds it (seconds; None: until reverted). A provider that
+    # starts something lasting (an FIS action) bounds it by this, so that it ends by itself.
+    hold: float | None = None
+    # What a dry-run shows besides the instances, in the provider's terms (an FIS
+    # template's actions and the resources its targets resolve to).
+    preview: tuple[str, ...] = ()

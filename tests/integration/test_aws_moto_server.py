@@ -63,6 +63,9 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = f"http://{host}:{port}"
     # moto keeps its state in the process, whichever server serves it: start from nothing.
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"))
+    # Its FIS transition settings are global to the server and survive a reset: back to the
+    # default (one state per GetExperiment), before and after.
+    _default_fis_transitions(url)
     try:
         seeded = subprocess.run(
             [sys.executable, str(aws_fleet.SEED_SCRIPT), url],
@@ -75,7 +78,17 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         assert seeded.stdout.count("tier=web group=shop-web") == 3
         yield url
     finally:
+        _default_fis_transitions(url)
         server.stop()
+
+
+def _default_fis_transitions(url: str) -> None:
+    request = urllib.request.Request(
+        f"{url}/moto-api/state-manager/unset-transition",
+        data=json.dumps({"model_name": "fis::experiment"}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(request)
 
 
 def _environment() -> dict[str, str]:
@@ -87,7 +100,14 @@ def _environment() -> dict[str, str]:
     return {**environment, **aws_fleet.CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def _project(tmp_path: Path, url: str, body: str, accounts: str = '"123456789012"') -> Path:
+def _project(
+    tmp_path: Path,
+    url: str,
+    body: str,
+    accounts: str = '"123456789012"',
+    instance_faults: str = "ec2",
+) -> Path:
+    role = 'fis_role_arn = "arn:aws:iam::123456789012:role/chaoskit-fis"'
     (tmp_path / "pyproject.toml").write_text(
         textwrap.dedent(
             f"""
@@ -96,7 +116,8 @@ def _project(tmp_path: Path, url: str, body: str, accounts: str = '"123456789012
             region = "eu-west-1"
             endpoint_url = "{url}"
             allowed_accounts = [{accounts}]
-            instance_faults = "ec2"
+            instance_faults = "{instance_faults}"
+            {role if instance_faults == "fis" else ""}
             [tool.chaoskit.env.staging.targets.web]
             resource_type = "aws:ec2:instance"
             tags = {{ app = "shop", tier = "web" }}
@@ -202,6 +223,75 @@ def test_recover_starts_what_a_killed_run_stopped_and_then_finds_nothing(
             time.sleep(300)
         """,
     )
+    _run_and_kill(project)
+    [stopped] = [i for i, state in aws_fleet.states(moto_server).items() if state == "stopped"]
+
+    recovered = _recover(project)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert (
+        f"settled StopInstances 1 of web on {stopped} (staging): started {stopped}"
+        in recovered.stdout
+    )
+    assert aws_fleet.states(moto_server)[stopped] == "running"
+
+    again = _recover(project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to recover" in again.stdout
+
+
+def test_recover_stops_the_fis_experiments_of_a_run_killed_during_the_hold(
+    moto_server: str, tmp_path: Path
+) -> None:
+    project = _project(
+        tmp_path,
+        moto_server,
+        """
+        WAIT = {
+            "description": "wait",
+            "roleArn": "arn:aws:iam::123456789012:role/team",
+            "stopConditions": [{"source": "none"}],
+            "actions": {"wait": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT10M"}}},
+        }
+
+        def test_stop_one_through_fis(chaos):
+            # Held until the block ends: the run is killed in it.
+            with chaos.inject(faults.StopInstances(target="web")):
+                with chaos.inject(faults.FisExperiment(template=WAIT)):
+                    Path("injected").write_text("yes")
+                    time.sleep(300)
+        """,
+        instance_faults="fis",
+    )
+    _run_and_kill(project)
+    fis = aws_fleet.client("fis", moto_server)
+    # ListExperiments moves no experiment on (moto moves one state per GetExperiment).
+    running = {e["id"]: e for e in fis.list_experiments()["experiments"]}
+    assert [e["state"]["status"] for e in running.values()] == ["running", "running"]
+    assert all(e["tags"]["chaoskit:run-id"] for e in running.values())
+    assert len(fis.list_experiment_templates()["experimentTemplates"]) == 2
+
+    recovered = _recover(project)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    # moto's FIS stopped nothing, so there was nothing to start again.
+    assert re.search(
+        r"settled StopInstances 1 of web on (i-\w+) \(staging\): stopped FIS experiment \w+; "
+        r"deleted its template \w+; \1 not stopped: nothing to start",
+        recovered.stdout,
+    )
+    assert re.search(r"settled FisExperiment wait on .*: stopped FIS", recovered.stdout)
+    statuses = {e["id"]: e["state"]["status"] for e in fis.list_experiments()["experiments"]}
+    assert statuses == dict.fromkeys(running, "stopped")
+    assert fis.list_experiment_templates()["experimentTemplates"] == []
+    assert set(aws_fleet.states(moto_server).values()) == {"running"}
+
+    again = _recover(project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to recover" in again.stdout
+
+
+def _run_and_kill(project: Path) -> None:
+    """Run the project's experiment, and SIGKILL it once its body wrote ``injected``: nothing
+    of a killed run reverts anything."""
     run = subprocess.Popen(
         [
             sys.executable,
@@ -225,19 +315,6 @@ def test_recover_starts_what_a_killed_run_stopped_and_then_finds_nothing(
             assert run.poll() is None, "the run ended before injecting"
             assert time.monotonic() < deadline, "the run did not inject within 120 s"
             time.sleep(0.2)
-        os.killpg(run.pid, signal.SIGKILL)  # a killed run: nothing of it reverts anything
+        os.killpg(run.pid, signal.SIGKILL)
     finally:
         run.wait(timeout=30)
-    [stopped] = [i for i, state in aws_fleet.states(moto_server).items() if state == "stopped"]
-
-    recovered = _recover(project)
-    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
-    assert (
-        f"settled StopInstances 1 of web on {stopped} (staging): started {stopped}"
-        in recovered.stdout
-    )
-    assert aws_fleet.states(moto_server)[stopped] == "running"
-
-    again = _recover(project)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "nothing to recover" in again.stdout

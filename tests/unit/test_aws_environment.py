@@ -167,21 +167,13 @@ def test_a_fault_beyond_the_blast_radius_is_refused_when_planned(moto: None) -> 
 def test_a_fault_the_aws_target_cannot_do_is_refused_naming_fault_and_provider(moto: None) -> None:
     env = open_env()
     for fault in (
-        faults.Latency(target="web", delay="100ms"),
         faults.HttpErrors(target="web", status=503),
+        faults.Bandwidth(target="web", rate="1MB/s"),
         faults.StressCpu(target="web"),
     ):
         name = type(fault).__name__
         with pytest.raises(ConfigError, match=rf"{name} on target 'web': the aws provider"):
             fault.plan(env, random.Random(0))
-
-
-def test_instance_faults_fis_is_refused_until_it_exists_naming_the_way_out(moto: None) -> None:
-    env = open_env(instance_faults="fis")
-    with pytest.raises(ConfigError) as refused:
-        faults.StopInstances(target="web").plan(env, random.Random(0))
-    assert 'instance_faults = "fis"' in str(refused.value)
-    assert 'set instance_faults = "ec2"' in str(refused.value)
 
 
 def test_a_write_on_an_instance_outside_the_target_is_refused(moto: None) -> None:
@@ -327,6 +319,7 @@ def test_the_journal_records_how_to_reach_the_account_never_credentials(
         "caller_arn": "arn:aws:sts::123456789012:user/moto",
         "allowed_accounts": ["123456789012"],
         "instance_faults": "ec2",
+        "fis_role_arn": None,
     }
     assert "testing" not in json.dumps(started)
 
@@ -375,8 +368,8 @@ def test_recover_starts_what_a_killed_run_stopped_and_then_finds_nothing(moto: N
         run_id="run-1", env="staging", settings=settings, left=left[:2], clock=FakeClock()
     )
     assert [s.note for s in again] == [
-        f"{stopped} not stopped by this run",
-        f"{unrecorded} not stopped by this run",
+        f"{stopped} not stopped: nothing to start",
+        f"{unrecorded} not stopped: nothing to start",
     ]
 
 

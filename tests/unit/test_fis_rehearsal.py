@@ -192,7 +192,7 @@ def test_tags_filters_and_percent_narrow_the_instances() -> None:
         "i-000000000000",
         "i-000000000004",
     )
-    assert "target Web (tagged app=shop): 1 of 2" in plan.details["outline"][1]
+    assert "target Web (tagged app=shop): 1 of 2" in plan.preview[1]
 
 
 def test_a_mapped_target_stands_for_the_template_target_whatever_its_tags() -> None:
@@ -304,7 +304,7 @@ def test_a_stop_condition_must_name_an_alarm_of_the_template() -> None:
     unmapped = faults.FisExperiment(template=template({"slow": latency()})).plan(
         shop(), random.Random(1)
     )
-    assert any("web-5xx: not watched" in line for line in unmapped.details["outline"])
+    assert any("web-5xx: not watched" in line for line in unmapped.preview)
 
 
 def test_an_empty_target_fails_the_experiment_as_fis_would_unless_it_is_skipped() -> None:

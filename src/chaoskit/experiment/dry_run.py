@@ -9,7 +9,7 @@ plugin ends the test as skipped with the ``summary``.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Literal
 
@@ -37,20 +37,19 @@ class DryRun:
         )
 
     def inject(self, fault: Fault, *, hold: object = None) -> _PlannedFault:
-        hold_text = (
-            "until the end of the body"
-            if hold is None
-            else format_duration(parse_duration(hold, field="inject(hold)", maximum=MAX_PHASE))
+        seconds = (
+            None if hold is None else parse_duration(hold, field="inject(hold)", maximum=MAX_PHASE)
         )
-        plan = fault.plan(self.env, self.rng)
+        hold_text = "until the end of the body" if seconds is None else format_duration(seconds)
+        plan = replace(fault.plan(self.env, self.rng), hold=seconds)
         self.plans.append(plan)
         self.notify(
             f"dry run: would inject {plan.fault} on {', '.join(plan.instance_ids)}, "
             f"hold {hold_text}"
         )
-        # A fault with more than one step (a rehearsed FIS template) says each of them.
-        for line in plan.details.get("outline", ()):
-            self.notify(f"  {line}")
+        # A fault with more than one step (an FIS template) says each of them.
+        for line in plan.preview:
+            self.notify(f"dry run:   {line}")
         return _PlannedFault(plan)
 
     @property

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from chaoskit.clock import SystemClock
@@ -150,7 +150,7 @@ class Experiment:
         if hold_seconds is not None:
             name = f"fault {len(self._ledger.injected()) + 1}"
             self._check_plan("fault", name, hold_seconds, seconds=self._measured_so_far)
-        plan = fault.plan(self.env, self.rng)
+        plan = replace(fault.plan(self.env, self.rng), hold=hold_seconds)
         try:
             handle = self._ledger.inject(fault, plan)
         except Halted as error:

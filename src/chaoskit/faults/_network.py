@@ -140,5 +140,7 @@ class NetworkFaultBase(SelectsInstances, ABC):
     def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
         target = env.target(plan.target)
         spec = self.network_fault()
-        handle = add_fault(target, plan, lambda: target.add_network_fault(plan.instance_ids, spec))
-        return RemovableInjection(plan=plan, target=target, handle=handle)
+        handle, record = add_fault(
+            target, plan, lambda: target.add_network_fault(plan.instance_ids, spec)
+        )
+        return RemovableInjection(plan=plan, target=target, handle=handle, record=record)

@@ -1,19 +1,43 @@
 """The two shapes of an active fault: one the target keeps under a handle until
 ``remove_fault``, and one that ends by itself while the target restores its capacity; and how
-a request that injects either is turned into the fault's error."""
+a request that injects either is turned into the fault's error.
+
+A target that records its faults (``RecordsFaults``: an FIS experiment per fault on AWS) is
+asked inside ``recording(plan)``; what it started joins the injection's undo and details.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from chaoskit.errors import InjectionError, ProviderError, RevertError
-from chaoskit.typing import Target
+from chaoskit.typing import FaultRecord, RecordsFaults, Target
 from chaoskit.vocabulary import FaultPlan
 
+_T = TypeVar("_T")
 
-def add_fault(target: Target, plan: FaultPlan, add: Callable[[], str]) -> str:
+
+def _recorded(
+    target: Target, plan: FaultPlan, act: Callable[[], _T]
+) -> tuple[_T, FaultRecord | None]:
+    if not isinstance(target, RecordsFaults):
+        return act(), None
+    with target.recording(plan) as record:
+        return act(), record
+
+
+def _merged(base: Mapping[str, Any], record: FaultRecord | None, part: str) -> dict[str, Any]:
+    """``base`` with the record's undo or details over it: the record says, for instance,
+    that the undo is stopping an FIS experiment rather than removing a handle."""
+    extra = {} if record is None else (record.undo if part == "undo" else record.details)
+    return {**base, **extra}
+
+
+def add_fault(
+    target: Target, plan: FaultPlan, add: Callable[[], str]
+) -> tuple[str, FaultRecord | None]:
     """Call ``add`` (which returns the fault's handle); on failure leave nothing active.
 
     A failed request may still have taken effect (a timeout after the provider applied it):
@@ -21,7 +45,7 @@ def add_fault(target: Target, plan: FaultPlan, add: Callable[[], str]) -> str:
     """
     before = set(target.active_faults())
     try:
-        return add()
+        return _recorded(target, plan, add)
     except ProviderError as error:
         try:
             for handle in set(target.active_faults()) - before:
@@ -35,14 +59,14 @@ def add_fault(target: Target, plan: FaultPlan, add: Callable[[], str]) -> str:
         raise _injection_error(plan, error) from error
 
 
-def start_fault(plan: FaultPlan, start: Callable[[], None]) -> None:
+def start_fault(target: Target, plan: FaultPlan, start: Callable[[], None]) -> FaultRecord | None:
     """Call ``start`` for a fault that ends by itself; its ProviderError is an InjectionError.
 
     If the request failed after it took effect there is nothing to undo: the revert's wait for
     capacity covers it either way.
     """
     try:
-        start()
+        return _recorded(target, plan, start)[1]
     except ProviderError as error:
         raise _injection_error(plan, error) from error
 
@@ -58,18 +82,24 @@ class RemovableInjection:
     plan: FaultPlan
     target: Target
     handle: str
+    record: FaultRecord | None = None
     _removed: bool = field(default=False, init=False)
 
     @property
     def undo(self) -> Mapping[str, Any]:
         # The instances too: a provider reverting from the journal alone (chaoskit recover)
         # acts on them, e.g. starts again the instances a stop left stopped.
-        return {
+        base = {
             "op": "remove_fault",
             "target": self.plan.target,
             "handle": self.handle,
             "instance_ids": list(self.plan.instance_ids),
         }
+        return _merged(base, self.record, "undo")
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return _merged({}, self.record, "details")
 
     def revert(self) -> None:
         if self._removed:
@@ -93,19 +123,19 @@ class AwaitsCapacity:
     target: Target
     timeout: float
     action: str  # what was done, for the error: "terminating", "rebooting"
+    record: FaultRecord | None = None
     _restored: bool = field(default=False, init=False)
     # How long the target took to be healthy again, where its provider measures it.
     _self_heal: float | None = field(default=None, init=False)
 
     @property
     def details(self) -> Mapping[str, Any]:
-        if self._self_heal is None:
-            return {}
-        return {"time_to_self_heal": round(self._self_heal, 3)}
+        healed = {} if self._self_heal is None else {"time_to_self_heal": round(self._self_heal, 3)}
+        return _merged(healed, self.record, "details")
 
     @property
     def undo(self) -> Mapping[str, Any]:
-        return {"op": "wait_healthy", "target": self.plan.target}
+        return _merged({"op": "wait_healthy", "target": self.plan.target}, self.record, "undo")
 
     def revert(self) -> None:
         if self._restored:

@@ -28,7 +28,7 @@ from chaoskit.faults.fis_rehearsal.plan import short_scale
 from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
 from chaoskit.faults.fis_template import FisTemplate, read_template
 from chaoskit.slo.measurement import Objective
-from chaoskit.typing import Environment, Fault, FisRun, RehearsesFis, RunsFis
+from chaoskit.typing import Environment, Fault, FisRun, PlansFis, RehearsesFis, RunsFis
 from chaoskit.vocabulary import FaultPlan
 
 # How long injecting waits for FIS to resolve targets and start the actions.
@@ -37,8 +37,10 @@ DEFAULT_START_TIMEOUT = 120.0
 
 def fis_environment(env: Environment, fault: str) -> RunsFis:
     """``env`` as one that runs FIS experiments, or ConfigError naming the fault and the
-    environment's provider."""
+    environment's provider (or, from an environment that checks, the setting it lacks)."""
     if isinstance(env, RunsFis):
+        if isinstance(env, PlansFis):
+            env.check_fis(fault)
         return env
     provider = getattr(env, "provider", None) or (
         type(env).__name__.removesuffix("Environment").lower() or "unknown"
@@ -154,6 +156,9 @@ class FisExperiment(_FisExperimentFields):
             assert self.template_id is not None
             body = fis.fis_template(self.template_id)
         targets = body.get("targets") or {}
+        actions = body.get("actions") or {}
+        # What each target would hit now, read-only, where the environment can tell.
+        resolved = dict(env.fis_targets(body)) if isinstance(env, PlansFis) else {}
         return FaultPlan(
             fault=self.describe(),
             target=self.label,
@@ -163,11 +168,13 @@ class FisExperiment(_FisExperimentFields):
             ),
             details={
                 "template": body,
-                "actions": {name: a["actionId"] for name, a in (body.get("actions") or {}).items()},
+                "actions": {name: a["actionId"] for name, a in actions.items()},
                 "targets": {name: _describe_target(t) for name, t in targets.items()},
+                "resolved": {name: list(found) for name, found in resolved.items()},
             },
             # chaoskit cannot tell how hard an arbitrary template hits: the middle of the scale.
             severity=2.0,
+            preview=_preview(actions, targets, resolved),
         )
 
     def inject(self, plan: FaultPlan, env: Environment) -> FisInjection | Rehearsal:
@@ -201,9 +208,41 @@ class FisExperiment(_FisExperimentFields):
                     for i in ids
                 )
             ),
-            details={"rehearsal": rehearsal, "outline": rehearsal.outline()},
+            details={"rehearsal": rehearsal},
             severity=2.0,
+            preview=rehearsal.outline(),
         )
+
+
+def _preview(
+    actions: Mapping[str, Any],
+    targets: Mapping[str, Any],
+    resolved: Mapping[str, tuple[str, ...]],
+) -> tuple[str, ...]:
+    """``action stop: aws:ec2:stop-instances on Instances=web (startInstancesAfterDuration=PT2M)``
+    and ``target web: aws:ec2:instance tagged app=shop, COUNT(1) -> i-1, i-2``."""
+    lines = []
+    for name, action in actions.items():
+        on = ", ".join(f"{key}={value}" for key, value in (action.get("targets") or {}).items())
+        parameters = ", ".join(
+            f"{key}={value}" for key, value in sorted((action.get("parameters") or {}).items())
+        )
+        lines.append(
+            f"action {name}: {action['actionId']}"
+            + (f" on {on}" if on else "")
+            + (f" ({parameters})" if parameters else "")
+        )
+    for name, target in targets.items():
+        if name not in resolved:
+            found = ""
+        elif resolved[name]:
+            found = f" -> {', '.join(resolved[name])}"
+        elif target.get("resourceArns"):
+            found = ""
+        else:
+            found = " -> nothing found now (FIS resolves it when the experiment starts)"
+        lines.append(f"target {name}: {_describe_target(target)}{found}")
+    return tuple(lines)
 
 
 def _describe_target(target: Mapping[str, Any]) -> str:

@@ -62,10 +62,10 @@ class StopInstances(_StopFields):
 
     def inject(self, plan: FaultPlan, env: Environment) -> _Stopped:
         target = env.target(plan.target)
-        handle = add_fault(target, plan, lambda: target.stop_instances(plan.instance_ids))
+        handle, record = add_fault(target, plan, lambda: target.stop_instances(plan.instance_ids))
         return _Stopped(
             plan=plan,
-            removal=RemovableInjection(plan=plan, target=target, handle=handle),
+            removal=RemovableInjection(plan=plan, target=target, handle=handle, record=record),
             capacity=AwaitsCapacity(
                 plan=plan, target=target, timeout=self.start_timeout, action="starting"
             ),
@@ -87,7 +87,7 @@ class _Stopped:
 
     @property
     def details(self) -> Mapping[str, Any]:
-        return self.capacity.details
+        return {**self.removal.details, **self.capacity.details}
 
     def revert(self) -> None:
         self.removal.revert()
@@ -134,9 +134,13 @@ class RebootInstances(_RebootFields):
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
-        start_fault(plan, lambda: target.reboot_instances(plan.instance_ids))
+        record = start_fault(target, plan, lambda: target.reboot_instances(plan.instance_ids))
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self.reboot_timeout, action="rebooting"
+            plan=plan,
+            target=target,
+            timeout=self.reboot_timeout,
+            action="rebooting",
+            record=record,
         )
 
 
@@ -190,7 +194,7 @@ class StressCpu(_StressFields):
 
     def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
         target = env.target(plan.target)
-        handle = add_fault(
+        handle, record = add_fault(
             target, plan, lambda: target.stress_cpu(plan.instance_ids, workers=self.workers)
         )
-        return RemovableInjection(plan=plan, target=target, handle=handle)
+        return RemovableInjection(plan=plan, target=target, handle=handle, record=record)

@@ -55,7 +55,11 @@ class TerminateInstances(_TerminateFields):
 
     def inject(self, plan: FaultPlan, env: Environment) -> AwaitsCapacity:
         target = env.target(plan.target)
-        start_fault(plan, lambda: target.terminate(plan.instance_ids))
+        record = start_fault(target, plan, lambda: target.terminate(plan.instance_ids))
         return AwaitsCapacity(
-            plan=plan, target=target, timeout=self.replace_timeout, action="terminating"
+            plan=plan,
+            target=target,
+            timeout=self.replace_timeout,
+            action="terminating",
+            record=record,
         )

@@ -90,21 +90,21 @@ def _apply_one(recipe: Recipe, target: Target, plan: FaultPlan) -> Held | Target
     ids = plan.instance_ids
     effect = recipe.effect
     if effect == "terminate":
-        start_fault(plan, lambda: target.terminate(ids))
+        start_fault(target, plan, lambda: target.terminate(ids))
         return target
     if effect == "reboot":
-        start_fault(plan, lambda: target.reboot_instances(ids))
+        start_fault(target, plan, lambda: target.reboot_instances(ids))
         return target
     if effect == "stop":
-        handle = add_fault(target, plan, lambda: target.stop_instances(ids))
+        handle, _ = add_fault(target, plan, lambda: target.stop_instances(ids))
         return _held(recipe, target, handle, restores=target)
     if effect == "network":
         network = recipe.network
         assert network is not None
-        handle = add_fault(target, plan, lambda: target.add_network_fault(ids, network))
+        handle, _ = add_fault(target, plan, lambda: target.add_network_fault(ids, network))
         return _held(recipe, target, handle)
     if effect == "cpu":
-        handle = add_fault(target, plan, lambda: target.stress_cpu(ids, workers=recipe.workers))
+        handle, _ = add_fault(target, plan, lambda: target.stress_cpu(ids, workers=recipe.workers))
         return _held(recipe, target, handle)
     return None  # wait, skip: nothing happens to any instance
 

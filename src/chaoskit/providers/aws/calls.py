@@ -122,17 +122,8 @@ def call(
     while the failure is transient; an AwsAccessDenied, AwsRequestInvalid or AwsCallFailed
     naming the operation otherwise."""
     method = getattr(client, xform_name(operation))
-    retrying = Retrying(
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
-        # Exponential with jitter, so that runners throttled together do not retry together.
-        wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
-        + wait_random(0, policy.initial),
-        retry=retry_if_exception(_transient),
-        sleep=policy.sleep,
-        reraise=True,
-    )
     try:
-        reply: dict[str, Any] = retrying(method, **params)
+        reply: dict[str, Any] = _retrying(policy)(method, **params)
     except ClientError as error:
         raise _client_error(client, operation, error, policy) from error
     except ParamValidationError as error:
@@ -151,6 +142,39 @@ def call(
             f"{policy.deadline:g}s: {error}; check the network path to AWS (or endpoint_url)."
         ) from error
     return reply
+
+
+def _retrying(policy: RetryPolicy) -> Retrying:
+    return Retrying(
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
+        # Exponential with jitter, so that runners throttled together do not retry together.
+        wait=wait_exponential(multiplier=policy.initial, max=policy.maximum)
+        + wait_random(0, policy.initial),
+        retry=retry_if_exception(_transient),
+        sleep=policy.sleep,
+        reraise=True,
+    )
+
+
+class RetryingClient:
+    """A botocore client whose operations are retried like ``call`` (transient failures
+    only, within the policy's bounds) but fail with botocore's own exceptions, for code that
+    reads AWS's error codes itself (the FIS runner and recovery). Everything else, ``meta``
+    included, is the client's."""
+
+    def __init__(self, client: Any, *, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+        self._client = client
+        self._policy = policy
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self._client.meta.method_to_api_mapping:
+            return attribute
+
+        def retried(**params: Any) -> Any:
+            return _retrying(self._policy)(attribute, **params)
+
+        return retried
 
 
 def pages(

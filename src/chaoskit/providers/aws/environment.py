@@ -4,6 +4,10 @@ EC2 instances selected by tags, Auto Scaling group and zones.
 Opening it makes one AWS call, STS GetCallerIdentity, and refuses (EnvironmentRefused) when
 the account is not in ``allowed_accounts``: nothing else is asked of AWS before that, in a
 dry-run too. Everything after it is a Describe call until a fault is injected.
+
+It runs FIS experiments (``chaoskit.typing.RunsFis``) through one ``FisService`` made from
+its clients and settings (``fis_access.py``), and checks FIS faults when they are planned
+(``PlansFis``): the role, the stop alarms, what a template's targets resolve to.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from chaoskit.errors import ConfigError
 from chaoskit.providers.aws.account import CallerIdentity, check_account
 from chaoskit.providers.aws.calls import DEFAULT_POLICY, RetryPolicy
 from chaoskit.providers.aws.clients import AwsClients
+from chaoskit.providers.aws.fis_access import FisAccess
+from chaoskit.providers.aws.fis_instance_actions import FisInstanceActions
+from chaoskit.providers.aws.fis_runner import FisExperimentRun
+from chaoskit.providers.aws.fis_targets import resolve_targets
 from chaoskit.providers.aws.instance_actions import (
     ActionContext,
     InstanceActions,
@@ -53,10 +61,29 @@ class AwsEnvironment:
         self.identity = identity
         self.clock = clock
         self.poll = poll
-        self.instance_actions: InstanceActions = make_instance_actions(
-            ActionContext(
-                env=name, run_id=run_id, settings=config, clients=clients, clock=clock, poll=poll
-            )
+        self.fis = FisAccess(
+            env=name,
+            settings=config,
+            run_id=run_id,
+            clients=clients,
+            clock=clock,
+            account=identity.account,
+        )
+        context = ActionContext(
+            env=name,
+            run_id=run_id,
+            settings=config,
+            clients=clients,
+            clock=clock,
+            fis=self.fis,
+            poll=poll,
+        )
+        self.instance_actions: InstanceActions = make_instance_actions(context)
+        # One keeper of FIS experiments per environment, for latency as for instance faults.
+        fis_actions = (
+            self.instance_actions
+            if isinstance(self.instance_actions, FisInstanceActions)
+            else FisInstanceActions(context=context)
         )
         self._targets = {
             target_name: AwsTarget(
@@ -64,6 +91,7 @@ class AwsEnvironment:
                 spec=spec,
                 clients=clients,
                 actions=self.instance_actions,
+                fis=fis_actions,
                 clock=clock,
                 poll=poll,
             )
@@ -114,7 +142,21 @@ class AwsEnvironment:
             "caller_arn": self.identity.arn,
             "allowed_accounts": list(self.config.allowed_accounts),
             "instance_faults": self.config.instance_faults,
+            # Whether the run could start FIS experiments, which recover then looks for.
+            "fis_role_arn": self.config.fis_role_arn,
         }
+
+    def check_fis(self, fault: str) -> None:
+        self.fis.check(fault)
+
+    def fis_targets(self, template: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+        return resolve_targets(self.clients, template)
+
+    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+        return self.fis.service(f"FIS template {template_id}").fis_template(template_id)
+
+    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisExperimentRun:
+        return self.fis.service("an FIS experiment").run_fis(template, timeout=timeout)
 
     def target(self, name: str) -> AwsTarget:
         if name not in self._targets:

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, wait_fixed
 
 from chaoskit.errors import ProviderError
+from chaoskit.providers.aws.calls import DENIED
 from chaoskit.typing import Clock
 
 RUN_ID_TAG = "chaoskit:run-id"
@@ -50,7 +51,7 @@ def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
         message = str(error.response.get("Error", {}).get("Message", error))
         action = "".join(part.capitalize() for part in operation.split("_"))
         hint = ""
-        if code in ("AccessDeniedException", "AccessDenied"):
+        if code in DENIED:
             hint = f" Grant fis:{action} to the identity chaoskit runs as."
         raise FisCallError(f"FIS {action} failed: {code}: {message}.{hint}", code=code) from error
     except BotoCoreError as error:

@@ -107,6 +107,53 @@ def recover_run(
     )
 
 
+def settle_experiment(
+    client: Any,
+    experiment_id: str,
+    template_id: str | None,
+    *,
+    clock: Clock | None = None,
+    timeout: float = DEFAULT_RECOVER_TIMEOUT,
+    poll: float = DEFAULT_RECOVER_POLL,
+) -> str:
+    """Stop the experiment a journal names unless it has ended, wait until it has, delete
+    its template; what was done, in words. FisCallError or WaitTimeout when it could not."""
+    clock = clock or SystemClock()
+    # Asked to stop without a look first: StopExperiment answers what state it found (FIS
+    # refuses, or leaves alone, one that has ended), and a look is one more call.
+    try:
+        found = call(client, "stop_experiment", id=experiment_id)["experiment"]
+    except FisCallError as error:
+        if error.code == "ResourceNotFoundException":
+            found = {"state": {"status": "gone"}}
+        elif error.code == "ConflictException":
+            found = get_experiment(client, experiment_id)
+        else:
+            raise
+    if status_of(found) == "gone":
+        done = f"FIS experiment {experiment_id} no longer exists"
+    elif status_of(found) in ENDED:
+        done = f"FIS experiment {experiment_id} had ended ({status_of(found)})"
+    else:
+        wait_for(
+            lambda: get_experiment(client, experiment_id),
+            lambda seen: status_of(seen) in ENDED,
+            clock=clock,
+            timeout=timeout,
+            poll=poll,
+        )
+        done = f"stopped FIS experiment {experiment_id}"
+    if template_id is None:
+        return done
+    try:
+        call(client, "delete_experiment_template", id=template_id)
+    except FisCallError as error:
+        if error.code != "ResourceNotFoundException":
+            raise
+        return f"{done}; its template {template_id} was deleted already"
+    return f"{done}; deleted its template {template_id}"
+
+
 def _stop(
     client: Any, summary: dict[str, Any], *, clock: Clock, timeout: float, poll: float
 ) -> None:

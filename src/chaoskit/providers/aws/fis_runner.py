@@ -20,7 +20,7 @@ nothing. Whatever a killed run leaves behind, ``fis_recover.recover_run`` finds 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -174,10 +174,21 @@ class FisExperimentRun:
     def wait_started(self, timeout: float) -> None:
         """Wait until the experiment leaves pending and initiating; see the module for what
         each outcome raises. Whatever it raises, nothing of it is left running."""
+        self._wait_until(lambda seen: status_of(seen) not in STARTING, timeout, "start")
+
+    def wait_completed(self, timeout: float) -> None:
+        """Wait until the experiment has ended, for one whose actions are over in a moment (a
+        termination, a reboot): ``completed`` returns, anything else raises as a start that
+        went wrong does. Whatever it raises, nothing of it is left running."""
+        self._wait_until(lambda seen: status_of(seen) in ENDED, timeout, "complete")
+
+    def _wait_until(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> None:
         try:
             self.last = wait_for(
                 self._look,
-                lambda seen: status_of(seen) not in STARTING,
+                done,
                 clock=self.settings.clock,
                 timeout=timeout,
                 poll=self.settings.poll,
@@ -186,16 +197,19 @@ class FisExperimentRun:
             self._cleanup_after(
                 InjectionError(
                     f"FIS experiment {self.experiment_id} (template {self.template_id}) did "
-                    f"not start within {timeout:g}s: still {status_of(waited.last)} "
+                    f"not {what} within {timeout:g}s: still {status_of(waited.last)} "
                     f"({reason_of(waited.last)}). It was stopped; raise the timeout if "
                     f"target resolution takes longer in this account."
                 )
             )
         except FisCallError as error:
             self._cleanup_after(InjectionError(f"FIS experiment {self.experiment_id}: {error}"))
-        status = status_of(self.last)
-        if status in ("running", "completed"):
+        if status_of(self.last) in ("running", "completed"):
             return
+        self._raise_for_status()
+
+    def _raise_for_status(self) -> NoReturn:
+        status = status_of(self.last)
         what = f"FIS experiment {self.experiment_id} (template {self.template_id})"
         if status in ("stopping", "stopped"):
             self._cleanup_after(Halted(f"{what} was stopped before it ran: {reason_of(self.last)}"))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from chaoskit.config.aws import AwsSettings
-from chaoskit.errors import ConfigError
 from chaoskit.providers.aws.clients import AwsClients
+from chaoskit.providers.aws.fis_access import FisAccess
 from chaoskit.providers.aws.stopping import start_again, stop_tagged
-from chaoskit.typing import Clock
+from chaoskit.typing import Clock, FisRun
 
 # The Target methods an instance fault acts through (see chaoskit.faults), by the fault they
 # belong to: what every InstanceActions implements.
@@ -40,7 +40,33 @@ class ActionContext:
     settings: AwsSettings
     clients: AwsClients
     clock: Clock
+    fis: FisAccess
     poll: float = 5.0
+
+
+@dataclass(kw_only=True)
+class ActionRecord:
+    """One fault's call into the actions (``chaoskit.typing.FaultRecord``): how long the fault
+    is held (what FIS starts is bounded by it) and, afterwards, the FIS experiment run for it
+    and the instances to start again when it is undone; empty for direct EC2 calls."""
+
+    fault: str = ""
+    hold: float | None = None
+    run: FisRun | None = None
+    restarts: tuple[str, ...] = ()
+
+    @property
+    def undo(self) -> Mapping[str, Any]:
+        if self.run is None:
+            return {}
+        undo = dict(self.run.undo)
+        if self.restarts:
+            undo["start_instances"] = list(self.restarts)
+        return undo
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return {} if self.run is None else dict(self.run.details)
 
 
 class InstanceActions(Protocol):
@@ -48,7 +74,8 @@ class InstanceActions(Protocol):
 
     ``stop`` returns a handle that ``remove`` undoes (starting the instances again);
     ``terminate`` and ``reboot`` end by themselves (the target waits for capacity). Each
-    raises ProviderError (or a subclass from ``calls.py``) when AWS refuses.
+    raises ProviderError (or a subclass from ``calls.py``) when AWS refuses, and notes in
+    ``record`` what it started that the journal should name.
     """
 
     kind: str  # the instance_faults setting it implements
@@ -57,11 +84,11 @@ class InstanceActions(Protocol):
         """ConfigError, at plan time, when this implementation cannot do ``action`` (a key
         of INSTANCE_ACTIONS) in this environment."""
 
-    def terminate(self, instance_ids: Sequence[str]) -> None: ...
+    def terminate(self, instance_ids: Sequence[str], record: ActionRecord) -> None: ...
 
-    def stop(self, instance_ids: Sequence[str]) -> str: ...
+    def stop(self, instance_ids: Sequence[str], record: ActionRecord) -> str: ...
 
-    def reboot(self, instance_ids: Sequence[str]) -> None: ...
+    def reboot(self, instance_ids: Sequence[str], record: ActionRecord) -> None: ...
 
     def remove(self, handle: str) -> None:
         """Undo ``stop``; idempotent (an unknown or removed handle is not an error)."""
@@ -83,17 +110,17 @@ class Ec2InstanceActions:
     def check(self, action: str) -> None:
         """Every instance action is a direct EC2 call."""
 
-    def terminate(self, instance_ids: Sequence[str]) -> None:
+    def terminate(self, instance_ids: Sequence[str], record: ActionRecord) -> None:
         self.context.clients.call("ec2", "TerminateInstances", InstanceIds=list(instance_ids))
 
-    def stop(self, instance_ids: Sequence[str]) -> str:
+    def stop(self, instance_ids: Sequence[str], record: ActionRecord) -> str:
         handle = f"ec2-stop/{next(self._handles)}"
         # Held before the call: a stop that failed half-way is still undone by remove.
         self._stopped[handle] = tuple(instance_ids)
         stop_tagged(self.context.clients, instance_ids, run_id=self.context.run_id)
         return handle
 
-    def reboot(self, instance_ids: Sequence[str]) -> None:
+    def reboot(self, instance_ids: Sequence[str], record: ActionRecord) -> None:
         self.context.clients.call("ec2", "RebootInstances", InstanceIds=list(instance_ids))
 
     def remove(self, handle: str) -> None:
@@ -114,43 +141,17 @@ class Ec2InstanceActions:
         return list(self._stopped)
 
 
-@dataclass(kw_only=True)
-class FisInstanceActionsUnavailable:
-    """``instance_faults = "fis"`` before instance faults through FIS exist: every instance
-    fault is refused at plan time, naming the setting and the way out."""
-
-    context: ActionContext
-    kind: str = "fis"
-
-    def check(self, action: str) -> None:
-        raise ConfigError(
-            f'[tool.chaoskit.env.{self.context.env}] instance_faults = "fis" (the default): '
-            f"{INSTANCE_ACTIONS.get(action, action)} through an FIS experiment is not "
-            f'available in this version; set instance_faults = "ec2" to inject instance '
-            f"faults with direct EC2 calls."
-        )
-
-    def terminate(self, instance_ids: Sequence[str]) -> None:
-        self.check("terminate")
-
-    def stop(self, instance_ids: Sequence[str]) -> str:
-        self.check("stop_instances")
-        raise AssertionError("check refuses every action")
-
-    def reboot(self, instance_ids: Sequence[str]) -> None:
-        self.check("reboot_instances")
-
-    def remove(self, handle: str) -> None:
-        """Nothing can have been stopped through it."""
-
-    def active(self) -> list[str]:
-        return []
-
-
 # instance_faults -> how to make its InstanceActions.
+def _through_fis(context: ActionContext) -> InstanceActions:
+    # A module of its own, built on this one's context and record: imported when chosen.
+    from chaoskit.providers.aws.fis_instance_actions import FisInstanceActions
+
+    return FisInstanceActions(context=context)
+
+
 MAKERS: Mapping[str, Callable[[ActionContext], InstanceActions]] = {
     "ec2": lambda context: Ec2InstanceActions(context=context),
-    "fis": lambda context: FisInstanceActionsUnavailable(context=context),
+    "fis": _through_fis,
 }
 
 

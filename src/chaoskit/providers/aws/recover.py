@@ -7,21 +7,32 @@ the credentials reach the same account before anything else. Then, per fault lef
   that still carry the run's ``chaoskit:stopped-by-run`` tag;
 - a fault whose undo never reached the journal is looked for the same way, by the tag, on
   its instances: a stop found is undone, and nothing else of ours can still be active;
-- a termination or a reboot ends by itself (``wait_healthy``): nothing to undo.
+- a termination or a reboot ends by itself (``wait_healthy``): nothing to undo;
+- an FIS experiment (``stop_fis_experiment``) is stopped unless it has ended, waited for
+  until it has, its template deleted, and the instances it stopped (``start_instances``)
+  started again.
 
-Anything else (an undo of a kind this version does not know) is left for a human.
+Then, for a run that could start FIS experiments (it recorded an FIS role, or its journal
+names an experiment), every experiment tagged with the run's id that has not ended is
+stopped and the run's templates are deleted (``fis_recover.recover_run``), whether or not
+their ids reached the journal. Anything else (an undo of a kind this version does not know)
+is left for a human.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chaoskit.clock import SystemClock
 from chaoskit.errors import ChaoskitError
 from chaoskit.providers.aws.account import caller_identity
+from chaoskit.providers.aws.calls import RetryingClient
 from chaoskit.providers.aws.clients import AwsClients
+from chaoskit.providers.aws.fis_calls import FisCallError, WaitTimeout
+from chaoskit.providers.aws.fis_recover import recover_run as recover_fis_run
+from chaoskit.providers.aws.fis_recover import settle_experiment
 from chaoskit.providers.aws.instance_actions import STOPPING_TIMEOUT
 from chaoskit.providers.aws.stopping import start_again
 from chaoskit.typing import Clock
@@ -80,7 +91,31 @@ def recover_run(
             f"with credentials of account {account}",
         )
     undoing = _Undoing(clients=clients, run_id=run_id, clock=clock or SystemClock(), poll=poll)
-    return [undoing.settle(intent) for intent in left]
+    settled = [undoing.settle(intent) for intent in left]
+    if not settings.get("fis_role_arn") and not any(_is_fis(i.undo) for i in left):
+        return settled  # the run could not start an FIS experiment
+    swept = recover_fis_run(undoing.fis, run_id, clock=undoing.clock, poll=poll)
+    # What the sweep found belongs to the intents that may be an FIS experiment: those
+    # whose undo says so, and those whose undo never reached the journal.
+    ours = [i.injection_id for i in left if i.undo is None or _is_fis(i.undo)] or [
+        i.injection_id for i in left
+    ]
+    return [
+        _with_sweep(settlement, swept.describe(), swept.settled)
+        if settlement.injection_id in ours and (swept.stopped or not swept.settled)
+        else settlement
+        for settlement in settled
+    ]
+
+
+def _is_fis(undo: Mapping[str, object] | None) -> bool:
+    return undo is not None and undo.get("op") == "stop_fis_experiment"
+
+
+def _with_sweep(settlement: Settlement, swept: str, ok: bool) -> Settlement:
+    return replace(
+        settlement, settled=settlement.settled and ok, note=f"{settlement.note}; {swept}"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,9 +125,15 @@ class _Undoing:
     clock: Clock
     poll: float
 
+    @property
+    def fis(self) -> Any:
+        return RetryingClient(self.clients.client("fis"), policy=self.clients.policy)
+
     def settle(self, intent: LeftOpen) -> Settlement:
         undo = intent.undo
         op = None if undo is None else undo.get("op")
+        if undo is not None and op == "stop_fis_experiment":
+            return self._settle_fis(intent, undo)
         try:
             if undo is None or (
                 op == "remove_fault" and str(undo.get("handle", "")).startswith("ec2-stop/")
@@ -118,6 +159,36 @@ class _Undoing:
             note=f"this version cannot undo {dict(undo or {})!r}; revert it by hand",
         )
 
+    def _settle_fis(self, intent: LeftOpen, undo: Mapping[str, object]) -> Settlement:
+        experiment_id, template_id = undo.get("experiment_id"), undo.get("template_id")
+        if not isinstance(experiment_id, str):
+            return Settlement(
+                injection_id=intent.injection_id,
+                settled=False,
+                note=f"the undo names no FIS experiment ({dict(undo)!r}); look for experiments "
+                f"tagged chaoskit:run-id = {self.run_id} (aws fis list-experiments)",
+            )
+        try:
+            note = settle_experiment(
+                self.fis,
+                experiment_id,
+                template_id if isinstance(template_id, str) else None,
+                clock=self.clock,
+                poll=self.poll,
+            )
+            restarts = _instance_ids(undo, key="start_instances")
+            if restarts:
+                restarted = self._start(intent, restarts)
+                note = f"{note}; {restarted.note}"
+        except (ChaoskitError, FisCallError, WaitTimeout) as error:
+            return Settlement(
+                injection_id=intent.injection_id,
+                settled=False,
+                note=f"FIS experiment {experiment_id} may still be running: {error}; stop it "
+                f"with `aws fis stop-experiment --id {experiment_id}`",
+            )
+        return Settlement(injection_id=intent.injection_id, settled=True, note=note)
+
     def _start(self, intent: LeftOpen, instance_ids: Sequence[str]) -> Settlement:
         restarted = start_again(
             self.clients,
@@ -130,8 +201,10 @@ class _Undoing:
         return Settlement(injection_id=intent.injection_id, settled=True, note=restarted.describe())
 
 
-def _instance_ids(undo: Mapping[str, object] | None) -> tuple[str, ...]:
-    ids = None if undo is None else undo.get("instance_ids")
+def _instance_ids(
+    undo: Mapping[str, object] | None, *, key: str = "instance_ids"
+) -> tuple[str, ...]:
+    ids = None if undo is None else undo.get(key)
     if isinstance(ids, list) and all(isinstance(i, str) for i in ids):
         return tuple(ids)
     return ()

@@ -42,7 +42,7 @@ class Restarted:
         if self.gone:
             parts.append(f"{', '.join(self.gone)} terminated meanwhile (nothing to start)")
         if self.not_stopped:
-            parts.append(f"{', '.join(self.not_stopped)} not stopped by this run")
+            parts.append(f"{', '.join(self.not_stopped)} not stopped: nothing to start")
         return "; ".join(parts) or "nothing to start"
 
 

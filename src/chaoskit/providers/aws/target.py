@@ -3,14 +3,20 @@
 Before any write the target checks, with fresh Describe calls, that every instance asked for
 is one of its own live instances and that their number is within the blast radius
 (``max_count``, ``max_percent`` of its live instances rounded down); faults are refused the
-same way at plan time (``check_fault``). Proxy-only faults (latency, bandwidth, HTTP errors,
-CPU stress) are refused at plan time too: an EC2 instance has no chaoskit proxy in front.
+same way at plan time (``check_fault``). ``Latency`` runs as an FIS experiment (SSM's
+AWSFIS-Run-Network-Latency); the other proxy-only faults (bandwidth, HTTP errors, ...) and CPU
+stress are refused at plan time: an EC2 instance has no chaoskit proxy in front.
+
+Faults call it inside ``recording(plan)`` (``chaoskit.typing.RecordsFaults``): the FIS
+experiment an action starts is bounded by the plan's hold, and named in the injection's undo
+and details.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from fractions import Fraction
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
@@ -18,7 +24,12 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fix
 from chaoskit.config.aws import AwsTargetSettings
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.aws.clients import AwsClients
-from chaoskit.providers.aws.instance_actions import INSTANCE_ACTIONS, InstanceActions
+from chaoskit.providers.aws.fis_instance_actions import FisInstanceActions
+from chaoskit.providers.aws.instance_actions import (
+    INSTANCE_ACTIONS,
+    ActionRecord,
+    InstanceActions,
+)
 from chaoskit.providers.aws.instances import (
     Ec2Instance,
     describe_ids,
@@ -27,7 +38,10 @@ from chaoskit.providers.aws.instances import (
     with_groups,
 )
 from chaoskit.typing import Clock
-from chaoskit.vocabulary import Instance, NetworkFault
+from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
+
+# Network faults an EC2 instance takes through FIS, by fault name.
+FIS_NETWORK_FAULTS = ("Latency",)
 
 
 class _NotYet(ProviderError):
@@ -42,6 +56,7 @@ class AwsTarget:
         spec: AwsTargetSettings,
         clients: AwsClients,
         actions: InstanceActions,
+        fis: FisInstanceActions,
         clock: Clock,
         poll: float = 5.0,
     ) -> None:
@@ -50,6 +65,8 @@ class AwsTarget:
         self.spec = spec
         self._clients = clients
         self._actions = actions
+        self._fis = fis  # latency, whatever instance_faults says
+        self._record: ActionRecord | None = None  # of the fault being injected
         self._clock = clock
         self._poll = poll
         # Capacity lost and not yet restored: since when, which groups must refill, and
@@ -66,14 +83,17 @@ class AwsTarget:
         return [i.as_instance(self.name) for i in self._live()]
 
     def check_fault(self, *, fault: str, action: str, instance_ids: Sequence[str], of: int) -> None:
-        if action not in INSTANCE_ACTIONS:
+        if action == "add_network_fault" and fault in FIS_NETWORK_FAULTS:
+            self._fis.check(fault)
+        elif action in INSTANCE_ACTIONS:
+            self._actions.check(action)
+        else:
             raise ConfigError(
                 f"{fault} on target {self.name!r}: the aws provider (environment "
                 f"{self.env!r}) cannot inject {fault}; on EC2 instances it injects "
-                f"{', '.join(INSTANCE_ACTIONS.values())}. Run {fault} against the local "
-                f"environment, or choose one of those."
+                f"{', '.join([*INSTANCE_ACTIONS.values(), *FIS_NETWORK_FAULTS])}. Run {fault} "
+                f"against the local environment, or choose one of those."
             )
-        self._actions.check(action)
         limit = self.blast_radius(of)
         if len(instance_ids) > limit:
             raise ConfigError(
@@ -94,36 +114,51 @@ class AwsTarget:
             limits.append(math.floor(Fraction(str(self.spec.max_percent)) * live / 100))
         return min(limits)
 
+    @contextmanager
+    def recording(self, plan: FaultPlan) -> Iterator[ActionRecord]:
+        record = ActionRecord(fault=plan.fault, hold=plan.hold)
+        self._record = record
+        try:
+            yield record
+        finally:
+            self._record = None
+
     def terminate(self, instance_ids: Sequence[str]) -> None:
         victims = self._checked("terminate", "TerminateInstances", instance_ids)
         self._note_loss(victims, returning=False)
-        self._actions.terminate(instance_ids)
+        self._actions.terminate(instance_ids, self._current())
 
     def stop_instances(self, instance_ids: Sequence[str]) -> str:
         victims = self._checked("stop_instances", "StopInstances", instance_ids)
         self._note_loss(victims, returning=True)
-        return self._actions.stop(instance_ids)
+        return self._actions.stop(instance_ids, self._current())
 
     def reboot_instances(self, instance_ids: Sequence[str]) -> None:
         victims = self._checked("reboot_instances", "RebootInstances", instance_ids)
         self._note_loss(victims, returning=True)
-        self._actions.reboot(instance_ids)
+        self._actions.reboot(instance_ids, self._current())
 
     def add_network_fault(self, instance_ids: Sequence[str], fault: NetworkFault) -> str:
-        self.check_fault(
-            fault=f"a {fault.kind} fault", action="add_network_fault", instance_ids=(), of=0
-        )
-        raise AssertionError("check_fault refuses network faults")
+        name = "Latency" if fault.kind == "latency" else f"a {fault.kind} fault"
+        self._checked("add_network_fault", name, instance_ids)
+        return self._fis.latency(instance_ids, fault, self._current())
 
     def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
         self.check_fault(fault="StressCpu", action="stress_cpu", instance_ids=(), of=0)
         raise AssertionError("check_fault refuses CPU stress")
 
     def remove_fault(self, handle: str) -> None:
-        self._actions.remove(handle)
+        if handle in self._fis.active():
+            self._fis.remove(handle)
+        else:
+            self._actions.remove(handle)
 
     def active_faults(self) -> list[str]:
-        return self._actions.active()
+        return sorted({*self._actions.active(), *self._fis.active()})
+
+    def _current(self) -> ActionRecord:
+        """The record of the fault being injected; a fresh one for a call made outside one."""
+        return self._record or ActionRecord()
 
     def wait_healthy(self, timeout: float) -> float | None:
         """Wait until every Auto Scaling group that lost an instance is back at its desired

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fis_library import library
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError, InjectionError
@@ -34,13 +35,7 @@ START, END = "<!-- template-table:start -->", "<!-- template-table:end -->"
 LONGEST = 2.0
 
 
-def _library() -> Path | None:
-    configured = os.environ.get("CHAOSKIT_FIS_TEMPLATE_DIR")
-    folder = Path(configured) if configured else ROOT.parent / "shared" / "fis-templates"
-    return folder if folder.is_dir() else None
-
-
-LIBRARY = _library()
+LIBRARY = library()
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from tests import aws_fleet
+from tests.fis_library import library
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError, InjectionError
@@ -475,3 +477,55 @@ def test_recover_of_a_run_without_fis_asks_nothing_of_fis(moto: None) -> None:
     assert not any(
         op.endswith(("Experiments", "ExperimentTemplates")) for op in recorder.operations
     )
+
+
+LIBRARY = library()
+# The library's templates on EC2 (every target an EC2 resource), planned as they are.
+EC2_TEMPLATES = sorted(
+    path
+    for path in (LIBRARY.glob("*.json") if LIBRARY else ())
+    if (targets := json.loads(path.read_text()).get("targets"))
+    and all(t["resourceType"].startswith("aws:ec2:") for t in targets.values())
+)
+
+
+@pytest.mark.skipif(LIBRARY is None, reason="AWS's FIS template library is not beside the repo")
+@pytest.mark.parametrize("path", EC2_TEMPLATES, ids=lambda path: path.stem)
+def test_each_ec2_template_of_the_library_plans_in_a_dry_run_with_reads_only(
+    moto: None, path: Path
+) -> None:
+    body = json.loads(path.read_text())
+    # One running instance carrying each instance target's tags, as the template expects.
+    tagged = {}
+    for name, target in body["targets"].items():
+        if target["resourceType"] == "aws:ec2:instance":
+            tags = [{"Key": k, "Value": v} for k, v in target["resourceTags"].items()]
+            [launched] = aws_fleet.client("ec2").run_instances(
+                ImageId="ami-12c6146b",
+                MinCount=1,
+                MaxCount=1,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )["Instances"]
+            tagged[name] = launched["InstanceId"]
+    recorder = Recorder()
+    env = open_env(recorder)
+    printed: list[str] = []
+    dry = DryRun(
+        settings=ExperimentSettings(
+            name="test_x", objectives=(error_rate(below="1%"),), baseline=5, recovery=5
+        ),
+        env=env,
+        rng=random.Random(0),
+        notify=printed.append,
+    )
+    dry.inject(faults.FisExperiment(template=path), hold="5m")
+    assert recorder.writes() == []
+    for name, action in body["actions"].items():
+        assert any(
+            line.startswith(f"dry run:   action {name}: {action['actionId']}") for line in printed
+        ), printed
+    for name, instance_id in tagged.items():
+        # Resolved as FIS would resolve the tags now: the instance carrying them.
+        [line] = [line for line in printed if line.startswith(f"dry run:   target {name}:")]
+        assert instance_id in line, line
+    assert templates() == [] and experiments() == {}

@@ -4,12 +4,12 @@ template chaoskit generates passes the same check with the role, alarms and tag 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.fis_library import library
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError
@@ -32,14 +32,7 @@ FUNCTION = "arn:aws:lambda:eu-west-1:111122223333:function:checkout"
 APP_ROLE = "arn:aws:iam::111122223333:role/scaler"
 
 
-def _shared_template_dir() -> Path | None:
-    """AWS's public template library beside the repository, or where the variable says."""
-    configured = os.environ.get("CHAOSKIT_FIS_TEMPLATE_DIR")
-    folder = Path(configured) if configured else ROOT.parent / "shared" / "fis-templates"
-    return folder if folder.is_dir() else None
-
-
-SHARED = _shared_template_dir()
+SHARED = library()
 SHARED_FILES = sorted(SHARED.glob("*.json")) if SHARED else []
 # The published templates FIS would refuse, and the field each is refused for.
 SHARED_REJECTED = {

@@ -341,3 +341,23 @@ def test_the_fake_load_shapes_invalid_seconds_and_the_whole_game_day_is_decided(
     assert result.outcome == "passed", result.reason
     [p99] = [m for m in result.measurements if m.window == "recovery" and m.kind == "latency"]
     assert p99.samples == 1200 and "4.7 ms late at worst" in p99.reason
+
+
+def test_a_baseline_of_lagging_seconds_leaves_recovery_untimed_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    # Every baseline second lagged (a busy generator): the error rate counts them, but they
+    # give no band to time recovery against.
+    def traffic(second: int) -> Traffic:
+        lagging = second < START + 8
+        return Traffic(requests=200, invalid="load generator busy" if lagging else "", lag_ms=4.0)
+
+    experiment = _experiment(
+        tmp_path, objectives=(slo.error_rate(below="1%"),), rto=3.0, traffic=traffic
+    )
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="6s"))
+    [rto] = [m for m in result.measurements if m.kind == "recovery"]
+    assert (rto.status, rto.shown) == ("inconclusive", "n/a"), rto
+    assert rto.reason.startswith("no baseline band to time recovery against")
+    assert result.cause == "inconclusive", result.reason
+    assert result.injections[0].recovered_after is None

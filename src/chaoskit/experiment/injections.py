@@ -278,7 +278,10 @@ class InjectionLedger:
         return phases
 
     def note_recoveries(self, recoveries: Sequence[Recovery]) -> None:
-        """Keep the verdict's time to detect and to recover, one per fault that took effect."""
+        """Keep the verdict's time to detect and to recover, one per fault that took effect
+        (none when they could not be timed)."""
+        if not recoveries:
+            return
         for active, recovery in zip(self.injected(), recoveries, strict=True):
             active.detected_after = recovery.detected_after
             active.recovered_after = recovery.recovered_after

@@ -118,6 +118,8 @@ class Verdict:
                 self._judge_rto(phase.name, recovery)
                 for phase, recovery in zip(faults, recoveries, strict=True)
             ]
+        elif self.rto is not None:
+            measurements += [self._rto_untimed(phase.name) for phase in faults]
         budget = self._budget_use(faults, seconds, end, baseline)
         if budget is not None:
             measurements.append(budget)
@@ -234,7 +236,8 @@ class Verdict:
         end: float,
         baseline: Window | None,
     ) -> list[Recovery]:
-        """Time to detect and to recover for each fault (a phase from injection to revert)."""
+        """Time to detect and to recover for each fault (a phase from injection to revert);
+        none at all when the baseline gives no band to time them against."""
         limits = limits_from(baseline) if baseline is not None else None
         if limits is None:
             return []
@@ -275,6 +278,24 @@ class Verdict:
             long_window=math.ceil(held),
         )
         return budget_verdict(budget, use, window="fault to end")
+
+    def _rto_untimed(self, window: str) -> Measurement:
+        """The RTO of a fault whose recovery could not be timed: no band to time it against."""
+        rto = self.rto
+        assert rto is not None
+        return Measurement(
+            objective=f"recovery <= {format_duration(rto)}",
+            objective_key=objective_key("rto", float(rto)),
+            kind="recovery",
+            limit=rto,
+            window=window,
+            value=None,
+            shown="n/a",
+            status="inconclusive",
+            samples=0,
+            reason="no baseline band to time recovery against: no counted second of the "
+            "baseline had a successful request",
+        )
 
     def _judge_rto(self, window: str, recovery: Recovery) -> Measurement:
         rto = self.rto

@@ -253,6 +253,44 @@ def test_stopping_is_bounded_by_the_hold_and_reverting_stops_it_and_starts_the_i
     assert len(recorder.operations) == calls  # reverting again does nothing
 
 
+class InterruptOnFirstSleep(FakeClock):
+    """Runs ``before`` then raises KeyboardInterrupt (Ctrl-C, or SIGTERM as chaoskit raises
+    it) the first time a wait sleeps; sleeps as FakeClock afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Any = None
+
+    def sleep(self, seconds: float) -> None:
+        before, self.before = self.before, None
+        if before is not None:
+            before()
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+def test_a_ctrl_c_while_a_stop_experiment_starts_leaves_nothing_stopped_or_running(
+    moto: None,
+) -> None:
+    clock = InterruptOnFirstSleep()
+    env = AwsEnvironment.open(
+        name="staging",
+        settings=aws_fleet.settings(instance_faults="fis", fis_role_arn=ROLE),
+        run_id="run-1",
+        clock=clock,
+    )
+    fault = faults.StopInstances(target="web")
+    plan = replace(fault.plan(env, random.Random(0)), hold=90.0)
+    [victim] = plan.instance_ids
+    # moto's FIS stops nothing: stop the instance as FIS does once the experiment starts.
+    clock.before = lambda: aws_fleet.client("ec2").stop_instances(InstanceIds=[victim])
+    with pytest.raises(KeyboardInterrupt):
+        fault.inject(plan, env)
+    assert set(experiments().values()) == {"stopped"}
+    assert templates() == []
+    assert aws_fleet.states()[victim] == "running"
+
+
 def test_rebooting_runs_the_reboot_action(moto: None) -> None:
     recorder = Recorder()
     env = open_env(recorder)

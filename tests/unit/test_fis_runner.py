@@ -206,6 +206,45 @@ def test_an_experiment_that_never_starts_is_stopped_within_the_timeout(fis: Any)
     assert clock.now() - FakeClock().now() <= 10 + 2
 
 
+class InterruptedOnce(FakeClock):
+    """Ctrl-C (or SIGTERM, which chaoskit raises as KeyboardInterrupt) during the first sleep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def sleep(self, seconds: float) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+def test_a_ctrl_c_while_the_experiment_starts_stops_it_and_deletes_its_template(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("initiating"))  # then the wait sleeps: Ctrl-C
+    looks(stubber, experiment("initiating"))
+    stubber.add_response("stop_experiment", experiment("stopping"), {"id": "EXP1"})
+    looks(stubber, experiment("stopped"))
+    deleted(stubber)
+    with pytest.raises(KeyboardInterrupt):
+        env_over(client, InterruptedOnce()).run_fis(TEMPLATE, timeout=60)
+    # The fixture checks that every queued call was made: stopped, waited for, deleted.
+
+
+def test_a_ctrl_c_whose_clean_up_fails_stays_a_ctrl_c_saying_what_may_run(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("initiating"), experiment("initiating"))
+    stubber.add_client_error("stop_experiment", service_error_code="AccessDeniedException")
+    with pytest.raises(KeyboardInterrupt) as caught:
+        env_over(client, InterruptedOnce()).run_fis(TEMPLATE, timeout=60)
+    [note] = caught.value.__notes__
+    assert "FIS experiment EXP1 (template EXT1) may still be running" in note
+    assert "aws fis stop-experiment --id EXP1" in note
+
+
 def test_access_denied_names_the_permission_to_grant(fis: Any) -> None:
     client, stubber = fis
     stubber.add_client_error(

@@ -202,6 +202,23 @@ class InjectionLedger:
             if isinstance(error, ChaoskitError):
                 raise
             raise InjectionError(f"{plan.fault}: {error}") from error
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM mid-call: whether the fault took effect is unknown, so the
+            # intent stays open for revert_all to report and `chaoskit recover` to settle.
+            failure = active.failure(
+                RevertError(
+                    f"{plan.fault} on {', '.join(plan.instance_ids) or plan.target} may be "
+                    f"active: injecting it was interrupted before it said whether it took "
+                    f"effect. Check it, or run `chaoskit recover`."
+                )
+            )
+            active.error, active.maybe_active = failure.error, True
+            self._failures[active.injection_id] = failure
+            self._journal.append(
+                FaultRevertFailed(injection_id=active.injection_id, error=failure.error)
+            )
+            interrupted.add_note(f"chaoskit: {failure.message}")
+            raise
         active.injection = injection
         active.injected_at = self._clock.now()
         self._journal.append(

@@ -95,6 +95,16 @@ class FisInstanceActions:
                     f"them (aws ec2 start-instances), or run chaoskit recover."
                 ) from error
             raise
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM: the runner stopped the experiment; start what it stopped.
+            try:
+                self.remove(handle)
+            except ChaoskitError as cleanup:
+                interrupted.add_note(
+                    f"chaoskit: starting {', '.join(ids)} again failed ({cleanup}); they may "
+                    f"be stopped: start them (aws ec2 start-instances), or run chaoskit recover."
+                )
+            raise
         self._held[handle].run = run
         record.restarts = tuple(ids)
         return handle

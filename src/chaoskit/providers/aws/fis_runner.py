@@ -204,6 +204,10 @@ class FisExperimentRun:
             )
         except FisCallError as error:
             self._cleanup_after(InjectionError(f"FIS experiment {self.experiment_id}: {error}"))
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM before the caller holds the run: nobody else could stop it.
+            self._stop_interrupted(interrupted)
+            raise
         if status_of(self.last) in ("running", "completed"):
             return
         self._raise_for_status()
@@ -260,6 +264,14 @@ class FisExperimentRun:
                 timeout=self.settings.stop_timeout,
                 poll=self.settings.poll,
             )
+
+    def _stop_interrupted(self, interrupted: BaseException) -> None:
+        """Stop the experiment (bounded by ``stop_timeout``) and delete its template while
+        ``interrupted`` propagates; a failure is noted on it, so a Ctrl-C stays a Ctrl-C."""
+        try:
+            self.revert()
+        except RevertError as failed:
+            interrupted.add_note(f"chaoskit: {failed}")
 
     def _cleanup_after(self, error: InjectionError) -> NoReturn:
         """Leave nothing behind of an experiment that did not become a fault, then raise

@@ -187,8 +187,9 @@ class FisRun(Protocol):
         """For the journal: experiment id, template id, the last state seen, each action's."""
 
     def halt_reason(self) -> str | None:
-        """Looks at the experiment now: why a stop condition (or someone outside chaoskit)
-        ended it, or None while it runs or after it completed on its own."""
+        """Looks at the experiment now: why FIS failed it, or why a stop condition (or
+        someone outside chaoskit) ended it; None while it runs, once it completed, or after
+        chaoskit stopped it. After the revert, what the revert found (no call)."""
 
     def revert(self) -> None:
         """Stop it unless it has ended, wait until it has, delete the templates chaoskit

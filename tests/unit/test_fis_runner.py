@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,12 +21,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 from tests.fis_support import ACCOUNT, REGION, ROLE, FisOnlyEnvironment
 
-from chaoskit import faults
+from chaoskit import faults, slo
 from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
+from chaoskit.experiment import Experiment, ExperimentSettings, JournalWriter
 from chaoskit.faults.fis_builders import latency_template
 from chaoskit.providers.aws.fis_recover import recover_run
 from chaoskit.providers.aws.fis_runner import FisService, FisSettings
-from chaoskit.testing import FakeClock, FakeEnvironment
+from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver
 
 ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:web-5xx"
 INSTANCE = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"
@@ -189,6 +191,66 @@ def test_a_stop_alarm_during_the_hold_is_a_halt_and_reverting_only_cleans_up(fis
     injection.revert()
     assert injection.details["state"] == "stopped"
     assert injection.details["actions"] == {"wait": "stopped"}
+
+
+def lifecycle(client: Any, tmp_path: Path) -> Experiment:
+    clock = FakeClock()
+    return Experiment(
+        settings=ExperimentSettings(
+            name="fis", objectives=(slo.error_rate(below="1%"),), baseline=5.0, recovery=6.0
+        ),
+        env=env_over(client, clock),
+        load=FakeLoadDriver(),
+        journal=JournalWriter(tmp_path / "run.jsonl"),
+        clock=clock,
+        rng=random.Random(1),
+    )
+
+
+SSM_FAILED = "Action chaoskit-action failed: the SSM command failed on i-0123456789abcdef0"
+
+
+def test_an_experiment_fis_fails_during_the_hold_fails_the_experiment_with_fis_reason(
+    fis: Any, tmp_path: Path
+) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"))  # started
+    looks(stubber, experiment("running"))  # the hold's look at 2 s
+    looks(stubber, experiment("failed", SSM_FAILED))  # at 4 s: the hold ends at once
+    looks(stubber, experiment("failed", SSM_FAILED))  # reverting: it has ended, no stop
+    deleted(stubber)
+    chaos = lifecycle(client, tmp_path)
+    result = chaos.run(lambda c: c.inject(faults.FisExperiment(template=TEMPLATE), hold="20s"))
+    assert result.outcome == "failed" and result.cause == "halted"
+    assert "FIS experiment EXP1 (template EXT1) failed: " + SSM_FAILED in result.reason
+    [fault] = [phase for phase in result.phases if phase.kind == "fault"]
+    assert fault.end - fault.start < 20
+    assert result.injections[0].status == "reverted"
+    assert result.injections[0].details["state"] == "failed"
+
+
+def test_an_experiment_fis_failed_after_the_last_look_fails_the_experiment_at_revert(
+    fis: Any, tmp_path: Path
+) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"), experiment("running"))  # started; the look at 2 s
+    looks(stubber, experiment("failed", SSM_FAILED))  # reverting finds it failed
+    deleted(stubber)
+    chaos = lifecycle(client, tmp_path)
+    result = chaos.run(lambda c: c.inject(faults.FisExperiment(template=TEMPLATE), hold="3s"))
+    assert result.outcome == "failed" and result.cause == "halted"
+    assert SSM_FAILED in result.reason
+    assert result.injections[0].status == "reverted"  # nothing is left active
+
+
+def test_an_experiment_cancelled_outside_chaoskit_halts_the_hold(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"), experiment("cancelled", "Cancelled by an operator"))
+    injection = inject(client, faults.FisExperiment(template=TEMPLATE))
+    assert "Cancelled by an operator" in (injection.halt_reason() or "")
 
 
 def test_an_experiment_that_never_starts_is_stopped_within_the_timeout(fis: Any) -> None:

@@ -50,6 +50,8 @@ class _Active:
     error: str = ""
     # Injecting failed in a way that leaves unknown whether the fault took effect.
     maybe_active: bool = False
+    # ``ended_on_their_own`` asked it once it was reverted (once is enough: it has ended).
+    asked_how_it_ended: bool = False
     detected_after: float | None = None
     recovered_after: float | None = None
 
@@ -278,6 +280,20 @@ class InjectionLedger:
             except RevertError:
                 failures.append(self._failures[active.injection_id])
         return tuple(failures)
+
+    def ended_on_their_own(self) -> str | None:
+        """Why a reverted fault that something other than chaoskit can end had ended before
+        its revert (FIS failed the experiment after the hold's last look), or None."""
+        for active in self.injected():
+            injection = active.injection
+            if active.reverted_at is None or active.asked_how_it_ended:
+                continue
+            active.asked_how_it_ended = True
+            if isinstance(injection, Halting):
+                reason = injection.halt_reason()
+                if reason is not None:
+                    return reason
+        return None
 
     def injected(self) -> list[_Active]:
         """The faults that took effect, in order."""

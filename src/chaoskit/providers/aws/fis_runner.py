@@ -12,6 +12,8 @@
   InjectionError carrying FIS's reason; stopped before chaoskit stopped it (a stop alarm, or
   someone in the console) is ``Halted``.
 
+During the hold, ``halt_reason`` says when FIS failed the experiment, or it was stopped or
+cancelled without chaoskit asking; after the revert, it says so of what the revert found.
 The returned ``FisExperimentRun`` reverts by stopping the experiment unless it has ended,
 waiting until it has, and deleting the template chaoskit created; reverting again does
 nothing. Whatever a killed run leaves behind, ``fis_recover.recover_run`` finds by its tag.
@@ -220,12 +222,22 @@ class FisExperimentRun:
         self._cleanup_after(InjectionError(f"{what} {status}: {reason_of(self.last)}"))
 
     def halt_reason(self) -> str | None:
-        self.last = self._look()
+        """Why the experiment ended without chaoskit: FIS failed it (its reason), or it was
+        stopped or cancelled by a stop condition or someone outside chaoskit; None while it
+        runs or after chaoskit stopped it. Once reverted, what the revert found."""
+        if not self._reverted:
+            self.last = self._look()
         status = status_of(self.last)
-        if status in ("stopping", "stopped") and not self._stop_requested:
+        if status == "failed":
             return (
-                f"FIS stopped experiment {self.experiment_id} (a stop condition, or someone "
-                f"outside chaoskit): {reason_of(self.last)}"
+                f"FIS experiment {self.experiment_id} (template {self.template_id}) failed: "
+                f"{reason_of(self.last)}"
+            )
+        if status in ("stopping", "stopped", "cancelled") and not self._stop_requested:
+            return (
+                f"FIS {'cancelled' if status == 'cancelled' else 'stopped'} experiment "
+                f"{self.experiment_id} (a stop condition, or someone outside chaoskit): "
+                f"{reason_of(self.last)}"
             )
         return None
 

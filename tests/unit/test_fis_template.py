@@ -324,3 +324,65 @@ def test_generated_fault_values_refuse_what_fis_would() -> None:
     action = internal.template()["actions"]["chaoskit-action"]
     assert action["actionId"] == "aws:fis:inject-api-internal-error"
     assert action["parameters"]["operations"] == "RunInstances,StartInstances"
+
+
+def send_command(document: str, **parameters: str) -> dict[str, object]:
+    return {
+        "description": "an SSM document on one instance",
+        "roleArn": ROLE,
+        "stopConditions": [{"source": "none"}],
+        "targets": {
+            "One": {
+                "resourceType": "aws:ec2:instance",
+                "resourceArns": INSTANCES[:1],
+                "selectionMode": "ALL",
+            }
+        },
+        "actions": {
+            "run": {
+                "actionId": "aws:ssm:send-command",
+                "parameters": {
+                    "documentArn": f"arn:aws:ssm:eu-west-1::document/{document}",
+                    "documentParameters": json.dumps(parameters),
+                    "duration": "PT1M",
+                },
+                "targets": {"Instances": "One"},
+            }
+        },
+    }
+
+
+def test_a_document_parameter_the_document_does_not_take_is_refused_naming_what_it_takes() -> None:
+    # SSM refuses a command with a parameter its document does not declare; the plain
+    # latency document has no jitter (the -Sources variant has).
+    body = send_command(
+        "AWSFIS-Run-Network-Latency",
+        DelayMilliseconds="100",
+        JitterMilliseconds="20",
+        DurationSeconds="60",
+    )
+    with pytest.raises(ConfigError) as refused:
+        faults.FisExperiment(template=body)
+    message = str(refused.value)
+    assert "actions.run.parameters.documentParameters" in message
+    assert "AWSFIS-Run-Network-Latency does not take JitterMilliseconds" in message
+    assert "it takes DelayMilliseconds, DurationSeconds, InstallDependencies, Interface" in message
+    assert "AWSFIS-Run-Network-Latency-Sources" in message  # where jitter is taken
+    # What each document declares passes.
+    faults.FisExperiment(
+        template=send_command(
+            "AWSFIS-Run-Network-Latency-Sources",
+            DelayMilliseconds="100",
+            JitterMilliseconds="20",
+            Sources="ALL",
+            DurationSeconds="60",
+        )
+    )
+    faults.FisExperiment(
+        template=send_command("AWSFIS-Run-Kill-Process", ProcessName="shop", Signal="SIGKILL")
+    )
+
+
+def test_the_example_templates_take_only_what_their_documents_declare() -> None:
+    for path in sorted((ROOT / "experiments" / "fis").glob("*.json")):
+        faults.FisExperiment(template=path)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.errors import ConfigError
+from chaoskit.faults.fis_documents import send_command_problems
 
 # Real FIS template ids look like EXTa1b2c3de5f6g7h; moto and LocalStack, which an environment
 # may point ``endpoint_url`` at, give 32 hex digits.
@@ -180,8 +181,9 @@ def _limit_problems(value: Any, shape: Any, path: str) -> list[str]:
 
 
 def semantic_problems(body: Mapping[str, Any]) -> list[str]:
-    """What the model cannot express and FIS refuses: references to undefined targets and
-    actions, a ``startAfter`` cycle, an alarm stop condition without an alarm."""
+    """What the model cannot express and FIS (or SSM) refuses: references to undefined
+    targets and actions, a ``startAfter`` cycle, an alarm stop condition without an alarm,
+    an AWSFIS document parameter the document does not declare."""
     targets = body.get("targets") or {}
     actions = body.get("actions") or {}
     problems = []
@@ -199,6 +201,8 @@ def semantic_problems(body: Mapping[str, Any]) -> list[str]:
                     f'actions.{name}.startAfter: names action "{before}", which the template '
                     f"does not define (its actions: {', '.join(sorted(actions))})."
                 )
+        if action.get("actionId") == "aws:ssm:send-command":
+            problems += send_command_problems(name, action.get("parameters") or {})
     cycle = _start_after_cycle(actions)
     if cycle:
         problems.append(

@@ -237,6 +237,11 @@ class PlansFis(Protocol):
         ARNs, or the resources its tags and filters select (FIS then applies the selection
         mode among them); empty for a target that cannot be resolved without FIS."""
 
+    def check_fis_reach(self, fault: str, template: Mapping[str, Any]) -> None:
+        """ConfigError, naming ``fault``, the template target, the limit and where it is
+        set, when ``template`` could act outside the environment's account or region, on
+        resources outside its targets, or beyond a target's blast radius (read-only)."""
+
 
 class LoadDriver(Protocol):
     """Generates load from separate processes and hands back per-second measurements."""

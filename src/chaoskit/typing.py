@@ -69,6 +69,19 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class DelaysToSources(Protocol):
+    """A target that can limit a latency to the traffic with some sources (addresses, CIDR
+    blocks, domains, zones, ``DYNAMODB``, ``S3``): on AWS, SSM's
+    AWSFIS-Run-Network-Latency-Sources document through FIS."""
+
+    def add_latency_to_sources(
+        self, instance_ids: Sequence[str], fault: NetworkFault, sources: Sequence[str]
+    ) -> str:
+        """Apply the latency ``fault`` to the instances' traffic with ``sources`` only;
+        returns the handle for ``remove_fault``."""
+
+
+@runtime_checkable
 class ChecksFaults(Protocol):
     """A target that refuses some faults at plan time, before any write: ones it cannot do
     (a proxy-only fault on an AWS target) and ones beyond its blast radius. Faults ask it

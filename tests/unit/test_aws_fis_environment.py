@@ -464,6 +464,8 @@ def test_latency_runs_the_fis_network_latency_document_for_the_hold(moto: None) 
         "DurationSeconds": "45",
         "InstallDependencies": "True",
         "Sources": "ALL",
+        # The plain document delays what the instance sends; the -Sources one, told so.
+        "TrafficType": "egress",
     }
     assert parameters["duration"] == "PT1M"
     assert injection.undo["op"] == "stop_fis_experiment"
@@ -471,6 +473,32 @@ def test_latency_runs_the_fis_network_latency_document_for_the_hold(moto: None) 
     # moto runs no SSM command: only the experiment's state says the latency is on.
     injection.revert()
     assert experiments() == {injection.undo["experiment_id"]: "stopped"}
+    assert templates() == []
+
+
+def test_latency_limited_to_sources_runs_the_sources_document_with_them(moto: None) -> None:
+    hold_each_state(3)
+    recorder = Recorder()
+    env = open_env(recorder)
+    fault = faults.Latency(target="web", delay="150ms", sources=["DYNAMODB", "10.0.0.0/16"])
+    assert fault.describe() == "Latency 150ms to DYNAMODB, 10.0.0.0/16 on 1 of web"
+    plan = replace(fault.plan(env, random.Random(0)), hold=45.0)
+    injection = fault.inject(plan, env)
+    [template] = recorder.templates
+    [action] = template["actions"].values()
+    parameters = action["parameters"]
+    assert parameters["documentArn"] == (
+        "arn:aws:ssm:eu-west-1::document/AWSFIS-Run-Network-Latency-Sources"
+    )
+    assert json.loads(parameters["documentParameters"]) == {
+        "DelayMilliseconds": "150",
+        "JitterMilliseconds": "0",
+        "DurationSeconds": "45",
+        "InstallDependencies": "True",
+        "Sources": "DYNAMODB,10.0.0.0/16",
+        "TrafficType": "egress",
+    }
+    injection.revert()
     assert templates() == []
 
 

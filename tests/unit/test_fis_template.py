@@ -281,6 +281,7 @@ def test_latency_runs_the_fis_document_for_no_longer_than_the_hold() -> None:
         "DelayMilliseconds": "50",
         "JitterMilliseconds": "10",
         "Sources": "S3,10.0.0.0/16",
+        "TrafficType": "egress",
         "DurationSeconds": "600",
         "InstallDependencies": "True",
     }

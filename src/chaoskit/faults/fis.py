@@ -23,6 +23,7 @@ from typing import Any
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError
+from chaoskit.faults._provider import provider_of
 from chaoskit.faults.fis_rehearsal import Rehearsal, RehearsalSettings, plan_rehearsal
 from chaoskit.faults.fis_rehearsal.plan import short_scale
 from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
@@ -47,9 +48,7 @@ def fis_environment(
             if template is not None:
                 env.check_fis_reach(fault, template)
         return env
-    provider = getattr(env, "provider", None) or (
-        type(env).__name__.removesuffix("Environment").lower() or "unknown"
-    )
+    provider = provider_of(env)
     raise ConfigError(
         f"{fault} runs as an AWS FIS experiment, which environment {env.name!r} (provider "
         f'{provider!r}) cannot run. Choose an environment with provider = "aws" '

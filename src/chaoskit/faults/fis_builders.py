@@ -118,6 +118,8 @@ def latency_template(
         # The -Sources document requires Sources; ALL keeps the plain document's scope.
         document_parameters["Sources"] = ",".join(sources) if sources else "ALL"
         document_parameters["JitterMilliseconds"] = str(round(jitter * 1000))
+        # Its default is ingress; the plain document delays what the instance sends.
+        document_parameters["TrafficType"] = "egress"
     return _template(
         description=description,
         resource_type="aws:ec2:instance",

@@ -110,9 +110,15 @@ class FisInstanceActions:
         return handle
 
     def latency(
-        self, instance_ids: Sequence[str], fault: NetworkFault, record: ActionRecord
+        self,
+        instance_ids: Sequence[str],
+        fault: NetworkFault,
+        record: ActionRecord,
+        *,
+        sources: Sequence[str] = (),
     ) -> str:
-        """``fault`` (a latency) on the instances' network through SSM; a handle for remove."""
+        """``fault`` (a latency) on the instances' network through SSM, limited to the
+        traffic with ``sources`` when given; a handle for remove."""
         if fault.direction != "downstream" or fault.toxicity < 1:
             raise ConfigError(
                 f"Latency(direction={fault.direction!r}, toxicity={fault.toxicity:g}) on AWS: "
@@ -127,6 +133,7 @@ class FisInstanceActions:
             description=self._description(record, "Latency", ids),
             delay=fault.delay,
             jitter=fault.jitter,
+            sources=sources,
             duration=bound,
         )
         handle = f"fis-latency/{next(self._handles)}"

@@ -143,6 +143,12 @@ class AwsTarget:
         self._checked("add_network_fault", name, instance_ids)
         return self._fis.latency(instance_ids, fault, self._current())
 
+    def add_latency_to_sources(
+        self, instance_ids: Sequence[str], fault: NetworkFault, sources: Sequence[str]
+    ) -> str:
+        self._checked("add_network_fault", "Latency", instance_ids)
+        return self._fis.latency(instance_ids, fault, self._current(), sources=sources)
+
     def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
         self.check_fault(fault="StressCpu", action="stress_cpu", instance_ids=(), of=0)
         raise AssertionError("check_fault refuses CPU stress")

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 from botocore.stub import ANY, Stubber
 from tests.fis_support import ACCOUNT, REGION, ROLE, FisOnlyEnvironment
 
@@ -25,6 +26,7 @@ from chaoskit import faults, slo
 from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
 from chaoskit.experiment import Experiment, ExperimentSettings, JournalWriter
 from chaoskit.faults.fis_builders import latency_template
+from chaoskit.providers.aws.fis_calls import FisCallError
 from chaoskit.providers.aws.fis_recover import recover_run
 from chaoskit.providers.aws.fis_runner import FisService, FisSettings
 from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver
@@ -305,6 +307,82 @@ def test_a_ctrl_c_whose_clean_up_fails_stays_a_ctrl_c_saying_what_may_run(fis: A
     [note] = caught.value.__notes__
     assert "FIS experiment EXP1 (template EXT1) may still be running" in note
     assert "aws fis stop-experiment --id EXP1" in note
+
+
+class StartTimesOut:
+    """The FIS client, except that StartExperiment gets no answer (a read timeout): whether
+    the experiment started is unknown. The Stubber answers everything else."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def start_experiment(self, **params: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url=f"https://fis.{REGION}.amazonaws.com/experiments")
+
+
+def created(stubber: Stubber) -> None:
+    stubber.add_response("create_experiment_template", {"experimentTemplate": {"id": "EXT1"}})
+
+
+def test_a_start_without_an_answer_stops_what_it_started_before_saying_not_injected(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_response(
+        "list_experiments",
+        {"experiments": [{"id": "EXP1", "state": {"status": "running"}}]},
+        {"experimentTemplateId": "EXT1"},
+    )
+    stubber.add_response("stop_experiment", experiment("stopping"), {"id": "EXP1"})
+    looks(stubber, experiment("stopped"))
+    deleted(stubber)
+    with pytest.raises(InjectionError) as failed:
+        env_over(StartTimesOut(client)).run_fis(TEMPLATE, timeout=60)
+    assert not isinstance(failed.value, RevertError)
+    message = str(failed.value)
+    assert "StartExperiment got no answer" in message and "Read timeout" in message
+    assert "it had started EXP1, which was stopped" in message
+
+
+def test_a_start_without_an_answer_that_cannot_be_looked_into_keeps_the_fault_open(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_client_error("list_experiments", service_error_code="AccessDeniedException")
+    with pytest.raises(RevertError) as failed:
+        env_over(StartTimesOut(client)).run_fis(TEMPLATE, timeout=60)
+    message = str(failed.value)
+    assert "an experiment of template EXT1 may be running" in message
+    assert "aws fis list-experiments --experiment-template-id EXT1" in message
+    assert "chaoskit recover" in message
+    assert isinstance(failed.value.__cause__, FisCallError)
+    assert "Read timeout" in str(failed.value.__cause__)
+
+
+def test_a_refused_start_whose_template_cannot_be_deleted_still_says_why_it_did_not_start(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_client_error(
+        "start_experiment",
+        service_error_code="ServiceQuotaExceededException",
+        service_message="Too many running experiments",
+    )
+    stubber.add_client_error(
+        "delete_experiment_template", service_error_code="AccessDeniedException"
+    )
+    with pytest.raises(InjectionError) as failed:
+        env_over(client).run_fis(TEMPLATE, timeout=60)
+    message = str(failed.value)
+    assert "did not start: FIS StartExperiment failed: ServiceQuotaExceededException" in message
+    assert "template EXT1 was not deleted" in message
+    assert "Grant fis:DeleteExperimentTemplate" in message
 
 
 def test_access_denied_names_the_permission_to_grant(fis: Any) -> None:

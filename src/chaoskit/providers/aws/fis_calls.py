@@ -4,7 +4,7 @@ injected clock, so tests run on a fake one)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -74,6 +74,63 @@ def reason_of(experiment: Mapping[str, Any]) -> str:
 def get_experiment(client: Any, experiment_id: str) -> dict[str, Any]:
     experiment: dict[str, Any] = call(client, "get_experiment", id=experiment_id)["experiment"]
     return experiment
+
+
+def fis_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every page of an FIS listing (ListExperiments returns 100 at most), by ``nextToken``."""
+    token: str | None = None
+    while True:
+        page = call(client, operation, **params, **({"nextToken": token} if token else {}))
+        yield page
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def look_at(client: Any, experiment_id: str) -> dict[str, Any]:
+    """The experiment now; one that no longer exists (deleted, or expired) has ended: it is
+    ``stopped``, with FIS's words as the reason."""
+    try:
+        return get_experiment(client, experiment_id)
+    except FisCallError as error:
+        if error.code == "ResourceNotFoundException":
+            return {"id": experiment_id, "state": {"status": "stopped", "reason": str(error)}}
+        raise
+
+
+def stop_until_ended(
+    client: Any,
+    experiment_id: str,
+    *,
+    seen: Mapping[str, Any] | None,
+    clock: Clock,
+    timeout: float,
+    poll: float,
+) -> tuple[dict[str, Any], bool]:
+    """Stop the experiment unless it has ended or is stopping (``seen``: as last seen; None:
+    ask StopExperiment at once, which answers what it found), then wait until it has ended.
+    Returns the experiment as last seen and whether chaoskit's StopExperiment took effect.
+    FisCallError or WaitTimeout (after ``timeout`` seconds) when it could not."""
+    last = dict(seen) if seen is not None else None
+    requested = False
+    if last is None or status_of(last) not in ENDED | {"stopping"}:
+        try:
+            last = call(client, "stop_experiment", id=experiment_id)["experiment"]
+            requested = True
+        except FisCallError as error:
+            # It ended (or went away) before the stop: nothing left to stop.
+            if error.code not in ("ConflictException", "ResourceNotFoundException"):
+                raise
+            last = None
+    if last is None or status_of(last) not in ENDED:
+        last = wait_for(
+            lambda: look_at(client, experiment_id),
+            lambda state: status_of(state) in ENDED,
+            clock=clock,
+            timeout=timeout,
+            poll=poll,
+        )
+    return last, requested
 
 
 def wait_for(

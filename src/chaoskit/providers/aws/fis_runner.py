@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from chaoskit.clock import SystemClock
-from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
+from chaoskit.errors import ChaoskitError, ConfigError, Halted, InjectionError, RevertError
 from chaoskit.faults.fis_template import as_create_input, check_template
 from chaoskit.providers.aws.fis_calls import (
     ENDED,
@@ -36,9 +36,11 @@ from chaoskit.providers.aws.fis_calls import (
     FisCallError,
     WaitTimeout,
     call,
+    fis_pages,
     get_experiment,
     reason_of,
     status_of,
+    stop_until_ended,
     wait_for,
 )
 from chaoskit.typing import Clock
@@ -122,10 +124,9 @@ class FisService:
                 tags={RUN_ID_TAG: self.settings.run_id},
             )
         except FisCallError as error:
-            _delete_template(self.client, template_id)
-            raise InjectionError(
-                f"FIS experiment from template {template_id} did not start: {error}"
-            ) from error
+            if error.code:  # AWS answered: nothing started
+                raise self._without_template(template_id, error) from error
+            raise self._after_unanswered_start(template_id, error) from error
         run = FisExperimentRun(
             client=self.client,
             settings=self.settings,
@@ -135,6 +136,61 @@ class FisService:
         )
         run.wait_started(timeout)
         return run
+
+    def _without_template(self, template_id: str, error: FisCallError) -> InjectionError:
+        """The start was refused: delete the template, and say why it did not start (and
+        that the template is left, if it could not be deleted)."""
+        failed = f"FIS experiment from template {template_id} did not start: {error}"
+        try:
+            _delete_template(self.client, template_id)
+        except FisCallError as cleanup:
+            failed += (
+                f" Its template {template_id} was not deleted ({cleanup}); delete it with "
+                f"`aws fis delete-experiment-template --id {template_id}`."
+            )
+        return InjectionError(failed)
+
+    def _after_unanswered_start(self, template_id: str, error: FisCallError) -> ChaoskitError:
+        """StartExperiment got no answer (a timeout, a lost connection): it may have started.
+        Stop whatever experiments the template has, delete it, and say the fault was not
+        injected; RevertError (the intent stays open) when that cannot be found out."""
+        try:
+            found = [
+                summary
+                for page in fis_pages(
+                    self.client, "list_experiments", experimentTemplateId=template_id
+                )
+                for summary in page.get("experiments") or ()
+            ]
+            for summary in found:
+                stop_until_ended(
+                    self.client,
+                    str(summary["id"]),
+                    seen=summary,
+                    clock=self.settings.clock,
+                    timeout=self.settings.stop_timeout,
+                    poll=self.settings.poll,
+                )
+            _delete_template(self.client, template_id)
+        except (FisCallError, WaitTimeout) as cleanup:
+            return RevertError(
+                f"FIS StartExperiment for template {template_id} got no answer ({error}), and "
+                f"looking for what it started failed ({cleanup}): an experiment of template "
+                f"{template_id} may be running. Look with `aws fis list-experiments "
+                f"--experiment-template-id {template_id}` and stop it, or run `chaoskit "
+                f"recover`."
+            )
+        ids = ", ".join(str(summary["id"]) for summary in found)
+        return InjectionError(
+            f"FIS experiment from template {template_id} did not start: StartExperiment got no "
+            f"answer ({error}); "
+            + (
+                f"it had started {ids}, which {'was' if len(found) == 1 else 'were'} stopped"
+                if found
+                else "no experiment of it had started"
+            )
+            + f", and template {template_id} was deleted."
+        )
 
 
 @dataclass(kw_only=True)

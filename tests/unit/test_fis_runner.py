@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import NoCredentialsError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 from tests.fis_support import ACCOUNT, REGION, ROLE, FisOnlyEnvironment
 
@@ -383,6 +383,30 @@ def test_a_refused_start_whose_template_cannot_be_deleted_still_says_why_it_did_
     assert "did not start: FIS StartExperiment failed: ServiceQuotaExceededException" in message
     assert "template EXT1 was not deleted" in message
     assert "Grant fis:DeleteExperimentTemplate" in message
+
+
+class CredentialsExpire:
+    """The FIS client, except that GetExperiment finds no credentials (they expired, or the
+    profile went away): a failure no retry can mend."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_experiment(self, **params: Any) -> Any:
+        raise NoCredentialsError()
+
+
+def test_a_failure_no_retry_can_mend_is_not_waited_on_until_the_deadline(fis: Any) -> None:
+    client, stubber = fis
+    clock = FakeClock()
+    started(stubber)
+    with pytest.raises(RevertError) as failed:  # it cannot be looked at, nor stopped
+        env_over(CredentialsExpire(client), clock).run_fis(TEMPLATE, timeout=120)
+    assert "Unable to locate credentials" in str(failed.value)
+    assert clock.sleeps == []  # not looked at again and again for 120 s
 
 
 def test_access_denied_names_the_permission_to_grant(fis: Any) -> None:

@@ -293,7 +293,7 @@ def test_fis_durations_are_whole_minutes_within_fis_limits() -> None:
         "PT1M",
         "PT1M",
         "PT2M",
-        "PT60M",
+        "PT1H",
     ]
     with pytest.raises(ConfigError, match=r"from 1 minute to 12 hours"):
         fis_duration(12 * 3600 + 1, field="d")

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults.fis_documents import LATENCY, LATENCY_SOURCES
+from chaoskit.faults.fis_durations import format_iso_duration
 
 # FIS action durations run from one minute to 12 hours (ISO 8601 in the API).
 MIN_ACTION_SECONDS = 60
@@ -53,8 +54,7 @@ def fis_duration(seconds: float, *, field: str) -> str:
             f"{field}={seconds:g}s: an FIS action lasts from 1 minute to 12 hours; give a "
             f"duration in that range."
         )
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"PT{minutes}M"
+    return format_iso_duration(60 * max(1, math.ceil(seconds / 60)))
 
 
 def instance_template(

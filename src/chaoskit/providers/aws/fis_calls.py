@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_result, wait_fixed
 
 from chaoskit.errors import ProviderError
-from chaoskit.providers.aws.calls import DENIED
+from chaoskit.providers.aws.calls import DENIED, paginate
 from chaoskit.typing import Clock
 
 RUN_ID_TAG = "chaoskit:run-id"
@@ -19,22 +19,12 @@ RUN_ID_TAG = "chaoskit:run-id"
 ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
 # Still on its way to running: FIS is resolving targets and preparing the actions.
 STARTING = frozenset({"pending", "initiating"})
-# Error codes worth asking again: the call may succeed a moment later.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
 
 
 class FisCallError(ProviderError):
-    """An FIS request failed; ``code`` is AWS's error code ('' for a connection error)."""
+    """An FIS request failed; ``code`` is AWS's error code ('' when AWS did not answer).
+    Transient failures were retried before it, by the client (``calls.RetryingClient``: the
+    one retry policy)."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
@@ -59,10 +49,6 @@ def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
     return response
 
 
-def is_transient(error: BaseException) -> bool:
-    return isinstance(error, FisCallError) and (error.code in _TRANSIENT_CODES or not error.code)
-
-
 def status_of(experiment: Mapping[str, Any]) -> str:
     return str(experiment.get("state", {}).get("status", ""))
 
@@ -77,14 +63,8 @@ def get_experiment(client: Any, experiment_id: str) -> dict[str, Any]:
 
 
 def fis_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
-    """Every page of an FIS listing (ListExperiments returns 100 at most), by ``nextToken``."""
-    token: str | None = None
-    while True:
-        page = call(client, operation, **params, **({"nextToken": token} if token else {}))
-        yield page
-        token = page.get("nextToken")
-        if not token:
-            return
+    """Every page of an FIS listing (ListExperiments returns 100 at most)."""
+    return paginate(lambda token: call(client, operation, **params, **token), "nextToken")
 
 
 def look_at(client: Any, experiment_id: str) -> dict[str, Any]:
@@ -116,7 +96,8 @@ def stop_until_ended(
     if last is None or status_of(last) not in ENDED | {"stopping"}:
         try:
             last = call(client, "stop_experiment", id=experiment_id)["experiment"]
-            requested = True
+            # An experiment that had ended is answered as it is, and left alone.
+            requested = status_of(last) not in ENDED
         except FisCallError as error:
             # It ended (or went away) before the stop: nothing left to stop.
             if error.code not in ("ConflictException", "ResourceNotFoundException"):
@@ -142,14 +123,16 @@ def wait_for(
     poll: float,
 ) -> dict[str, Any]:
     """Call ``look`` every ``poll`` seconds until ``done`` holds for what it returns, and
-    return that. A transient error is looked past until the deadline. WaitTimeout (carrying
-    the last experiment seen) once ``timeout`` seconds have gone by."""
+    return that. WaitTimeout (carrying the last experiment seen) once ``timeout`` seconds
+    have gone by; a failing ``look`` raises at once."""
     deadline = clock.now() + timeout
     retrying = Retrying(
         stop=lambda state: clock.now() >= deadline,
         wait=wait_fixed(poll),
         sleep=clock.sleep,
-        retry=retry_if_result(lambda seen: not done(seen)) | retry_if_exception(is_transient),
+        # Only the state is waited on: a failing look was retried by the client already
+        # (``calls.RetryingClient``), so retrying it here too would nest one policy in another.
+        retry=retry_if_result(lambda seen: not done(seen)),
         reraise=True,
     )
     try:

@@ -37,7 +37,7 @@ from chaoskit.providers.aws.fis_calls import (
     WaitTimeout,
     call,
     fis_pages,
-    get_experiment,
+    look_at,
     reason_of,
     status_of,
     stop_until_ended,
@@ -313,25 +313,15 @@ class FisExperimentRun:
 
     def _stop_and_wait(self) -> None:
         self.last = self._look()
-        if status_of(self.last) in ENDED:
-            return
-        if status_of(self.last) != "stopping":
-            try:
-                stopped = call(self.client, "stop_experiment", id=self.experiment_id)
-                self.last = stopped["experiment"]
-            except FisCallError as error:
-                # It ended between the look and the stop: nothing left to stop.
-                if error.code not in ("ConflictException", "ResourceNotFoundException"):
-                    raise
-            self._stop_requested = True
-        if status_of(self.last) not in ENDED:
-            self.last = wait_for(
-                self._look,
-                lambda seen: status_of(seen) in ENDED,
-                clock=self.settings.clock,
-                timeout=self.settings.stop_timeout,
-                poll=self.settings.poll,
-            )
+        self.last, requested = stop_until_ended(
+            self.client,
+            self.experiment_id,
+            seen=self.last,
+            clock=self.settings.clock,
+            timeout=self.settings.stop_timeout,
+            poll=self.settings.poll,
+        )
+        self._stop_requested = self._stop_requested or requested
 
     def _stop_interrupted(self, interrupted: BaseException) -> None:
         """Stop the experiment (bounded by ``stop_timeout``) and delete its template while
@@ -351,13 +341,7 @@ class FisExperimentRun:
         raise error
 
     def _look(self) -> dict[str, Any]:
-        try:
-            return get_experiment(self.client, self.experiment_id)
-        except FisCallError as error:
-            if error.code == "ResourceNotFoundException":
-                # Gone (deleted by someone, or expired): nothing of it can be running.
-                return {**self.last, "state": {"status": "stopped", "reason": str(error)}}
-            raise
+        return {**self.last, **look_at(self.client, self.experiment_id)}
 
 
 def _delete_template(client: Any, template_id: str) -> None:

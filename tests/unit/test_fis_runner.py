@@ -434,6 +434,23 @@ def test_a_revert_that_cannot_stop_says_what_may_still_run_and_how_to_stop_it(fi
     assert "Grant fis:StopExperiment" in str(failed.value)
 
 
+def test_access_denied_names_the_permission_aws_says_is_missing(fis: Any) -> None:
+    client, stubber = fis
+    stubber.add_client_error(
+        "create_experiment_template",
+        service_error_code="AccessDeniedException",
+        service_message=(
+            "User: arn:aws:sts::123456789012:assumed-role/runner/ci is not authorized to "
+            f"perform: iam:PassRole on resource: {ROLE}"
+        ),
+        http_status_code=403,
+    )
+    with pytest.raises(InjectionError) as refused:
+        inject(client, faults.LambdaDelay(functions=FUNCTION, delay="1s"))
+    assert "Grant iam:PassRole to the identity chaoskit runs as" in str(refused.value)
+    assert "fis:CreateExperimentTemplate" not in str(refused.value)
+
+
 class FakeOnlyTargetsEnvironment:
     """Neither runs FIS nor rehearses it: targets by name, nothing more."""
 

@@ -4,7 +4,9 @@ template chaoskit generates passes the same check with the role, alarms and tag 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -387,3 +389,39 @@ def test_a_document_parameter_the_document_does_not_take_is_refused_naming_what_
 def test_the_example_templates_take_only_what_their_documents_declare() -> None:
     for path in sorted((ROOT / "experiments" / "fis").glob("*.json")):
         faults.FisExperiment(template=path)
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        (
+            lambda body: body["actions"]["run"]["parameters"].update(duration="5 minutes"),
+            "actions.run.parameters.duration='5 minutes' is not an ISO 8601 duration",
+        ),
+        (
+            lambda body: body["targets"]["One"].update(selectionMode="SOME(2)"),
+            "targets.One.selectionMode='SOME(2)' is not a FIS selection mode",
+        ),
+        (
+            lambda body: body["targets"]["One"].update(selectionMode="PERCENT(150)"),
+            "targets.One.selectionMode='PERCENT(150)': PERCENT(n) takes n above 0",
+        ),
+    ],
+)
+def test_durations_and_selection_modes_are_checked_when_the_template_is(
+    change: Any, refused: str
+) -> None:
+    body = send_command("AWSFIS-Run-CPU-Stress", DurationSeconds="60")
+    change(body)
+    with pytest.raises(ConfigError) as caught:
+        faults.FisExperiment(template=body)
+    assert refused in str(caught.value)
+    assert "FIS would refuse it" in str(caught.value)
+
+
+def test_the_readmes_template_paths_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    paths = set(re.findall(r"experiments/fis/[\w.-]+\.json", readme))
+    assert paths
+    for path in paths:
+        assert (ROOT / path).is_file(), path

@@ -17,7 +17,7 @@ from chaoskit.faults.fis_rehearsal.plan import (
     plan_rehearsal,
 )
 from chaoskit.faults.fis_rehearsal.run import Rehearsal
-from chaoskit.faults.fis_rehearsal.targets import selection_count
+from chaoskit.faults.fis_template import selection_count
 
 __all__ = [
     "Rehearsal",

@@ -4,6 +4,7 @@ injected clock, so tests run on a fake one)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -15,6 +16,8 @@ from chaoskit.providers.aws.calls import DENIED, paginate
 from chaoskit.typing import Clock
 
 RUN_ID_TAG = "chaoskit:run-id"
+# How AWS words an access denial: "... is not authorized to perform: iam:PassRole on ...".
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9]+)")
 # ExperimentStatus values (FIS API reference): an experiment in one of these has ended.
 ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
 # Still on its way to running: FIS is resolving targets and preparing the actions.
@@ -42,7 +45,11 @@ def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
         action = "".join(part.capitalize() for part in operation.split("_"))
         hint = ""
         if code in DENIED:
-            hint = f" Grant fis:{action} to the identity chaoskit runs as."
+            # AWS names the action it refused (iam:PassRole for the FIS role, say), which
+            # need not be the operation's own.
+            refused = _NOT_AUTHORIZED.search(message)
+            needed = refused.group(1) if refused else f"fis:{action}"
+            hint = f" Grant {needed} to the identity chaoskit runs as."
         raise FisCallError(f"FIS {action} failed: {code}: {message}.{hint}", code=code) from error
     except BotoCoreError as error:
         raise FisCallError(f"FIS {operation} could not be sent: {error}", code="") from error

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.errors import ConfigError
-from chaoskit.faults.fis_rehearsal import selection_count
+from chaoskit.faults.fis_template import selection_count
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_targets import INSTANCE, selectable_instances
 from chaoskit.providers.aws.target import AwsTarget

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chaoskit.experiment.result import ExperimentResult
@@ -20,6 +21,7 @@ class SecondPoint:
     invalid: str  # why the load generator's own lag voids this second; "" when valid
     queued: int  # requests that waited for their user, busy with earlier task runs
     queued_max_ms: float
+    failed: Mapping[str, int]  # failed requests by cause (an HTTP status, an exception class)
 
     @property
     def error_pct(self) -> float | None:
@@ -51,4 +53,5 @@ def _point(stats: SecondStats, *, started: float) -> SecondPoint:
         invalid=stats.invalid,
         queued=stats.queued,
         queued_max_ms=stats.queued_max_ms,
+        failed=dict(stats.failed),
     )

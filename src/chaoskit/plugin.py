@@ -51,9 +51,14 @@ class _PluginState:
     dry_run: bool
     seed: int | None
     redactor: Redactor
+    run_id: str
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
+    # Experiments that never began (skipped, or a fixture before `chaos` failed), kept here
+    # until the run exists or the session ends: a session of skips only opens no environment.
+    unrun: list[ExperimentResult] = field(default_factory=list)
+    order: dict[str, int] = field(default_factory=dict)  # node id -> place in the collection
 
     def ensure_run(self) -> Run:
         if self.run is None:
@@ -76,6 +81,7 @@ class _PluginState:
                 return made if made is not None else locust_driver(spec, url)
 
             self.run = Run(
+                run_id=self.run_id,
                 env_name=env_config.name,
                 provider=env_config.provider,
                 env_factory=make_environment,
@@ -94,6 +100,7 @@ _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
 _experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
 _interrupts_key = pytest.StashKey[InterruptHandler]()
+_recorded_key = pytest.StashKey[bool]()  # the experiment's result is in the run
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -162,6 +169,8 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    from chaoskit.experiment.run import new_run_id
+
     interrupts = InterruptHandler()
     interrupts.install()
     config.stash[_interrupts_key] = interrupts
@@ -172,6 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
         redactor=redactor,
+        run_id=new_run_id(time.time()),
     )
 
 
@@ -182,7 +192,8 @@ def pytest_collection_modifyitems(
     from chaoskit.experiment.marker import parse_marker
 
     problems = []
-    for item in items:
+    state = config.stash.get(_state_key, None)
+    for index, item in enumerate(items):
         markers = list(item.iter_markers("chaos"))  # nearest first
         uses_fixture = "chaos" in getattr(item, "fixturenames", ())
         if not markers:
@@ -195,6 +206,8 @@ def pytest_collection_modifyitems(
         merged: dict[str, object] = {}
         for marker in reversed(markers):  # farthest first, so the nearest wins
             merged.update(marker.kwargs)
+        if state is not None:
+            state.order[item.nodeid] = index
         try:
             item.stash[_marker_key] = parse_marker(markers[0].args, merged)
         except ConfigError as error:
@@ -239,6 +252,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
         broken = experiment.result or experiment.abort(error, during="setup")
         if broken is not None:
             run.record(broken)
+            _recorded(item, state, broken)
         raise
     yield experiment
     # No verdict yet: the body never ran (a later fixture failed, or a skip); record why.
@@ -250,6 +264,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     # What pytest decided (an xfail marker may not match the failure) is what the report says.
     result = replace(drawn, expected_to_fail=item.stash.get(_xfailed_key, False))
     run.record(result)
+    _recorded(item, state, result)
     if result.cause == "revert_failed":
         item.session.shouldfail = _stop_the_run(result)
         raise RevertError(result.reason, failures=result.revert_failures)
@@ -314,6 +329,8 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" and _experiment_key in item.stash:
         item.stash[_xfailed_key] = hasattr(report, "wasxfail")
+    if call.when == "setup" and (report.skipped or report.failed):
+        _record_unrun(item, call)
     excinfo = call.excinfo
     if (
         excinfo
@@ -325,13 +342,72 @@ def pytest_runtest_makereport(
     return report
 
 
+def _record_unrun(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """An experiment that ended in setup before its lifecycle began: skipped, or a fixture
+    requested before ``chaos`` failed. A dry run records nothing: it runs no experiment."""
+    state = item.config.stash.get(_state_key, None)
+    marker = item.stash.get(_marker_key, None)
+    if state is None or state.dry_run or marker is None or item.stash.get(_recorded_key, False):
+        return
+    from chaoskit.experiment.unrun import unrun_result
+
+    error = call.excinfo.value if call.excinfo else None
+    skipped = isinstance(error, pytest.skip.Exception) or error is None
+    if skipped:
+        reason = getattr(error, "msg", "") or "skipped"
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    result = unrun_result(
+        marker.settings(item.nodeid),
+        env=state.env_config.name,
+        why="skipped" if skipped else "setup_failed",
+        reason=reason,
+        at=state.run.clock.now() if state.run else time.time(),
+    )
+    if state.run is not None:
+        state.run.record_unrun(result)
+    else:
+        state.unrun.append(result)
+    _recorded(item, state, result)
+
+
+def _recorded(item: pytest.Item, state: _PluginState, result: ExperimentResult) -> None:
+    """The experiment's verdict is in the run: ``--junitxml`` carries it as properties."""
+    from chaoskit.report.junit import junit_properties
+
+    item.stash[_recorded_key] = True
+    report = state.report_dir / f"chaoskit-{state.run_id}.html"
+    item.user_properties.extend(junit_properties(result, report=report))
+
+
 @pytest.hookimpl(trylast=True)  # after pytest has torn down the fixtures, also on Ctrl-C
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_state_key, None)
-    if state is None or state.run is None:
+    if state is None or (state.run is None and not state.unrun):
         return
+    from chaoskit.experiment import result as results
+    from chaoskit.experiment.score import resilience_score
+
     run, state.run = state.run, None
-    state.journal = run.close()
+    if run is not None:
+        journal = run.close()
+    else:
+        moments = [r.started for r in state.unrun]
+        journal = results.Journal(
+            run_id=state.run_id,
+            env=state.env_config.name,
+            started=min(moments),
+            finished=max(moments),
+            seed=state.seed or 0,
+        )
+    # In the order pytest collected them, however each was recorded.
+    experiments = sorted(
+        [*journal.experiments, *state.unrun],
+        key=lambda result: state.order.get(result.name, len(state.order)),
+    )
+    state.journal = replace(
+        journal, experiments=tuple(experiments), resilience_score=resilience_score(experiments)
+    )
     if state.journal.experiments:
         from chaoskit.report import write_reports
 

@@ -203,7 +203,7 @@ def test_the_index_shows_an_xfail_as_expected_not_red(tmp_path: Path) -> None:
     assert row[3:] == ["2 / 3 (1 failed as expected)", "50/100 over 2"]
     # the bar: a third green, a third blue (as expected), a third red
     bars = dict(re.findall(r'<span class="bar (\w)" style="width:(\d+)px">', html))
-    assert bars == {"p": "40", "x": "40", "f": "40", "e": "0"}
+    assert bars == {"p": "40", "x": "40", "f": "40", "e": "0", "s": "0"}
 
 
 def test_the_report_states_the_score_and_what_it_covers(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from chaoskit.errors import RevertFailure
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.seconds import SecondStats
 
-Outcome = Literal["passed", "failed", "error"]
+# "skipped": never run (a skip marker, a skip in a fixture, an unmet requirement): listed with
+# its reason so a reader sees every experiment, never counted in the score.
+Outcome = Literal["passed", "failed", "error", "skipped"]
 # Why an experiment did not pass; the plugin picks the exception (and so pytest's outcome) by it.
 Cause = Literal[
     "",
@@ -28,6 +30,7 @@ Cause = Literal[
     "setup_failed",
     "revert_failed",
     "interrupted",
+    "skipped",
 ]
 InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
 # JSON as ``json.loads`` returns it: checked field by field where it is read.

@@ -274,7 +274,7 @@ class Verdict:
             baseline_rps=baseline.merged.demand / baseline.duration,
             long_window=math.ceil(held),
         )
-        return budget_verdict(budget, use, window="fault to end")
+        return budget_verdict(budget, use, window="faults + recovery")
 
     def _judge_rto(self, window: str, recovery: Recovery) -> Measurement:
         rto = self.rto

@@ -26,6 +26,7 @@ class RunRow:
     expected: int  # failed (or errored) as their xfail marker said: as expected, not red
     failed: int
     error: int
+    skipped: int
     score: Score | None  # None: a journal this version cannot read back
 
 
@@ -59,6 +60,7 @@ def _runs(report_dir: Path) -> list[RunRow]:
                 expected=sum(expected),
                 failed=outcomes.count("failed"),
                 error=outcomes.count("error"),
+                skipped=outcomes.count("skipped"),
                 score=_score(experiments),
             )
         )

@@ -16,6 +16,7 @@ from chaoskit.report.charts import (
     Line,
     line_chart,
 )
+from chaoskit.report.chronology import Moment, chronology
 from chaoskit.report.series import SecondPoint, series
 from chaoskit.report.timeline import FisTimeline, timelines
 from chaoskit.slo.measurement import Measurement
@@ -36,6 +37,7 @@ class ExperimentView:
     charts: tuple[str, ...]
     # Rehearsed FIS templates: each action's timeline, drawn on the load charts' time axis.
     timelines: tuple[FisTimeline, ...]
+    chronology: tuple[Moment, ...]  # what happened, in order, with times
     points: tuple[SecondPoint, ...]
     duration: float  # seconds from the experiment's start to its end
     requests: int
@@ -136,6 +138,7 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         table=table,
         charts=charts,
         timelines=tuple(timelines(result, bands, x_max)),
+        chronology=chronology(result),
         points=tuple(points),
         duration=x_max,
         requests=sum(p.requests for p in points),

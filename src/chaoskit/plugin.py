@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
+from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
     ConfigError,
@@ -52,6 +53,8 @@ class _PluginState:
     seed: int | None
     redactor: Redactor
     run_id: str
+    publish: tuple[str, float] | None = None  # S3 location and link expiry (--chaos-publish)
+    published: str = ""  # the link, or why publishing failed
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -134,6 +137,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "without it such a run stops before touching anything (--chaos-dry-run needs no flag).",
     )
     group.addoption(
+        "--chaos-publish",
+        metavar="S3_URL",
+        help="after the run, upload its HTML report, JSON journal and the index to "
+        "s3://BUCKET/PREFIX and print a presigned link to the report.",
+    )
+    group.addoption(
+        "--chaos-publish-expiry",
+        metavar="DURATION",
+        default="24h",
+        help="how long the published report's link works, up to 7d (default: 24h).",
+    )
+    group.addoption(
         "--chaos-seed",
         metavar="N",
         type=int,
@@ -171,6 +186,7 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
     from chaoskit.experiment.run import new_run_id
 
+    publish = _publish_option(config)
     interrupts = InterruptHandler()
     interrupts.install()
     config.stash[_interrupts_key] = interrupts
@@ -182,7 +198,28 @@ def pytest_configure(config: pytest.Config) -> None:
         seed=config.getoption("chaos_seed"),
         redactor=redactor,
         run_id=new_run_id(time.time()),
+        publish=publish,
     )
+
+
+def _publish_option(config: pytest.Config) -> tuple[str, float] | None:
+    """--chaos-publish, checked before anything runs: a typo must not cost a game day."""
+    url = config.getoption("chaos_publish")
+    if not url:
+        return None
+    # Only a run that publishes loads the AWS provider (and boto3).
+    from chaoskit.providers.aws.publish import check_expiry, parse_destination
+
+    try:
+        parse_destination(url)
+        expiry = parse_duration(
+            config.getoption("chaos_publish_expiry"),
+            field="--chaos-publish-expiry",
+        )
+        check_expiry(expiry)
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    return url, expiry
 
 
 def pytest_collection_modifyitems(
@@ -412,6 +449,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from chaoskit.report import write_reports
 
         state.reports = write_reports(state.journal, state.report_dir, redactor=state.redactor)
+        if state.publish is not None:
+            state.published = _publish(state.reports, *state.publish)
+
+
+def _publish(reports: list[Path], url: str, expiry: float) -> str:
+    """The presigned link, or why publishing failed: the run's verdict stands either way."""
+    from chaoskit.providers.aws.publish import publish
+
+    _latest, page, journal, index = reports
+    try:
+        published = publish([page, journal, index], url, page=page, expires_s=expiry)
+    except ChaoskitError as error:
+        return f"FAILED to publish to {url}: {error}"
+    return f"{published.link} (expires in {format_duration(published.expires_s)})"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -438,6 +489,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     for path in state.reports:
         terminalreporter.write_line(f"report: {path}")
+    if state.published:
+        terminalreporter.write_line(f"published: {state.published}")
 
 
 def _progress(config: pytest.Config, nodeid: str) -> Notify:

@@ -33,6 +33,9 @@ Cause = Literal[
     "skipped",
 ]
 InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
+# The JSON journal's layout (docs/journal.md). Journals without the field are version 1 and
+# read as they always have; a change that an older chaoskit could misread raises it.
+SCHEMA_VERSION = 2
 # JSON as ``json.loads`` returns it: checked field by field where it is read.
 JsonObject = Mapping[str, Any]
 
@@ -159,7 +162,8 @@ class Journal:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "chaoskit_journal": 1,
+            "chaoskit_journal": 1,  # marks the file as a run's journal, whatever its version
+            "schema_version": SCHEMA_VERSION,
             "resilience_score": self.resilience_score,
             "run_id": self.run_id,
             "env": self.env,

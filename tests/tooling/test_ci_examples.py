@@ -46,7 +46,7 @@ def test_the_github_workflow_gates_on_the_experiments_and_always_keeps_the_repor
     [job] = workflow["jobs"].values()
     runs = [step["run"] for step in job["steps"] if "run" in step]
     gate = next(run for run in runs if run.startswith("pytest experiments/"))
-    assert "--junitxml=reports/junit.xml" in gate
+    assert "--junit-xml=reports/junit.xml" in gate
     [upload] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload")]
     assert upload["if"] == "always()"  # a failed gate is when the report is read
     assert upload["with"]["path"] == "reports/"
@@ -58,7 +58,7 @@ def test_the_buildspec_gates_on_the_experiments_and_keeps_report_and_junit() -> 
     buildspec = _examples()["buildspec.yml"]
     assert buildspec["version"] == 0.2
     assert (
-        "pytest experiments/ --junitxml=reports/junit.xml"
+        "pytest experiments/ --junit-xml=reports/junit.xml"
         in buildspec["phases"]["build"]["commands"]
     )
     [group] = buildspec["reports"].values()

@@ -507,6 +507,11 @@ def _progress(config: pytest.Config, nodeid: str) -> Notify:
         with capture.global_and_fixture_disabled() if capture else nullcontext():
             if not header_written:
                 reporter.ensure_newline()
+                # With -q pytest writes each test's letter on one running line and
+                # ensure_newline does not know of it: the header would follow the letter.
+                writer = getattr(reporter, "_tw", None)
+                if writer is not None and writer.width_of_current_line:
+                    reporter.write("\n")
                 reporter.write_line(f"chaos {nodeid}", bold=True)
                 header_written = True
             reporter.write_line(f"  [{time.monotonic() - started:6.1f}s] {message}")

@@ -138,3 +138,56 @@ def test_skipped(chaos):
         "skipped",
         "needs two regions",
     )
+
+
+TWO = """
+def test_first(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+
+def test_second(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+"""
+
+
+@pytest.mark.parametrize("verbosity", ["-q", "", "-v"])
+def test_the_progress_header_is_on_a_line_of_its_own_in_every_verbosity(
+    project: pytest.Pytester, verbosity: str
+) -> None:
+    result = run(project, TWO, *([verbosity] if verbosity else []))
+    result.assert_outcomes(passed=2)
+    lines = result.stdout.lines
+    headers = [line for line in lines if "chaos test_experiment.py::" in line]
+    assert headers == [
+        "chaos test_experiment.py::test_first",
+        "chaos test_experiment.py::test_second",
+    ], lines
+
+
+def test_summary_rows_stay_in_columns_whatever_their_length(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+@pytest.mark.chaos(
+    steady_state=[
+        slo.latency(p=99, below="300ms"),
+        slo.error_rate(below="1%"),
+        slo.latency(p=50, below="250ms") & slo.error_rate(below="2%"),
+    ],
+    error_budget=slo.budget(target="99.9%", period="30d"),
+)
+def test_latency(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+""",
+    )
+    result.assert_outcomes(passed=1)
+    lines = result.stdout.lines
+    start = lines.index("PASSED  test_experiment.py::test_latency")
+    rows = [
+        line for line in lines[start + 1 :] if line.startswith("        ") and "fault:" not in line
+    ]
+    rows = [row for row in rows if not row.lstrip().startswith("why:")]
+    assert len(rows) >= 10
+    # each column starts at the same place in every row: the value's right edge and the status
+    ends = {len(row.rstrip()) - len(row.rstrip().split("  ")[-1]) for row in rows}
+    assert len(ends) == 1, "\\n".join(rows)
+    assert any(row.lstrip().startswith("faults + recovery") for row in rows)

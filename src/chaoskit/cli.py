@@ -31,7 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaoskit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="re-render HTML reports from JSON journals")
+    report = commands.add_parser(
+        "report",
+        help="re-render a run's HTML report from its JSON journal; several journals make one "
+        "game-day report of them all",
+    )
     report.add_argument(
         "journals",
         nargs="*",
@@ -113,6 +117,7 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"`pytest experiments/` first or name journal files."
             )
         journals = found[-1:]
+    read = []
     for path in journals:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -123,8 +128,18 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"{path} is not a chaoskit journal, or is damaged: {error}; render the other "
                 f"journals by naming them, or restore this one from a copy"
             ) from error
-        written = write_reports(journal, report_dir, template_dir=templates)
-        print(f"{path} -> {written[1]}")
+        read.append(journal)
+    if len(read) > 1:
+        # Several runs named: one game-day report of them all.
+        from chaoskit.report.gameday import merge_journals
+
+        merged = merge_journals(read)
+        written = write_reports(merged, report_dir, template_dir=templates)
+        print(f"{', '.join(str(p) for p in journals)} -> {written[1]}")
+        return 0
+    [journal] = read
+    written = write_reports(journal, report_dir, template_dir=templates)
+    print(f"{journals[0]} -> {written[1]}")
     return 0
 
 

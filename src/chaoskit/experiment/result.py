@@ -159,8 +159,10 @@ class Journal:
     seed: int
     experiments: tuple[ExperimentResult, ...] = field(default_factory=tuple)
     resilience_score: float | None = None  # see chaoskit.experiment.score
+    merged_from: tuple[str, ...] = ()  # a game day's report: the runs merged into it
 
     def to_json(self) -> dict[str, object]:
+        merged = {"merged_from": list(self.merged_from)} if self.merged_from else {}
         return {
             "chaoskit_journal": 1,  # marks the file as a run's journal, whatever its version
             "schema_version": SCHEMA_VERSION,
@@ -171,6 +173,7 @@ class Journal:
             "finished": self.finished,
             "seed": self.seed,
             "experiments": [e.to_json() for e in self.experiments],
+            **merged,
         }
 
     @classmethod
@@ -183,4 +186,5 @@ class Journal:
             seed=data["seed"],
             experiments=tuple(ExperimentResult.from_json(e) for e in data["experiments"]),
             resilience_score=data.get("resilience_score"),
+            merged_from=tuple(data.get("merged_from", ())),
         )

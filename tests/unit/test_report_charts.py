@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import pytest
 from tests.report_journals import T0, journal, latency, result, second
 
 from chaoskit.report import render_html
@@ -28,21 +29,34 @@ class _Svg(HTMLParser):
             self.charts.append(
                 {"label": [dict(attrs)["aria-label"]], "lines": [], "rects": [], "texts": []}
             )
-        elif tag in ("polyline", "rect", "text") and self.charts:
+        elif tag in ("path", "rect", "text") and self.charts:
             self._open, self._attrs = tag, dict(attrs)
 
     def handle_data(self, data: str) -> None:
         if not self.charts or self._open is None:
             return
         chart = self.charts[-1]
-        if self._open == "polyline":
-            points = [tuple(map(float, p.split(","))) for p in str(self._attrs["points"]).split()]
-            chart["lines"].append((data, points, self._attrs))
+        if self._open == "path":
+            chart["lines"].append((data, _vertices(str(self._attrs["d"])), self._attrs))
         elif self._open == "rect":
             chart["rects"].append((data, self._attrs))
         else:
             chart["texts"].append((data, self._attrs))
         self._open = None
+
+
+def _vertices(path: str) -> list[tuple[float, float]]:
+    """The corners an SVG path of M, H and V commands passes through."""
+    points: list[tuple[float, float]] = []
+    for command, args in re.findall(r"([MHV])([-\d.,]+)", path):
+        if command == "M":
+            px, py = map(float, args.split(","))
+        elif command == "H":
+            px, py = float(args), points[-1][1]
+        else:
+            px, py = points[-1][0], float(args)
+        points.append((px, py))
+    return points
 
 
 def _charts(html: str) -> dict[str, dict[str, list[object]]]:
@@ -91,15 +105,19 @@ def test_each_second_is_drawn_across_its_whole_width() -> None:
     svg = line_chart(
         title="t",
         unit="req/s",
-        lines=[Line(label="rps", colour="#000", points=[(0, 5.0), (1, 5.0)])],
+        lines=[Line(label="rps", colour="#000", points=[(0, 5.0), (1, 5.0), (2, 8.0)])],
         bands=[],
         x_max=10,
     )
-    [points] = re.findall(r'points="([^"]+)"', svg)
-    xs = [float(p.split(",")[0]) for p in points.split()]
+    [path] = re.findall(r' d="([^"]+)"', svg)
     per_second = (WIDTH - LEFT - RIGHT) / 10
-    # second 0 spans x(0)..x(1), second 1 spans x(1)..x(2): no value is drawn before its time
-    assert xs == [LEFT, LEFT + per_second, LEFT + per_second, LEFT + 2 * per_second]
+    [(x0, low), (x2, low_again), (x2_up, high), (x3, high_again)] = _vertices(path)
+    # seconds 0 and 1 span x(0)..x(2) at one height, second 2 spans x(2)..x(3) higher:
+    # no value is drawn before its time
+    assert (x0, x2, x2_up, x3) == pytest.approx(
+        (LEFT, LEFT + 2 * per_second, LEFT + 2 * per_second, LEFT + 3 * per_second), abs=0.1
+    )
+    assert low == low_again and high == high_again and high < low
 
 
 def test_the_time_between_phases_is_banded_and_says_what_happened_in_it() -> None:

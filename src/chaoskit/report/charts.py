@@ -132,12 +132,11 @@ def line_chart(
         )
         tick += step
     for line in lines:
+        dash = ' stroke-dasharray="2 3"' if line.dashed else ""
         for segment in _segments(line.points):
-            path = " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in segment)
-            dash = ' stroke-dasharray="2 3"' if line.dashed else ""
             parts.append(
-                f'<polyline fill="none" stroke="{line.colour}" stroke-width="1.6"{dash} '
-                f'points="{path}"><title>{escape(line.label)}</title></polyline>'
+                f'<path fill="none" stroke="{line.colour}" stroke-width="1.6"{dash} '
+                f'd="{_steps(segment, x, y)}"><title>{escape(line.label)}</title></path>'
             )
     for label, value, label_y in _placed_limits(limits, y):
         parts.append(
@@ -182,17 +181,41 @@ def _placed_limits(
     return placed
 
 
+def _steps(
+    segment: Sequence[tuple[float, float]],
+    x: Callable[[float], float],
+    y: Callable[[float], float],
+) -> str:
+    """An SVG path of steps: across each second (H), up or down to the next (V). An hour is
+    3,600 steps per line: short commands, and one H for a run of equal seconds, keep the page
+    small."""
+    (first_x, first_y), *_ = segment
+    drawn = [f"M{x(first_x):.1f},{y(first_y):.1f}"]
+    level = f"{y(first_y):.1f}"
+    for px, py in segment:
+        height = f"{y(py):.1f}"
+        if height != level:
+            drawn.append(f"V{height}")
+            level = height
+        across = f"H{x(px + 1):.1f}"
+        if drawn[-1][0] == "H":
+            drawn[-1] = across  # the same height as the second before: one line
+        else:
+            drawn.append(across)
+    return "".join(drawn)
+
+
 def _segments(
     points: Sequence[tuple[float, float | None]],
 ) -> list[list[tuple[float, float]]]:
-    """Runs of seconds with a value, each drawn as steps across its second's width."""
+    """Runs of seconds with a value; a second without one breaks the line."""
     segments: list[list[tuple[float, float]]] = [[]]
     for px, py in points:
         if py is None:
             if segments[-1]:
                 segments.append([])
         else:
-            segments[-1] += [(px, py), (px + 1, py)]
+            segments[-1].append((px, py))
     return [s for s in segments if s]
 
 

@@ -144,14 +144,14 @@ def line_chart(
             f'stroke="#b3261e" stroke-width="1.2" stroke-dasharray="5 4">'
             f"<title>{escape(label)}</title></line>"
             f'<text x="{WIDTH - RIGHT - 4}" y="{label_y:.1f}" text-anchor="end" '
-            f'class="tick limit" fill="#b3261e">{escape(label)}</text>'
+            f'class="tick limit" style="fill:#b3261e">{escape(label)}</text>'
         )
     if legend:
         right = float(WIDTH - RIGHT)
         for line in reversed(lines):
             parts.append(
                 f'<text x="{right:.1f}" y="{TOP - 3}" text-anchor="end" class="tick legend" '
-                f'fill="{line.colour}">{escape(line.label)}</text>'
+                f'style="fill:{line.colour}">{escape(line.label)}</text>'
             )
             right -= 6.5 * len(line.label) + 12  # about the width of a 10 px label
     axis_note = f"{unit} (log scale)" if scale == "log" else unit

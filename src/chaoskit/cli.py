@@ -2,6 +2,7 @@
 
 - ``chaoskit report``  re-render the HTML report (and index) from JSON journals;
 - ``chaoskit recover`` find faults a killed run left active, and settle them;
+- ``chaoskit publish`` upload a run's report, journal and the index to S3; print a link;
 - ``chaoskit plan``    print what the experiments would do (``pytest --chaos-dry-run``);
 - ``chaoskit worker``  run a load worker on this machine for a run's locust master
   (distributed load: ``load.Locust(..., remote_workers=N, master_bind=...)``).
@@ -30,7 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaoskit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="re-render HTML reports from JSON journals")
+    report = commands.add_parser(
+        "report",
+        help="re-render a run's HTML report from its JSON journal; several journals make one "
+        "game-day report of them all",
+    )
     report.add_argument(
         "journals",
         nargs="*",
@@ -41,6 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dir", type=Path, default=Path("reports"), help="report folder (default: reports)"
     )
     report.add_argument("--templates", type=Path, help="a folder of your own templates")
+
+    publish = commands.add_parser(
+        "publish", help="upload a run's report, journal and the index to S3; print a link"
+    )
+    publish.add_argument(
+        "journal", nargs="?", type=Path, help="the run's chaoskit-*.json (default: the newest)"
+    )
+    publish.add_argument("--to", required=True, metavar="S3_URL", help="s3://BUCKET/PREFIX")
+    publish.add_argument(
+        "--expires", default="24h", help="how long the link works, up to 7d (default: 24h)"
+    )
+    publish.add_argument(
+        "--dir", type=Path, default=Path("reports"), help="report folder (default: reports)"
+    )
 
     recover = commands.add_parser("recover", help="settle faults a killed run left active")
     recover.add_argument(
@@ -75,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(args.journals, args.dir, args.templates)
+        if args.command == "publish":
+            return _publish(args.journal, args.dir, args.to, args.expires)
         if args.command == "worker":
             return _worker(args.locustfile, args.master_host, args.master_port)
         return _recover(args.dir)
@@ -96,6 +117,7 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"`pytest experiments/` first or name journal files."
             )
         journals = found[-1:]
+    read = []
     for path in journals:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -106,8 +128,49 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"{path} is not a chaoskit journal, or is damaged: {error}; render the other "
                 f"journals by naming them, or restore this one from a copy"
             ) from error
-        written = write_reports(journal, report_dir, template_dir=templates)
-        print(f"{path} -> {written[1]}")
+        read.append(journal)
+    if len(read) > 1:
+        # Several runs named: one game-day report of them all.
+        from chaoskit.report.gameday import merge_journals
+
+        merged = merge_journals(read)
+        written = write_reports(merged, report_dir, template_dir=templates)
+        print(f"{', '.join(str(p) for p in journals)} -> {written[1]}")
+        return 0
+    [journal] = read
+    written = write_reports(journal, report_dir, template_dir=templates)
+    print(f"{journals[0]} -> {written[1]}")
+    return 0
+
+
+def _publish(journal: Path | None, report_dir: Path, url: str, expires: str) -> int:
+    from chaoskit.durations import parse_duration
+    from chaoskit.providers.aws.publish import publish
+
+    if journal is None:
+        found = sorted(report_dir.glob("chaoskit-*.json"))
+        if not found:
+            raise ChaoskitError(
+                f"no journals (chaoskit-*.json) in {report_dir}/ to publish; run "
+                f"`pytest experiments/` first, or name the journal"
+            )
+        journal = found[-1]
+    page, index = journal.with_suffix(".html"), journal.parent / "index.html"
+    missing = [str(path) for path in (journal, page, index) if not path.is_file()]
+    if missing:
+        raise ChaoskitError(
+            f"cannot publish {journal.name}: {', '.join(missing)} not found; render the "
+            f"report first with `chaoskit report {journal}`"
+        )
+    published = publish(
+        [page, journal, index],
+        url,
+        page=page,
+        expires_s=parse_duration(expires, field="--expires"),
+    )
+    for key in published.keys:
+        print(f"uploaded s3://{url.removeprefix('s3://').split('/')[0]}/{key}")
+    print(f"link (expires in {expires}): {published.link}")
     return 0
 
 

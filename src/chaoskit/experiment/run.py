@@ -39,6 +39,13 @@ def locust_driver(spec: Locust, url: str) -> LoadDriver:
     return LocustDriver(spec, host=url)
 
 
+def new_run_id(started: float) -> str:
+    """A run's id: when it started (sortable, so the newest journal sorts last), and a
+    random suffix for runs started in the same second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
 class Run:
     def __init__(
         self,
@@ -52,13 +59,13 @@ class Run:
         clock: Clock | None = None,
         redactor: Redactor = DEFAULT_REDACTOR,
         read_only: bool = False,
+        run_id: str | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.env_name = env_name
         self.started = self.clock.now()
         self.seed = seed if seed is not None else secrets.randbelow(2**31)
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
-        self.run_id = f"{stamp}-{secrets.token_hex(3)}"
+        self.run_id = run_id or new_run_id(self.started)
         opened = env_factory(self.run_id)
         # A dry run's environment refuses every change, the test body's own calls included.
         self._env: Environment = ReadOnlyEnvironment(opened) if read_only else opened
@@ -122,6 +129,11 @@ class Run:
 
     def record(self, result: ExperimentResult) -> None:
         self.results.append(result)
+
+    def record_unrun(self, result: ExperimentResult) -> None:
+        """An experiment that never began (``chaoskit.experiment.unrun``): journaled as its
+        lifecycle would have, so the run's log lists it too."""
+        self.results.append(self.journal.finished(result))
 
     def close(self) -> Journal:
         """Stop load processes and the environment; return the run's journal."""

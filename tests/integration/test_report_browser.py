@@ -235,6 +235,8 @@ def test_the_report_opens_offline_without_console_errors_and_shows_the_whole_sto
     assert "p99 < 300ms · p95 < 300ms" in text  # one label for two objectives at 300 ms
     assert "+5.5s FIS action stopWeb (aws:ec2:stop-instances) started on i-0abc of web" in text
     assert "injecting the fault: not judged" in text
+    # A template rehearsed at its own pace says nothing of a time scale.
+    assert "rehearsed on the local system: completed" in text and "Time scale" not in text
     assert "HTTP 503" in text and "ReadTimeout" in text
     assert "needs two regions" in text and "Not run: no load was sent" in text
 

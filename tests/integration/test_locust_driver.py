@@ -314,7 +314,6 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
     assert 0 <= total.expected - total.sent <= 4, total
     assert total.ok == 4 * runs, total
     assert sum(total.failed.values()) == runs, total.failed
-    assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
 
 
 def test_a_request_measured_inside_a_task_keeps_its_users_schedule(

@@ -231,7 +231,12 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     if state.dry_run:
         experiment = run.dry_run(settings, notify)
     else:
-        experiment = run.experiment(settings, marker.load, notify)
+        try:
+            experiment = run.experiment(settings, marker.load, notify)
+        except Exception as error:
+            # Its environment or its load could not be had: it is still a result of the run.
+            run.setup_failed(settings, error)
+            raise
     item.stash[_experiment_key] = experiment
     try:
         experiment.start()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaoskit.clock import SystemClock
-from chaoskit.errors import ConfigError, EnvironmentRefused, ProviderError
+from chaoskit.errors import ChaoskitError, ConfigError, EnvironmentRefused, ProviderError
 from chaoskit.experiment.dry_run import DryRun
 from chaoskit.experiment.events import ExperimentStarted, RunFinished, RunStarted
 from chaoskit.experiment.journal import JournalWriter
@@ -72,7 +72,11 @@ class Run:
         except EnvironmentRefused:
             raise  # a safety check: nothing was touched, and the run stops here
         except Exception as error:
-            self._env_error = f"{type(error).__name__}: {error}"
+            self._env_error = (
+                str(error)
+                if isinstance(error, ChaoskitError)
+                else f"{type(error).__name__}: {error}"
+            )
         if opened is not None:
             # A dry run's environment refuses every change, the test body's own calls included.
             self._env = ReadOnlyEnvironment(opened) if read_only else opened

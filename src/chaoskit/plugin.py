@@ -11,6 +11,7 @@ Importing this module must stay cheap: no locust, no boto3 (``pytest --co`` load
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Generator, Iterator
 from contextlib import nullcontext
@@ -30,6 +31,7 @@ from chaoskit.errors import (
     SLOBreached,
 )
 from chaoskit.interrupts import InterruptHandler
+from chaoskit.providers import load_targets
 from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ class _PluginState:
     dry_run: bool
     seed: int | None
     redactor: Redactor
+    # The environment's targets, and whether each can take load; checked before the run.
+    targets: dict[str, bool] = field(default_factory=dict)
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -162,6 +166,21 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    # Checked before anything starts, so that `pytest --co` and `chaoskit plan` find it too.
+    problems = []
+    try:
+        targets = load_targets(env_config)
+    except ConfigError as error:
+        problems.append(str(error))
+        targets = {}
+    unwritable = _unwritable((base / report_dir).resolve())
+    if unwritable:
+        where = "--chaos-report" if option else "[tool.chaoskit] report_dir"
+        problems.append(
+            f"{where} {report_dir!r}: {unwritable}; choose a folder that can be written to."
+        )
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
     interrupts = InterruptHandler()
     interrupts.install()
     config.stash[_interrupts_key] = interrupts
@@ -172,7 +191,20 @@ def pytest_configure(config: pytest.Config) -> None:
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
         redactor=redactor,
+        targets=targets,
     )
+
+
+def _unwritable(folder: Path) -> str:
+    """Why reports cannot be written to ``folder`` (made when first needed); "" when they can."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{folder} cannot be written: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{folder} cannot be written: no permission to write in {existing}"
+    return ""
 
 
 def pytest_collection_modifyitems(
@@ -182,6 +214,10 @@ def pytest_collection_modifyitems(
     from chaoskit.experiment.marker import parse_marker
 
     problems = []
+    state = config.stash[_state_key]
+    # An environment made by a conftest (pytest_chaoskit_make_environment) has targets of its
+    # own, which only exist once it is made.
+    own_environment = bool(config.hook.pytest_chaoskit_make_environment.get_hookimpls())
     for item in items:
         markers = list(item.iter_markers("chaos"))  # nearest first
         uses_fixture = "chaos" in getattr(item, "fixturenames", ())
@@ -196,11 +232,37 @@ def pytest_collection_modifyitems(
         for marker in reversed(markers):  # farthest first, so the nearest wins
             merged.update(marker.kwargs)
         try:
-            item.stash[_marker_key] = parse_marker(markers[0].args, merged)
+            parsed = item.stash[_marker_key] = parse_marker(markers[0].args, merged)
         except ConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
+            continue
+        if own_environment:
+            continue
+        unloadable = _unloadable(parsed.load.target, state)
+        if unloadable:
+            problems.append(f"{item.nodeid}: {unloadable}")
     if problems:
         raise pytest.UsageError("invalid chaos experiment(s):\n  " + "\n  ".join(problems))
+
+
+def _unloadable(target: str, state: _PluginState) -> str:
+    """Why the load cannot go to ``target`` of the environment; "" when it can."""
+    env = state.env_config.name
+    if target not in state.targets:
+        names = sorted(state.targets)
+        return (
+            f"load.Locust(target={target!r}): environment {env!r} has no target {target!r}; "
+            f"its targets: {', '.join(names)}. Send the load to one of them, e.g. "
+            f"load.Locust(..., target={names[0]!r})"
+            if names
+            else f"load.Locust(target={target!r}): environment {env!r} has no targets"
+        )
+    if not state.targets[target]:
+        return (
+            f"load.Locust(target={target!r}): target {target!r} of environment {env!r} has no "
+            f"url to send load to; set url in [tool.chaoskit.env.{env}.targets.{target}]."
+        )
+    return ""
 
 
 @pytest.fixture(scope="session")

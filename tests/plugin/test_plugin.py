@@ -513,6 +513,7 @@ instance_faults = "ec2"
 resource_type = "aws:ec2:instance"
 tags = { app = "shop" }
 max_count = 1
+url = "https://staging.example.com"
 """
 
 

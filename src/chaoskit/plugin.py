@@ -392,6 +392,49 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A chaoskit error while importing a module (a bad marker, a bad objective) is shown at
+    the user's own line, without the frames of chaoskit's internals under it."""
+    report = yield
+    chain = getattr(report.longrepr, "chain", None)
+    if report.failed and chain and "chaoskit.errors." in str(report.longrepr):
+        for traceback, _crash, _description in chain:
+            _drop_chaoskit_frames(traceback)
+    return report
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _drop_chaoskit_frames(traceback: object) -> None:
+    """Remove the entries of chaoskit's own frames; the error's lines move to the last frame
+    that is left, the user's."""
+    entries = getattr(traceback, "reprentries", None)
+    if not entries:
+        return
+    kept = [entry for entry in entries if not _in_chaoskit(entry)]
+    if not kept or len(kept) == len(entries):
+        return
+    last = entries[-1]
+    if last is not kept[-1] and hasattr(kept[-1], "lines"):
+        kept[-1].lines.extend(line for line in last.lines if line.startswith("E "))
+    traceback.reprentries = kept  # type: ignore[attr-defined]
+
+
+def _in_chaoskit(entry: object) -> bool:
+    location = getattr(entry, "reprfileloc", None)
+    path = getattr(location, "path", None)
+    if not isinstance(path, str):
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(_PACKAGE_DIR)
+    except OSError:
+        return False
+
+
 @pytest.hookimpl(trylast=True)  # after pytest has torn down the fixtures, also on Ctrl-C
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_state_key, None)

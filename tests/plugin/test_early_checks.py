@@ -111,3 +111,40 @@ def test_plan_finds_an_instance_fault_on_a_service_chaoskit_does_not_run(
     result.stdout.fnmatch_lines(
         ["*TerminateInstances on target 'db'*external service*cannot terminate*"]
     )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "load=5",
+        "steady_state='(' * 400 + 'p99<1s' + ')' * 400",
+        "steady_state=['p99<1s'], baseline=1e308",
+        "steady_state=['p99<1s'], guardrail=None",
+        "steady_state=['p99<1s'], toxicity='NaN%'",
+        "steady_state=[slo.latency(p=99, below='1s', phases=5)]",
+    ],
+)
+def test_no_frame_of_chaoskit_reaches_the_user_for_a_bad_marker(
+    pytester: pytest.Pytester, arguments: str
+) -> None:
+    if "load=" not in arguments:
+        arguments = "load=load.Locust('locustfile.py', users=1), " + arguments
+    pytester.makepyfile(locustfile="")
+    pytester.makepyfile(
+        test_experiment=f"""
+import pytest
+from chaoskit import faults, load, slo
+
+@pytest.mark.chaos({arguments})
+def test_one(chaos):
+    pass
+"""
+    )
+    for args in ((), ("--chaos-dry-run",)):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+        assert result.ret in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
+        said = result.stdout.str() + result.stderr.str()
+        assert "Traceback" not in said and "INTERNALERROR" not in said
+        assert "chaoskit/" not in said, said  # no frame, no path of chaoskit's own
+        assert "test_experiment.py" in said
+        assert "ConfigError: " in said

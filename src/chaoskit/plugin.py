@@ -11,6 +11,7 @@ Importing this module must stay cheap: no locust, no boto3 (``pytest --co`` load
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Generator, Iterator
 from contextlib import nullcontext
@@ -31,6 +32,7 @@ from chaoskit.errors import (
     SLOBreached,
 )
 from chaoskit.interrupts import InterruptHandler
+from chaoskit.providers import load_targets
 from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -55,6 +57,8 @@ class _PluginState:
     run_id: str
     publish: tuple[str, float] | None = None  # S3 location and link expiry (--chaos-publish)
     published: str = ""  # the link, or why publishing failed
+    # The environment's targets, and whether each can take load; checked before the run.
+    targets: dict[str, bool] = field(default_factory=dict)
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -187,6 +191,21 @@ def pytest_configure(config: pytest.Config) -> None:
     from chaoskit.experiment.run import new_run_id
 
     publish = _publish_option(config)
+    # Checked before anything starts, so that `pytest --co` and `chaoskit plan` find it too.
+    problems = []
+    try:
+        targets = load_targets(env_config)
+    except ConfigError as error:
+        problems.append(str(error))
+        targets = {}
+    unwritable = _unwritable((base / report_dir).resolve())
+    if unwritable:
+        where = "--chaos-report" if option else "[tool.chaoskit] report_dir"
+        problems.append(
+            f"{where} {report_dir!r}: {unwritable}; choose a folder that can be written to."
+        )
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
     interrupts = InterruptHandler()
     interrupts.install()
     config.stash[_interrupts_key] = interrupts
@@ -199,6 +218,7 @@ def pytest_configure(config: pytest.Config) -> None:
         redactor=redactor,
         run_id=new_run_id(time.time()),
         publish=publish,
+        targets=targets,
     )
 
 
@@ -222,6 +242,18 @@ def _publish_option(config: pytest.Config) -> tuple[str, float] | None:
     return url, expiry
 
 
+def _unwritable(folder: Path) -> str:
+    """Why reports cannot be written to ``folder`` (made when first needed); "" when they can."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{folder} cannot be written: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{folder} cannot be written: no permission to write in {existing}"
+    return ""
+
+
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -230,6 +262,9 @@ def pytest_collection_modifyitems(
 
     problems = []
     state = config.stash.get(_state_key, None)
+    # An environment made by a conftest (pytest_chaoskit_make_environment) has targets of its
+    # own, which only exist once it is made.
+    own_environment = bool(config.hook.pytest_chaoskit_make_environment.get_hookimpls())
     for index, item in enumerate(items):
         markers = list(item.iter_markers("chaos"))  # nearest first
         uses_fixture = "chaos" in getattr(item, "fixturenames", ())
@@ -246,11 +281,37 @@ def pytest_collection_modifyitems(
         if state is not None:
             state.order[item.nodeid] = index
         try:
-            item.stash[_marker_key] = parse_marker(markers[0].args, merged)
+            parsed = item.stash[_marker_key] = parse_marker(markers[0].args, merged)
         except ConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
+            continue
+        if own_environment or state is None:
+            continue
+        unloadable = _unloadable(parsed.load.target, state)
+        if unloadable:
+            problems.append(f"{item.nodeid}: {unloadable}")
     if problems:
         raise pytest.UsageError("invalid chaos experiment(s):\n  " + "\n  ".join(problems))
+
+
+def _unloadable(target: str, state: _PluginState) -> str:
+    """Why the load cannot go to ``target`` of the environment; "" when it can."""
+    env = state.env_config.name
+    if target not in state.targets:
+        names = sorted(state.targets)
+        return (
+            f"load.Locust(target={target!r}): environment {env!r} has no target {target!r}; "
+            f"its targets: {', '.join(names)}. Send the load to one of them, e.g. "
+            f"load.Locust(..., target={names[0]!r})"
+            if names
+            else f"load.Locust(target={target!r}): environment {env!r} has no targets"
+        )
+    if not state.targets[target]:
+        return (
+            f"load.Locust(target={target!r}): target {target!r} of environment {env!r} has no "
+            f"url to send load to; set url in [tool.chaoskit.env.{env}.targets.{target}]."
+        )
+    return ""
 
 
 @pytest.fixture(scope="session")
@@ -281,7 +342,12 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     if state.dry_run:
         experiment = run.dry_run(settings, notify)
     else:
-        experiment = run.experiment(settings, marker.load, notify)
+        try:
+            experiment = run.experiment(settings, marker.load, notify)
+        except Exception as error:
+            # Its environment or its load could not be had: it is still a result of the run.
+            _recorded(item, state, run.setup_failed(settings, error))
+            raise
     item.stash[_experiment_key] = experiment
     try:
         experiment.start()
@@ -415,6 +481,49 @@ def _recorded(item: pytest.Item, state: _PluginState, result: ExperimentResult) 
     item.stash[_recorded_key] = True
     report = state.report_dir / f"chaoskit-{state.run_id}.html"
     item.user_properties.extend(junit_properties(result, report=report))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A chaoskit error while importing a module (a bad marker, a bad objective) is shown at
+    the user's own line, without the frames of chaoskit's internals under it."""
+    report = yield
+    chain = getattr(report.longrepr, "chain", None)
+    if report.failed and chain and "chaoskit.errors." in str(report.longrepr):
+        for traceback, _crash, _description in chain:
+            _drop_chaoskit_frames(traceback)
+    return report
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _drop_chaoskit_frames(traceback: object) -> None:
+    """Remove the entries of chaoskit's own frames; the error's lines move to the last frame
+    that is left, the user's."""
+    entries = getattr(traceback, "reprentries", None)
+    if not entries:
+        return
+    kept = [entry for entry in entries if not _in_chaoskit(entry)]
+    if not kept or len(kept) == len(entries):
+        return
+    last = entries[-1]
+    if last is not kept[-1] and hasattr(kept[-1], "lines"):
+        kept[-1].lines.extend(line for line in last.lines if line.startswith("E "))
+    traceback.reprentries = kept  # type: ignore[attr-defined]
+
+
+def _in_chaoskit(entry: object) -> bool:
+    location = getattr(entry, "reprfileloc", None)
+    path = getattr(location, "path", None)
+    if not isinstance(path, str):
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(_PACKAGE_DIR)
+    except OSError:
+        return False
 
 
 @pytest.hookimpl(trylast=True)  # after pytest has torn down the fixtures, also on Ctrl-C

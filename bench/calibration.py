@@ -143,6 +143,15 @@ def caught(result: ExperimentResult, arms: Arms) -> bool:
     return breached_in_hold and bool(recovered) and all(m.status == "pass" for m in recovered)
 
 
+def too_few_samples(result: ExperimentResult) -> bool:
+    """A verdict that could not be drawn for want of samples: inconclusive, a baseline that
+    could not be verified, or a plan refused because a window could not reach its needs."""
+    return result.cause == "inconclusive" or (
+        result.outcome == "error"
+        and ("could not be verified" in result.reason or "cannot be judged" in result.reason)
+    )
+
+
 def run_arm(
     label: str,
     arms: Arms,
@@ -175,12 +184,15 @@ def run_arm(
             result = experiment.run(lambda chaos, f=fault: chaos.inject(f, hold=arms.hold))
             if real_fault and caught(result, arms):
                 outcome = "caught"
-            elif result.cause == "inconclusive":
+            elif too_few_samples(result):
                 outcome = "inconclusive"
             else:
                 outcome = result.outcome
             outcomes.append(outcome)
-            print(f"  {label} run {index + 1:2}: {outcome:12} {result.reason[:110]}", flush=True)
+            expected = "caught" if real_fault else "passed"
+            # An unexpected outcome is printed whole: it is what the figures are about.
+            reason = result.reason if outcome != expected else result.reason[:110]
+            print(f"  {label} run {index + 1:2}: {outcome:12} {reason}", flush=True)
     finally:
         driver.close()
     return outcomes

@@ -38,3 +38,14 @@ def process_started_at(pid: int) -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+def process_has_exited(pid: int) -> bool:
+    """Whether process ``pid`` has ended but was not yet reaped by its parent (a zombie):
+    it holds its id, yet runs nothing any more. False where that cannot be told."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] in ("Z", "X")

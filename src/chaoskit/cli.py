@@ -2,7 +2,10 @@
 
 - ``chaoskit report``  re-render the HTML report (and index) from JSON journals;
 - ``chaoskit recover`` find faults a killed run left active, and settle them;
+- ``chaoskit publish`` upload a run's report, journal and the index to S3; print a link;
 - ``chaoskit plan``    print what the experiments would do (``pytest --chaos-dry-run``);
+- ``chaoskit stop``    halt every running experiment on this machine, and every running FIS
+  experiment chaoskit started in the AWS environments of ``[tool.chaoskit]``;
 - ``chaoskit worker``  run a load worker on this machine for a run's locust master
   (distributed load: ``load.Locust(..., remote_workers=N, master_bind=...)``).
 """
@@ -10,27 +13,46 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chaoskit._processes import process_started_at
+from chaoskit._processes import process_has_exited, process_started_at
 from chaoskit.errors import ChaoskitError
 from chaoskit.load._wire import DEFAULT_MASTER_PORT
 
 if TYPE_CHECKING:
     from chaoskit.experiment.events import FaultIntent, JournalEvent, RunStarted
 
+# A run halted with SIGTERM reverts its faults, waits for its load to stop and writes its
+# report: seconds, plus the recovery of what it reverted.
+STOP_TIMEOUT = 60.0
+STOP_POLL = 0.2
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RunningRun:
+    run_id: str
+    pid: int
+    journal: Path
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaoskit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="re-render HTML reports from JSON journals")
+    report = commands.add_parser(
+        "report",
+        help="re-render a run's HTML report from its JSON journal; several journals make one "
+        "game-day report of them all",
+    )
     report.add_argument(
         "journals",
         nargs="*",
@@ -42,12 +64,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report.add_argument("--templates", type=Path, help="a folder of your own templates")
 
+    publish = commands.add_parser(
+        "publish", help="upload a run's report, journal and the index to S3; print a link"
+    )
+    publish.add_argument(
+        "journal", nargs="?", type=Path, help="the run's chaoskit-*.json (default: the newest)"
+    )
+    publish.add_argument("--to", required=True, metavar="S3_URL", help="s3://BUCKET/PREFIX")
+    publish.add_argument(
+        "--expires", default="24h", help="how long the link works, up to 7d (default: 24h)"
+    )
+    publish.add_argument(
+        "--dir", type=Path, default=Path("reports"), help="report folder (default: reports)"
+    )
+
     recover = commands.add_parser("recover", help="settle faults a killed run left active")
     recover.add_argument(
         "--dir",
         type=Path,
         default=Path("reports"),
         help="report folder whose journals/ to scan (default: reports)",
+    )
+
+    stop = commands.add_parser(
+        "stop",
+        help="halt every running experiment on this machine (SIGTERM: revert, journal, report) "
+        "and every running FIS experiment chaoskit started in the AWS environments",
+    )
+    stop.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("reports"),
+        help="report folder whose journals/ name the running runs (default: reports)",
+    )
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=STOP_TIMEOUT,
+        help=f"how long to wait for the runs to end, in seconds (default: {STOP_TIMEOUT:g})",
     )
 
     commands.add_parser(
@@ -75,8 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "report":
             return _report(args.journals, args.dir, args.templates)
+        if args.command == "publish":
+            return _publish(args.journal, args.dir, args.to, args.expires)
         if args.command == "worker":
             return _worker(args.locustfile, args.master_host, args.master_port)
+        if args.command == "stop":
+            return _stop(args.dir, args.timeout)
         return _recover(args.dir)
     except ChaoskitError as error:
         print(f"chaoskit: {error}", file=sys.stderr)
@@ -96,6 +154,7 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"`pytest experiments/` first or name journal files."
             )
         journals = found[-1:]
+    read = []
     for path in journals:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -106,8 +165,49 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
                 f"{path} is not a chaoskit journal, or is damaged: {error}; render the other "
                 f"journals by naming them, or restore this one from a copy"
             ) from error
-        written = write_reports(journal, report_dir, template_dir=templates)
-        print(f"{path} -> {written[1]}")
+        read.append(journal)
+    if len(read) > 1:
+        # Several runs named: one game-day report of them all.
+        from chaoskit.report.gameday import merge_journals
+
+        merged = merge_journals(read)
+        written = write_reports(merged, report_dir, template_dir=templates)
+        print(f"{', '.join(str(p) for p in journals)} -> {written[1]}")
+        return 0
+    [journal] = read
+    written = write_reports(journal, report_dir, template_dir=templates)
+    print(f"{journals[0]} -> {written[1]}")
+    return 0
+
+
+def _publish(journal: Path | None, report_dir: Path, url: str, expires: str) -> int:
+    from chaoskit.durations import parse_duration
+    from chaoskit.providers.aws.publish import publish
+
+    if journal is None:
+        found = sorted(report_dir.glob("chaoskit-*.json"))
+        if not found:
+            raise ChaoskitError(
+                f"no journals (chaoskit-*.json) in {report_dir}/ to publish; run "
+                f"`pytest experiments/` first, or name the journal"
+            )
+        journal = found[-1]
+    page, index = journal.with_suffix(".html"), journal.parent / "index.html"
+    missing = [str(path) for path in (journal, page, index) if not path.is_file()]
+    if missing:
+        raise ChaoskitError(
+            f"cannot publish {journal.name}: {', '.join(missing)} not found; render the "
+            f"report first with `chaoskit report {journal}`"
+        )
+    published = publish(
+        [page, journal, index],
+        url,
+        page=page,
+        expires_s=parse_duration(expires, field="--expires"),
+    )
+    for key in published.keys:
+        print(f"uploaded s3://{url.removeprefix('s3://').split('/')[0]}/{key}")
+    print(f"link (expires in {expires}): {published.link}")
     return 0
 
 
@@ -255,6 +355,104 @@ def _recover_aws(
     return needs_hand
 
 
+def _stop(report_dir: Path, timeout: float) -> int:
+    """Halt every running run and every tagged FIS experiment; exit 1 while any may still run."""
+    running = _running_runs(report_dir)
+    for run in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(run.pid, signal.SIGTERM)
+        print(f"halting run {run.run_id} (pid {run.pid}, journal {run.journal})")
+    still = _wait_until_ended(running, timeout)
+    needs_hand = len(still)
+    for run in running:
+        if run in still:
+            print(
+                f"STILL RUNNING after {timeout:g}s: run {run.run_id} (pid {run.pid}); end it "
+                f"with kill -9 {run.pid}, then run chaoskit recover --dir {report_dir}"
+            )
+        else:
+            print(f"stopped run {run.run_id}: its faults reverted, its journal and report written")
+    stopped_fis, fis_problems = _stop_fis()
+    needs_hand += fis_problems
+    if not running and not stopped_fis and not needs_hand:
+        print(f"nothing to stop: no run in progress in {report_dir / 'journals'}")
+    return 1 if needs_hand else 0
+
+
+def _running_runs(report_dir: Path) -> list[_RunningRun]:
+    """The runs whose journals have started, not finished, and whose process is alive."""
+    from chaoskit.experiment.events import RunFinished, RunStarted
+    from chaoskit.experiment.journal import read_events
+
+    running = []
+    for path in sorted((report_dir / "journals").glob("*.jsonl")):
+        try:
+            events = list(read_events(path))
+        except OSError as error:
+            print(f"CANNOT READ {path}: {error}")
+            continue
+        started = next((e for e in events if isinstance(e, RunStarted)), None)
+        if (
+            started is None
+            or started.pid is None
+            or any(isinstance(e, RunFinished) for e in events)
+        ):
+            continue
+        if started.pid != os.getpid() and _run_process(started.pid, started.at):
+            running.append(_RunningRun(run_id=started.run_id, pid=started.pid, journal=path))
+    return running
+
+
+def _wait_until_ended(running: list[_RunningRun], timeout: float) -> list[_RunningRun]:
+    """Those of ``running`` still alive once all ended or ``timeout`` passed."""
+    from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+    def alive() -> list[_RunningRun]:
+        return [run for run in running if _run_process(run.pid, None)]
+
+    retrying = Retrying(
+        stop=stop_after_delay(timeout), wait=wait_fixed(STOP_POLL), retry=retry_if_result(bool)
+    )
+    try:
+        return retrying(alive)
+    except RetryError as error:
+        left: list[_RunningRun] = error.last_attempt.result()
+        return left
+
+
+def _stop_fis() -> tuple[int, int]:
+    """Stop the tagged FIS experiments of every AWS environment of ./pyproject.toml; how many
+    were stopped, and how many problems need a human."""
+    from chaoskit.config import read_tool_table, resolve_environment
+
+    try:
+        table = read_tool_table(Path.cwd())
+    except ChaoskitError as error:
+        print(f"AWS environments not checked: {error}")
+        return 0, 1
+    stopped = problems = 0
+    environments = table.get("env", {})
+    for name in sorted(environments):
+        try:
+            env = resolve_environment(table, name)
+        except ChaoskitError as error:
+            print(f"environment {name!r} not checked: {error}")
+            problems += 1
+            continue
+        if env.aws is None:
+            continue
+        from chaoskit.providers.aws.recover import stop_fis_experiments
+
+        outcome = stop_fis_experiments(env.aws)
+        for experiment in outcome.stopped:
+            print(f"stopped FIS experiment {experiment} in environment {name!r}")
+        for problem in outcome.problems:
+            print(f"STILL RUNNING? environment {name!r}: {problem}")
+        stopped += len(outcome.stopped)
+        problems += len(outcome.problems)
+    return stopped, problems
+
+
 def _run_process(pid: int | None, run_started: float | None) -> str:
     """Why process ``pid`` is taken for the run's own, still running; "" when it is not.
 
@@ -268,6 +466,8 @@ def _run_process(pid: int | None, run_started: float | None) -> str:
         return ""
     except PermissionError:
         pass  # alive, someone else's
+    if process_has_exited(pid):
+        return ""
     started = process_started_at(pid)
     # /proc's boot time is in whole seconds: a second of slack either way.
     if started is not None and run_started is not None and started > run_started + 1:

@@ -11,6 +11,7 @@ Importing this module must stay cheap: no locust, no boto3 (``pytest --co`` load
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Generator, Iterator
 from contextlib import nullcontext
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
+from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
     ConfigError,
@@ -30,6 +32,7 @@ from chaoskit.errors import (
     SLOBreached,
 )
 from chaoskit.interrupts import InterruptHandler
+from chaoskit.providers import load_targets
 from chaoskit.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -51,9 +54,18 @@ class _PluginState:
     dry_run: bool
     seed: int | None
     redactor: Redactor
+    run_id: str
+    publish: tuple[str, float] | None = None  # S3 location and link expiry (--chaos-publish)
+    published: str = ""  # the link, or why publishing failed
+    # The environment's targets, and whether each can take load; checked before the run.
+    targets: dict[str, bool] = field(default_factory=dict)
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
+    # Experiments that never began (skipped, or a fixture before `chaos` failed), kept here
+    # until the run exists or the session ends: a session of skips only opens no environment.
+    unrun: list[ExperimentResult] = field(default_factory=list)
+    order: dict[str, int] = field(default_factory=dict)  # node id -> place in the collection
 
     def ensure_run(self) -> Run:
         if self.run is None:
@@ -76,6 +88,7 @@ class _PluginState:
                 return made if made is not None else locust_driver(spec, url)
 
             self.run = Run(
+                run_id=self.run_id,
                 env_name=env_config.name,
                 provider=env_config.provider,
                 env_factory=make_environment,
@@ -94,6 +107,7 @@ _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
 _experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
 _interrupts_key = pytest.StashKey[InterruptHandler]()
+_recorded_key = pytest.StashKey[bool]()  # the experiment's result is in the run
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -125,6 +139,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="let experiments inject faults into a non-local environment (an AWS account); "
         "without it such a run stops before touching anything (--chaos-dry-run needs no flag).",
+    )
+    group.addoption(
+        "--chaos-publish",
+        metavar="S3_URL",
+        help="after the run, upload its HTML report, JSON journal and the index to "
+        "s3://BUCKET/PREFIX and print a presigned link to the report.",
+    )
+    group.addoption(
+        "--chaos-publish-expiry",
+        metavar="DURATION",
+        default="24h",
+        help="how long the published report's link works, up to 7d (default: 24h).",
     )
     group.addoption(
         "--chaos-seed",
@@ -162,6 +188,24 @@ def pytest_configure(config: pytest.Config) -> None:
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
     report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    from chaoskit.experiment.run import new_run_id
+
+    publish = _publish_option(config)
+    # Checked before anything starts, so that `pytest --co` and `chaoskit plan` find it too.
+    problems = []
+    try:
+        targets = load_targets(env_config)
+    except ConfigError as error:
+        problems.append(str(error))
+        targets = {}
+    unwritable = _unwritable((base / report_dir).resolve())
+    if unwritable:
+        where = "--chaos-report" if option else "[tool.chaoskit] report_dir"
+        problems.append(
+            f"{where} {report_dir!r}: {unwritable}; choose a folder that can be written to."
+        )
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
     interrupts = InterruptHandler()
     interrupts.install()
     config.stash[_interrupts_key] = interrupts
@@ -172,7 +216,42 @@ def pytest_configure(config: pytest.Config) -> None:
         dry_run=config.getoption("chaos_dry_run"),
         seed=config.getoption("chaos_seed"),
         redactor=redactor,
+        run_id=new_run_id(time.time()),
+        publish=publish,
+        targets=targets,
     )
+
+
+def _publish_option(config: pytest.Config) -> tuple[str, float] | None:
+    """--chaos-publish, checked before anything runs: a typo must not cost a game day."""
+    url = config.getoption("chaos_publish")
+    if not url:
+        return None
+    # Only a run that publishes loads the AWS provider (and boto3).
+    from chaoskit.providers.aws.publish import check_expiry, parse_destination
+
+    try:
+        parse_destination(url)
+        expiry = parse_duration(
+            config.getoption("chaos_publish_expiry"),
+            field="--chaos-publish-expiry",
+        )
+        check_expiry(expiry)
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    return url, expiry
+
+
+def _unwritable(folder: Path) -> str:
+    """Why reports cannot be written to ``folder`` (made when first needed); "" when they can."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{folder} cannot be written: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{folder} cannot be written: no permission to write in {existing}"
+    return ""
 
 
 def pytest_collection_modifyitems(
@@ -182,7 +261,11 @@ def pytest_collection_modifyitems(
     from chaoskit.experiment.marker import parse_marker
 
     problems = []
-    for item in items:
+    state = config.stash.get(_state_key, None)
+    # An environment made by a conftest (pytest_chaoskit_make_environment) has targets of its
+    # own, which only exist once it is made.
+    own_environment = bool(config.hook.pytest_chaoskit_make_environment.get_hookimpls())
+    for index, item in enumerate(items):
         markers = list(item.iter_markers("chaos"))  # nearest first
         uses_fixture = "chaos" in getattr(item, "fixturenames", ())
         if not markers:
@@ -195,12 +278,40 @@ def pytest_collection_modifyitems(
         merged: dict[str, object] = {}
         for marker in reversed(markers):  # farthest first, so the nearest wins
             merged.update(marker.kwargs)
+        if state is not None:
+            state.order[item.nodeid] = index
         try:
-            item.stash[_marker_key] = parse_marker(markers[0].args, merged)
+            parsed = item.stash[_marker_key] = parse_marker(markers[0].args, merged)
         except ConfigError as error:
             problems.append(f"{item.nodeid}: {error}")
+            continue
+        if own_environment or state is None:
+            continue
+        unloadable = _unloadable(parsed.load.target, state)
+        if unloadable:
+            problems.append(f"{item.nodeid}: {unloadable}")
     if problems:
         raise pytest.UsageError("invalid chaos experiment(s):\n  " + "\n  ".join(problems))
+
+
+def _unloadable(target: str, state: _PluginState) -> str:
+    """Why the load cannot go to ``target`` of the environment; "" when it can."""
+    env = state.env_config.name
+    if target not in state.targets:
+        names = sorted(state.targets)
+        return (
+            f"load.Locust(target={target!r}): environment {env!r} has no target {target!r}; "
+            f"its targets: {', '.join(names)}. Send the load to one of them, e.g. "
+            f"load.Locust(..., target={names[0]!r})"
+            if names
+            else f"load.Locust(target={target!r}): environment {env!r} has no targets"
+        )
+    if not state.targets[target]:
+        return (
+            f"load.Locust(target={target!r}): target {target!r} of environment {env!r} has no "
+            f"url to send load to; set url in [tool.chaoskit.env.{env}.targets.{target}]."
+        )
+    return ""
 
 
 @pytest.fixture(scope="session")
@@ -231,7 +342,12 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     if state.dry_run:
         experiment = run.dry_run(settings, notify)
     else:
-        experiment = run.experiment(settings, marker.load, notify)
+        try:
+            experiment = run.experiment(settings, marker.load, notify)
+        except Exception as error:
+            # Its environment or its load could not be had: it is still a result of the run.
+            _recorded(item, state, run.setup_failed(settings, error))
+            raise
     item.stash[_experiment_key] = experiment
     try:
         experiment.start()
@@ -239,6 +355,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
         broken = experiment.result or experiment.abort(error, during="setup")
         if broken is not None:
             run.record(broken)
+            _recorded(item, state, broken)
         raise
     yield experiment
     # No verdict yet: the body never ran (a later fixture failed, or a skip); record why.
@@ -250,6 +367,7 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     # What pytest decided (an xfail marker may not match the failure) is what the report says.
     result = replace(drawn, expected_to_fail=item.stash.get(_xfailed_key, False))
     run.record(result)
+    _recorded(item, state, result)
     if result.cause == "revert_failed":
         item.session.shouldfail = _stop_the_run(result)
         raise RevertError(result.reason, failures=result.revert_failures)
@@ -314,6 +432,8 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" and _experiment_key in item.stash:
         item.stash[_xfailed_key] = hasattr(report, "wasxfail")
+    if call.when == "setup" and (report.skipped or report.failed):
+        _record_unrun(item, call)
     excinfo = call.excinfo
     if (
         excinfo
@@ -325,17 +445,133 @@ def pytest_runtest_makereport(
     return report
 
 
+def _record_unrun(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    """An experiment that ended in setup before its lifecycle began: skipped, or a fixture
+    requested before ``chaos`` failed. A dry run records nothing: it runs no experiment."""
+    state = item.config.stash.get(_state_key, None)
+    marker = item.stash.get(_marker_key, None)
+    if state is None or state.dry_run or marker is None or item.stash.get(_recorded_key, False):
+        return
+    from chaoskit.experiment.unrun import unrun_result
+
+    error = call.excinfo.value if call.excinfo else None
+    skipped = isinstance(error, pytest.skip.Exception) or error is None
+    if skipped:
+        reason = getattr(error, "msg", "") or "skipped"
+    else:
+        reason = f"{type(error).__name__}: {error}"
+    result = unrun_result(
+        marker.settings(item.nodeid),
+        env=state.env_config.name,
+        why="skipped" if skipped else "setup_failed",
+        reason=reason,
+        at=state.run.clock.now() if state.run else time.time(),
+    )
+    if state.run is not None:
+        state.run.record_unrun(result)
+    else:
+        state.unrun.append(result)
+    _recorded(item, state, result)
+
+
+def _recorded(item: pytest.Item, state: _PluginState, result: ExperimentResult) -> None:
+    """The experiment's verdict is in the run: ``--junitxml`` carries it as properties."""
+    from chaoskit.report.junit import junit_properties
+
+    item.stash[_recorded_key] = True
+    report = state.report_dir / f"chaoskit-{state.run_id}.html"
+    item.user_properties.extend(junit_properties(result, report=report))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """A chaoskit error while importing a module (a bad marker, a bad objective) is shown at
+    the user's own line, without the frames of chaoskit's internals under it."""
+    report = yield
+    chain = getattr(report.longrepr, "chain", None)
+    if report.failed and chain and "chaoskit.errors." in str(report.longrepr):
+        for traceback, _crash, _description in chain:
+            _drop_chaoskit_frames(traceback)
+    return report
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _drop_chaoskit_frames(traceback: object) -> None:
+    """Remove the entries of chaoskit's own frames; the error's lines move to the last frame
+    that is left, the user's."""
+    entries = getattr(traceback, "reprentries", None)
+    if not entries:
+        return
+    kept = [entry for entry in entries if not _in_chaoskit(entry)]
+    if not kept or len(kept) == len(entries):
+        return
+    last = entries[-1]
+    if last is not kept[-1] and hasattr(kept[-1], "lines"):
+        kept[-1].lines.extend(line for line in last.lines if line.startswith("E "))
+    traceback.reprentries = kept  # type: ignore[attr-defined]
+
+
+def _in_chaoskit(entry: object) -> bool:
+    location = getattr(entry, "reprfileloc", None)
+    path = getattr(location, "path", None)
+    if not isinstance(path, str):
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(_PACKAGE_DIR)
+    except OSError:
+        return False
+
+
 @pytest.hookimpl(trylast=True)  # after pytest has torn down the fixtures, also on Ctrl-C
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_state_key, None)
-    if state is None or state.run is None:
+    if state is None or (state.run is None and not state.unrun):
         return
+    from chaoskit.experiment import result as results
+    from chaoskit.experiment.score import resilience_score
+
     run, state.run = state.run, None
-    state.journal = run.close()
+    if run is not None:
+        journal = run.close()
+    else:
+        moments = [r.started for r in state.unrun]
+        journal = results.Journal(
+            run_id=state.run_id,
+            env=state.env_config.name,
+            started=min(moments),
+            finished=max(moments),
+            seed=state.seed or 0,
+        )
+    # In the order pytest collected them, however each was recorded.
+    experiments = sorted(
+        [*journal.experiments, *state.unrun],
+        key=lambda result: state.order.get(result.name, len(state.order)),
+    )
+    state.journal = replace(
+        journal, experiments=tuple(experiments), resilience_score=resilience_score(experiments)
+    )
     if state.journal.experiments:
         from chaoskit.report import write_reports
 
         state.reports = write_reports(state.journal, state.report_dir, redactor=state.redactor)
+        if state.publish is not None:
+            state.published = _publish(state.reports, *state.publish)
+
+
+def _publish(reports: list[Path], url: str, expiry: float) -> str:
+    """The presigned link, or why publishing failed: the run's verdict stands either way."""
+    from chaoskit.providers.aws.publish import publish
+
+    _latest, page, journal, index = reports
+    try:
+        published = publish([page, journal, index], url, page=page, expires_s=expiry)
+    except ChaoskitError as error:
+        return f"FAILED to publish to {url}: {error}"
+    return f"{published.link} (expires in {format_duration(published.expires_s)})"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -362,6 +598,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
     for path in state.reports:
         terminalreporter.write_line(f"report: {path}")
+    if state.published:
+        terminalreporter.write_line(f"published: {state.published}")
 
 
 def _progress(config: pytest.Config, nodeid: str) -> Notify:
@@ -378,6 +616,11 @@ def _progress(config: pytest.Config, nodeid: str) -> Notify:
         with capture.global_and_fixture_disabled() if capture else nullcontext():
             if not header_written:
                 reporter.ensure_newline()
+                # With -q pytest writes each test's letter on one running line and
+                # ensure_newline does not know of it: the header would follow the letter.
+                writer = getattr(reporter, "_tw", None)
+                if writer is not None and writer.width_of_current_line:
+                    reporter.write("\n")
                 reporter.write_line(f"chaos {nodeid}", bold=True)
                 header_written = True
             reporter.write_line(f"  [{time.monotonic() - started:6.1f}s] {message}")

@@ -278,3 +278,12 @@ class LoadDriver(Protocol):
         """
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsBroken(Protocol):
+    """A load driver that can tell its processes died (a killed worker), so that the run
+    replaces it rather than failing every later experiment with it."""
+
+    def broken(self) -> str:
+        """Why the driver can no longer send load; "" while it can."""

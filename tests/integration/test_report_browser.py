@@ -151,3 +151,110 @@ def test_the_report_in_a_browser_shows_no_secret(tmp_path: Path, chromium: str) 
     assert "[redacted]" in dom
     assert leaked(dom) == []
     assert leaked(unescape(dom)) == []
+
+
+OFFLINE = [
+    # Any request the page made would fail: no proxy answers, no name resolves.
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+
+def _game_day() -> Journal:
+    """A run with what a game day's report must show: a breach with failures of two causes,
+    a rehearsed FIS action in the timeline, and an experiment that was skipped."""
+    from dataclasses import replace
+
+    from tests.report_journals import T0, journal, latency, result, second
+
+    def failing(offset: int) -> object:
+        if 6 <= offset < 11:
+            return second(offset, latency_ms=420, ok=60, failed={"HTTP 503": 35, "ReadTimeout": 5})
+        return second(offset)
+
+    breached = result(
+        "experiments/test_web.py::test_latency_on_one_instance",
+        outcome="failed",
+        cause="slo_breached",
+        reason="SLO breached: p99 < 300ms in fault 1: 420ms is not below 300ms",
+        seconds=failing,
+        measurements=(
+            latency("p99 < 300ms", 0.3, "baseline", 4),
+            latency("p99 < 300ms", 0.3, "fault 1", 420),
+            latency("p95 < 300ms", 0.3, "fault 1", 420),
+            latency("p99 < 300ms", 0.3, "recovery", 4),
+        ),
+    )
+    [injection] = breached.injections
+    fis = replace(
+        injection,
+        details={
+            "kind": "fis_rehearsal",
+            "template": "stop-web.json",
+            "state": {"status": "completed"},
+            "actions": [
+                {
+                    "name": "stopWeb",
+                    "action_id": "aws:ec2:stop-instances",
+                    "state": "completed",
+                    "instances": {"web": ["i-0abc"]},
+                    "started": T0 + 5.5,
+                    "ended": T0 + 10.5,
+                }
+            ],
+        },
+    )
+    skipped = replace(
+        result("experiments/test_web.py::test_two_regions", started=T0 + 16, injections=()),
+        outcome="skipped",
+        cause="skipped",
+        reason="needs two regions",
+        phases=(),
+        seconds=(),
+        finished=T0 + 16,
+    )
+    return journal(replace(breached, injections=(fis,)), skipped)
+
+
+def test_the_report_opens_offline_without_console_errors_and_shows_the_whole_story(
+    tmp_path: Path, chromium: str
+) -> None:
+    latest, *_ = write_reports(_game_day(), tmp_path / "reports")
+    opened = subprocess.run(
+        [chromium, *FLAGS, *OFFLINE, "--dump-dom", latest.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert not re.findall(r"CONSOLE.*", opened.stderr), opened.stderr
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", opened.stdout)).split())
+    assert "latency ms (p50 / p95 / p99) (log scale)" in text
+    assert "p99 < 300ms · p95 < 300ms" in text  # one label for two objectives at 300 ms
+    assert "+5.5s FIS action stopWeb (aws:ec2:stop-instances) started on i-0abc of web" in text
+    assert "injecting the fault: not judged" in text
+    # A template rehearsed at its own pace says nothing of a time scale.
+    assert "rehearsed on the local system: completed" in text and "Time scale" not in text
+    assert "HTTP 503" in text and "ReadTimeout" in text
+    assert "needs two regions" in text and "Not run: no load was sent" in text
+
+    screenshot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            *FLAGS,
+            *OFFLINE,
+            "--window-size=1100,2600",
+            f"--screenshot={screenshot}",
+            latest.as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert screenshot.stat().st_size > 20_000
+    keep = os.environ.get("CHAOSKIT_KEEP_GAME_DAY_SCREENSHOT")
+    if keep:
+        shutil.copy(screenshot, keep)

@@ -151,7 +151,7 @@ def test_the_verdict_table_lists_each_experiment_with_its_outcome_faults_and_rea
     tmp_path: Path,
 ) -> None:
     html = render_html(_journal(tmp_path, slow=True))
-    summary, faults, phases = _read(html).tables[:3]
+    summary, faults, _timeline, phases = _read(html).tables[:4]
     assert summary[0] == ["Experiment", "Verdict", "Faults", "Why"]
     [[name, verdict, fault, why]] = summary[1:]
     assert name == f"experiments/test_web.py::test_slow {HOSTILE}"
@@ -168,7 +168,7 @@ def test_the_objectives_table_has_a_column_per_phase_and_a_badge_per_judgement(
     tmp_path: Path,
 ) -> None:
     html = render_html(_journal(tmp_path, slow=True))
-    objectives = _read(html).tables[3]
+    objectives = _read(html).tables[4]
     assert objectives[0] == ["Objective", "baseline", "fault 1", "recovery"]
     latency, errors = objectives[1:]
     assert latency[0] == "p99 < 300ms" and errors[0] == "errors < 1%"
@@ -199,11 +199,11 @@ def test_the_index_shows_an_xfail_as_expected_not_red(tmp_path: Path) -> None:
     (tmp_path / f"chaoskit-{journal.run_id}.json").write_text(json.dumps(journal.to_json()))
     html = render_index(tmp_path)
     header, row = _read(html).tables[0]
-    assert header == ["Run", "Environment", "Verdicts", "As expected", "Score"]
-    assert row[3:] == ["2 / 3 (1 failed as expected)", "50/100 over 2"]
+    assert header[:5] == ["Run", "Environment", "Verdicts", "As expected", "Score"]
+    assert row[3:5] == ["2 / 3 (1 failed as expected)", "50/100 over 2"]
     # the bar: a third green, a third blue (as expected), a third red
     bars = dict(re.findall(r'<span class="bar (\w)" style="width:(\d+)px">', html))
-    assert bars == {"p": "40", "x": "40", "f": "40", "e": "0"}
+    assert bars == {"p": "40", "x": "40", "f": "40", "e": "0", "s": "0"}
 
 
 def test_the_report_states_the_score_and_what_it_covers(tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_seconds_the_load_generator_lagged_in_are_banded_in_every_chart(
     assert len(grey) == 2 * 3  # two seconds, in the throughput, error and latency charts
     assert "invalid: the load generator fell behind (2s)" in html
     assert html.count("<title>invalid: event loop stalled 400 ms</title>") == 6
-    per_second = page.tables[4]
+    per_second = page.tables[5]
     assert [row[-1] for row in per_second[1:] if row[-1]] == ["event loop stalled 400 ms"] * 2
 
     steady = render_html(_journal(tmp_path / "steady"))

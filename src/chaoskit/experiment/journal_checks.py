@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from chaoskit.durations import MAX_DURATION
-from chaoskit.experiment.result import InjectionRecord, Phase
+from chaoskit.experiment.result import SCHEMA_VERSION, InjectionRecord, Phase
 from chaoskit.slo.measurement import Measurement
 
 # An epoch second further than this from zero is no time a run happened at (year ~5138).
@@ -73,6 +73,13 @@ _BY_ANNOTATION: Final[Mapping[str, tuple[Check, str]]] = {
 def check_journal(data: object) -> None:
     """Raise DamagedJournal naming the first field of a run's JSON that cannot be read."""
     record = _object(data, "the journal")
+    version = record.get("schema_version", 1)
+    if not (isinstance(version, int) and _whole(version) and 1 <= version <= SCHEMA_VERSION):
+        raise DamagedJournal(
+            f"schema_version is {_shown(version)}; this chaoskit reads versions 1 to "
+            f"{SCHEMA_VERSION} (docs/journal.md): render it with the chaoskit that wrote it, "
+            f"or upgrade chaoskit"
+        )
     for key in ("run_id", "env"):
         _field(record, key, _text, "text", where="")
     for key in ("started", "finished"):

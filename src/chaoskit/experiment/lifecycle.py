@@ -328,7 +328,12 @@ class Experiment:
         seconds: Sequence[SecondStats] = (),
         failures: Sequence[RevertFailure] = (),
     ) -> ExperimentResult:
-        self._stop_load()
+        try:
+            self._stop_load()
+        except ChaoskitError as error:
+            # The load died (a killed worker): what is concluded is recorded all the same,
+            # rather than lost to the failure of stopping what is already gone.
+            self.notify(f"warning: the load could not be stopped: {error}")
         result = ExperimentResult(
             name=self.settings.name,
             env=self.env.name,

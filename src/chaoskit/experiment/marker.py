@@ -138,7 +138,10 @@ def _objectives(value: object, *, argument: str) -> tuple[Objective, ...]:
     objectives = []
     for item in items:
         if isinstance(item, str):
-            objectives.append(parse_objective(item))
+            try:
+                objectives.append(parse_objective(item))
+            except ConfigError as error:
+                raise ConfigError(f"chaos({argument}=[...]): {error}") from None
         elif callable(getattr(item, "evaluate", None)) and hasattr(item, "phases"):
             objectives.append(cast(Objective, item))
         else:

@@ -15,7 +15,9 @@ from chaoskit.errors import RevertFailure
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.seconds import SecondStats
 
-Outcome = Literal["passed", "failed", "error"]
+# "skipped": never run (a skip marker, a skip in a fixture, an unmet requirement): listed with
+# its reason so a reader sees every experiment, never counted in the score.
+Outcome = Literal["passed", "failed", "error", "skipped"]
 # Why an experiment did not pass; the plugin picks the exception (and so pytest's outcome) by it.
 Cause = Literal[
     "",
@@ -28,8 +30,12 @@ Cause = Literal[
     "setup_failed",
     "revert_failed",
     "interrupted",
+    "skipped",
 ]
 InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
+# The JSON journal's layout (docs/journal.md). Journals without the field are version 1 and
+# read as they always have; a change that an older chaoskit could misread raises it.
+SCHEMA_VERSION = 2
 # JSON as ``json.loads`` returns it: checked field by field where it is read.
 JsonObject = Mapping[str, Any]
 
@@ -153,10 +159,13 @@ class Journal:
     seed: int
     experiments: tuple[ExperimentResult, ...] = field(default_factory=tuple)
     resilience_score: float | None = None  # see chaoskit.experiment.score
+    merged_from: tuple[str, ...] = ()  # a game day's report: the runs merged into it
 
     def to_json(self) -> dict[str, object]:
+        merged = {"merged_from": list(self.merged_from)} if self.merged_from else {}
         return {
-            "chaoskit_journal": 1,
+            "chaoskit_journal": 1,  # marks the file as a run's journal, whatever its version
+            "schema_version": SCHEMA_VERSION,
             "resilience_score": self.resilience_score,
             "run_id": self.run_id,
             "env": self.env,
@@ -164,6 +173,7 @@ class Journal:
             "finished": self.finished,
             "seed": self.seed,
             "experiments": [e.to_json() for e in self.experiments],
+            **merged,
         }
 
     @classmethod
@@ -176,4 +186,5 @@ class Journal:
             seed=data["seed"],
             experiments=tuple(ExperimentResult.from_json(e) for e in data["experiments"]),
             resilience_score=data.get("resilience_score"),
+            merged_from=tuple(data.get("merged_from", ())),
         )

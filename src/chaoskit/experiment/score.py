@@ -6,10 +6,10 @@ scores 100, provided at least one check (an objective during or after the fault,
 error budget) was judged and held; one that passed with nothing judged (every check
 inconclusive, let through by ``allow_inconclusive=True``) proved nothing and does not count.
 Experiments that failed as expected (``xfail``) demonstrate a breach on purpose and do not
-count either (one marked ``xfail`` that passed counts as the pass it is). Experiments weigh by
-the severity of the faults they injected (1 to 3 each, summed, 1 when none was: see each
-fault's ``plan``), so surviving the loss of an instance counts for more than surviving 50 ms
-of latency.
+count either (one marked ``xfail`` that passed counts as the pass it is), nor do skipped
+ones. Experiments weigh by the severity of the faults they injected (1 to 3 each, summed, 1
+when none was: see each fault's ``plan``), so surviving the loss of an instance counts for
+more than surviving 50 ms of latency.
 
 So a run in which every counted experiment passed scores 100, any failed or errored experiment
 pulls the score below 100, and a run in which every counted experiment failed scores 0. The
@@ -30,6 +30,7 @@ class Score:
     over: int  # the experiments it counts
     expected: int  # failed as expected (xfail): shown as such, not counted
     unjudged: int  # passed with nothing judged: not counted
+    skipped: int = 0  # never ran: not counted
 
     @property
     def shown(self) -> int | None:
@@ -50,6 +51,7 @@ class Score:
         left_out = [
             *([f"{self.expected} failed as expected"] if self.expected else []),
             *([f"{self.unjudged} passed with nothing judged"] if self.unjudged else []),
+            *([f"{self.skipped} skipped"] if self.skipped else []),
         ]
         if left_out:
             text += f" ({', '.join(left_out)}, not counted)"
@@ -76,9 +78,11 @@ def experiment_weight(result: ExperimentResult) -> float:
 
 
 def score(results: Iterable[ExperimentResult]) -> Score:
-    counted, expected, unjudged = [], 0, 0
+    counted, expected, unjudged, skipped = [], 0, 0, 0
     for result in results:
-        if failed_as_expected(
+        if result.outcome == "skipped":
+            skipped += 1
+        elif failed_as_expected(
             outcome=result.outcome, cause=result.cause, expected_to_fail=result.expected_to_fail
         ):
             expected += 1
@@ -89,7 +93,9 @@ def score(results: Iterable[ExperimentResult]) -> Score:
     total = sum(experiment_weight(r) for r in counted)
     held = sum(experiment_weight(r) for r in counted if r.outcome == "passed")
     value = 100 * (held / total) if counted else None
-    return Score(value=value, over=len(counted), expected=expected, unjudged=unjudged)
+    return Score(
+        value=value, over=len(counted), expected=expected, unjudged=unjudged, skipped=skipped
+    )
 
 
 def resilience_score(results: Iterable[ExperimentResult]) -> float | None:

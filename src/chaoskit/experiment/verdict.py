@@ -277,7 +277,7 @@ class Verdict:
             baseline_rps=baseline.merged.demand / baseline.duration,
             long_window=math.ceil(held),
         )
-        return budget_verdict(budget, use, window="fault to end")
+        return budget_verdict(budget, use, window="faults + recovery")
 
     def _rto_untimed(self, window: str) -> Measurement:
         """The RTO of a fault whose recovery could not be timed: no band to time it against."""

@@ -200,6 +200,17 @@ class LocustDriver:
 
     # -- extras ----------------------------------------------------------------------------
 
+    def broken(self) -> str:
+        """Why this driver can no longer send load (closed, or one of its processes exited);
+        "" while it can. The run then starts new load processes for the next experiment."""
+        if self._closed:
+            return "the load driver is closed"
+        try:
+            self._check_processes()
+        except LoadError as error:
+            return str(error).partition("\n")[0]
+        return ""
+
     @property
     def worker_ids(self) -> tuple[str, ...]:
         """The locust client ids of the workers."""

@@ -1,16 +1,28 @@
-"""``index.html``: every run in a report folder, newest first, with its verdicts."""
+"""``index.html``: every run in a report folder, newest first, with its verdicts, what changed
+since the previous run of its environment, and each experiment's history across runs."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
 
 from chaoskit.experiment.result import ExperimentResult, JsonObject
 from chaoskit.experiment.score import Score, failed_as_expected, score
+from chaoskit.report.history import (
+    Difference,
+    RunVerdicts,
+    differences,
+    histories,
+    previous_runs,
+    trend_chart,
+    verdicts_of,
+)
 from chaoskit.report.html import template_dirs
+
+HISTORY_RUNS = 20  # columns of the history table: the newest runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,7 +38,12 @@ class RunRow:
     expected: int  # failed (or errored) as their xfail marker said: as expected, not red
     failed: int
     error: int
+    skipped: int
     score: Score | None  # None: a journal this version cannot read back
+    merged_from: tuple[str, ...] = ()  # a game day merged from these runs
+    verdicts: RunVerdicts | None = None
+    changes: tuple[Difference, ...] = ()  # since the previous run of the same environment
+    previous: str = ""  # that run's id
 
 
 def _runs(report_dir: Path) -> list[RunRow]:
@@ -48,6 +65,8 @@ def _runs(report_dir: Path) -> list[RunRow]:
         outcomes = [
             e.get("outcome") for e, xfail in zip(experiments, expected, strict=True) if not xfail
         ]
+        run_score = _score(experiments)
+        merged_from = tuple(str(r) for r in data.get("merged_from", ()))
         runs.append(
             RunRow(
                 run_id=data.get("run_id", path.stem),
@@ -59,10 +78,35 @@ def _runs(report_dir: Path) -> list[RunRow]:
                 expected=sum(expected),
                 failed=outcomes.count("failed"),
                 error=outcomes.count("error"),
-                score=_score(experiments),
+                skipped=outcomes.count("skipped"),
+                score=run_score,
+                merged_from=merged_from,
+                verdicts=RunVerdicts(
+                    run_id=data.get("run_id", path.stem),
+                    env=data.get("env", "?"),
+                    started=data.get("started", 0.0),
+                    merged=bool(merged_from),
+                    verdicts=verdicts_of(experiments),
+                    score=None if run_score is None else run_score.shown,
+                ),
             )
         )
-    return runs
+    return _compared(runs)
+
+
+def _compared(runs: list[RunRow]) -> list[RunRow]:
+    """Each run with what changed since the previous run of its environment."""
+    verdicts = [run.verdicts for run in runs if run.verdicts is not None]
+    previous = previous_runs(verdicts)
+    compared = []
+    for run in runs:
+        before = previous.get(run.run_id) if run.verdicts is not None else None
+        if run.verdicts is None or before is None:
+            compared.append(run)
+            continue
+        changes = tuple(differences(run.verdicts, before))
+        compared.append(replace(run, changes=changes, previous=before.run_id))
+    return compared
 
 
 def _score(experiments: list[JsonObject]) -> Score | None:
@@ -80,4 +124,12 @@ def render_index(report_dir: Path, *, template_dir: Path | None = None) -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    return env.get_template("index.html.j2").render(runs=_runs(report_dir))
+    runs = _runs(report_dir)
+    compared = [run.verdicts for run in runs if run.verdicts is not None and not run.merged_from]
+    recent = compared[:HISTORY_RUNS]
+    return env.get_template("index.html.j2").render(
+        runs=runs,
+        history_runs=recent,
+        histories=histories(recent),
+        trend=trend_chart([run.score for run in reversed(recent)]),
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chaoskit.experiment.result import ExperimentResult
-from chaoskit.slo.seconds import SecondStats, merge_seconds
+from chaoskit.slo.seconds import SecondStats
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +21,7 @@ class SecondPoint:
     invalid: str  # why the load generator's own lag voids this second; "" when valid
     queued: int  # requests that waited for their user, busy with earlier task runs
     queued_max_ms: float
+    failed: Mapping[str, int]  # failed requests by cause (an HTTP status, an exception class)
 
     @property
     def error_pct(self) -> float | None:
@@ -31,24 +33,23 @@ def series(result: ExperimentResult) -> list[SecondPoint]:
 
 
 def _point(stats: SecondStats, *, started: float) -> SecondPoint:
-    # Percentiles of a merged copy: decoding the result's own second would keep its histogram
-    # (185 KiB) in the result, for every second of the run.
-    latency_us = merge_seconds([stats], label=stats.second).latency_us if stats.ok else None
+    # Read without decoding the second into the result: a decoded histogram is 185 KiB, and
+    # the encoding holds the few counts a percentile needs (chaoskit.slo.percentiles).
+    p50, p95, p99 = stats.latency_percentiles_us((50, 95, 99)) or (None, None, None)
 
-    def at(percentile: float) -> float | None:
-        if latency_us is None:
-            return None
-        return float(latency_us.get_value_at_percentile(percentile)) / 1000
+    def ms(value: float | None) -> float | None:
+        return None if value is None else value / 1000
 
     return SecondPoint(
         offset=stats.second - started,
         expected=stats.demand,
         requests=stats.completed,
         failures=stats.failures,
-        p50_ms=at(50),
-        p95_ms=at(95),
-        p99_ms=at(99),
+        p50_ms=ms(p50),
+        p95_ms=ms(p95),
+        p99_ms=ms(p99),
         invalid=stats.invalid,
         queued=stats.queued,
         queued_max_ms=stats.queued_max_ms,
+        failed=dict(stats.failed),
     )

@@ -9,6 +9,11 @@ from chaoskit.slo.measurement import STATUS_LABELS
 
 
 def summary_lines(journal: Journal) -> list[str]:
+    measurements = [m for r in journal.experiments for m in r.measurements]
+    # Columns as wide as their longest cell in the run, so every row lines up.
+    window_w = max((len(m.window) for m in measurements), default=0)
+    objective_w = max((len(m.objective) for m in measurements), default=0)
+    shown_w = max((len(m.shown) for m in measurements), default=0)
     lines = []
     for result in journal.experiments:
         if failed_as_expected(
@@ -24,8 +29,8 @@ def summary_lines(journal: Journal) -> list[str]:
             )
         for measurement in result.measurements:
             lines.append(
-                f"        {measurement.window:<9} {measurement.objective:<16} "
-                f"{measurement.shown:>9}  {STATUS_LABELS[measurement.status]}"
+                f"        {measurement.window:<{window_w}}  {measurement.objective:<{objective_w}}"
+                f"  {measurement.shown:>{shown_w}}  {STATUS_LABELS[measurement.status]}"
             )
         # A pass with checks let through unjudged says so: "PASSED" alone would claim more.
         if result.outcome != "passed" or result.reason != PASSED.reason:

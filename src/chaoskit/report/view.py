@@ -4,16 +4,25 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chaoskit.experiment.result import ExperimentResult
 from chaoskit.experiment.score import failed_as_expected
-from chaoskit.report.charts import PERCENTILE_COLOURS, Band, Line, line_chart
+from chaoskit.report.charts import (
+    CAUSE_COLOURS,
+    PERCENTILE_COLOURS,
+    Band,
+    Line,
+    line_chart,
+)
+from chaoskit.report.chronology import Moment, chronology
 from chaoskit.report.series import SecondPoint, series
 from chaoskit.report.timeline import FisTimeline, timelines
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.window import MAX_QUEUED_SHARE
+
+GAP_SHOWN_S = 0.05  # shorter pauses between phases are bookkeeping, not worth a band
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,9 +33,11 @@ class ExperimentView:
     # objective -> window -> its measurement: every judgement, the steady-state objectives
     # (also those never judged) and the RTO and budget when declared
     table: Mapping[str, Mapping[str, Measurement]]
-    charts: tuple[str, ...]  # inline SVG: throughput, error rate, latency
+    # inline SVG: throughput, error rate, latency, and failures by cause when any failed
+    charts: tuple[str, ...]
     # Rehearsed FIS templates: each action's timeline, drawn on the load charts' time axis.
     timelines: tuple[FisTimeline, ...]
+    chronology: tuple[Moment, ...]  # what happened, in order, with times
     points: tuple[SecondPoint, ...]
     duration: float  # seconds from the experiment's start to its end
     requests: int
@@ -35,6 +46,7 @@ class ExperimentView:
     # that raises on every run shows here as its exception.
     failure_reasons: tuple[tuple[str, int], ...]
     invalid: int  # seconds in which the load generator fell behind
+    gaps: bool  # time between phases (injecting, reverting), banded apart on the charts
     queued: int
     queued_max_ms: float
     # The terminal's rule (slo.window): worth a note above a share of the requests.
@@ -43,10 +55,7 @@ class ExperimentView:
 
 def experiment_view(result: ExperimentResult) -> ExperimentView:
     points = series(result)
-    bands = [
-        Band(kind=p.kind, label=p.name, start=p.start - result.started, end=p.end - result.started)
-        for p in result.phases
-    ] + [
+    bands = phase_bands(result) + [
         Band(kind="invalid", label=f"invalid: {p.invalid}", start=p.offset, end=p.offset + 1)
         for p in points
         if p.invalid
@@ -61,13 +70,19 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
     charts = (
         line_chart(
             title="throughput",
-            unit="requests/s (completed)",
+            unit="requests/s (completed; dotted: the load's schedule)",
             lines=[
+                Line(
+                    label="scheduled requests/s",
+                    colour="#9aa5b1",
+                    points=[(p.offset, p.expected) for p in points],
+                    dashed=True,
+                ),
                 Line(
                     label="requests/s",
                     colour="#2f6db5",
                     points=[(p.offset, p.requests) for p in points],
-                )
+                ),
             ],
             bands=bands,
             x_max=x_max,
@@ -109,7 +124,9 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
             bands=bands,
             x_max=x_max,
             limits=_limits(result, "latency", scale=1000),
+            scale="log",
         ),
+        *_causes_chart(points, bands, x_max),
     )
     queued = sum(p.queued for p in points)
     return ExperimentView(
@@ -121,16 +138,84 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         table=table,
         charts=charts,
         timelines=tuple(timelines(result, bands, x_max)),
+        chronology=chronology(result),
         points=tuple(points),
         duration=x_max,
         requests=sum(p.requests for p in points),
         failures=sum(p.failures for p in points),
         failure_reasons=_failure_reasons(result),
         invalid=sum(1 for p in points if p.invalid),
+        gaps=any(band.kind == "gap" for band in bands),
         queued=queued,
         queued_max_ms=max((p.queued_max_ms for p in points), default=0.0),
         queued_note=queued > MAX_QUEUED_SHARE * sum(p.expected for p in points),
     )
+
+
+def phase_bands(result: ExperimentResult) -> list[Band]:
+    """The phases as shaded bands, and what happened in the time between two of them
+    (injecting or reverting a fault), which no window judges."""
+    bands: list[Band] = []
+    previous = None
+    for phase in result.phases:
+        start, end = phase.start - result.started, phase.end - result.started
+        if previous is not None and start - (previous.end - result.started) > GAP_SHOWN_S:
+            bands.append(
+                Band(
+                    kind="gap",
+                    label=_gap_label(previous.kind, phase.kind),
+                    start=previous.end - result.started,
+                    end=start,
+                )
+            )
+        bands.append(Band(kind=phase.kind, label=phase.name, start=start, end=end))
+        previous = phase
+    return bands
+
+
+def _gap_label(before: str, after: str) -> str:
+    if after == "fault":
+        return "injecting the fault: not judged"
+    if before == "fault":
+        return "reverting the fault: not judged"
+    return "between phases: not judged"
+
+
+def _causes_chart(points: Sequence[SecondPoint], bands: list[Band], x_max: float) -> list[str]:
+    """Failed requests per second, a line per cause (an HTTP status, an exception class):
+    when the errors began, and whether their kind changed as the fault went on."""
+    totals: Counter[str] = Counter()
+    for point in points:
+        totals.update(point.failed)
+    if not totals:
+        return []
+    ranked = [cause for cause, _ in totals.most_common()]
+    shown, rest = ranked[: len(CAUSE_COLOURS) - 1], ranked[len(CAUSE_COLOURS) - 1 :]
+    lines = [
+        Line(
+            label=cause,
+            colour=colour,
+            points=[(p.offset, p.failed.get(cause, 0)) for p in points],
+        )
+        for cause, colour in zip(shown, CAUSE_COLOURS, strict=False)
+    ]
+    if rest:
+        lines.append(
+            Line(
+                label=f"{len(rest)} other causes",
+                colour=CAUSE_COLOURS[-1],
+                points=[(p.offset, sum(p.failed.get(c, 0) for c in rest)) for p in points],
+            )
+        )
+    chart = line_chart(
+        title="failed requests by cause",
+        unit="failed requests/s by cause",
+        lines=lines,
+        bands=bands,
+        x_max=x_max,
+        legend=True,
+    )
+    return [chart]
 
 
 def _failure_reasons(result: ExperimentResult) -> tuple[tuple[str, int], ...]:

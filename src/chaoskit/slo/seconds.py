@@ -36,10 +36,12 @@ and merged into a window without thousands of decoded histograms.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from chaoskit.slo.percentiles import UnreadableEncoding, percentiles_of_encodings
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour; anything slower is clamped to it and counted
@@ -116,6 +118,20 @@ class SecondStats:
             self._histogram = self._decoded()
             self._encoded = []
         return self._histogram
+
+    def latency_percentiles_us(self, percentiles: Sequence[float]) -> list[float] | None:
+        """The latency at each of ``percentiles`` (above 0), None without a success. Read
+        from the encoding when the second holds one, without decoding it (and so without
+        keeping a decoded histogram: see the module's note on memory)."""
+        if not self.ok:
+            return None
+        histogram = self._histogram
+        if histogram is None:
+            try:
+                return percentiles_of_encodings(self._encoded, percentiles)
+            except UnreadableEncoding:
+                histogram = self._decoded()
+        return [float(histogram.get_value_at_percentile(p)) for p in percentiles]
 
     @property
     def failures(self) -> int:

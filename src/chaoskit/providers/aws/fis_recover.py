@@ -149,3 +149,36 @@ def _items(client: Any, operation: str, key: str) -> Iterator[dict[str, Any]]:
     """Every item of an FIS listing, page after page."""
     for page in fis_pages(client, operation):
         yield from page.get(key) or ()
+
+
+def stop_tagged(
+    client: Any,
+    *,
+    clock: Clock | None = None,
+    timeout: float = DEFAULT_RECOVER_TIMEOUT,
+    poll: float = DEFAULT_RECOVER_POLL,
+) -> FisRecovery:
+    """The emergency stop: every FIS experiment that carries the run tag, whatever its run,
+    and has not ended is stopped, and waited for until it has. The templates are left for
+    ``chaoskit recover``, which settles each run's journal."""
+    clock = clock or SystemClock()
+    stopped: list[str] = []
+    problems: list[str] = []
+    try:
+        experiments = [
+            e
+            for e in _items(client, "list_experiments", "experiments")
+            if RUN_ID_TAG in (e.get("tags") or {}) and status_of(e) not in ENDED
+        ]
+    except FisCallError as error:
+        return FisRecovery(run_id="*", problems=(f"listing FIS experiments failed: {error}",))
+    for summary in experiments:
+        experiment_id = str(summary["id"])
+        try:
+            stop_until_ended(
+                client, experiment_id, seen=summary, clock=clock, timeout=timeout, poll=poll
+            )
+            stopped.append(f"{experiment_id} (run {summary['tags'][RUN_ID_TAG]})")
+        except (FisCallError, WaitTimeout) as error:
+            problems.append(f"FIS experiment {experiment_id} may still be running: {error}")
+    return FisRecovery(run_id="*", stopped=tuple(stopped), problems=tuple(problems))

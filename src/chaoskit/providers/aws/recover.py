@@ -26,13 +26,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chaoskit.clock import SystemClock
+from chaoskit.config.aws import AwsSettings
 from chaoskit.errors import ChaoskitError
 from chaoskit.providers.aws.account import caller_identity
 from chaoskit.providers.aws.calls import RetryingClient
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_calls import FisCallError, WaitTimeout
+from chaoskit.providers.aws.fis_recover import FisRecovery, settle_experiment, stop_tagged
 from chaoskit.providers.aws.fis_recover import recover_run as recover_fis_run
-from chaoskit.providers.aws.fis_recover import settle_experiment
 from chaoskit.providers.aws.instance_actions import STOPPING_TIMEOUT
 from chaoskit.providers.aws.stopping import start_again
 from chaoskit.typing import Clock
@@ -214,3 +215,18 @@ def _all_for_a_human(left: Sequence[LeftOpen], why: str) -> list[Settlement]:
     return [
         Settlement(injection_id=intent.injection_id, settled=False, note=why) for intent in left
     ]
+
+
+def stop_fis_experiments(settings: AwsSettings, *, session: Any = None) -> FisRecovery:
+    """The emergency stop in one AWS environment: every running FIS experiment carrying
+    chaoskit's run tag, whichever run started it, is stopped (``fis_recover.stop_tagged``)."""
+    try:
+        clients = AwsClients(
+            region=settings.region,
+            profile=settings.profile,
+            endpoint_url=settings.endpoint_url,
+            session=session,
+        )
+        return stop_tagged(clients.client("fis"))
+    except ChaoskitError as error:
+        return FisRecovery(run_id="*", problems=(f"could not reach AWS: {error}",))

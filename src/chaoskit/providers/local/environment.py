@@ -35,7 +35,7 @@ from chaoskit.providers.local import control_protocol as protocol
 from chaoskit.providers.local.binaries import find_binary
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import DEFAULT_TARGETS, TargetSpec, parse_targets
-from chaoskit.providers.local.startup import ReadyLine, SystemConfig
+from chaoskit.providers.local.startup import NotReadyLine, ReadyLine, SystemConfig
 from chaoskit.providers.local.target import LocalTarget
 
 DEFAULT_STARTUP_TIMEOUT = 30.0
@@ -289,7 +289,19 @@ def _read_ready_line(
             f"the local system was not ready within {timeout:g}s.{_log_tail(log)}"
         ) from None
     try:
-        return ReadyLine.from_json(json.loads(line))
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    with contextlib.suppress(ValueError):
+        not_ready = NotReadyLine.from_json(message)
+        _wait_for_exit(process, timeout=SHUTDOWN_TIMEOUT)
+        # A complete reason stands alone: pages of the replicas' access log would bury it.
+        raise ProviderError(
+            f"the local system did not start: {not_ready.reason}"
+            + (_log_tail(log) if not_ready.log else "")
+        )
+    try:
+        return ReadyLine.from_json(message)
     except ValueError:
         raise ProviderError(
             f"the local system printed {line!r} instead of its ready line.{_log_tail(log)}"

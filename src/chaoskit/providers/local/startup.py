@@ -115,3 +115,29 @@ class ReadyLine:
                 raise ValueError(f"no url for target {name!r}")
             urls[str(name)] = url
         return cls(pid=pid, control=control, token=token, target_urls=urls, prometheus=prometheus)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotReadyLine:
+    """The system's last line when it gives up starting: why, in words::
+
+    {"ready": false, "reason": "...", "log": true}
+
+    ``log``: whether the replicas' output may explain it (False when the reason is complete).
+    """
+
+    reason: str
+    log: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return {"ready": False, "reason": self.reason, "log": self.log}
+
+    @classmethod
+    def from_json(cls, line: object) -> NotReadyLine:
+        """The not-ready line, or ValueError when ``line`` is something else."""
+        if not isinstance(line, Mapping) or line.get("ready") is not False:
+            raise ValueError("not a not-ready line")
+        reason, log = line.get("reason"), line.get("log", True)
+        if not isinstance(reason, str) or not isinstance(log, bool):
+            raise ValueError("a not-ready line lacking a field")
+        return cls(reason=reason, log=log)

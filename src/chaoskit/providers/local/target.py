@@ -18,6 +18,13 @@ from chaoskit.providers.local.config import TargetSpec
 from chaoskit.vocabulary import CpuStress, Instance, NetworkFault
 
 HEALTH_POLL_INTERVAL = 0.1
+# Target methods that act on the processes behind a target, and their verbs.
+_PROCESS_ACTIONS = {
+    "terminate": "terminate",
+    "stop_instances": "stop",
+    "reboot_instances": "reboot",
+    "stress_cpu": "stress",
+}
 
 
 class LocalTarget:
@@ -40,6 +47,19 @@ class LocalTarget:
     def desired_capacity(self) -> int:
         upstreams = self.spec.upstreams
         return len(upstreams) if upstreams is not None else self.spec.replicas
+
+    def check_fault(self, *, fault: str, action: str, instance_ids: Sequence[str], of: int) -> None:
+        """A service chaoskit does not run (``upstreams``) takes network faults only: refused
+        at plan time, so that ``chaoskit plan`` finds it before anything runs."""
+        if self.spec.upstreams is None or action not in _PROCESS_ACTIONS:
+            return
+        raise ConfigError(
+            f"{fault} on target {self.name!r}: it is an external service "
+            f"({', '.join(self.spec.upstreams)}); chaoskit does not run its processes, so it "
+            f"cannot {_PROCESS_ACTIONS[action]} them. Network faults (Latency, Bandwidth, "
+            f"Blackhole, ResetConnections, SlowClose, Timeout, HttpErrors) apply to it; or give "
+            f"the target a command so chaoskit runs it."
+        )
 
     def instances(self) -> list[Instance]:
         """The live replicas, oldest first; a terminated one is gone from the list at once.

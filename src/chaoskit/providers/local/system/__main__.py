@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from chaoskit.errors import ConfigError, ProviderError
-from chaoskit.providers.local.startup import ReadyLine, SystemConfig, parse_config
+from chaoskit.providers.local.startup import NotReadyLine, ReadyLine, SystemConfig, parse_config
 from chaoskit.providers.local.system.control import ControlApi, serve_control
 from chaoskit.providers.local.system.host import System
 from chaoskit.providers.local.system.lifeline import watch_parent
@@ -50,13 +50,25 @@ EXIT_NOT_READY = 1
 EXIT_BAD_CONFIG = 2
 
 
-async def _wait_ready(system: System, stopping: asyncio.Event, timeout: float) -> bool:
+async def _wait_ready(
+    system: System, stopping: asyncio.Event, timeout: float
+) -> NotReadyLine | None:
+    """None once every replica is healthy; else why not ("" when asked to stop), and whether
+    the replicas' output may tell more."""
     deadline = time.monotonic() + timeout
     while not system.is_ready():
-        if stopping.is_set() or time.monotonic() > deadline:
-            return False
+        if stopping.is_set():
+            return NotReadyLine(reason="")
+        misconfigured = system.misconfigured()
+        if misconfigured:
+            return NotReadyLine(reason=misconfigured, log=False)
+        if time.monotonic() > deadline:
+            return NotReadyLine(
+                reason=f"not every replica became healthy within {timeout:g}s: "
+                f"{system.describe_unready()}"
+            )
         await asyncio.sleep(READY_POLL_INTERVAL)
-    return True
+    return None
 
 
 async def run(config: SystemConfig, *, announce: Callable[[str], None]) -> int:
@@ -82,13 +94,11 @@ async def run(config: SystemConfig, *, announce: Callable[[str], None]) -> int:
         except ProviderError as error:
             log.error("%s", error)
             return EXIT_NOT_READY
-        if not await _wait_ready(system, stopping, config.ready_timeout):
-            if not stopping.is_set():
-                log.error(
-                    "not every replica became healthy within %gs: %s",
-                    config.ready_timeout,
-                    system.describe_unready(),
-                )
+        unready = await _wait_ready(system, stopping, config.ready_timeout)
+        if unready is not None:
+            if unready.reason:
+                log.error("%s", unready.reason)
+                announce(json.dumps(unready.to_json()))
             return EXIT_NOT_READY
         host, port = control.sockets[0].getsockname()[:2]
         ready = ReadyLine(

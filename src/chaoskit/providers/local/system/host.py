@@ -76,6 +76,19 @@ class HostedTarget:
     def is_ready(self) -> bool:
         return len(self.fleet.replicas()) == self.fleet.desired == self.fleet.healthy_count()
 
+    def misconfigured(self) -> str:
+        """Why waiting for this target to become healthy is pointless (its health check is
+        answered with a client error: the path is not there); "" when it is not."""
+        for replica in self.fleet.replicas():
+            refused = self.proxy.refused_health_check(replica.id)
+            if refused:
+                return (
+                    f"target {self.name!r}: replica {replica.id}'s health check {refused}; "
+                    f"set targets.{self.name}.health_path to a path that answers 200 when the "
+                    f'service is healthy, or health_path = "" to check a TCP connect only.'
+                )
+        return ""
+
     def instances(self) -> tuple[protocol.InstanceStatus, ...]:
         return tuple(
             protocol.InstanceStatus(
@@ -145,6 +158,9 @@ class System:
 
     def is_ready(self) -> bool:
         return all(target.is_ready() for target in self.targets.values())
+
+    def misconfigured(self) -> str:
+        return next(filter(None, (t.misconfigured() for t in self.targets.values())), "")
 
     def describe_unready(self) -> str:
         parts = []

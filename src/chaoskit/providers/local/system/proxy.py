@@ -31,6 +31,9 @@ HEALTH_TIMEOUT = 0.5
 CONNECT_TIMEOUT = 1.0
 # One slow probe under CPU contention is not a dead replica; a refused connection is.
 FAILED_PROBES_BEFORE_UNHEALTHY = 2
+# A health path answered with a client error this many times in a row (about a second at
+# start-up) does not exist on the replica: waiting longer cannot make it healthy.
+CLIENT_ERRORS_BEFORE_MISCONFIGURED = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,7 @@ class _HealthProbe:
         ).encode("latin-1")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.status = ""  # the status of the last answer, "" before one
 
     async def check(self) -> bool:
         """True for a 200 answer; raises OSError or TimeoutError when unreachable."""
@@ -81,7 +85,7 @@ class _HealthProbe:
                 if segment.raw:
                     raise ValueError(f"not an HTTP response: {framer.failure}")
                 if segment.starts and not segment.interim:
-                    status = segment.head.split(" ", 2)[1]
+                    status = self.status = segment.head.split(" ", 2)[1]
                 if segment.ends and not segment.interim:
                     return status == "200"
         return status == "200"
@@ -118,6 +122,8 @@ class Proxy:
         self.generation = 0  # counts fault changes, so links know when to redraw a delay
         self._next = 0
         self._server: asyncio.Server | None = None
+        # upstream id -> (the client error its health check answered, how often in a row)
+        self._refusals: dict[str, tuple[str, int]] = {}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Listen; returns the bound address (``port=0`` picks a free port)."""
@@ -151,6 +157,7 @@ class Proxy:
     def remove_upstream(self, upstream_id: str) -> None:
         """Forget an upstream and cut its connections, as its death would; unknown ids: no-op."""
         upstream = self._upstreams.pop(upstream_id, None)
+        self._refusals.pop(upstream_id, None)
         if upstream is None:
             return
         if upstream.probe_task is not None:
@@ -161,6 +168,14 @@ class Proxy:
     def is_healthy(self, upstream_id: str) -> bool:
         upstream = self._upstreams.get(upstream_id)
         return upstream is not None and upstream.healthy
+
+    def refused_health_check(self, upstream_id: str) -> str:
+        """``GET <path> returned 404`` when the upstream has answered its health check with
+        the same client error again and again (the path does not exist there); else ""."""
+        refusal = self._refusals.get(upstream_id)
+        if refusal is None or refusal[1] < CLIENT_ERRORS_BEFORE_MISCONFIGURED:
+            return ""
+        return f"GET {self._health_path} returned {refusal[0]}"
 
     def upstreams(self) -> list[UpstreamStatus]:
         return [
@@ -289,11 +304,20 @@ class Proxy:
                     self._record_probe(upstream, healthy=False, conclusive=False)
                 else:
                     self._record_probe(upstream, healthy=healthy, conclusive=True)
+                    self._note_refusal(upstream.id, "" if healthy else probe.status)
                 # A replica that is starting up is admitted as soon as it answers.
                 interval = self._health_interval if upstream.healthy else self._health_interval / 5
                 await asyncio.sleep(interval)
         finally:
             probe.close()
+
+    def _note_refusal(self, upstream_id: str, status: str) -> None:
+        # 4xx but 408 (timeout) and 429 (too many requests): a path that is not there.
+        if not status.startswith("4") or status in ("408", "429"):
+            self._refusals.pop(upstream_id, None)
+            return
+        previous, count = self._refusals.get(upstream_id, (status, 0))
+        self._refusals[upstream_id] = (status, count + 1 if previous == status else 1)
 
     def _record_probe(self, upstream: Upstream, *, healthy: bool, conclusive: bool) -> None:
         if healthy:

@@ -69,6 +69,19 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class DelaysToSources(Protocol):
+    """A target that can limit a latency to the traffic with some sources (addresses, CIDR
+    blocks, domains, zones, ``DYNAMODB``, ``S3``): on AWS, SSM's
+    AWSFIS-Run-Network-Latency-Sources document through FIS."""
+
+    def add_latency_to_sources(
+        self, instance_ids: Sequence[str], fault: NetworkFault, sources: Sequence[str]
+    ) -> str:
+        """Apply the latency ``fault`` to the instances' traffic with ``sources`` only;
+        returns the handle for ``remove_fault``."""
+
+
+@runtime_checkable
 class ChecksFaults(Protocol):
     """A target that refuses some faults at plan time, before any write: ones it cannot do
     (a proxy-only fault on an AWS target) and ones beyond its blast radius. Faults ask it
@@ -187,8 +200,9 @@ class FisRun(Protocol):
         """For the journal: experiment id, template id, the last state seen, each action's."""
 
     def halt_reason(self) -> str | None:
-        """Looks at the experiment now: why a stop condition (or someone outside chaoskit)
-        ended it, or None while it runs or after it completed on its own."""
+        """Looks at the experiment now: why FIS failed it, or why a stop condition (or
+        someone outside chaoskit) ended it; None while it runs, once it completed, or after
+        chaoskit stopped it. After the revert, what the revert found (no call)."""
 
     def revert(self) -> None:
         """Stop it unless it has ended, wait until it has, delete the templates chaoskit
@@ -235,6 +249,11 @@ class PlansFis(Protocol):
         """Each target of ``template`` resolved to what it would hit now, read-only: its
         ARNs, or the resources its tags and filters select (FIS then applies the selection
         mode among them); empty for a target that cannot be resolved without FIS."""
+
+    def check_fis_reach(self, fault: str, template: Mapping[str, Any]) -> None:
+        """ConfigError, naming ``fault``, the template target, the limit and where it is
+        set, when ``template`` could act outside the environment's account or region, on
+        resources outside its targets, or beyond a target's blast radius (read-only)."""
 
 
 class LoadDriver(Protocol):

@@ -22,7 +22,7 @@ from tests.fis_support import ACCOUNT, REGION, ROLE, FisOnlyEnvironment
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError
-from chaoskit.providers.aws.fis_recover import recover_run
+from chaoskit.providers.aws.fis_recover import recover_run, stop_tagged
 from chaoskit.providers.aws.fis_runner import FisService, FisSettings
 from chaoskit.testing import FakeClock
 
@@ -199,3 +199,31 @@ def test_recover_stops_a_killed_runs_experiments_by_tag_and_deletes_its_template
     ]
     again = recover_run(fis, "run-killed", clock=clock, timeout=60, poll=1)
     assert (again.stopped, again.deleted_templates, again.problems) == ((), (), ())
+
+
+def test_the_emergency_stop_stops_every_tagged_experiment_and_leaves_the_rest(fis: Any) -> None:
+    hold_each_state(4)
+    clock = FakeClock()
+    started = []
+    for run_id in ("run-a", "run-b"):
+        env = environment(fis, clock, run_id=run_id)
+        fault = faults.ApiUnavailable(roles=APP_ROLE, operations="DescribeInstances")
+        started.append(fault.inject(fault.plan(env, random.Random(1)), env))
+    # An experiment chaoskit did not start: no run tag, never touched.
+    foreign = fis.create_experiment_template(
+        clientToken="foreign",
+        description="someone else's",
+        roleArn=APP_ROLE,
+        stopConditions=[{"source": "none"}],
+        actions={"wait": {"actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}},
+    )["experimentTemplate"]["id"]
+    theirs = fis.start_experiment(clientToken="foreign", experimentTemplateId=foreign)
+    stopped = stop_tagged(fis, clock=clock, timeout=60, poll=1)
+    assert stopped.settled, stopped.describe()
+    assert sorted(stopped.stopped) == sorted(
+        f"{injection.details['experiment_id']} (run {run_id})"
+        for injection, run_id in zip(started, ("run-a", "run-b"), strict=True)
+    )
+    statuses = {e["id"]: e["state"]["status"] for e in fis.list_experiments()["experiments"]}
+    assert statuses[theirs["experiment"]["id"]] != "stopped"
+    assert stop_tagged(fis, clock=clock, timeout=60, poll=1).stopped == ()

@@ -38,6 +38,7 @@ from chaoskit.testing import FakeClock
 
 ROLE = f"arn:aws:iam::{aws_fleet.MOTO_ACCOUNT}:role/chaoskit-fis"
 READ_ONLY = ("Describe", "List", "Get")
+INSTANCE = "aws:ec2:instance"
 WAIT = {
     "description": "wait a minute",
     "roleArn": ROLE,
@@ -253,6 +254,178 @@ def test_stopping_is_bounded_by_the_hold_and_reverting_stops_it_and_starts_the_i
     assert len(recorder.operations) == calls  # reverting again does nothing
 
 
+class InterruptOnFirstSleep(FakeClock):
+    """Runs ``before`` then raises KeyboardInterrupt (Ctrl-C, or SIGTERM as chaoskit raises
+    it) the first time a wait sleeps; sleeps as FakeClock afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Any = None
+
+    def sleep(self, seconds: float) -> None:
+        before, self.before = self.before, None
+        if before is not None:
+            before()
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+def test_a_ctrl_c_while_a_stop_experiment_starts_leaves_nothing_stopped_or_running(
+    moto: None,
+) -> None:
+    clock = InterruptOnFirstSleep()
+    env = AwsEnvironment.open(
+        name="staging",
+        settings=aws_fleet.settings(instance_faults="fis", fis_role_arn=ROLE),
+        run_id="run-1",
+        clock=clock,
+    )
+    fault = faults.StopInstances(target="web")
+    plan = replace(fault.plan(env, random.Random(0)), hold=90.0)
+    [victim] = plan.instance_ids
+    # moto's FIS stops nothing: stop the instance as FIS does once the experiment starts.
+    clock.before = lambda: aws_fleet.client("ec2").stop_instances(InstanceIds=[victim])
+    with pytest.raises(KeyboardInterrupt):
+        fault.inject(plan, env)
+    assert set(experiments().values()) == {"stopped"}
+    assert templates() == []
+    assert aws_fleet.states()[victim] == "running"
+
+
+def tagged_template(selection: str, **tags: str) -> dict[str, Any]:
+    return {
+        "description": "terminate what the tags select",
+        "roleArn": ROLE,
+        "stopConditions": [{"source": "none"}],
+        "targets": {
+            "Shop": {
+                "resourceType": "aws:ec2:instance",
+                "resourceTags": tags,
+                "filters": [{"path": "State.Name", "values": ["running"]}],
+                "selectionMode": selection,
+            }
+        },
+        "actions": {
+            "kill": {
+                "actionId": "aws:ec2:terminate-instances",
+                "targets": {"Instances": "Shop"},
+            }
+        },
+    }
+
+
+def test_a_template_that_could_select_beyond_a_targets_blast_radius_is_refused_when_planned(
+    moto: None,
+) -> None:
+    recorder = Recorder()
+    env = open_env(recorder)  # target web: app=shop, tier=web (3 instances), max_count = 2
+    with pytest.raises(ConfigError) as refused:
+        faults.FisExperiment(template=tagged_template("ALL", app="shop", tier="web")).plan(
+            env, random.Random(0)
+        )
+    assert str(refused.value).startswith(
+        "FisExperiment terminate what the tags select: template target 'Shop' (ALL) could hit "
+        "3 instance(s), which exceeds the blast radius of target 'web' (max 2 of 3 instances: "
+        "max_count = 2); raise it in [tool.chaoskit.env.staging.targets.web] or narrow the "
+        "template target's selectionMode"
+    )
+    with pytest.raises(ConfigError, match="could hit 3 instance"):
+        faults.FisExperiment(template=tagged_template("PERCENT(100)", app="shop", tier="web")).plan(
+            env, random.Random(0)
+        )
+    for within in ("COUNT(2)", "PERCENT(50)"):  # 50 % of 3, rounded up as FIS does: 2
+        faults.FisExperiment(template=tagged_template(within, app="shop", tier="web")).plan(
+            env, random.Random(0)
+        )
+    assert recorder.writes() == []
+    assert templates() == []
+
+
+def test_a_template_that_could_select_outside_every_target_is_refused_when_planned(
+    moto: None,
+) -> None:
+    env = open_env()
+    # app=shop also selects the batch instance, which no target of the environment holds.
+    with pytest.raises(ConfigError) as refused:
+        faults.FisExperiment(template=tagged_template("COUNT(1)", app="shop")).plan(
+            env, random.Random(0)
+        )
+    message = str(refused.value)
+    assert "template target 'Shop' (COUNT(1)) could select" in message
+    [batch] = [i for i, tags in tags_by_instance().items() if tags.get("tier") == "batch"]
+    assert f"{batch}, which no target of environment 'staging' holds" in message
+    assert "web: tags {'app': 'shop', 'tier': 'web'}" in message
+    assert "[tool.chaoskit.env.staging.targets.NAME]" in message
+    # Named outright by ARN: the same.
+    body = tagged_template("ALL")
+    body["targets"]["Shop"] = {
+        "resourceType": "aws:ec2:instance",
+        "resourceArns": [arn(batch)],
+        "selectionMode": "ALL",
+    }
+    with pytest.raises(ConfigError, match=f"could select {batch}, which no target"):
+        faults.FisExperiment(template=body).plan(env, random.Random(0))
+
+
+def test_arns_of_another_account_or_region_are_refused_for_every_fis_fault(moto: None) -> None:
+    recorder = Recorder()
+    env = open_env(recorder)
+    [web, *_] = sorted(i for i, tags in tags_by_instance().items() if tags.get("tier") == "web")
+    stranger = arn(web).replace(aws_fleet.MOTO_ACCOUNT, "999988887777")
+    elsewhere = arn(web).replace(aws_fleet.REGION, "us-east-1")
+    for resource, why in (
+        (stranger, "of account 999988887777, not 123456789012"),
+        (elsewhere, "in region us-east-1, not eu-west-1"),
+    ):
+        body = tagged_template("ALL")
+        body["targets"]["Shop"] = {
+            "resourceType": "aws:ec2:instance",
+            "resourceArns": [resource],
+            "selectionMode": "ALL",
+        }
+        with pytest.raises(ConfigError) as refused:
+            faults.FisExperiment(template=body).plan(env, random.Random(0))
+        assert f"template target 'Shop' names {resource}, {why}" in str(refused.value)
+        assert "allowed_accounts" in str(refused.value)
+    function = "arn:aws:lambda:eu-west-1:999988887777:function:checkout"
+    role = "arn:aws:iam::999988887777:role/scaler"
+    for fault in (
+        faults.LambdaDelay(functions=function, delay="1s"),
+        faults.LambdaErrors(functions=function.replace("eu-west-1", "us-east-1")),
+        faults.ApiThrottle(roles=role, operations="RunInstances"),
+    ):
+        with pytest.raises(ConfigError, match=r"(of account 999988887777|in region us-east-1)"):
+            fault.plan(env, random.Random(0))
+    # The environment's own account and region pass.
+    faults.LambdaDelay(functions=function.replace("999988887777", "123456789012"), delay="1s").plan(
+        env, random.Random(0)
+    )
+    assert recorder.writes() == []
+
+
+def with_target(name: str, **tags: str) -> dict[str, Any]:
+    """The example environment's targets, and ``name`` selecting the instances tagged
+    ``tags`` (besides app=shop), every one of them within its blast radius."""
+    web = aws_fleet.settings().targets["web"]
+    return {
+        "web": {
+            "resource_type": web.resource_type,
+            "tags": dict(web.tags),
+            "max_count": web.max_count,
+            "url": web.url,
+        },
+        name: {"resource_type": INSTANCE, "tags": {"app": "shop", **tags}, "max_percent": 100},
+    }
+
+
+def tags_by_instance() -> dict[str, dict[str, str]]:
+    return {
+        instance["InstanceId"]: {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+        for reservation in aws_fleet.client("ec2").describe_instances()["Reservations"]
+        for instance in reservation["Instances"]
+    }
+
+
 def test_rebooting_runs_the_reboot_action(moto: None) -> None:
     recorder = Recorder()
     env = open_env(recorder)
@@ -291,6 +464,8 @@ def test_latency_runs_the_fis_network_latency_document_for_the_hold(moto: None) 
         "DurationSeconds": "45",
         "InstallDependencies": "True",
         "Sources": "ALL",
+        # The plain document delays what the instance sends; the -Sources one, told so.
+        "TrafficType": "egress",
     }
     assert parameters["duration"] == "PT1M"
     assert injection.undo["op"] == "stop_fis_experiment"
@@ -298,6 +473,32 @@ def test_latency_runs_the_fis_network_latency_document_for_the_hold(moto: None) 
     # moto runs no SSM command: only the experiment's state says the latency is on.
     injection.revert()
     assert experiments() == {injection.undo["experiment_id"]: "stopped"}
+    assert templates() == []
+
+
+def test_latency_limited_to_sources_runs_the_sources_document_with_them(moto: None) -> None:
+    hold_each_state(3)
+    recorder = Recorder()
+    env = open_env(recorder)
+    fault = faults.Latency(target="web", delay="150ms", sources=["DYNAMODB", "10.0.0.0/16"])
+    assert fault.describe() == "Latency 150ms to DYNAMODB, 10.0.0.0/16 on 1 of web"
+    plan = replace(fault.plan(env, random.Random(0)), hold=45.0)
+    injection = fault.inject(plan, env)
+    [template] = recorder.templates
+    [action] = template["actions"].values()
+    parameters = action["parameters"]
+    assert parameters["documentArn"] == (
+        "arn:aws:ssm:eu-west-1::document/AWSFIS-Run-Network-Latency-Sources"
+    )
+    assert json.loads(parameters["documentParameters"]) == {
+        "DelayMilliseconds": "150",
+        "JitterMilliseconds": "0",
+        "DurationSeconds": "45",
+        "InstallDependencies": "True",
+        "Sources": "DYNAMODB,10.0.0.0/16",
+        "TrafficType": "egress",
+    }
+    injection.revert()
     assert templates() == []
 
 
@@ -357,7 +558,8 @@ def test_a_dry_run_of_a_template_reads_only_and_shows_its_actions_and_resolved_t
 ) -> None:
     alarm()
     recorder = Recorder()
-    env = open_env(recorder, stop_alarms=["web-5xx"])
+    # The batch instance is a target of its own: a template may only hit targets' instances.
+    env = open_env(recorder, stop_alarms=["web-5xx"], targets=with_target("batch", tier="batch"))
     web = aws_fleet.tier(None, "web")
     [batch] = aws_fleet.tier(None, "batch")
     aws_fleet.client("ec2").stop_instances(InstanceIds=[web[0]])
@@ -497,6 +699,7 @@ def test_each_ec2_template_of_the_library_plans_in_a_dry_run_with_reads_only(
     body = json.loads(path.read_text())
     # One running instance carrying each instance target's tags, as the template expects.
     tagged = {}
+    targets: dict[str, Any] = {}
     for name, target in body["targets"].items():
         if target["resourceType"] == "aws:ec2:instance":
             tags = [{"Key": k, "Value": v} for k, v in target["resourceTags"].items()]
@@ -507,8 +710,14 @@ def test_each_ec2_template_of_the_library_plans_in_a_dry_run_with_reads_only(
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
             )["Instances"]
             tagged[name] = launched["InstanceId"]
+            # A target of the environment holds them: a template may only hit targets'.
+            targets[f"library-{name}"] = {
+                "resource_type": INSTANCE,
+                "tags": target["resourceTags"],
+                "max_percent": 100,
+            }
     recorder = Recorder()
-    env = open_env(recorder)
+    env = open_env(recorder, targets={**with_target("batch"), **targets})
     printed: list[str] = []
     dry = DryRun(
         settings=ExperimentSettings(

@@ -4,6 +4,7 @@ and normalised once by the constructor, into seconds, shares and one selection m
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from tests.strategies import anything, selection_modes, tag_filters
 
 from chaoskit import faults
 from chaoskit.errors import ConfigError
+from chaoskit.testing import FakeEnvironment
 
 millis = st.integers(min_value=1, max_value=600_000)
 # (what the user writes, the seconds it means), for the units durations.py reads
@@ -111,3 +113,21 @@ def test_a_fault_cannot_be_changed_after_definition(build) -> None:
 def test_bad_arguments_say_which_fault_and_which_argument(build, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build()
+
+
+def test_latency_limited_to_sources_is_refused_where_the_provider_cannot_do_it() -> None:
+    fault = faults.Latency(target="web", delay="100ms", sources="S3")
+    assert fault.sources == ("S3",)
+    with pytest.raises(ConfigError) as refused:
+        fault.plan(FakeEnvironment(), random.Random(0))
+    message = str(refused.value)
+    assert "Latency 100ms to S3 on 1 of web" in message
+    assert "environment 'fake' (provider 'fake')" in message
+    assert 'provider = "aws"' in message
+    assert "without sources" in message
+
+
+@pytest.mark.parametrize("sources", [[""], "", ["S3,DYNAMODB"], ["10.0.0.0/16 "], [3], {"S3": 1}])
+def test_latency_sources_must_each_be_one_source(sources: object) -> None:
+    with pytest.raises(ConfigError, match=r"Latency\(sources="):
+        faults.Latency(target="web", delay="100ms", sources=sources)  # type: ignore[arg-type]

@@ -13,19 +13,23 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import NoCredentialsError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
 from tests.fis_support import ACCOUNT, REGION, ROLE, FisOnlyEnvironment
 
-from chaoskit import faults
+from chaoskit import faults, slo
 from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
+from chaoskit.experiment import Experiment, ExperimentSettings, JournalWriter
 from chaoskit.faults.fis_builders import latency_template
+from chaoskit.providers.aws.fis_calls import FisCallError
 from chaoskit.providers.aws.fis_recover import recover_run
 from chaoskit.providers.aws.fis_runner import FisService, FisSettings
-from chaoskit.testing import FakeClock, FakeEnvironment
+from chaoskit.testing import FakeClock, FakeEnvironment, FakeLoadDriver
 
 ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:web-5xx"
 INSTANCE = f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"
@@ -191,6 +195,66 @@ def test_a_stop_alarm_during_the_hold_is_a_halt_and_reverting_only_cleans_up(fis
     assert injection.details["actions"] == {"wait": "stopped"}
 
 
+def lifecycle(client: Any, tmp_path: Path) -> Experiment:
+    clock = FakeClock()
+    return Experiment(
+        settings=ExperimentSettings(
+            name="fis", objectives=(slo.error_rate(below="1%"),), baseline=5.0, recovery=6.0
+        ),
+        env=env_over(client, clock),
+        load=FakeLoadDriver(),
+        journal=JournalWriter(tmp_path / "run.jsonl"),
+        clock=clock,
+        rng=random.Random(1),
+    )
+
+
+SSM_FAILED = "Action chaoskit-action failed: the SSM command failed on i-0123456789abcdef0"
+
+
+def test_an_experiment_fis_fails_during_the_hold_fails_the_experiment_with_fis_reason(
+    fis: Any, tmp_path: Path
+) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"))  # started
+    looks(stubber, experiment("running"))  # the hold's look at 2 s
+    looks(stubber, experiment("failed", SSM_FAILED))  # at 4 s: the hold ends at once
+    looks(stubber, experiment("failed", SSM_FAILED))  # reverting: it has ended, no stop
+    deleted(stubber)
+    chaos = lifecycle(client, tmp_path)
+    result = chaos.run(lambda c: c.inject(faults.FisExperiment(template=TEMPLATE), hold="20s"))
+    assert result.outcome == "failed" and result.cause == "halted"
+    assert "FIS experiment EXP1 (template EXT1) failed: " + SSM_FAILED in result.reason
+    [fault] = [phase for phase in result.phases if phase.kind == "fault"]
+    assert fault.end - fault.start < 20
+    assert result.injections[0].status == "reverted"
+    assert result.injections[0].details["state"] == "failed"
+
+
+def test_an_experiment_fis_failed_after_the_last_look_fails_the_experiment_at_revert(
+    fis: Any, tmp_path: Path
+) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"), experiment("running"))  # started; the look at 2 s
+    looks(stubber, experiment("failed", SSM_FAILED))  # reverting finds it failed
+    deleted(stubber)
+    chaos = lifecycle(client, tmp_path)
+    result = chaos.run(lambda c: c.inject(faults.FisExperiment(template=TEMPLATE), hold="3s"))
+    assert result.outcome == "failed" and result.cause == "halted"
+    assert SSM_FAILED in result.reason
+    assert result.injections[0].status == "reverted"  # nothing is left active
+
+
+def test_an_experiment_cancelled_outside_chaoskit_halts_the_hold(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("running"), experiment("cancelled", "Cancelled by an operator"))
+    injection = inject(client, faults.FisExperiment(template=TEMPLATE))
+    assert "Cancelled by an operator" in (injection.halt_reason() or "")
+
+
 def test_an_experiment_that_never_starts_is_stopped_within_the_timeout(fis: Any) -> None:
     client, stubber = fis
     clock = FakeClock()
@@ -204,6 +268,145 @@ def test_an_experiment_that_never_starts_is_stopped_within_the_timeout(fis: Any)
     with pytest.raises(InjectionError, match=r"did not start within 10s: still initiating"):
         inject(client, faults.FisExperiment(template=TEMPLATE, timeout=10), clock)
     assert clock.now() - FakeClock().now() <= 10 + 2
+
+
+class InterruptedOnce(FakeClock):
+    """Ctrl-C (or SIGTERM, which chaoskit raises as KeyboardInterrupt) during the first sleep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def sleep(self, seconds: float) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        super().sleep(seconds)
+
+
+def test_a_ctrl_c_while_the_experiment_starts_stops_it_and_deletes_its_template(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("initiating"))  # then the wait sleeps: Ctrl-C
+    looks(stubber, experiment("initiating"))
+    stubber.add_response("stop_experiment", experiment("stopping"), {"id": "EXP1"})
+    looks(stubber, experiment("stopped"))
+    deleted(stubber)
+    with pytest.raises(KeyboardInterrupt):
+        env_over(client, InterruptedOnce()).run_fis(TEMPLATE, timeout=60)
+    # The fixture checks that every queued call was made: stopped, waited for, deleted.
+
+
+def test_a_ctrl_c_whose_clean_up_fails_stays_a_ctrl_c_saying_what_may_run(fis: Any) -> None:
+    client, stubber = fis
+    started(stubber)
+    looks(stubber, experiment("initiating"), experiment("initiating"))
+    stubber.add_client_error("stop_experiment", service_error_code="AccessDeniedException")
+    with pytest.raises(KeyboardInterrupt) as caught:
+        env_over(client, InterruptedOnce()).run_fis(TEMPLATE, timeout=60)
+    [note] = caught.value.__notes__
+    assert "FIS experiment EXP1 (template EXT1) may still be running" in note
+    assert "aws fis stop-experiment --id EXP1" in note
+
+
+class StartTimesOut:
+    """The FIS client, except that StartExperiment gets no answer (a read timeout): whether
+    the experiment started is unknown. The Stubber answers everything else."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def start_experiment(self, **params: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url=f"https://fis.{REGION}.amazonaws.com/experiments")
+
+
+def created(stubber: Stubber) -> None:
+    stubber.add_response("create_experiment_template", {"experimentTemplate": {"id": "EXT1"}})
+
+
+def test_a_start_without_an_answer_stops_what_it_started_before_saying_not_injected(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_response(
+        "list_experiments",
+        {"experiments": [{"id": "EXP1", "state": {"status": "running"}}]},
+        {"experimentTemplateId": "EXT1"},
+    )
+    stubber.add_response("stop_experiment", experiment("stopping"), {"id": "EXP1"})
+    looks(stubber, experiment("stopped"))
+    deleted(stubber)
+    with pytest.raises(InjectionError) as failed:
+        env_over(StartTimesOut(client)).run_fis(TEMPLATE, timeout=60)
+    assert not isinstance(failed.value, RevertError)
+    message = str(failed.value)
+    assert "StartExperiment got no answer" in message and "Read timeout" in message
+    assert "it had started EXP1, which was stopped" in message
+
+
+def test_a_start_without_an_answer_that_cannot_be_looked_into_keeps_the_fault_open(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_client_error("list_experiments", service_error_code="AccessDeniedException")
+    with pytest.raises(RevertError) as failed:
+        env_over(StartTimesOut(client)).run_fis(TEMPLATE, timeout=60)
+    message = str(failed.value)
+    assert "an experiment of template EXT1 may be running" in message
+    assert "aws fis list-experiments --experiment-template-id EXT1" in message
+    assert "chaoskit recover" in message
+    assert isinstance(failed.value.__cause__, FisCallError)
+    assert "Read timeout" in str(failed.value.__cause__)
+
+
+def test_a_refused_start_whose_template_cannot_be_deleted_still_says_why_it_did_not_start(
+    fis: Any,
+) -> None:
+    client, stubber = fis
+    created(stubber)
+    stubber.add_client_error(
+        "start_experiment",
+        service_error_code="ServiceQuotaExceededException",
+        service_message="Too many running experiments",
+    )
+    stubber.add_client_error(
+        "delete_experiment_template", service_error_code="AccessDeniedException"
+    )
+    with pytest.raises(InjectionError) as failed:
+        env_over(client).run_fis(TEMPLATE, timeout=60)
+    message = str(failed.value)
+    assert "did not start: FIS StartExperiment failed: ServiceQuotaExceededException" in message
+    assert "template EXT1 was not deleted" in message
+    assert "Grant fis:DeleteExperimentTemplate" in message
+
+
+class CredentialsExpire:
+    """The FIS client, except that GetExperiment finds no credentials (they expired, or the
+    profile went away): a failure no retry can mend."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_experiment(self, **params: Any) -> Any:
+        raise NoCredentialsError()
+
+
+def test_a_failure_no_retry_can_mend_is_not_waited_on_until_the_deadline(fis: Any) -> None:
+    client, stubber = fis
+    clock = FakeClock()
+    started(stubber)
+    with pytest.raises(RevertError) as failed:  # it cannot be looked at, nor stopped
+        env_over(CredentialsExpire(client), clock).run_fis(TEMPLATE, timeout=120)
+    assert "Unable to locate credentials" in str(failed.value)
+    assert clock.sleeps == []  # not looked at again and again for 120 s
 
 
 def test_access_denied_names_the_permission_to_grant(fis: Any) -> None:
@@ -229,6 +432,23 @@ def test_a_revert_that_cannot_stop_says_what_may_still_run_and_how_to_stop_it(fi
     assert "FIS experiment EXP1 (template EXT1) may still be running" in str(failed.value)
     assert "aws fis stop-experiment --id EXP1" in str(failed.value)
     assert "Grant fis:StopExperiment" in str(failed.value)
+
+
+def test_access_denied_names_the_permission_aws_says_is_missing(fis: Any) -> None:
+    client, stubber = fis
+    stubber.add_client_error(
+        "create_experiment_template",
+        service_error_code="AccessDeniedException",
+        service_message=(
+            "User: arn:aws:sts::123456789012:assumed-role/runner/ci is not authorized to "
+            f"perform: iam:PassRole on resource: {ROLE}"
+        ),
+        http_status_code=403,
+    )
+    with pytest.raises(InjectionError) as refused:
+        inject(client, faults.LambdaDelay(functions=FUNCTION, delay="1s"))
+    assert "Grant iam:PassRole to the identity chaoskit runs as" in str(refused.value)
+    assert "fis:CreateExperimentTemplate" not in str(refused.value)
 
 
 class FakeOnlyTargetsEnvironment:

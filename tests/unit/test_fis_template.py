@@ -4,7 +4,9 @@ template chaoskit generates passes the same check with the role, alarms and tag 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -281,6 +283,7 @@ def test_latency_runs_the_fis_document_for_no_longer_than_the_hold() -> None:
         "DelayMilliseconds": "50",
         "JitterMilliseconds": "10",
         "Sources": "S3,10.0.0.0/16",
+        "TrafficType": "egress",
         "DurationSeconds": "600",
         "InstallDependencies": "True",
     }
@@ -292,7 +295,7 @@ def test_fis_durations_are_whole_minutes_within_fis_limits() -> None:
         "PT1M",
         "PT1M",
         "PT2M",
-        "PT60M",
+        "PT1H",
     ]
     with pytest.raises(ConfigError, match=r"from 1 minute to 12 hours"):
         fis_duration(12 * 3600 + 1, field="d")
@@ -324,3 +327,101 @@ def test_generated_fault_values_refuse_what_fis_would() -> None:
     action = internal.template()["actions"]["chaoskit-action"]
     assert action["actionId"] == "aws:fis:inject-api-internal-error"
     assert action["parameters"]["operations"] == "RunInstances,StartInstances"
+
+
+def send_command(document: str, **parameters: str) -> dict[str, object]:
+    return {
+        "description": "an SSM document on one instance",
+        "roleArn": ROLE,
+        "stopConditions": [{"source": "none"}],
+        "targets": {
+            "One": {
+                "resourceType": "aws:ec2:instance",
+                "resourceArns": INSTANCES[:1],
+                "selectionMode": "ALL",
+            }
+        },
+        "actions": {
+            "run": {
+                "actionId": "aws:ssm:send-command",
+                "parameters": {
+                    "documentArn": f"arn:aws:ssm:eu-west-1::document/{document}",
+                    "documentParameters": json.dumps(parameters),
+                    "duration": "PT1M",
+                },
+                "targets": {"Instances": "One"},
+            }
+        },
+    }
+
+
+def test_a_document_parameter_the_document_does_not_take_is_refused_naming_what_it_takes() -> None:
+    # SSM refuses a command with a parameter its document does not declare; the plain
+    # latency document has no jitter (the -Sources variant has).
+    body = send_command(
+        "AWSFIS-Run-Network-Latency",
+        DelayMilliseconds="100",
+        JitterMilliseconds="20",
+        DurationSeconds="60",
+    )
+    with pytest.raises(ConfigError) as refused:
+        faults.FisExperiment(template=body)
+    message = str(refused.value)
+    assert "actions.run.parameters.documentParameters" in message
+    assert "AWSFIS-Run-Network-Latency does not take JitterMilliseconds" in message
+    assert "it takes DelayMilliseconds, DurationSeconds, InstallDependencies, Interface" in message
+    assert "AWSFIS-Run-Network-Latency-Sources" in message  # where jitter is taken
+    # What each document declares passes.
+    faults.FisExperiment(
+        template=send_command(
+            "AWSFIS-Run-Network-Latency-Sources",
+            DelayMilliseconds="100",
+            JitterMilliseconds="20",
+            Sources="ALL",
+            DurationSeconds="60",
+        )
+    )
+    faults.FisExperiment(
+        template=send_command("AWSFIS-Run-Kill-Process", ProcessName="shop", Signal="SIGKILL")
+    )
+
+
+def test_the_example_templates_take_only_what_their_documents_declare() -> None:
+    for path in sorted((ROOT / "experiments" / "fis").glob("*.json")):
+        faults.FisExperiment(template=path)
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        (
+            lambda body: body["actions"]["run"]["parameters"].update(duration="5 minutes"),
+            "actions.run.parameters.duration='5 minutes' is not an ISO 8601 duration",
+        ),
+        (
+            lambda body: body["targets"]["One"].update(selectionMode="SOME(2)"),
+            "targets.One.selectionMode='SOME(2)' is not a FIS selection mode",
+        ),
+        (
+            lambda body: body["targets"]["One"].update(selectionMode="PERCENT(150)"),
+            "targets.One.selectionMode='PERCENT(150)': PERCENT(n) takes n above 0",
+        ),
+    ],
+)
+def test_durations_and_selection_modes_are_checked_when_the_template_is(
+    change: Any, refused: str
+) -> None:
+    body = send_command("AWSFIS-Run-CPU-Stress", DurationSeconds="60")
+    change(body)
+    with pytest.raises(ConfigError) as caught:
+        faults.FisExperiment(template=body)
+    assert refused in str(caught.value)
+    assert "FIS would refuse it" in str(caught.value)
+
+
+def test_the_readmes_template_paths_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    paths = set(re.findall(r"experiments/fis/[\w.-]+\.json", readme))
+    assert paths
+    for path in paths:
+        assert (ROOT / path).is_file(), path

@@ -628,3 +628,28 @@ def test_an_interrupt_in_the_recovery_window_is_recorded_as_one(
         f"interrupted by {named} during the recovery window; every fault was reverted, and no "
         "verdict was drawn"
     )
+
+
+def test_a_ctrl_c_while_a_fault_is_injected_keeps_its_intent_open_as_maybe_active(
+    tmp_path: Path,
+) -> None:
+    experiment = make(tmp_path)
+    experiment.start()
+    fault = FakeFault()
+
+    def interrupted(plan: object, env: object) -> None:
+        raise KeyboardInterrupt
+
+    fault.inject = interrupted  # type: ignore[assignment,method-assign]
+    with pytest.raises(KeyboardInterrupt) as caught:
+        experiment.inject(fault, hold="8s")
+    result = experiment.abort(caught.value)
+    # Whether it took effect is unknown: not "not injected", but what `chaoskit recover` settles.
+    assert result.injections[0].status == "revert failed"
+    assert "may be active" in result.injections[0].error
+    assert result.outcome == "error" and result.cause == "revert_failed"
+    [failure] = result.revert_failures
+    assert failure.fault == "FakeFault on web"
+    assert len(unreverted_intents(experiment.journal.path)) == 1
+    kinds = [type(event).__name__ for event in read_events(experiment.journal.path)]
+    assert "FaultRevertFailed" in kinds and "FaultNotInjected" not in kinds

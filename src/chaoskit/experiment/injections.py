@@ -50,6 +50,8 @@ class _Active:
     error: str = ""
     # Injecting failed in a way that leaves unknown whether the fault took effect.
     maybe_active: bool = False
+    # ``ended_on_their_own`` asked it once it was reverted (once is enough: it has ended).
+    asked_how_it_ended: bool = False
     detected_after: float | None = None
     recovered_after: float | None = None
 
@@ -202,6 +204,23 @@ class InjectionLedger:
             if isinstance(error, ChaoskitError):
                 raise
             raise InjectionError(f"{plan.fault}: {error}") from error
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM mid-call: whether the fault took effect is unknown, so the
+            # intent stays open for revert_all to report and `chaoskit recover` to settle.
+            failure = active.failure(
+                RevertError(
+                    f"{plan.fault} on {', '.join(plan.instance_ids) or plan.target} may be "
+                    f"active: injecting it was interrupted before it said whether it took "
+                    f"effect. Check it, or run `chaoskit recover`."
+                )
+            )
+            active.error, active.maybe_active = failure.error, True
+            self._failures[active.injection_id] = failure
+            self._journal.append(
+                FaultRevertFailed(injection_id=active.injection_id, error=failure.error)
+            )
+            interrupted.add_note(f"chaoskit: {failure.message}")
+            raise
         active.injection = injection
         active.injected_at = self._clock.now()
         self._journal.append(
@@ -261,6 +280,20 @@ class InjectionLedger:
             except RevertError:
                 failures.append(self._failures[active.injection_id])
         return tuple(failures)
+
+    def ended_on_their_own(self) -> str | None:
+        """Why a reverted fault that something other than chaoskit can end had ended before
+        its revert (FIS failed the experiment after the hold's last look), or None."""
+        for active in self.injected():
+            injection = active.injection
+            if active.reverted_at is None or active.asked_how_it_ended:
+                continue
+            active.asked_how_it_ended = True
+            if isinstance(injection, Halting):
+                reason = injection.halt_reason()
+                if reason is not None:
+                    return reason
+        return None
 
     def injected(self) -> list[_Active]:
         """The faults that took effect, in order."""

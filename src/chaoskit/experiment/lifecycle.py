@@ -163,6 +163,7 @@ class Experiment:
             # Reverts after the hold; on a Ctrl-C in it too, which stays a Ctrl-C.
             with handle:
                 self._hold(handle, hold_seconds)
+            self._note_ended_on_its_own()
         return handle
 
     def finish(self) -> ExperimentResult:
@@ -172,6 +173,7 @@ class Experiment:
             return self._conclude(
                 self._verdict.unreverted(failures), end=self.clock.now(), failures=failures
             )
+        self._note_ended_on_its_own()
         injected = self._ledger.injected()
         if not injected:
             return self._conclude(NOTHING_INJECTED, end=self.clock.now())
@@ -260,6 +262,16 @@ class Experiment:
             handle.halted(halted)
             self._halted = halted
             self.notify(halted)
+
+    def _note_ended_on_its_own(self) -> None:
+        """A fault whose revert found it ended by something else (FIS failed the experiment
+        after the hold's last look) halts the experiment as a stop condition in the hold does."""
+        if self._halted is not None:
+            return
+        reason = self._ledger.ended_on_their_own()
+        if reason is not None:
+            self._halted = f"halted: {reason}"
+            self.notify(self._halted)
 
     def _check_plan(
         self,

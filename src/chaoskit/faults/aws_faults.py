@@ -57,12 +57,14 @@ class _GeneratedFault(_GeneratedFields, ABC):
         return 1.0 + 2.0 * self.percent / 100
 
     def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
-        fis_environment(env, self.describe())  # refuse a provider without FIS before anything
+        template = self.template()
+        # Refuse a provider without FIS, and ARNs of another account or region, read-only.
+        fis_environment(env, self.describe(), template)
         return FaultPlan(
             fault=self.describe(),
             target=type(self).__name__,
             instance_ids=self._resources(),
-            details={"template": self.template()},
+            details={"template": template},
             severity=self._severity(),
         )
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.errors import ConfigError, InjectionError, ProviderError
+from chaoskit.faults._provider import provider_of
 from chaoskit.faults.fis_rehearsal import Rehearsal, RehearsalSettings, plan_rehearsal
 from chaoskit.faults.fis_rehearsal.plan import short_scale
 from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
@@ -35,16 +36,19 @@ from chaoskit.vocabulary import FaultPlan
 DEFAULT_START_TIMEOUT = 120.0
 
 
-def fis_environment(env: Environment, fault: str) -> RunsFis:
+def fis_environment(
+    env: Environment, fault: str, template: Mapping[str, Any] | None = None
+) -> RunsFis:
     """``env`` as one that runs FIS experiments, or ConfigError naming the fault and the
-    environment's provider (or, from an environment that checks, the setting it lacks)."""
+    environment's provider (or, from an environment that checks, the setting it lacks, or
+    where ``template`` would reach beyond the environment)."""
     if isinstance(env, RunsFis):
         if isinstance(env, PlansFis):
             env.check_fis(fault)
+            if template is not None:
+                env.check_fis_reach(fault, template)
         return env
-    provider = getattr(env, "provider", None) or (
-        type(env).__name__.removesuffix("Environment").lower() or "unknown"
-    )
+    provider = provider_of(env)
     raise ConfigError(
         f"{fault} runs as an AWS FIS experiment, which environment {env.name!r} (provider "
         f'{provider!r}) cannot run. Choose an environment with provider = "aws" '
@@ -155,6 +159,8 @@ class FisExperiment(_FisExperimentFields):
         else:
             assert self.template_id is not None
             body = fis.fis_template(self.template_id)
+        # Within the account, the region and the targets' blast radius (read-only).
+        fis_environment(env, self.describe(), body)
         targets = body.get("targets") or {}
         actions = body.get("actions") or {}
         # What each target would hit now, read-only, where the environment can tell.

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from chaoskit.errors import ConfigError
+from chaoskit.faults.fis_documents import LATENCY, LATENCY_SOURCES
+from chaoskit.faults.fis_durations import format_iso_duration
 
 # FIS action durations run from one minute to 12 hours (ISO 8601 in the API).
 MIN_ACTION_SECONDS = 60
@@ -42,8 +44,6 @@ API_ERROR_ACTIONS: Mapping[str, str] = {
     "internal": "aws:fis:inject-api-internal-error",
     "unavailable": "aws:fis:inject-api-unavailable-error",
 }
-LATENCY_DOCUMENT = "AWSFIS-Run-Network-Latency"
-LATENCY_SOURCES_DOCUMENT = "AWSFIS-Run-Network-Latency-Sources"
 
 
 def fis_duration(seconds: float, *, field: str) -> str:
@@ -54,8 +54,7 @@ def fis_duration(seconds: float, *, field: str) -> str:
             f"{field}={seconds:g}s: an FIS action lasts from 1 minute to 12 hours; give a "
             f"duration in that range."
         )
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"PT{minutes}M"
+    return format_iso_duration(60 * max(1, math.ceil(seconds / 60)))
 
 
 def instance_template(
@@ -113,12 +112,14 @@ def latency_template(
     }
     if interface is not None:
         document_parameters["Interface"] = interface
-    document = LATENCY_DOCUMENT
+    document = LATENCY
     if sources or jitter:
-        document = LATENCY_SOURCES_DOCUMENT
+        document = LATENCY_SOURCES
         # The -Sources document requires Sources; ALL keeps the plain document's scope.
         document_parameters["Sources"] = ",".join(sources) if sources else "ALL"
         document_parameters["JitterMilliseconds"] = str(round(jitter * 1000))
+        # Its default is ingress; the plain document delays what the instance sends.
+        document_parameters["TrafficType"] = "egress"
     return _template(
         description=description,
         resource_type="aws:ec2:instance",

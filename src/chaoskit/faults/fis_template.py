@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.errors import ConfigError
+from chaoskit.faults._selection import share_of
+from chaoskit.faults.fis_documents import send_command_problems
+from chaoskit.faults.fis_durations import parse_iso_duration
 
 # Real FIS template ids look like EXTa1b2c3de5f6g7h; moto and LocalStack, which an environment
 # may point ``endpoint_url`` at, give 32 hex digits.
@@ -35,6 +38,14 @@ TEMPLATE_ID = re.compile(r"^(EXT[0-9A-Za-z]{4,60}|[0-9a-f]{32})$")
 # not carry one, so validation supplies a stand-in for it.
 _TOKEN_STAND_IN = "chaoskit-validation"
 _YAML_SUFFIXES = (".yaml", ".yml")
+_MODE = re.compile(r"^(ALL|COUNT\((\d+)\)|PERCENT\((\d+(?:\.\d+)?)\))$")
+# Action parameters that FIS reads as ISO 8601 durations.
+DURATION_PARAMETERS = (
+    "duration",
+    "maxDuration",
+    "startInstancesAfterDuration",
+    "durationBeforeInterruption",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,8 +191,10 @@ def _limit_problems(value: Any, shape: Any, path: str) -> list[str]:
 
 
 def semantic_problems(body: Mapping[str, Any]) -> list[str]:
-    """What the model cannot express and FIS refuses: references to undefined targets and
-    actions, a ``startAfter`` cycle, an alarm stop condition without an alarm."""
+    """What the model cannot express and FIS (or SSM) refuses: references to undefined
+    targets and actions, a ``startAfter`` cycle, an alarm stop condition without an alarm,
+    a duration that is not ISO 8601, a selection mode FIS does not know, an AWSFIS document
+    parameter the document does not declare."""
     targets = body.get("targets") or {}
     actions = body.get("actions") or {}
     problems = []
@@ -199,6 +212,19 @@ def semantic_problems(body: Mapping[str, Any]) -> list[str]:
                     f'actions.{name}.startAfter: names action "{before}", which the template '
                     f"does not define (its actions: {', '.join(sorted(actions))})."
                 )
+        parameters = action.get("parameters") or {}
+        for key in DURATION_PARAMETERS:
+            if key in parameters:
+                problems += _problem(
+                    parse_iso_duration, parameters[key], field=f"actions.{name}.parameters.{key}"
+                )
+        if action.get("actionId") == "aws:ssm:send-command":
+            problems += send_command_problems(name, action.get("parameters") or {})
+    for name, target in targets.items():
+        if "selectionMode" in target:
+            problems += _problem(
+                selection_count, target["selectionMode"], 0, field=f"targets.{name}.selectionMode"
+            )
     cycle = _start_after_cycle(actions)
     if cycle:
         problems.append(
@@ -212,6 +238,34 @@ def semantic_problems(body: Mapping[str, Any]) -> list[str]:
                 f"as value."
             )
     return problems
+
+
+def _problem(check: Any, *args: Any, field: str) -> list[str]:
+    """What ``check(*args, field=field)`` refuses, as a problem; [] when it accepts."""
+    try:
+        check(*args, field=field)
+    except ConfigError as error:
+        return [str(error)]
+    return []
+
+
+def selection_count(mode: str, identified: int, *, field: str = "selectionMode") -> int:
+    """How many of ``identified`` resources ``mode`` picks: ALL of them, COUNT(n) (all of
+    them when fewer are identified), PERCENT(n) rounded up (at least one of a non-empty set)."""
+    match = _MODE.match(mode) if isinstance(mode, str) else None
+    if match is None:
+        raise ConfigError(
+            f"{field}={mode!r} is not a FIS selection mode; write ALL, COUNT(n) or PERCENT(n), "
+            f"e.g. COUNT(1) or PERCENT(25)."
+        )
+    if match.group(2) is not None:
+        return min(int(match.group(2)), identified)
+    if match.group(3) is not None:
+        percent = float(match.group(3))
+        if not 0 < percent <= 100:
+            raise ConfigError(f"{field}={mode!r}: PERCENT(n) takes n above 0 and at most 100.")
+        return share_of(percent, identified) if identified else 0
+    return identified
 
 
 def _start_after_cycle(actions: Mapping[str, Any]) -> list[str]:

@@ -13,12 +13,18 @@ What each one does, and what ``delay`` means for it, is in ``docs/local-proxy.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from chaoskit.durations import Duration, format_duration, parse_duration
+from chaoskit.errors import ConfigError
 from chaoskit.faults._network import NetworkFaultBase, check_network, parse_rate
-from chaoskit.vocabulary import NetworkFault
+from chaoskit.faults._provider import provider_of
+from chaoskit.faults._removable import RemovableInjection, add_fault
+from chaoskit.typing import DelaysToSources, Environment
+from chaoskit.vocabulary import FaultPlan, NetworkFault
 
 __all__ = [
     "Bandwidth",
@@ -36,11 +42,17 @@ class _LatencyFields(NetworkFaultBase):
     delay: float  # seconds
     jitter: float  # seconds
     direction: str
+    sources: tuple[str, ...] = ()
 
 
 class Latency(_LatencyFields):
     """Delay each request or response by ``delay`` ± ``jitter`` (uniform), once per exchange
-    however many packets it spans."""
+    however many packets it spans.
+
+    ``sources`` (AWS only) limits it to the instances' traffic with those dependencies: IPv4
+    addresses, CIDR blocks, domain names, availability zones, ``DYNAMODB`` or ``S3``, as
+    SSM's AWSFIS-Run-Network-Latency-Sources document takes them. A provider that cannot
+    tell traffic apart by source (the local proxy) refuses it when planned."""
 
     def __init__(
         self,
@@ -53,6 +65,7 @@ class Latency(_LatencyFields):
         count: int | None = None,
         percent: float | None = None,
         tags: Mapping[str, str] | None = None,
+        sources: str | Sequence[str] | None = None,
     ) -> None:
         name = type(self).__name__
         shared = check_network(
@@ -63,8 +76,36 @@ class Latency(_LatencyFields):
             delay=parse_duration(delay, field=f"{name}(delay)", allow_zero=False),
             jitter=parse_duration(jitter, field=f"{name}(jitter)", allow_zero=True),
             direction=direction,
+            sources=_check_sources(name, sources),
         )
         self._check_combination()
+
+    def plan(self, env: Environment, rng: random.Random) -> FaultPlan:
+        if self.sources and not isinstance(env.target(self.target), DelaysToSources):
+            self._refuse_sources(env)
+        return super().plan(env, rng)
+
+    def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
+        if not self.sources:
+            return super().inject(plan, env)
+        target = env.target(plan.target)
+        if not isinstance(target, DelaysToSources):
+            self._refuse_sources(env)
+        spec, sources = self.network_fault(), self.sources
+        handle, record = add_fault(
+            target,
+            plan,
+            lambda: target.add_latency_to_sources(plan.instance_ids, spec, sources),
+        )
+        return RemovableInjection(plan=plan, target=target, handle=handle, record=record)
+
+    def _refuse_sources(self, env: Environment) -> NoReturn:
+        raise ConfigError(
+            f"{self.describe()}: environment {env.name!r} (provider {provider_of(env)!r}) "
+            f"cannot limit a latency to some sources; its latency delays all of an "
+            f'instance\'s traffic. Run it with provider = "aws" (--chaos-env NAME), or without '
+            f"sources."
+        )
 
     def network_fault(self) -> NetworkFault:
         return NetworkFault(
@@ -77,11 +118,34 @@ class Latency(_LatencyFields):
 
     def _what(self) -> str:
         spread = f" ±{format_duration(self.jitter)}" if self.jitter else ""
-        return f"Latency {format_duration(self.delay)}{spread}"
+        to = f" to {', '.join(self.sources)}" if self.sources else ""
+        return f"Latency {format_duration(self.delay)}{spread}{to}"
 
     def _severity(self) -> float:
         # 1 for a small delay, growing with it: 2 at 500 ms, 3 (the most) from 1 s.
         return 1.0 + min(2.0, 2 * self.delay)
+
+
+def _check_sources(fault: str, sources: object) -> tuple[str, ...]:
+    """One source a string, each without commas or spaces (SSM takes them joined by
+    commas); none (None or empty) leaves the latency on all traffic."""
+    if sources is None or (isinstance(sources, list | tuple) and not sources):
+        return ()
+    given = [sources] if isinstance(sources, str) else sources
+    if not isinstance(given, list | tuple) or not all(
+        isinstance(source, str)
+        and source
+        and source.strip() == source
+        and "," not in source
+        and " " not in source
+        for source in given
+    ):
+        raise ConfigError(
+            f"{fault}(sources={sources!r}) must be one or more sources, each a string without "
+            f"commas or spaces: an IPv4 address or CIDR block, a domain name, an availability "
+            f"zone, DYNAMODB or S3, e.g. sources=['DYNAMODB', '10.0.0.0/16']."
+        )
+    return tuple(given)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,13 +2,14 @@
 the template's targets resolved to its instances, its actions run as chaoskit's own faults
 on them, in FIS's order and states, its alarms judged as objectives.
 
-``iso8601`` reads durations, ``documents`` the AWSFIS SSM documents, ``actions`` turns each
-action into a ``Recipe`` (or refuses it), ``targets`` resolves targets, ``plan`` puts it all
-together before anything is injected, ``effects`` applies one action's effect and ``run``
-runs the graph. ``FisExperiment`` (``chaoskit.faults.fis``) is the way in.
+``documents`` reads the AWSFIS SSM documents (durations: ``chaoskit.faults.fis_durations``),
+``actions`` turns each action into a ``Recipe`` (or refuses it), ``targets`` resolves
+targets, ``plan`` puts it all together before anything is injected, ``effects`` applies one
+action's effect and ``run`` runs the graph. ``FisExperiment`` (``chaoskit.faults.fis``) is
+the way in.
 """
 
-from chaoskit.faults.fis_rehearsal.iso8601 import format_iso_duration, parse_iso_duration
+from chaoskit.faults.fis_durations import format_iso_duration, parse_iso_duration
 from chaoskit.faults.fis_rehearsal.plan import (
     RehearsalPlan,
     RehearsalSettings,
@@ -16,7 +17,7 @@ from chaoskit.faults.fis_rehearsal.plan import (
     plan_rehearsal,
 )
 from chaoskit.faults.fis_rehearsal.run import Rehearsal
-from chaoskit.faults.fis_rehearsal.targets import selection_count
+from chaoskit.faults.fis_template import selection_count
 
 __all__ = [
     "Rehearsal",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from chaoskit.errors import ConfigError
+from chaoskit.faults.fis_durations import format_iso_duration, parse_iso_duration
 from chaoskit.faults.fis_rehearsal.documents import DOCUMENTS, read_document
-from chaoskit.faults.fis_rehearsal.iso8601 import format_iso_duration, parse_iso_duration
 from chaoskit.typing import Fault
 from chaoskit.vocabulary import NetworkFault
 

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.errors import ConfigError
+from chaoskit.faults.fis_documents import (
+    BLACKHOLE_PORT,
+    CPU_STRESS,
+    KILL_PROCESS,
+    LATENCY,
+    LATENCY_SOURCES,
+    document_name,
+    unknown_parameter_problems,
+)
 from chaoskit.vocabulary import MAX_CPU_STRESS_WORKERS, NetworkFault
 
-LATENCY = "AWSFIS-Run-Network-Latency"
-LATENCY_SOURCES = "AWSFIS-Run-Network-Latency-Sources"
-BLACKHOLE_PORT = "AWSFIS-Run-Network-Blackhole-Port"
-CPU_STRESS = "AWSFIS-Run-CPU-Stress"
-KILL_PROCESS = "AWSFIS-Run-Kill-Process"
 DOCUMENTS = (LATENCY, LATENCY_SOURCES, BLACKHOLE_PORT, CPU_STRESS, KILL_PROCESS)
 
 
@@ -42,12 +46,6 @@ class DocumentEffect:
     note: str = ""  # where the local stand-in differs from the document on an instance
 
 
-def document_name(arn: object) -> str:
-    """``arn:aws:ssm:eu-west-1::document/AWSFIS-Run-CPU-Stress`` -> ``AWSFIS-Run-CPU-Stress``."""
-    text = str(arn or "")
-    return text.rpartition("document/")[2] if "document/" in text else text
-
-
 def read_document(
     parameters: Mapping[str, str], *, where: str
 ) -> tuple[str, DocumentEffect | None]:
@@ -58,6 +56,9 @@ def read_document(
     if name not in DOCUMENTS:
         return name, None
     given = _document_parameters(parameters.get("documentParameters"), where=where)
+    unknown = unknown_parameter_problems(name, given, where=f"{where}.documentParameters")
+    if unknown:
+        raise ConfigError(" ".join(unknown))
     read = _Reader(given=given, where=f"{where}.documentParameters ({name})")
     if name == KILL_PROCESS:
         process = read.text("ProcessName", required=True)
@@ -105,7 +106,7 @@ def read_document(
             note="the proxy drops the instance's own traffic, whatever the port",
         )
     delay = read.number("DelayMilliseconds", default=200) / 1000
-    jitter = read.number("JitterMilliseconds", default=10 if name == LATENCY_SOURCES else 0)
+    jitter = read.number("JitterMilliseconds", default=10) if name == LATENCY_SOURCES else 0.0
     flows = read.number("FlowsPercent", default=100, least=1, most=100)
     if jitter / 1000 > delay:
         raise ConfigError(

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from chaoskit.durations import format_duration
 from chaoskit.errors import ConfigError
+from chaoskit.faults.fis_durations import format_iso_duration
 from chaoskit.faults.fis_rehearsal.actions import Recipe, Unrehearsable, recipe_for, skipped
-from chaoskit.faults.fis_rehearsal.iso8601 import format_iso_duration
 from chaoskit.faults.fis_rehearsal.targets import ResolvedTarget, resolve_target
 from chaoskit.slo.measurement import Objective
 from chaoskit.typing import Fault, RehearsesFis

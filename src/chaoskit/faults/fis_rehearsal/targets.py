@@ -11,17 +11,16 @@ experiment: candidates by ``resourceTags`` (every pair carried by the instance) 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.errors import ConfigError
-from chaoskit.faults._selection import format_tags, share_of
+from chaoskit.faults._selection import format_tags
+from chaoskit.faults.fis_template import selection_count
 from chaoskit.typing import RehearsesFis
 from chaoskit.vocabulary import Instance
 
-_MODE = re.compile(r"^(ALL|COUNT\((\d+)\)|PERCENT\((\d+(?:\.\d+)?)\))$")
 # EC2's names for the states of a local instance, which is what a State.Name filter names.
 _EC2_STATES = {
     "healthy": "running",
@@ -52,25 +51,6 @@ class ResolvedTarget:
         return f"{self.name} ({self.how}): {picked} of {self.candidates}" + (
             f" -> {chosen}" if chosen else ""
         )
-
-
-def selection_count(mode: str, identified: int, *, field: str = "selectionMode") -> int:
-    """How many of ``identified`` resources ``mode`` picks: ALL of them, COUNT(n) (all of
-    them when fewer are identified), PERCENT(n) rounded up (at least one of a non-empty set)."""
-    match = _MODE.match(mode) if isinstance(mode, str) else None
-    if match is None:
-        raise ConfigError(
-            f"{field}={mode!r} is not a FIS selection mode; write ALL, COUNT(n) or PERCENT(n), "
-            f"e.g. COUNT(1) or PERCENT(25)."
-        )
-    if match.group(2) is not None:
-        return min(int(match.group(2)), identified)
-    if match.group(3) is not None:
-        percent = float(match.group(3))
-        if not 0 < percent <= 100:
-            raise ConfigError(f"{field}={mode!r}: PERCENT(n) takes n above 0 and at most 100.")
-        return share_of(percent, identified) if identified else 0
-    return identified
 
 
 def resolve_target(

@@ -181,17 +181,24 @@ def pages(
     client: Any, operation: str, *, policy: RetryPolicy = DEFAULT_POLICY, **params: Any
 ) -> Iterator[dict[str, Any]]:
     """Every page of a paginated ``operation``, each page's call retried on its own."""
+    return paginate(
+        lambda token: call(client, operation, policy=policy, **params, **token), "NextToken"
+    )
+
+
+def paginate(
+    request: Callable[[dict[str, str]], dict[str, Any]], token_key: str
+) -> Iterator[dict[str, Any]]:
+    """Every page of a listing: ``request`` is called with the token of the next page (none
+    for the first) under ``token_key`` (EC2 and Auto Scaling: ``NextToken``, FIS:
+    ``nextToken``) until a page carries none."""
     token: str | None = None
     while True:
-        reply = call(client, operation, policy=policy, **params, **_token(token))
+        reply = request({} if token is None else {token_key: token})
         yield reply
-        token = reply.get("NextToken")
+        token = reply.get(token_key)
         if not token:
             return
-
-
-def _token(token: str | None) -> dict[str, str]:
-    return {} if token is None else {"NextToken": token}
 
 
 def error_code(error: ClientError) -> str:
@@ -199,6 +206,9 @@ def error_code(error: ClientError) -> str:
 
 
 def _transient(error: BaseException) -> bool:
+    """Whether ``error`` (a botocore exception) may pass if the call is made again:
+    throttling, a server error (5xx), a lost or timed-out connection. Not a refusal, an
+    invalid request, missing credentials or a request botocore would not send."""
     if isinstance(error, BotoConnectionError | HTTPClientError):
         return True
     if not isinstance(error, ClientError):

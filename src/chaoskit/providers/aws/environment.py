@@ -7,7 +7,9 @@ dry-run too. Everything after it is a Describe call until a fault is injected.
 
 It runs FIS experiments (``chaoskit.typing.RunsFis``) through one ``FisService`` made from
 its clients and settings (``fis_access.py``), and checks FIS faults when they are planned
-(``PlansFis``): the role, the stop alarms, what a template's targets resolve to.
+(``PlansFis``): the role, the stop alarms, what a template's targets resolve to, and that
+a template stays within the account, the region and its targets' blast radius
+(``fis_reach.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from chaoskit.providers.aws.calls import DEFAULT_POLICY, RetryPolicy
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_access import FisAccess
 from chaoskit.providers.aws.fis_instance_actions import FisInstanceActions
+from chaoskit.providers.aws.fis_reach import Reach
 from chaoskit.providers.aws.fis_runner import FisExperimentRun
 from chaoskit.providers.aws.fis_targets import resolve_targets
 from chaoskit.providers.aws.instance_actions import (
@@ -151,6 +154,16 @@ class AwsEnvironment:
 
     def fis_targets(self, template: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
         return resolve_targets(self.clients, template)
+
+    def check_fis_reach(self, fault: str, template: Mapping[str, Any]) -> None:
+        Reach(
+            env=self.name,
+            region=self.config.region,
+            account=self.identity.account,
+            allowed_accounts=self.config.allowed_accounts,
+            clients=self.clients,
+            targets=self._targets,
+        ).check(fault, template)
 
     def fis_template(self, template_id: str) -> Mapping[str, Any]:
         return self.fis.service(f"FIS template {template_id}").fis_template(template_id)

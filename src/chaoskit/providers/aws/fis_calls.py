@@ -4,37 +4,30 @@ injected clock, so tests run on a fake one)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import RetryError, Retrying, retry_if_exception, retry_if_result, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_result, wait_fixed
 
 from chaoskit.errors import ProviderError
-from chaoskit.providers.aws.calls import DENIED
+from chaoskit.providers.aws.calls import DENIED, paginate
 from chaoskit.typing import Clock
 
 RUN_ID_TAG = "chaoskit:run-id"
+# How AWS words an access denial: "... is not authorized to perform: iam:PassRole on ...".
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform: ([A-Za-z0-9-]+:[A-Za-z0-9]+)")
 # ExperimentStatus values (FIS API reference): an experiment in one of these has ended.
 ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
 # Still on its way to running: FIS is resolving targets and preparing the actions.
 STARTING = frozenset({"pending", "initiating"})
-# Error codes worth asking again: the call may succeed a moment later.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
 
 
 class FisCallError(ProviderError):
-    """An FIS request failed; ``code`` is AWS's error code ('' for a connection error)."""
+    """An FIS request failed; ``code`` is AWS's error code ('' when AWS did not answer).
+    Transient failures were retried before it, by the client (``calls.RetryingClient``: the
+    one retry policy)."""
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
@@ -52,15 +45,15 @@ def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
         action = "".join(part.capitalize() for part in operation.split("_"))
         hint = ""
         if code in DENIED:
-            hint = f" Grant fis:{action} to the identity chaoskit runs as."
+            # AWS names the action it refused (iam:PassRole for the FIS role, say), which
+            # need not be the operation's own.
+            refused = _NOT_AUTHORIZED.search(message)
+            needed = refused.group(1) if refused else f"fis:{action}"
+            hint = f" Grant {needed} to the identity chaoskit runs as."
         raise FisCallError(f"FIS {action} failed: {code}: {message}.{hint}", code=code) from error
     except BotoCoreError as error:
         raise FisCallError(f"FIS {operation} could not be sent: {error}", code="") from error
     return response
-
-
-def is_transient(error: BaseException) -> bool:
-    return isinstance(error, FisCallError) and (error.code in _TRANSIENT_CODES or not error.code)
 
 
 def status_of(experiment: Mapping[str, Any]) -> str:
@@ -76,6 +69,58 @@ def get_experiment(client: Any, experiment_id: str) -> dict[str, Any]:
     return experiment
 
 
+def fis_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every page of an FIS listing (ListExperiments returns 100 at most)."""
+    return paginate(lambda token: call(client, operation, **params, **token), "nextToken")
+
+
+def look_at(client: Any, experiment_id: str) -> dict[str, Any]:
+    """The experiment now; one that no longer exists (deleted, or expired) has ended: it is
+    ``stopped``, with FIS's words as the reason."""
+    try:
+        return get_experiment(client, experiment_id)
+    except FisCallError as error:
+        if error.code == "ResourceNotFoundException":
+            return {"id": experiment_id, "state": {"status": "stopped", "reason": str(error)}}
+        raise
+
+
+def stop_until_ended(
+    client: Any,
+    experiment_id: str,
+    *,
+    seen: Mapping[str, Any] | None,
+    clock: Clock,
+    timeout: float,
+    poll: float,
+) -> tuple[dict[str, Any], bool]:
+    """Stop the experiment unless it has ended or is stopping (``seen``: as last seen; None:
+    ask StopExperiment at once, which answers what it found), then wait until it has ended.
+    Returns the experiment as last seen and whether chaoskit's StopExperiment took effect.
+    FisCallError or WaitTimeout (after ``timeout`` seconds) when it could not."""
+    last = dict(seen) if seen is not None else None
+    requested = False
+    if last is None or status_of(last) not in ENDED | {"stopping"}:
+        try:
+            last = call(client, "stop_experiment", id=experiment_id)["experiment"]
+            # An experiment that had ended is answered as it is, and left alone.
+            requested = status_of(last) not in ENDED
+        except FisCallError as error:
+            # It ended (or went away) before the stop: nothing left to stop.
+            if error.code not in ("ConflictException", "ResourceNotFoundException"):
+                raise
+            last = None
+    if last is None or status_of(last) not in ENDED:
+        last = wait_for(
+            lambda: look_at(client, experiment_id),
+            lambda state: status_of(state) in ENDED,
+            clock=clock,
+            timeout=timeout,
+            poll=poll,
+        )
+    return last, requested
+
+
 def wait_for(
     look: Callable[[], dict[str, Any]],
     done: Callable[[dict[str, Any]], bool],
@@ -85,14 +130,16 @@ def wait_for(
     poll: float,
 ) -> dict[str, Any]:
     """Call ``look`` every ``poll`` seconds until ``done`` holds for what it returns, and
-    return that. A transient error is looked past until the deadline. WaitTimeout (carrying
-    the last experiment seen) once ``timeout`` seconds have gone by."""
+    return that. WaitTimeout (carrying the last experiment seen) once ``timeout`` seconds
+    have gone by; a failing ``look`` raises at once."""
     deadline = clock.now() + timeout
     retrying = Retrying(
         stop=lambda state: clock.now() >= deadline,
         wait=wait_fixed(poll),
         sleep=clock.sleep,
-        retry=retry_if_result(lambda seen: not done(seen)) | retry_if_exception(is_transient),
+        # Only the state is waited on: a failing look was retried by the client already
+        # (``calls.RetryingClient``), so retrying it here too would nest one policy in another.
+        retry=retry_if_result(lambda seen: not done(seen)),
         reraise=True,
     )
     try:

@@ -95,14 +95,30 @@ class FisInstanceActions:
                     f"them (aws ec2 start-instances), or run chaoskit recover."
                 ) from error
             raise
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM: the runner stopped the experiment; start what it stopped.
+            try:
+                self.remove(handle)
+            except ChaoskitError as cleanup:
+                interrupted.add_note(
+                    f"chaoskit: starting {', '.join(ids)} again failed ({cleanup}); they may "
+                    f"be stopped: start them (aws ec2 start-instances), or run chaoskit recover."
+                )
+            raise
         self._held[handle].run = run
         record.restarts = tuple(ids)
         return handle
 
     def latency(
-        self, instance_ids: Sequence[str], fault: NetworkFault, record: ActionRecord
+        self,
+        instance_ids: Sequence[str],
+        fault: NetworkFault,
+        record: ActionRecord,
+        *,
+        sources: Sequence[str] = (),
     ) -> str:
-        """``fault`` (a latency) on the instances' network through SSM; a handle for remove."""
+        """``fault`` (a latency) on the instances' network through SSM, limited to the
+        traffic with ``sources`` when given; a handle for remove."""
         if fault.direction != "downstream" or fault.toxicity < 1:
             raise ConfigError(
                 f"Latency(direction={fault.direction!r}, toxicity={fault.toxicity:g}) on AWS: "
@@ -117,6 +133,7 @@ class FisInstanceActions:
             description=self._description(record, "Latency", ids),
             delay=fault.delay,
             jitter=fault.jitter,
+            sources=sources,
             duration=bound,
         )
         handle = f"fis-latency/{next(self._handles)}"

@@ -19,9 +19,9 @@ from chaoskit.providers.aws.fis_calls import (
     FisCallError,
     WaitTimeout,
     call,
-    get_experiment,
+    fis_pages,
     status_of,
-    wait_for,
+    stop_until_ended,
 )
 from chaoskit.typing import Clock
 
@@ -69,7 +69,7 @@ def recover_run(
     problems: list[str] = []
     try:
         experiments = [
-            e for e in _pages(client, "list_experiments", "experiments") if _ours(e, run_id)
+            e for e in _items(client, "list_experiments", "experiments") if _ours(e, run_id)
         ]
     except FisCallError as error:
         return FisRecovery(run_id=run_id, problems=(f"listing FIS experiments failed: {error}",))
@@ -78,7 +78,9 @@ def recover_run(
             continue
         experiment_id = str(summary["id"])
         try:
-            _stop(client, summary, clock=clock, timeout=timeout, poll=poll)
+            stop_until_ended(
+                client, experiment_id, seen=summary, clock=clock, timeout=timeout, poll=poll
+            )
             stopped.append(experiment_id)
         except (FisCallError, WaitTimeout) as error:
             problems.append(f"FIS experiment {experiment_id} may still be running: {error}")
@@ -86,7 +88,7 @@ def recover_run(
     try:
         templates = [
             t
-            for t in _pages(client, "list_experiment_templates", "experimentTemplates")
+            for t in _items(client, "list_experiment_templates", "experimentTemplates")
             if _ours(t, run_id)
         ]
     except FisCallError as error:
@@ -121,28 +123,13 @@ def settle_experiment(
     clock = clock or SystemClock()
     # Asked to stop without a look first: StopExperiment answers what state it found (FIS
     # refuses, or leaves alone, one that has ended), and a look is one more call.
-    try:
-        found = call(client, "stop_experiment", id=experiment_id)["experiment"]
-    except FisCallError as error:
-        if error.code == "ResourceNotFoundException":
-            found = {"state": {"status": "gone"}}
-        elif error.code == "ConflictException":
-            found = get_experiment(client, experiment_id)
-        else:
-            raise
-    if status_of(found) == "gone":
-        done = f"FIS experiment {experiment_id} no longer exists"
-    elif status_of(found) in ENDED:
-        done = f"FIS experiment {experiment_id} had ended ({status_of(found)})"
-    else:
-        wait_for(
-            lambda: get_experiment(client, experiment_id),
-            lambda seen: status_of(seen) in ENDED,
-            clock=clock,
-            timeout=timeout,
-            poll=poll,
-        )
+    last, requested = stop_until_ended(
+        client, experiment_id, seen=None, clock=clock, timeout=timeout, poll=poll
+    )
+    if requested:
         done = f"stopped FIS experiment {experiment_id}"
+    else:
+        done = f"FIS experiment {experiment_id} had ended ({status_of(last)})"
     if template_id is None:
         return done
     try:
@@ -154,40 +141,14 @@ def settle_experiment(
     return f"{done}; deleted its template {template_id}"
 
 
-def _stop(
-    client: Any, summary: dict[str, Any], *, clock: Clock, timeout: float, poll: float
-) -> None:
-    """Stop one experiment (unless it is stopping already) and wait until it has ended."""
-    experiment_id = str(summary["id"])
-    if status_of(summary) != "stopping":
-        try:
-            call(client, "stop_experiment", id=experiment_id)
-        except FisCallError as error:
-            # It ended since it was listed: nothing left to stop.
-            if error.code not in ("ConflictException", "ResourceNotFoundException"):
-                raise
-    wait_for(
-        lambda: get_experiment(client, experiment_id),
-        lambda seen: status_of(seen) in ENDED,
-        clock=clock,
-        timeout=timeout,
-        poll=poll,
-    )
-
-
 def _ours(summary: dict[str, Any], run_id: str) -> bool:
     return (summary.get("tags") or {}).get(RUN_ID_TAG) == run_id
 
 
-def _pages(client: Any, operation: str, key: str) -> Iterator[dict[str, Any]]:
-    """Every item of a listing, page after page (ListExperiments returns 100 at most)."""
-    token: str | None = None
-    while True:
-        page = call(client, operation, **({"nextToken": token} if token else {}))
+def _items(client: Any, operation: str, key: str) -> Iterator[dict[str, Any]]:
+    """Every item of an FIS listing, page after page."""
+    for page in fis_pages(client, operation):
         yield from page.get(key) or ()
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def stop_tagged(
@@ -206,7 +167,7 @@ def stop_tagged(
     try:
         experiments = [
             e
-            for e in _pages(client, "list_experiments", "experiments")
+            for e in _items(client, "list_experiments", "experiments")
             if RUN_ID_TAG in (e.get("tags") or {}) and status_of(e) not in ENDED
         ]
     except FisCallError as error:
@@ -214,7 +175,9 @@ def stop_tagged(
     for summary in experiments:
         experiment_id = str(summary["id"])
         try:
-            _stop(client, summary, clock=clock, timeout=timeout, poll=poll)
+            stop_until_ended(
+                client, experiment_id, seen=summary, clock=clock, timeout=timeout, poll=poll
+            )
             stopped.append(f"{experiment_id} (run {summary['tags'][RUN_ID_TAG]})")
         except (FisCallError, WaitTimeout) as error:
             problems.append(f"FIS experiment {experiment_id} may still be running: {error}")

@@ -12,6 +12,8 @@
   InjectionError carrying FIS's reason; stopped before chaoskit stopped it (a stop alarm, or
   someone in the console) is ``Halted``.
 
+During the hold, ``halt_reason`` says when FIS failed the experiment, or it was stopped or
+cancelled without chaoskit asking; after the revert, it says so of what the revert found.
 The returned ``FisExperimentRun`` reverts by stopping the experiment unless it has ended,
 waiting until it has, and deleting the template chaoskit created; reverting again does
 nothing. Whatever a killed run leaves behind, ``fis_recover.recover_run`` finds by its tag.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from chaoskit.clock import SystemClock
-from chaoskit.errors import ConfigError, Halted, InjectionError, RevertError
+from chaoskit.errors import ChaoskitError, ConfigError, Halted, InjectionError, RevertError
 from chaoskit.faults.fis_template import as_create_input, check_template
 from chaoskit.providers.aws.fis_calls import (
     ENDED,
@@ -34,9 +36,11 @@ from chaoskit.providers.aws.fis_calls import (
     FisCallError,
     WaitTimeout,
     call,
-    get_experiment,
+    fis_pages,
+    look_at,
     reason_of,
     status_of,
+    stop_until_ended,
     wait_for,
 )
 from chaoskit.typing import Clock
@@ -120,10 +124,9 @@ class FisService:
                 tags={RUN_ID_TAG: self.settings.run_id},
             )
         except FisCallError as error:
-            _delete_template(self.client, template_id)
-            raise InjectionError(
-                f"FIS experiment from template {template_id} did not start: {error}"
-            ) from error
+            if error.code:  # AWS answered: nothing started
+                raise self._without_template(template_id, error) from error
+            raise self._after_unanswered_start(template_id, error) from error
         run = FisExperimentRun(
             client=self.client,
             settings=self.settings,
@@ -133,6 +136,61 @@ class FisService:
         )
         run.wait_started(timeout)
         return run
+
+    def _without_template(self, template_id: str, error: FisCallError) -> InjectionError:
+        """The start was refused: delete the template, and say why it did not start (and
+        that the template is left, if it could not be deleted)."""
+        failed = f"FIS experiment from template {template_id} did not start: {error}"
+        try:
+            _delete_template(self.client, template_id)
+        except FisCallError as cleanup:
+            failed += (
+                f" Its template {template_id} was not deleted ({cleanup}); delete it with "
+                f"`aws fis delete-experiment-template --id {template_id}`."
+            )
+        return InjectionError(failed)
+
+    def _after_unanswered_start(self, template_id: str, error: FisCallError) -> ChaoskitError:
+        """StartExperiment got no answer (a timeout, a lost connection): it may have started.
+        Stop whatever experiments the template has, delete it, and say the fault was not
+        injected; RevertError (the intent stays open) when that cannot be found out."""
+        try:
+            found = [
+                summary
+                for page in fis_pages(
+                    self.client, "list_experiments", experimentTemplateId=template_id
+                )
+                for summary in page.get("experiments") or ()
+            ]
+            for summary in found:
+                stop_until_ended(
+                    self.client,
+                    str(summary["id"]),
+                    seen=summary,
+                    clock=self.settings.clock,
+                    timeout=self.settings.stop_timeout,
+                    poll=self.settings.poll,
+                )
+            _delete_template(self.client, template_id)
+        except (FisCallError, WaitTimeout) as cleanup:
+            return RevertError(
+                f"FIS StartExperiment for template {template_id} got no answer ({error}), and "
+                f"looking for what it started failed ({cleanup}): an experiment of template "
+                f"{template_id} may be running. Look with `aws fis list-experiments "
+                f"--experiment-template-id {template_id}` and stop it, or run `chaoskit "
+                f"recover`."
+            )
+        ids = ", ".join(str(summary["id"]) for summary in found)
+        return InjectionError(
+            f"FIS experiment from template {template_id} did not start: StartExperiment got no "
+            f"answer ({error}); "
+            + (
+                f"it had started {ids}, which {'was' if len(found) == 1 else 'were'} stopped"
+                if found
+                else "no experiment of it had started"
+            )
+            + f", and template {template_id} was deleted."
+        )
 
 
 @dataclass(kw_only=True)
@@ -204,6 +262,10 @@ class FisExperimentRun:
             )
         except FisCallError as error:
             self._cleanup_after(InjectionError(f"FIS experiment {self.experiment_id}: {error}"))
+        except BaseException as interrupted:
+            # Ctrl-C or SIGTERM before the caller holds the run: nobody else could stop it.
+            self._stop_interrupted(interrupted)
+            raise
         if status_of(self.last) in ("running", "completed"):
             return
         self._raise_for_status()
@@ -216,12 +278,22 @@ class FisExperimentRun:
         self._cleanup_after(InjectionError(f"{what} {status}: {reason_of(self.last)}"))
 
     def halt_reason(self) -> str | None:
-        self.last = self._look()
+        """Why the experiment ended without chaoskit: FIS failed it (its reason), or it was
+        stopped or cancelled by a stop condition or someone outside chaoskit; None while it
+        runs or after chaoskit stopped it. Once reverted, what the revert found."""
+        if not self._reverted:
+            self.last = self._look()
         status = status_of(self.last)
-        if status in ("stopping", "stopped") and not self._stop_requested:
+        if status == "failed":
             return (
-                f"FIS stopped experiment {self.experiment_id} (a stop condition, or someone "
-                f"outside chaoskit): {reason_of(self.last)}"
+                f"FIS experiment {self.experiment_id} (template {self.template_id}) failed: "
+                f"{reason_of(self.last)}"
+            )
+        if status in ("stopping", "stopped", "cancelled") and not self._stop_requested:
+            return (
+                f"FIS {'cancelled' if status == 'cancelled' else 'stopped'} experiment "
+                f"{self.experiment_id} (a stop condition, or someone outside chaoskit): "
+                f"{reason_of(self.last)}"
             )
         return None
 
@@ -241,25 +313,23 @@ class FisExperimentRun:
 
     def _stop_and_wait(self) -> None:
         self.last = self._look()
-        if status_of(self.last) in ENDED:
-            return
-        if status_of(self.last) != "stopping":
-            try:
-                stopped = call(self.client, "stop_experiment", id=self.experiment_id)
-                self.last = stopped["experiment"]
-            except FisCallError as error:
-                # It ended between the look and the stop: nothing left to stop.
-                if error.code not in ("ConflictException", "ResourceNotFoundException"):
-                    raise
-            self._stop_requested = True
-        if status_of(self.last) not in ENDED:
-            self.last = wait_for(
-                self._look,
-                lambda seen: status_of(seen) in ENDED,
-                clock=self.settings.clock,
-                timeout=self.settings.stop_timeout,
-                poll=self.settings.poll,
-            )
+        self.last, requested = stop_until_ended(
+            self.client,
+            self.experiment_id,
+            seen=self.last,
+            clock=self.settings.clock,
+            timeout=self.settings.stop_timeout,
+            poll=self.settings.poll,
+        )
+        self._stop_requested = self._stop_requested or requested
+
+    def _stop_interrupted(self, interrupted: BaseException) -> None:
+        """Stop the experiment (bounded by ``stop_timeout``) and delete its template while
+        ``interrupted`` propagates; a failure is noted on it, so a Ctrl-C stays a Ctrl-C."""
+        try:
+            self.revert()
+        except RevertError as failed:
+            interrupted.add_note(f"chaoskit: {failed}")
 
     def _cleanup_after(self, error: InjectionError) -> NoReturn:
         """Leave nothing behind of an experiment that did not become a fault, then raise
@@ -271,13 +341,7 @@ class FisExperimentRun:
         raise error
 
     def _look(self) -> dict[str, Any]:
-        try:
-            return get_experiment(self.client, self.experiment_id)
-        except FisCallError as error:
-            if error.code == "ResourceNotFoundException":
-                # Gone (deleted by someone, or expired): nothing of it can be running.
-                return {**self.last, "state": {"status": "stopped", "reason": str(error)}}
-            raise
+        return {**self.last, **look_at(self.client, self.experiment_id)}
 
 
 def _delete_template(client: Any, template_id: str) -> None:

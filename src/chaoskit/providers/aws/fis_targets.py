@@ -17,6 +17,8 @@ from typing import Any
 from chaoskit.providers.aws.clients import AwsClients
 
 INSTANCE = "aws:ec2:instance"
+# The states of an instance an FIS action can still act on.
+_SELECTABLE = ("pending", "running", "stopping", "stopped")
 
 
 def resolve_targets(clients: AwsClients, template: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
@@ -33,7 +35,26 @@ def _resolve(clients: AwsClients, target: Mapping[str, Any]) -> tuple[str, ...]:
     tags = target.get("resourceTags") or {}
     if target.get("resourceType") != INSTANCE or not tags:
         return ()
+    return _described(clients, target, selectable=False)
+
+
+def selectable_instances(clients: AwsClients, target: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ids of every instance an ``aws:ec2:instance`` target could select now, before
+    FIS applies its selection mode: its ARNs' instances, or what its tags and filters select
+    (without tags: every instance the filters keep). Terminated instances cannot be hit."""
+    arns = target.get("resourceArns") or ()
+    if arns:
+        return tuple(sorted({str(arn).rpartition("/")[2] for arn in arns}))
+    return _described(clients, target, selectable=True)
+
+
+def _described(
+    clients: AwsClients, target: Mapping[str, Any], *, selectable: bool
+) -> tuple[str, ...]:
+    tags = target.get("resourceTags") or {}
     filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())]
+    if selectable:
+        filters.append({"Name": "instance-state-name", "Values": list(_SELECTABLE)})
     found = [
         instance
         for page in clients.pages("ec2", "DescribeInstances", Filters=filters)

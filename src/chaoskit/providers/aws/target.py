@@ -99,7 +99,7 @@ class AwsTarget:
             raise ConfigError(
                 f"{fault} would hit {len(instance_ids)} instance(s), which exceeds the blast "
                 f"radius of target {self.name!r} (max {limit} of {of} instances: "
-                f"{self._limits_text()}); raise it in "
+                f"{self.limits_text()}); raise it in "
                 f"[tool.chaoskit.env.{self.env}.targets.{self.name}] or lower the fault's "
                 f"count or percent."
             )
@@ -142,6 +142,12 @@ class AwsTarget:
         name = "Latency" if fault.kind == "latency" else f"a {fault.kind} fault"
         self._checked("add_network_fault", name, instance_ids)
         return self._fis.latency(instance_ids, fault, self._current())
+
+    def add_latency_to_sources(
+        self, instance_ids: Sequence[str], fault: NetworkFault, sources: Sequence[str]
+    ) -> str:
+        self._checked("add_network_fault", "Latency", instance_ids)
+        return self._fis.latency(instance_ids, fault, self._current(), sources=sources)
 
     def stress_cpu(self, instance_ids: Sequence[str], *, workers: int = 1) -> str:
         self.check_fault(fault="StressCpu", action="stress_cpu", instance_ids=(), of=0)
@@ -219,7 +225,7 @@ class AwsTarget:
             raise ConfigError(
                 f"{fault} on {', '.join(strangers)} refused: not live instances of target "
                 f"{self.name!r} (environment {self.env!r}, selected by "
-                f"{self._selector_text()}); nothing was changed."
+                f"{self.selector_text()}); nothing was changed."
             )
         self.check_fault(fault=fault, action=action, instance_ids=instance_ids, of=len(live))
         return [mine[i] for i in instance_ids]
@@ -231,7 +237,7 @@ class AwsTarget:
         if returning:
             self._returning.update(v.id for v in victims)
 
-    def _limits_text(self) -> str:
+    def limits_text(self) -> str:
         limits = []
         if self.spec.max_count is not None:
             limits.append(f"max_count = {self.spec.max_count}")
@@ -239,7 +245,7 @@ class AwsTarget:
             limits.append(f"max_percent = {self.spec.max_percent:g}, rounded down")
         return " and ".join(limits)
 
-    def _selector_text(self) -> str:
+    def selector_text(self) -> str:
         parts = [f"tags {dict(self.spec.tags)}"] if self.spec.tags else []
         if self.spec.asg:
             parts.append(f"asg {self.spec.asg!r}")

@@ -1,6 +1,7 @@
-"""ISO 8601 durations as FIS templates write them: ``PT10M``, ``PT1M30S``, ``PT0.5S``,
-``P1DT2H``. FIS itself accepts minutes to hours; a rehearsal reads any of them, and the
-scale it runs them at is a separate choice (``time_scale``)."""
+"""ISO 8601 durations as FIS templates write them (``PT10M``, ``PT1M30S``, ``PT0.5S``,
+``P1DT2H``), read and written: one formatter for the templates chaoskit generates and for
+what a rehearsal shows. FIS itself accepts minutes to hours; a rehearsal reads any of them,
+and the scale it runs them at is a separate choice (``time_scale``)."""
 
 from __future__ import annotations
 

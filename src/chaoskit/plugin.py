@@ -7,6 +7,11 @@ Thin by design: it turns markers, fixtures and options into calls of the library
 - a fault that cannot be injected, an SLO breach, an inconclusive verdict -> failed (call).
 
 Importing this module must stay cheap: no locust, no boto3 (``pytest --co`` loads it).
+
+One concern, about 630 lines: pytest's side of chaoskit. It is the only module that may
+import pytest besides ``hookspec``, so the hooks (options, collection checks, the fixture,
+outcome mapping, the terminal summary and the reports at the session's end) live together
+here; the work each hook does is in the library.
 """
 
 from __future__ import annotations

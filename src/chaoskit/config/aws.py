@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from chaoskit.config_checks import ENV_KEYS, TARGET_KEYS
 from chaoskit.errors import ConfigError
 
 INSTANCE_FAULTS = ("fis", "ec2")
@@ -21,26 +22,10 @@ RESOURCE_TYPES = ("aws:ec2:instance",)
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+")
-_ENV_KEYS = (
-    "provider",
-    "region",
-    "profile",
-    "endpoint_url",
-    "allowed_accounts",
-    "fis_role_arn",
-    "stop_alarms",
-    "instance_faults",
-    "targets",
-)
-_TARGET_KEYS = (
-    "resource_type",
-    "tags",
-    "asg",
-    "availability_zones",
-    "max_count",
-    "max_percent",
-    "url",
-)
+# The keys an AWS environment and its targets take: one list, which the check of the
+# whole [tool.chaoskit] table uses too.
+_ENV_KEYS = tuple(sorted(ENV_KEYS["aws"]))
+_TARGET_KEYS = tuple(sorted(TARGET_KEYS["aws"]))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -326,10 +326,10 @@ def test_toxicity_applies_a_fault_to_a_share_of_connections(env):
 
 
 def test_process_faults_on_an_external_service_are_refused_with_what_applies(env):
+    # Refused when planned, before anything is injected (and by `chaoskit plan`).
     fault = faults.TerminateInstances(target="api")
-    plan = fault.plan(env, random.Random(1))
-    with pytest.raises(InjectionError, match=r"external service.*Latency"):
-        fault.inject(plan, env)
+    with pytest.raises(ConfigError, match=r"external service.*Latency"):
+        fault.plan(env, random.Random(1))
 
 
 def test_http_errors_need_an_http_target(env):

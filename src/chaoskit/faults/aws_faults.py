@@ -114,6 +114,13 @@ def _arns(value: object, *, field: str, service: str, kind: str) -> tuple[str, .
 class _LambdaFields(_GeneratedFault):
     functions: tuple[str, ...]
 
+    def _resources(self) -> tuple[str, ...]:
+        return self.functions
+
+
+def _functions(name: str, functions: str | Sequence[str]) -> tuple[str, ...]:
+    return _arns(functions, field=f"{name}(functions)", service="lambda", kind="Lambda functions")
+
 
 @dataclass(frozen=True, kw_only=True)
 class _LambdaDelayFields(_LambdaFields):
@@ -140,9 +147,7 @@ class LambdaDelay(_LambdaDelayFields):
             raise ConfigError(f"{name}(delay={delay!r}): FIS delays an invocation 15 min at most.")
         super().__init__(
             **_shared(name, percent=percent, max_duration=max_duration, timeout=timeout),
-            functions=_arns(
-                functions, field=f"{name}(functions)", service="lambda", kind="Lambda functions"
-            ),
+            functions=_functions(name, functions),
             delay=seconds,
         )
 
@@ -151,9 +156,6 @@ class LambdaDelay(_LambdaDelayFields):
             f"LambdaDelay {format_duration(self.delay)} on {self.percent}% of invocations of "
             f"{len(self.functions)} function(s)"
         )
-
-    def _resources(self) -> tuple[str, ...]:
-        return self.functions
 
     def template(self) -> dict[str, Any]:
         return lambda_template(
@@ -189,9 +191,7 @@ class LambdaErrors(_LambdaErrorsFields):
             raise ConfigError(f"{name}(prevent_execution={prevent_execution!r}) is True or False.")
         super().__init__(
             **_shared(name, percent=percent, max_duration=max_duration, timeout=timeout),
-            functions=_arns(
-                functions, field=f"{name}(functions)", service="lambda", kind="Lambda functions"
-            ),
+            functions=_functions(name, functions),
             prevent_execution=prevent_execution,
         )
 
@@ -199,9 +199,6 @@ class LambdaErrors(_LambdaErrorsFields):
         return (
             f"LambdaErrors on {self.percent}% of invocations of {len(self.functions)} function(s)"
         )
-
-    def _resources(self) -> tuple[str, ...]:
-        return self.functions
 
     def template(self) -> dict[str, Any]:
         return lambda_template(

@@ -23,6 +23,7 @@ _TARGET = textwrap.dedent(
     import asyncio, json, socket, sys, time
 
     served = {}
+    answered = []  # when each request was answered (bench/stall.py's truth), epoch seconds
 
     async def serve(reader, writer):
         sock = writer.get_extra_info("socket")
@@ -33,9 +34,13 @@ _TARGET = textwrap.dedent(
                 head = await reader.readuntil(b"\\r\\n\\r\\n")
                 if head.startswith(b"GET /served "):
                     body = json.dumps(served).encode()
+                elif head.startswith(b"GET /answered "):
+                    body = json.dumps(answered).encode()
                 else:
-                    second = int(time.time())
-                    served[second] = served.get(second, 0) + 1
+                    now = time.time()
+                    served[int(now)] = served.get(int(now), 0) + 1
+                    if len(answered) < 1_000_000:
+                        answered.append(now)
                     body = b"ok"
                 writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body))
                 writer.write(body)
@@ -56,10 +61,12 @@ _TARGET = textwrap.dedent(
 )
 
 # Users that time their own requests: the send and completion times around
-# ``self.client.get``, and an intended time computed here, not from chaoskit's stamp: the
-# run's slot (first task run plus one interval per run, the schedule chaoskit is asked to
-# keep), plus however late the user sent it when it was free to (its sleep overshot). Each
-# worker writes its rows when the load stops.
+# ``self.client.get``, and an intended time computed here, not from chaoskit's stamp. In
+# chaoskit's open model every run starts on a free user at its intended time (a new user of
+# the pool when all are busy), and the generator's own lateness is not latency: a request
+# is intended when it was sent. ``slot`` (first task run plus one interval per run) is what a
+# schedule per user would have intended, kept for the figures printed beside. Each worker
+# writes its rows when the load stops.
 TIMED_LOCUSTFILE = """
 import os, time
 from locust import FastHttpUser, constant_throughput, events, task
@@ -86,9 +93,9 @@ class Shopper(FastHttpUser):
             self.first = sent
         slot = self.first + self.runs * INTERVAL
         self.runs += 1
-        # Due at its slot, or when the previous request was done if the user was busy until
-        # later; sent later still, the load generator woke the user late: not latency.
-        intended = slot + max(0.0, sent - max(slot, self.free))
+        # A run goes to whichever user is free at its time: sent when intended, or later
+        # only by the generator's own lateness, which is not latency.
+        intended = sent
         self.free = done
         ROWS.append((intended, sent, done, slot))
 
@@ -117,6 +124,11 @@ class Target:
         """Requests answered per epoch second, by the target's own count."""
         with urllib.request.urlopen(f"{self.url}/served", timeout=10) as response:
             return {int(second): count for second, count in json.load(response).items()}
+
+    def answered(self) -> list[float]:
+        """When the target answered each request (its first million), in order."""
+        with urllib.request.urlopen(f"{self.url}/answered", timeout=30) as response:
+            return [float(at) for at in json.load(response)]
 
 
 @contextmanager

@@ -255,7 +255,7 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=10_000)
     parser.add_argument("--limit", type=float, default=2.0)
     args = parser.parse_args()
-    per_kind = max(1, args.inputs // len(KINDS))
+    per_kind = max(1, -(-args.inputs // len(KINDS)))  # at least --inputs in all
     limit = args.limit
 
     def alarm(signum: int, frame: FrameType | None) -> None:

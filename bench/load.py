@@ -21,11 +21,10 @@ locust against bare locust, the same way; it is printed with its spread.
 
 **Accuracy** (``p*_err_pct``): 20 users at ``constant_throughput(75)`` (1,500 requests per
 second asked for), 10 s under chaoskit alone, unpinned. The users come from a bench-only
-locust file that times each request itself, around ``self.client.get``, with an intended
-time computed from the user's first task run plus one interval per run, plus however late it
-sent when it was free to (the generator's own lateness, which is not the target's): an
-exact, independent record of every request's latency from its intended send time. With a
-fast target and no backlog, that is its latency from the actual send, printed beside.
+locust file that times each request itself, around ``self.client.get``: in chaoskit's open
+model every run starts on a free user at its intended time, so a request is intended when it
+was sent, up to the generator's own lateness, which is not the target's. That is an exact,
+independent record of every request's latency from its intended send time.
 chaoskit's p50/p95/p99 come from its merged per-second histograms over the whole seconds of
 the run.
 

@@ -5,7 +5,8 @@ through what a worker does on the scheduled path (100 users at 10 task runs per 
 run a ``wait``/``start``/``request`` on its ``UserSchedule`` and a ``Stamp`` handed to the
 recorder, as the client wrapper does; the lag
 probe waking every 50 ms; every minute 10 users leave and 10 new ones start; per-second
-histograms drained every second and encoded for the wire) and what the pytest process does
+histograms drained every second and encoded for the wire; each request named after one of
+four endpoints, counted per second beside the totals) and what the pytest process does
 (the driver's store of shipped seconds, ``collect`` over the whole hour, and the merge of
 that hour into one window). RSS
 is read before and after; the baseline is the same process before any request.
@@ -34,6 +35,8 @@ USERS = 100
 RATE = 1000
 START = 1_800_000_000
 CHURN = 10  # users replaced every minute
+# Each request's locust name, in turn: the endpoints counted per second beside the totals.
+ENDPOINTS = ("/", "/product", "/cart", "/checkout")
 
 
 def rss_mb() -> float:
@@ -76,6 +79,7 @@ def main() -> None:
                 now += user.wait(now)
                 user.start(now)
                 stamp = Stamp(intended=user.request(now), sent=now, answered=True)
+                stamp.name = ENDPOINTS[index % len(ENDPOINTS)]
                 if rng.random() < 0.01:
                     stamp.failure = "HTTP 503"
                 now += rng.lognormvariate(1.6, 0.5) / 1000
@@ -122,6 +126,7 @@ def main() -> None:
             collect_growth_mb=collected - recorded,
             requests=sent,
             seconds_shipped=shipped,
+            endpoints=len(ENDPOINTS),
             seconds_taken=time.perf_counter() - began,
         )
     )

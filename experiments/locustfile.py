@@ -6,9 +6,9 @@ from locust import FastHttpUser, constant_throughput, task
 class Shopper(FastHttpUser):
     # 5 requests per second per user, on a fixed schedule: 60 users give about 300 requests
     # per second, enough samples for a p99 in a few seconds, light enough for a 2-core laptop.
-    # A user waits for each response before its next request, so one whose responses take
-    # longer than its 200 ms interval falls behind, and its users' latency (measured from when
-    # each request should have been sent) grows: that is what a slowed-down shop does to them.
+    # chaoskit runs a schedule as an open model: each run starts at its time on a free user,
+    # and more users join while a slowed-down shop keeps them all waiting, so the latency
+    # measured (from when each request should have been sent) is what independent users saw.
     wait_time = constant_throughput(5)
 
     @task(3)

@@ -20,3 +20,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # run on. A child gets the default back at exec once this process handles SIGINT.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def own_list_of_runs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's runs list themselves in a folder of the test's own (its subprocesses
+    inherit it), not in the machine's list that `chaoskit stop` and `chaoskit recover` read,
+    and no test's `chaoskit recover` settles another test's runs."""
+    monkeypatch.setenv("CHAOSKIT_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))

@@ -18,14 +18,20 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from chaoskit.config import DEFAULT_REPORT_DIR, project_report_dir
 from chaoskit.errors import ChaoskitError
 from chaoskit.load._wire import DEFAULT_MASTER_PORT
 from chaoskit.settle import STOP_TIMEOUT, recover_runs, stop_runs
 
-if TYPE_CHECKING:
-    pass
+# Where the commands look when --dir is not given.
+DIR_DEFAULT = f"[tool.chaoskit] report_dir of ./pyproject.toml, else {DEFAULT_REPORT_DIR}"
+
+
+def _project_report_dir() -> Path:
+    folder = project_report_dir(Path.cwd())
+    # Said as the user wrote it: relative to here, unless they gave it absolute.
+    return folder.relative_to(Path.cwd()) if folder.is_relative_to(Path.cwd()) else folder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="chaoskit-*.json journals (default: the newest in --dir)",
     )
     report.add_argument(
-        "--dir", type=Path, default=Path("reports"), help="report folder (default: reports)"
+        "--dir", type=Path, default=None, help=f"report folder (default: {DIR_DEFAULT})"
     )
     report.add_argument("--templates", type=Path, help="a folder of your own templates")
 
@@ -59,15 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--expires", default="24h", help="how long the link works, up to 7d (default: 24h)"
     )
     publish.add_argument(
-        "--dir", type=Path, default=Path("reports"), help="report folder (default: reports)"
+        "--dir", type=Path, default=None, help=f"report folder (default: {DIR_DEFAULT})"
     )
 
     recover = commands.add_parser("recover", help="settle faults a killed run left active")
     recover.add_argument(
         "--dir",
         type=Path,
-        default=Path("reports"),
-        help="report folder whose journals/ to scan (default: reports)",
+        default=None,
+        help=f"report folder whose journals/ to scan, besides the runs listed on this machine "
+        f"(default: {DIR_DEFAULT})",
     )
 
     stop = commands.add_parser(
@@ -78,8 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.add_argument(
         "--dir",
         type=Path,
-        default=Path("reports"),
-        help="report folder whose journals/ name the running runs (default: reports)",
+        default=None,
+        help=f"report folder whose journals/ name running runs, besides the runs listed on "
+        f"this machine (default: {DIR_DEFAULT})",
     )
     stop.add_argument(
         "--timeout",
@@ -111,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan(argv[1:])
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "dir", False) is None:
+            args.dir = _project_report_dir()
         if args.command == "report":
             return _report(args.journals, args.dir, args.templates)
         if args.command == "publish":
@@ -126,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> int:
+    from chaoskit.experiment.journal import TOO_MANY_DIGITS
     from chaoskit.experiment.journal_checks import check_journal
     from chaoskit.experiment.result import Journal
     from chaoskit.report import write_reports
@@ -141,7 +152,13 @@ def _report(journals: list[Path], report_dir: Path, templates: Path | None) -> i
     read = []
     for path in journals:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # valid JSON json.loads refuses: see TOO_MANY_DIGITS
+                raise ValueError(f"it holds {TOO_MANY_DIGITS}") from None
             check_journal(data)  # a damaged field would fail deep in the renderer, or hang it
             journal = Journal.from_json(data)
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
@@ -190,7 +207,7 @@ def _publish(journal: Path | None, report_dir: Path, url: str, expires: str) -> 
         expires_s=parse_duration(expires, field="--expires"),
     )
     for key in published.keys:
-        print(f"uploaded s3://{url.removeprefix('s3://').split('/')[0]}/{key}")
+        print(f"uploaded s3://{published.bucket}/{key}")
     print(f"link (expires in {expires}): {published.link}")
     return 0
 

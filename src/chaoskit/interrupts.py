@@ -19,9 +19,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Final
+from typing import Final, TypeAlias
+
+# What a signal can be handled by, as signal.signal takes it (a function, SIG_DFL or SIG_IGN).
+_Handler: TypeAlias = "Callable[[int, FrameType | None], object] | int"
 
 ABANDON_AFTER: Final = 4
 NAMES: Final = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
@@ -36,21 +40,24 @@ def describe(error: KeyboardInterrupt) -> str:
 @dataclass(kw_only=True)
 class InterruptHandler:
     received: list[str] = field(default_factory=list)
-    _previous: dict[int, object] = field(default_factory=dict)
+    _previous: dict[int, _Handler] = field(default_factory=dict)
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        defaults: dict[int, _Handler] = {
+            signal.SIGINT: signal.default_int_handler,
+            signal.SIGTERM: signal.SIG_DFL,
+        }
         for signum, default in defaults.items():
             current = signal.getsignal(signum)
             if current is default:
-                self._previous[signum] = current
+                self._previous[signum] = default  # the very handler found
                 signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)  # type: ignore[arg-type]  # what getsignal gave
+            signal.signal(signum, previous)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chaoskit.config import EnvironmentConfig, read_tool_table, resolve_environment
+from chaoskit.config import (
+    DEFAULT_REPORT_DIR,
+    EnvironmentConfig,
+    read_tool_table,
+    report_dir_of,
+    resolve_environment,
+)
 from chaoskit.durations import format_duration, parse_duration
 from chaoskit.errors import (
     ChaoskitError,
@@ -45,10 +51,10 @@ if TYPE_CHECKING:
     from chaoskit.experiment.protocol import ChaosExperiment, Notify
     from chaoskit.experiment.result import ExperimentResult, Journal
     from chaoskit.experiment.run import Run
+    from chaoskit.experiment.written import AsWritten
     from chaoskit.load import Locust
+    from chaoskit.providers.makeup import TargetMakeup
     from chaoskit.typing import Environment, LoadDriver
-
-DEFAULT_REPORT_DIR = "reports"
 
 
 @dataclass(kw_only=True)
@@ -64,6 +70,8 @@ class _PluginState:
     published: str = ""  # the link, or why publishing failed
     # The environment's targets, and whether each can take load; checked before the run.
     targets: dict[str, bool] = field(default_factory=dict)
+    # How each target is made up, for the report's "as written" (described once a session).
+    target_makeup: tuple[TargetMakeup, ...] | None = None
     run: Run | None = None
     journal: Journal | None = None
     reports: list[Path] = field(default_factory=list)
@@ -109,6 +117,7 @@ class _PluginState:
 
 _state_key = pytest.StashKey[_PluginState]()
 _marker_key: pytest.StashKey[ChaosMarker] = pytest.StashKey()
+_merged_key = pytest.StashKey[dict[str, object]]()  # the chaos markers' arguments
 _experiment_key: pytest.StashKey[ChaosExperiment] = pytest.StashKey()
 _xfailed_key = pytest.StashKey[bool]()
 _interrupts_key = pytest.StashKey[InterruptHandler]()
@@ -192,7 +201,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # pyproject.toml (or the default) to the project's root.
     option = config.getoption("chaos_report")
     base = config.invocation_params.dir if option else config.rootpath
-    report_dir = option or table.get("report_dir", DEFAULT_REPORT_DIR)
+    report_dir = option or report_dir_of(table)
     from chaoskit.experiment.run import new_run_id
 
     publish = _publish_option(config)
@@ -280,9 +289,7 @@ def pytest_collection_modifyitems(
                     f"@pytest.mark.chaos(load=..., steady_state=[...]) to it or its module."
                 )
             continue
-        merged: dict[str, object] = {}
-        for marker in reversed(markers):  # farthest first, so the nearest wins
-            merged.update(marker.kwargs)
+        merged = item.stash[_merged_key] = _merged_kwargs(markers)
         if state is not None:
             state.order[item.nodeid] = index
         try:
@@ -341,8 +348,11 @@ def chaos(request: pytest.FixtureRequest) -> Iterator[ChaosExperiment]:
     state = request.config.stash[_state_key]
     marker = item.stash[_marker_key]
     run = _ensure_run(request)
-    settings = marker.settings(item.nodeid)
+    settings = marker.settings(item.nodeid, written=_as_written(item, state, run))
     notify = _progress(request.config, item.nodeid)
+    if run.unlisted:
+        notify(f"note: {run.unlisted}")
+        run.unlisted = ""  # said once a run
     experiment: ChaosExperiment
     if state.dry_run:
         experiment = run.dry_run(settings, notify)
@@ -386,6 +396,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         return (yield)
     try:
         outcome = yield
+    except pytest.skip.Exception as skip:
+        # pytest shows a skip, so the report must too: not a body that raised.
+        if experiment.result is None:
+            experiment.skip(skip.msg or "")
+        raise
     except BaseException as error:
         if experiment.result is None:
             experiment.abort(error)
@@ -466,7 +481,7 @@ def _record_unrun(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     else:
         reason = f"{type(error).__name__}: {error}"
     result = unrun_result(
-        marker.settings(item.nodeid),
+        marker.settings(item.nodeid, written=_as_written(item, state, state.run)),
         env=state.env_config.name,
         why="skipped" if skipped else "setup_failed",
         reason=reason,
@@ -477,6 +492,43 @@ def _record_unrun(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
     else:
         state.unrun.append(result)
     _recorded(item, state, result)
+
+
+def _merged_kwargs(markers: Iterable[pytest.Mark]) -> dict[str, object]:
+    """The ``chaos`` markers' arguments, nearest first in ``markers``: the nearest wins."""
+    merged: dict[str, object] = {}
+    for marker in reversed(list(markers)):
+        merged.update(marker.kwargs)
+    return merged
+
+
+def _as_written(item: pytest.Item, state: _PluginState, run: Run | None) -> AsWritten:
+    """What the experiment's author wrote, for the report: the test function's source, the
+    merged ``chaos(...)`` arguments, the load and the environment's targets."""
+    from chaoskit.experiment.written import (
+        AsWritten,
+        load_profile,
+        marker_arguments,
+        source_of,
+        with_urls,
+    )
+    from chaoskit.providers.makeup import describe_targets
+
+    merged = item.stash.get(_merged_key, None) or _merged_kwargs(item.iter_markers("chaos"))
+    function = getattr(item, "function", None)
+    source, location = source_of(function) if callable(function) else ("", "")
+    if state.target_makeup is None:  # the same for every experiment of the session
+        state.target_makeup = describe_targets(state.env_config)
+    targets = state.target_makeup
+    if run is not None and run.has_environment:
+        targets = with_urls(targets, run.environment)
+    return AsWritten(
+        source=source,
+        location=location,
+        arguments=marker_arguments(merged),
+        load=load_profile(item.stash[_marker_key].load),
+        targets=targets,
+    )
 
 
 def _recorded(item: pytest.Item, state: _PluginState, result: ExperimentResult) -> None:
@@ -517,7 +569,7 @@ def _drop_chaoskit_frames(traceback: object) -> None:
     last = entries[-1]
     if last is not kept[-1] and hasattr(kept[-1], "lines"):
         kept[-1].lines.extend(line for line in last.lines if line.startswith("E "))
-    traceback.reprentries = kept  # type: ignore[attr-defined]
+    traceback.reprentries = kept  # type: ignore[attr-defined]  # pytest ReprTraceback, checked
 
 
 def _in_chaoskit(entry: object) -> bool:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from chaoskit.errors import ConfigError, InjectionError, ProviderError, RevertError
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.typing import Environment, Target
-from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
+from chaoskit.vocabulary import FaultPlan, Instance, LoadProgress, NetworkFault
 
 
 class FakeClock:
@@ -50,6 +50,10 @@ class Traffic:
     # Requests of the second that waited for their user, busy with earlier task runs.
     queued: int = 0
     queued_max_ms: float = 0.0
+    # Scheduled runs of the second that found no free user (counted in ``expected`` too),
+    # and how many users the load ran in it.
+    dropped: int = 0
+    users: int = 0
     # The load generator lagged in this second: why (marks it invalid), and how late it ran.
     invalid: str = ""
     lag_ms: float = 0.0
@@ -61,6 +65,8 @@ class FakeLoadDriver:
     def __init__(self, traffic: Callable[[int], Traffic] = lambda second: Traffic()) -> None:
         self.traffic = traffic
         self.running = False
+        # From this time on the load generators report nothing (None: they always report).
+        self.silent_from: float | None = None
         self.starts = 0
         self.stops = 0
 
@@ -79,9 +85,11 @@ class FakeLoadDriver:
             traffic = self.traffic(second)
             stats = SecondStats(
                 second=second,
-                expected=traffic.requests + traffic.missing,
+                expected=traffic.requests + traffic.missing + traffic.dropped,
                 queued=traffic.queued,
                 queued_max_ms=traffic.queued_max_ms,
+                dropped=traffic.dropped,
+                users=traffic.users,
             )
             failures = round(traffic.requests * traffic.error_ratio)
             for _ in range(traffic.requests - failures):
@@ -101,6 +109,11 @@ class FakeLoadDriver:
             stats.in_flight = traffic.in_flight
             stats.in_flight_age_us = traffic.in_flight_age_ms * 1000
         return seconds
+
+    def progress(self) -> LoadProgress:
+        """Every second counts as complete unless its traffic has requests ``in_flight``."""
+        reported = math.inf if self.silent_from is None else self.silent_from
+        return LoadProgress(complete_until=math.inf, reported_at=reported)
 
     def close(self) -> None:
         self.running = False

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from chaoskit.vocabulary import FaultPlan, Instance, NetworkFault
+from chaoskit.vocabulary import FaultPlan, Instance, LoadProgress, NetworkFault
 
 if TYPE_CHECKING:
     import random
 
+    from chaoskit.slo.instances import InstanceTraffic
     from chaoskit.slo.measurement import Objective
     from chaoskit.slo.seconds import SecondStats
+    from chaoskit.vocabulary import FisTemplateBody, JsonObject
 
 
 class Clock(Protocol):
@@ -97,10 +99,10 @@ class FaultRecord(Protocol):
     without the target (merged into the injection's undo) and what to report of it."""
 
     @property
-    def undo(self) -> Mapping[str, Any]: ...
+    def undo(self) -> JsonObject: ...
 
     @property
-    def details(self) -> Mapping[str, Any]: ...
+    def details(self) -> JsonObject: ...
 
 
 @runtime_checkable
@@ -125,6 +127,17 @@ class Environment(Protocol):
 
 
 @runtime_checkable
+class ReportsInstances(Protocol):
+    """A target that can say what each of its instances served, second by second (the local
+    system, whose proxy sees every request). An AWS target cannot without its load
+    balancer's logs, and does not implement it; the report then says nothing per instance."""
+
+    def instance_traffic(self, since: float, until: float) -> Sequence[InstanceTraffic]:
+        """Each instance that took traffic at some time in ``[since, until]`` (epoch seconds),
+        with its seconds in it; ProviderError when they cannot be read."""
+
+
+@runtime_checkable
 class RecordsSettings(Protocol):
     """An environment whose settings the journal's ``run_started`` records, so that
     ``chaoskit recover`` can reconnect to it (region, endpoint, the account checked, ...;
@@ -140,7 +153,7 @@ class Injection(Protocol):
     plan: FaultPlan
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         """How to undo it without this object (written to the journal before injecting)."""
 
     def revert(self) -> None: ...
@@ -192,11 +205,11 @@ class FisRun(Protocol):
     """An AWS FIS experiment chaoskit started and has not yet cleaned up after."""
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         """How to stop it without this object: experiment, template and run id (journaled)."""
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         """For the journal: experiment id, template id, the last state seen, each action's."""
 
     def halt_reason(self) -> str | None:
@@ -215,11 +228,11 @@ class RunsFis(Protocol):
 
     name: str
 
-    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+    def fis_template(self, template_id: str) -> FisTemplateBody:
         """The existing template ``template_id`` as CreateExperimentTemplate input (a
         read-only GetExperimentTemplate); ConfigError when there is none."""
 
-    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisRun:
+    def run_fis(self, template: FisTemplateBody, *, timeout: float) -> FisRun:
         """Create ``template`` (CreateExperimentTemplate input) with the environment's role,
         stop alarms and run id tag, start it and wait up to ``timeout`` seconds until it runs.
 
@@ -245,12 +258,12 @@ class PlansFis(Protocol):
         """ConfigError, naming ``fault`` and the setting, when the environment cannot run
         FIS experiments as configured (no role for FIS, a stop alarm that does not exist)."""
 
-    def fis_targets(self, template: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    def fis_targets(self, template: FisTemplateBody) -> Mapping[str, tuple[str, ...]]:
         """Each target of ``template`` resolved to what it would hit now, read-only: its
         ARNs, or the resources its tags and filters select (FIS then applies the selection
         mode among them); empty for a target that cannot be resolved without FIS."""
 
-    def check_fis_reach(self, fault: str, template: Mapping[str, Any]) -> None:
+    def check_fis_reach(self, fault: str, template: FisTemplateBody) -> None:
         """ConfigError, naming ``fault``, the template target, the limit and where it is
         set, when ``template`` could act outside the environment's account or region, on
         resources outside its targets, or beyond a target's blast radius (read-only)."""
@@ -274,8 +287,13 @@ class LoadDriver(Protocol):
     def peek(self, start: float, end: float) -> list[SecondStats]:
         """The seconds in ``[start, end)`` as far as they have arrived, without waiting.
 
-        Requests still in flight are missing; a second nothing arrived for is an empty one.
+        A second not complete yet counts with what of it has come back, its requests still
+        outstanding in ``in_flight`` (at least ``in_flight_age_us`` old); a second nothing
+        arrived for is an empty one.
         """
+
+    def progress(self) -> LoadProgress:
+        """Which seconds are complete, and when the load generators last reported."""
 
     def close(self) -> None: ...
 

@@ -1,5 +1,6 @@
 """The values the layers exchange: a target's instances, the network faults a target can put
-on their traffic, the CPU stress it can put on them, and a fault resolved into a plan.
+on their traffic, the CPU stress it can put on them, a fault resolved into a plan, the JSON
+that faults hand to the journal, and an AWS FIS template's body.
 
 Faults build them, providers act on them (both ends of the local system's control API among
 them), and ``chaoskit.testing``'s fakes record them. Constructing one checks every field, so
@@ -8,12 +9,53 @@ each side refuses the same mistakes. Protocols live in ``chaoskit.typing``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypeAlias, TypedDict
 
 from chaoskit.durations import name_value
 from chaoskit.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Types only (the test extra's boto3-stubs): the fields FIS's API model gives them.
+    from mypy_boto3_fis.type_defs import (
+        CreateExperimentTemplateActionInputTypeDef,
+        CreateExperimentTemplateExperimentOptionsInputTypeDef,
+        CreateExperimentTemplateLogConfigurationInputTypeDef,
+        CreateExperimentTemplateReportConfigurationInputTypeDef,
+        CreateExperimentTemplateStopConditionInputTypeDef,
+        CreateExperimentTemplateTargetInputTypeDef,
+    )
+
+# What the journal holds and ``json.dumps`` writes: the details and undo records faults give.
+JsonValue: TypeAlias = (
+    "str | int | float | bool | Sequence[JsonValue] | Mapping[str, JsonValue] | None"
+)
+JsonObject: TypeAlias = Mapping[str, JsonValue]
+
+FisTarget: TypeAlias = "CreateExperimentTemplateTargetInputTypeDef"
+FisAction: TypeAlias = "CreateExperimentTemplateActionInputTypeDef"
+FisStopCondition: TypeAlias = "CreateExperimentTemplateStopConditionInputTypeDef"
+
+
+class FisTemplateBody(TypedDict):
+    """An FIS template as CreateExperimentTemplate takes it (``aws fis
+    create-experiment-template --cli-input-json``), once ``faults.fis_template`` checked it
+    against FIS's model, or a fault generated it. The environment that runs it sets its
+    ``roleArn``; each creation gets a token of its own, so one given is dropped."""
+
+    description: str
+    roleArn: NotRequired[str]
+    stopConditions: Sequence[FisStopCondition]
+    actions: Mapping[str, FisAction]
+    targets: NotRequired[Mapping[str, FisTarget]]
+    tags: NotRequired[Mapping[str, str]]
+    logConfiguration: NotRequired[CreateExperimentTemplateLogConfigurationInputTypeDef]
+    experimentOptions: NotRequired[CreateExperimentTemplateExperimentOptionsInputTypeDef]
+    experimentReportConfiguration: NotRequired[
+        CreateExperimentTemplateReportConfigurationInputTypeDef
+    ]
+    clientToken: NotRequired[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +187,7 @@ class FaultPlan:
     fault: str  # human description, e.g. "Latency 200ms ±20ms on 1 of web"
     target: str
     instance_ids: tuple[str, ...]
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # from plan() to inject()
     # How hard the fault hits, 1 (mild) to 3 (severe): weighs the run's resilience score.
     severity: float = 1.0
     # How long the experiment holds it (seconds; None: until reverted). A provider that
@@ -154,3 +196,14 @@ class FaultPlan:
     # What a dry-run shows besides the instances, in the provider's terms (an FIS
     # template's actions and the resources its targets resolve to).
     preview: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadProgress:
+    """How far a load driver's measurements have come (epoch seconds), for the guardrail:
+    every second before ``complete_until`` is complete (all of its requests are back), and
+    ``reported_at`` is when the quietest load generator last reported anything (a complete
+    second or a live one): a generator silent for long is stuck or gone."""
+
+    complete_until: float
+    reported_at: float

@@ -21,11 +21,16 @@ def test_kills_by_hand(chaos, chaos_env):
     chaos.inject(faults.TerminateInstances(target="web"), hold="5s")
     web.terminate([web.instances()[0].id])
 
+def test_kills_through_the_control_connection(chaos, chaos_env):
+    # The local provider's own connection to its system: private, refused.
+    chaos_env.target("web")._control.request({"op": "terminate"})
+
 def test_all_three_replicas_still_run(chaos_env):
     instances = chaos_env.target("web").instances()
     assert len(instances) == 3 and {i.state for i in instances} == {"healthy"}
 """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-dry-run")
-    result.assert_outcomes(failed=1, passed=1)
+    result.assert_outcomes(failed=2, passed=1)
     result.stdout.fnmatch_lines(["*target 'web'.terminate was refused: this is a dry run*"])
+    result.stdout.fnmatch_lines(["*target 'web'._control was refused: this is a dry run*"])

@@ -286,8 +286,14 @@ def test_the_system_and_its_replicas_exit_when_their_parent_is_killed():
             kill_survivors(processes)
 
 
-def test_a_replica_that_cannot_start_fails_startup_with_the_log():
-    crashing = [sys.executable, "-c", "import sys; sys.exit('cannot bind {port}')"]
+def test_a_replica_that_never_serves_fails_startup_at_the_timeout_with_the_log():
+    # Alive but never listening: only the start-up timeout can end the wait.
+    crashing = [
+        sys.executable,
+        "-c",
+        "import sys, time; print('cannot bind {port}', file=sys.stderr, flush=True); "
+        "time.sleep(60)",
+    ]
     started = time.monotonic()
     with pytest.raises(ProviderError) as raised:
         LocalEnvironment.start(

@@ -51,6 +51,13 @@ def test_a_target_setting_of_the_wrong_type_stops_collection(pytester: pytest.Py
     result.stderr.fnmatch_lines(["*targets.web.replicas='abc' must be a whole number*"])
 
 
+def test_more_replicas_than_one_machine_runs_stops_collection(pytester: pytest.Pytester) -> None:
+    _project(pytester, pyproject="[tool.chaoskit.env.local.targets.web]\nreplicas = 100000000\n")
+    result = _collect(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*targets.web.replicas=100000000 is more than 64*"])
+
+
 def test_a_load_target_the_environment_lacks_stops_collection(pytester: pytest.Pytester) -> None:
     _project(pytester, load_args=', target="nope"')
     result = _collect(pytester)

@@ -411,6 +411,48 @@ def test_untouched():
         result.stdout.fnmatch_lines([f"*target 'web'.{change} was refused*"])
 
 
+def test_a_dry_run_refuses_changes_reached_through_the_environments_attributes(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+class Ec2:
+    calls = []
+
+    def terminate_instances(self, **kwargs):
+        self.calls.append(kwargs)
+
+# What a provider holds besides its methods: its environment from a target, its clients.
+conftest.ENV.targets["web"].env = conftest.ENV
+conftest.ENV.clients = type("Clients", (), {"ec2": Ec2(), "region": "eu-west-1"})()
+
+def test_through_the_targets_environment(chaos, chaos_env):
+    web = chaos_env.target("web")
+    web.env.target("web").terminate([web.instances()[0].id])
+
+def test_through_a_client(chaos, chaos_env):
+    assert chaos_env.clients.region == "eu-west-1"
+    chaos_env.clients.ec2.terminate_instances(InstanceIds=["i-000000000000"])
+
+def test_through_a_private_attribute(chaos, chaos_env):
+    chaos_env.target("web")._hold("stop", ["i-000000000000"])
+
+def test_untouched():
+    web = conftest.ENV.targets["web"]
+    assert (web.terminated, web.faults, Ec2.calls) == ([], {}, [])
+""",
+        "--chaos-dry-run",
+    )
+    result.assert_outcomes(failed=3, passed=1)
+    for call in (
+        "target 'web'.terminate",
+        "environment 'local'.clients.ec2.terminate_instances",
+        "target 'web'._hold",
+    ):
+        result.stdout.fnmatch_lines([f"*DryRunRefused: {call} was refused: this is a dry run*"])
+
+
 def test_the_seed_makes_the_victims_repeatable_and_another_seed_can_choose_another(
     project: pytest.Pytester,
 ) -> None:

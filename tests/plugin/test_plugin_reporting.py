@@ -94,6 +94,27 @@ def test_one(chaos):
     assert journal["resilience_score"] is None
 
 
+def test_a_body_that_skips_itself_is_reverted_and_recorded_as_skipped(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+def test_skips_after_injecting(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"))
+    pytest.skip("the canary is not deployed")
+""",
+    )
+    result.assert_outcomes(skipped=1)
+    journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    [experiment] = journal["experiments"]
+    assert (experiment["outcome"], experiment["cause"]) == ("skipped", "skipped")
+    assert experiment["reason"] == "skipped in its body: the canary is not deployed"
+    assert [i["status"] for i in experiment["injections"]] == ["reverted"]
+    assert journal["resilience_score"] is None  # a skip is never counted
+    result.stdout.fnmatch_lines(["SKIPPED test_experiment.py::test_skips_after_injecting"])
+
+
 def test_a_dry_run_records_no_skipped_experiment(project: pytest.Pytester) -> None:
     result = run(project, UNRUN, "--chaos-dry-run")
     assert not list((project.path / "reports").glob("chaoskit-*.json"))
@@ -191,3 +212,69 @@ def test_latency(chaos):
     ends = {len(row.rstrip()) - len(row.rstrip().split("  ")[-1]) for row in rows}
     assert len(ends) == 1, "\\n".join(rows)
     assert any(row.lstrip().startswith("faults + recovery") for row in rows)
+
+
+def test_the_journal_keeps_each_experiment_as_written_skipped_ones_included(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+@pytest.mark.chaos(halt_after=2)
+def test_runs(chaos):
+    # the password=hunter2hunter2 of the demo user
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+
+@pytest.mark.skip(reason="needs two regions")
+def test_skipped(chaos):
+    pass
+""",
+    )
+    result.assert_outcomes(passed=1, skipped=1)
+    journal = json.loads(next((project.path / "reports").glob("chaoskit-*.json")).read_text())
+    ran, skipped = (e["as_written"] for e in journal["experiments"])
+    assert ran["source"].startswith("@pytest.mark.chaos(halt_after=2)\ndef test_runs(chaos):")
+    assert "hunter2" not in ran["source"] and "password=[redacted]" in ran["source"]
+    assert ran["location"] == "test_experiment.py:12"
+    # the module's marker and the test's, merged: the nearest wins
+    assert ran["arguments"]["halt_after"] == "2"
+    assert ran["arguments"]["steady_state"] == "[p99 < 300ms, errors < 1%]"
+    assert ran["faults"][0].startswith("Latency(target='web'")
+    assert ran["load"]["users"] == "5"
+    assert [t["name"] for t in ran["targets"]] == ["web"]
+    assert skipped["source"].startswith("@pytest.mark.skip")
+
+
+def test_a_password_in_a_test_id_is_redacted_and_experiment_names_stay_distinct(
+    project: pytest.Pytester,
+) -> None:
+    result = run(
+        project,
+        """
+@pytest.mark.parametrize("cli", ["--password hunter2", "--user admin"])
+def test_login(chaos, cli):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+
+def test_token_refresh(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+
+def test_password_reset(chaos):
+    chaos.inject(faults.Latency(target="web", delay="10ms"), hold="5s")
+""",
+    )
+    result.assert_outcomes(passed=4)
+    reports = project.path / "reports"
+    [journal_jsonl] = (reports / "journals").glob("*.jsonl")
+    [journal_json] = reports.glob("chaoskit-*.json")
+    for path in (journal_jsonl, journal_json, reports / "latest.html", reports / "index.html"):
+        assert "hunter2" not in path.read_text(encoding="utf-8"), path.name
+    names = [e["name"] for e in json.loads(journal_json.read_text())["experiments"]]
+    assert sorted(names) == [
+        "test_experiment.py::test_login[--password [redacted]]",
+        "test_experiment.py::test_login[--user admin]",
+        "test_experiment.py::test_password_reset",
+        "test_experiment.py::test_token_refresh",
+    ]
+    html = (reports / "latest.html").read_text(encoding="utf-8")
+    for name in ("test_login[--user admin]", "test_token_refresh", "test_password_reset"):
+        assert name in html

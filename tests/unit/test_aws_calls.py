@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 
 from chaoskit.errors import ProviderError
 from chaoskit.providers.aws.calls import (
+    DEFAULT_POLICY,
     AwsAccessDenied,
     AwsCallFailed,
     AwsRequestInvalid,
@@ -60,7 +61,7 @@ def test_throttling_and_server_errors_are_retried_with_backoff_until_the_call_su
                 "terminate_instances", service_error_code=code, http_status_code=status
             )
         stub.add_response("terminate_instances", RUNNING, {"InstanceIds": ["i-1"]})
-        reply = call(client, "TerminateInstances", policy=policy, InstanceIds=["i-1"])
+        reply = call(policy, client.terminate_instances, InstanceIds=["i-1"])
         stub.assert_no_pending_responses()
     assert reply["TerminatingInstances"] == []
     assert len(slept) == 2 and all(0 < pause <= 4 for pause in slept)
@@ -79,7 +80,7 @@ def test_retries_are_bounded_and_the_error_names_the_operation(
                 http_status_code=503,
             )
         with pytest.raises(AwsCallFailed) as raised:
-            call(client, "DescribeInstances", policy=policy)
+            call(policy, client.describe_instances)
         stub.assert_no_pending_responses()
     assert len(slept) == 3  # 4 attempts, 3 pauses, then it gives up
     assert str(raised.value) == (
@@ -101,7 +102,7 @@ def test_an_access_denial_fails_at_once_naming_the_missing_permission(
             http_status_code=403,
         )
         with pytest.raises(AwsAccessDenied) as raised:
-            call(client, "TerminateInstances", policy=policy, InstanceIds=["i-1"])
+            call(policy, client.terminate_instances, InstanceIds=["i-1"])
     assert slept == []
     assert isinstance(raised.value, ProviderError)
     assert "AWS denied TerminateInstances" in str(raised.value)
@@ -117,7 +118,7 @@ def test_the_permission_uses_iams_prefix_of_the_service() -> None:
             "describe_auto_scaling_groups", service_error_code="AccessDenied", http_status_code=403
         )
         with pytest.raises(AwsAccessDenied, match="autoscaling:DescribeAutoScalingGroups"):
-            call(autoscaling, "DescribeAutoScalingGroups")
+            call(DEFAULT_POLICY, autoscaling.describe_auto_scaling_groups)
 
 
 def test_a_request_aws_finds_invalid_fails_at_once(policy: RetryPolicy, slept: list[float]) -> None:
@@ -130,13 +131,13 @@ def test_a_request_aws_finds_invalid_fails_at_once(policy: RetryPolicy, slept: l
             http_status_code=400,
         )
         with pytest.raises(AwsRequestInvalid, match=r"AWS rejected StopInstances as invalid"):
-            call(client, "StopInstances", policy=policy, InstanceIds=["x"])
+            call(policy, client.stop_instances, InstanceIds=["x"])
     assert slept == []
 
 
 def test_a_request_botocore_finds_invalid_is_never_sent(policy: RetryPolicy) -> None:
     with pytest.raises(AwsRequestInvalid, match="StopInstances was not sent"):
-        call(ec2(), "StopInstances", policy=policy, InstanceIds="i-1")
+        call(policy, ec2().stop_instances, InstanceIds="i-1")
 
 
 def test_a_lost_connection_is_retried(policy: RetryPolicy, slept: list[float]) -> None:
@@ -153,7 +154,7 @@ def test_a_lost_connection_is_retried(policy: RetryPolicy, slept: list[float]) -
                 raise failures.pop()
             return {"Reservations": []}
 
-    assert call(Client(), "DescribeInstances", policy=policy) == {"Reservations": []}
+    assert call(policy, Client().describe_instances) == {"Reservations": []}
     assert len(slept) == 1
 
 
@@ -162,5 +163,5 @@ def test_pages_follow_next_token() -> None:
     with Stubber(client) as stub:
         stub.add_response("describe_instances", {"Reservations": [], "NextToken": "t2"}, {})
         stub.add_response("describe_instances", {"Reservations": []}, {"NextToken": "t2"})
-        assert len(list(pages(client, "DescribeInstances"))) == 2
+        assert len(list(pages(DEFAULT_POLICY, client.describe_instances))) == 2
         stub.assert_no_pending_responses()

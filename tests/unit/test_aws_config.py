@@ -105,6 +105,7 @@ def test_instance_faults_defaults_to_fis_and_the_local_environment_is_not_destru
         (with_target(max_count=None), "has no blast radius; set max_count"),
         (with_target(max_count=0), "max_count=0 must be a whole number of instances"),
         (with_target(max_count=True), "max_count=True must be a whole number"),
+        (with_target(max_count=10**8), "max_count=100000000 is more than 10000"),
         (with_target(max_count=None, max_percent=150), "max_percent=150 must be a share"),
         (with_target(url="staging.example.com"), "targets.web] url='staging.example.com'"),
         (with_target(replicas=3), "targets.web] has unknown setting(s) replicas"),

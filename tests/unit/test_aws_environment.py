@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def test_opening_checks_the_account_first_and_nothing_else(moto: None) -> None:
     assert recorder.operations == ["GetCallerIdentity"]
     assert env.identity.account == aws_fleet.MOTO_ACCOUNT
     # The settings' region wins over AWS_DEFAULT_REGION (us-east-1 in the fixture).
-    assert env.clients.client("ec2").meta.region_name == "eu-west-1"
+    assert env.clients.ec2.meta.region_name == "eu-west-1"
     assert len(env.target("web").instances()) == 3
 
 
@@ -92,8 +93,8 @@ def test_another_account_stops_before_anything_is_touched(moto: None) -> None:
 
 def test_every_client_uses_the_endpoint_url() -> None:
     clients = AwsClients(region="eu-west-1", endpoint_url="http://127.0.0.1:1")
-    for service in ("ec2", "autoscaling", "sts", "fis", "cloudwatch", "ssm"):
-        client = clients.client(service)
+    every = (clients.ec2, clients.autoscaling, clients.sts, clients.fis, clients.cloudwatch)
+    for client in (*every, clients.s3, clients.retrying_fis):
         assert client.meta.endpoint_url == "http://127.0.0.1:1"
         assert client.meta.region_name == "eu-west-1"
         # botocore does not retry: calls.py does, within its own bounds.
@@ -292,6 +293,36 @@ def test_a_dry_run_makes_read_only_calls_only(moto: None) -> None:
         for line in printed
     )
     assert all(i in web for p in dry.plans for i in p.instance_ids)
+
+
+def test_a_dry_runs_environment_refuses_every_way_past_its_methods(moto: None) -> None:
+    from chaoskit.errors import DryRunRefused
+    from chaoskit.experiment.read_only import ReadOnlyEnvironment
+
+    recorder = Recorder()
+    dry = ReadOnlyEnvironment(open_env(recorder))
+    victim = aws_fleet.tier(None, "web")[0]
+    reaches = {
+        "environment 'staging'.clients.ec2.terminate_instances": lambda: (
+            dry.clients.ec2.terminate_instances(InstanceIds=[victim])
+        ),
+        "environment 'staging'.clients.call": lambda: dry.clients.call(print, "x"),
+        "environment 'staging'.instance_actions.terminate": lambda: dry.instance_actions.terminate(
+            [victim], None
+        ),
+        "environment 'staging'.fis.clients.fis.start_experiment": lambda: (
+            dry.fis.clients.fis.start_experiment(experimentTemplateId="x")
+        ),
+        "target 'web'._actions": lambda: dry.target("web")._actions.terminate([victim], None),
+    }
+    for call, reach in reaches.items():
+        with pytest.raises(DryRunRefused, match=rf"^{re.escape(call)} was refused"):
+            reach()
+    # Plain values still read.
+    assert dry.clients.region == "eu-west-1" and dry.target("web").env == "staging"
+    writes = [op for op in recorder.operations if not op.startswith(READ_ONLY)]
+    assert writes == []
+    assert aws_fleet.states() == dict.fromkeys(aws_fleet.states(), "running")
 
 
 def test_the_journal_records_how_to_reach_the_account_never_credentials(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hdrh.histogram import HdrHistogram
 from tests.unit.test_cli import _write_journal
 
 from chaoskit.cli import main
@@ -22,6 +23,12 @@ Damage = Callable[[dict[str, Any]], object]
 def _experiment(data: dict[str, Any]) -> dict[str, Any]:
     experiment: dict[str, Any] = data["experiments"][0]
     return experiment
+
+
+def _other_layout() -> str:
+    histogram = HdrHistogram(1, 1000, 2)
+    histogram.record_value(5)
+    return str(histogram.encode().decode("ascii"))
 
 
 DAMAGES: dict[str, tuple[Damage, str]] = {
@@ -81,6 +88,24 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
         lambda d: d.update(resilience_score="x"),
         "resilience_score is 'x', not a number or null",
     ),
+    "a histogram too short to decode": (
+        lambda d: _experiment(d)["seconds"][0].update(latency_us="AAAA"),
+        "experiments[0].seconds[0].latency_us is 'AAAA', not an encoded histogram (",
+    ),
+    "a histogram that is not base64": (
+        lambda d: _experiment(d)["seconds"][0].update(latency_us="HISTF%%%!junk"),
+        "experiments[0].seconds[0].latency_us is 'HISTF%%%!junk', not an encoded histogram (",
+    ),
+    "a histogram cut short": (
+        lambda d: _experiment(d)["seconds"][0].update(
+            latency_us=_experiment(d)["seconds"][0]["latency_us"][:-8]
+        ),
+        "experiments[0].seconds[0].latency_us is 'HISTF",
+    ),
+    "a histogram of another layout": (
+        lambda d: _experiment(d)["seconds"][0].update(latency_us=_other_layout()),
+        "experiments[0].seconds[0].latency_us is 'HISTF",
+    ),
     "objectives not a list": (
         lambda d: _experiment(d).update(objectives="p99<1s"),
         "experiments[0].objectives is 'p99<1s', not a list of text",
@@ -119,6 +144,47 @@ def test_report_names_the_damaged_field_and_never_hangs(
     assert f"{path} is not a chaoskit journal, or is damaged: " in err
     assert named in err
     assert "Traceback" not in err
+
+
+def test_report_names_a_number_too_long_to_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], deadline: None
+) -> None:
+    # JSON allows it; Python reads no integer of more than 4300 digits from text.
+    path = _write_journal(tmp_path)
+    path.write_text(path.read_text().replace('"seed": 0', '"seed": ' + "9" * 5000, 1))
+    assert main(["report", str(path), "--dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is not a chaoskit journal, or is damaged: " in err
+    assert "a number of more than 4300 digits" in err
+    assert "Traceback" not in err
+
+
+def test_a_journal_beside_it_with_a_number_too_long_to_read_is_left_out_of_the_index(
+    tmp_path: Path, deadline: None
+) -> None:
+    path = _write_journal(tmp_path)
+    (tmp_path / "chaoskit-r0.json").write_text('{"run_id": "r0", "seed": ' + "9" * 5000 + "}")
+    assert main(["report", str(path), "--dir", str(tmp_path)]) == 0
+    index = (tmp_path / "index.html").read_text()
+    assert "chaoskit-r1.html" in index
+    assert "chaoskit-r0.html" not in index
+
+
+@pytest.mark.parametrize(
+    "sibling",
+    ["[]", '{"run_id": "r0", "experiments": 5}', '{"run_id": "r0", "experiments": [[]]}'],
+    ids=["a-list", "experiments-not-a-list", "an-experiment-not-an-object"],
+)
+def test_a_damaged_journal_beside_it_is_left_out_of_the_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sibling: str, deadline: None
+) -> None:
+    path = _write_journal(tmp_path)
+    (tmp_path / "chaoskit-r0.json").write_text(sibling)
+    assert main(["report", str(path), "--dir", str(tmp_path)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    index = (tmp_path / "index.html").read_text()
+    assert "chaoskit-r1.html" in index
+    assert "chaoskit-r0.html" not in index
 
 
 def test_an_undamaged_copy_still_renders(tmp_path: Path, deadline: None) -> None:
@@ -161,6 +227,8 @@ def _dead_run(log: Path, damaged: bytes, *, pid: int = 2**22 + 7, at: float = 1.
         (b'\xff\xfe{"event": "fault_intent"}', "not UTF-8 text", True),
         (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deep", True),
         (b'{"event": "fault_intent"} trailing', "not JSON", True),
+        # JSON allows it; Python reads no integer of more than 4300 digits from text.
+        (b'{"event": "fault_intent", "at": ' + b"9" * 5000 + b"}", "more than 4300 digits", True),
     ],
 )
 def test_recover_reports_a_damaged_line_with_its_place_and_goes_on(
@@ -217,3 +285,14 @@ def test_recover_leaves_a_live_run_alone_and_does_not_claim_success(
     assert f"skipping {log.name}: its run is still in progress (process {os.getpid()}" in out
     assert "nothing to recover" not in out
     assert "1 run(s) still in progress left alone" in out
+
+
+def test_stop_reports_a_line_with_a_number_too_long_to_read_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no pyproject.toml: no AWS environment to look at
+    log = tmp_path / "journals" / "dead.jsonl"
+    _dead_run(log, b'{"event": "run_finished", "at": ' + b"9" * 5000 + b"}")
+    assert main(["stop", "--dir", str(tmp_path), "--timeout", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to stop: no run in progress" in out

@@ -131,3 +131,29 @@ def test_latency_limited_to_sources_is_refused_where_the_provider_cannot_do_it()
 def test_latency_sources_must_each_be_one_source(sources: object) -> None:
     with pytest.raises(ConfigError, match=r"Latency\(sources="):
         faults.Latency(target="web", delay="100ms", sources=sources)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        # Each a decimal the parser reads, then overflows or rounds to nothing in arithmetic.
+        (lambda t: faults.Latency(target="web", delay="1ms", toxicity=t), "Latency(toxicity)"),
+        (lambda t: faults.Blackhole(target="web", toxicity=t), "Blackhole(toxicity)"),
+    ],
+)
+@pytest.mark.parametrize("toxicity", ["1e999999999%", "1e-999999999", "1e-999999999%"])
+def test_a_toxicity_out_of_decimal_range_is_a_config_error_naming_it(
+    build, field: str, toxicity: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        build(toxicity)
+    assert f"{field}={toxicity!r}" in str(refused.value)
+    assert "share above 0 and at most 1" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "rate", ["9" * 400 + "KB/s", 10**400, 1e308 * 10, "0." + "0" * 400 + "1B/s"]
+)
+def test_a_rate_out_of_range_is_a_config_error_naming_it(rate: object) -> None:
+    with pytest.raises(ConfigError, match=r"Bandwidth\(rate\)="):
+        faults.Bandwidth(target="web", rate=rate)

@@ -131,6 +131,13 @@ def test_anything_else_is_refused_naming_the_field(text: str) -> None:
         parse_iso_duration(text, field="actions.a.parameters.duration")
 
 
+@pytest.mark.parametrize("text", ["PT" + "9" * 1_000_001 + "S", "PT" + "9" * 400 + "S"])
+def test_a_duration_past_any_number_is_refused_naming_the_field(text: str) -> None:
+    # A million digits overflow decimal arithmetic; four hundred, a float.
+    with pytest.raises(ConfigError, match=r"actions\.a\.parameters\.duration='PT9999"):
+        parse_iso_duration(text, field="actions.a.parameters.duration")
+
+
 # -- selection modes -------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chaoskit.load._locust.recorder import SecondRecorder, Stamp, failure_reason
+from chaoskit.load._locust.task_failures import MAX_MESSAGE, TaskFailureReasons
 
 
 def test_requests_belong_to_the_second_they_started_in() -> None:
@@ -186,3 +187,47 @@ def test_a_task_run_that_raises_is_a_failure_in_its_runs_second() -> None:
         (100, 1, 1, 0, {"ValueError": 1}),
         (101, 1, 1, 0, {"KeyError": 1}),
     ]
+
+
+def test_a_raising_task_is_counted_under_its_exception_and_message() -> None:
+    reasons = TaskFailureReasons()
+    # The locustfile says what is wrong: the class alone would not.
+    assert reasons.reason(ValueError("the backend config is missing key XYZ")) == (
+        "ValueError: the backend config is missing key XYZ"
+    )
+    assert reasons.reason(AssertionError("unexpected\n  body")) == "AssertionError: unexpected body"
+    assert reasons.reason(RetriesExceeded(TimeoutError("timed out"))) == "TimeoutError: timed out"
+    assert reasons.reason(KeyError()) == "KeyError"  # no message: the class alone
+
+
+def test_the_causes_of_raising_tasks_stay_few() -> None:
+    reasons = TaskFailureReasons(most=3)
+    # Ids in a message do not make every run its own cause.
+    assert {reasons.reason(LookupError(f"order {n} not found")) for n in range(1000, 1500)} == {
+        "LookupError: order <id> not found"
+    }
+    assert reasons.reason(LookupError("request 0f1e2d3c4b5a failed")) == (
+        "LookupError: request <id> failed"
+    )
+    long = reasons.reason(RuntimeError("x" * 500))
+    assert long.startswith("RuntimeError: xxx") and long.endswith("…")
+    assert len(long) <= len("RuntimeError: ") + MAX_MESSAGE
+    # Past the limit of distinct messages, new ones are counted under their class alone,
+    # and those already kept keep their key.
+    assert reasons.reason(RuntimeError("something new")) == "RuntimeError"
+    assert reasons.reason(LookupError("order 99999 not found")) == (
+        "LookupError: order <id> not found"
+    )
+
+
+def test_a_request_a_stop_killed_as_it_was_sent_is_not_counted_unlike_one_the_target_held() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    held = recorder.send(100.2)  # in flight when the load is told to stop, at 100.5
+    recorder.stop_schedules(100.5)
+    woke = recorder.send(100.6)  # a user the stop was killing sent as it woke
+    for stamp in (held, woke):
+        stamp.withdrawn = True  # both killed unanswered by the stop
+        recorder.finished.append(stamp)
+    seconds = recorder.drain(now=130.0).seconds
+    # The target held the first: still missing. It never had the second.
+    assert [(s.second, s.expected, s.sent, s.completed) for s in seconds] == [(100, 1, 1, 0)]

@@ -163,6 +163,19 @@ def test_expected_counts_runs_never_sent_at_stop_and_beyond_the_grace() -> None:
     assert all(counts[s].missing == counts[s].expected for s in counts)
 
 
+def test_a_run_its_user_was_free_for_is_not_missed_when_the_load_stops_before_it() -> None:
+    recorder = SecondRecorder(grace=20.0)
+    users = [recorder.schedule(0.1, alive=lambda: False) for _ in range(3)]
+    for user in users:
+        run(user, start=100.0)
+        user.wait(100.05)  # on time: each sleeps until its slot at 100.1
+    # The stop arrives at 100.104: the slots were due, but the worker's loop had not woken
+    # the users yet. That is the generator's delay, not a request the target held up.
+    recorder.stop_schedules(100.104)
+    stats = shipped(recorder, 110.0)[100]
+    assert (stats.expected, stats.sent, stats.missing) == (3, 3, 0)
+
+
 def test_a_catch_up_burst_sends_every_overdue_run_into_its_own_second() -> None:
     recorder = SecondRecorder(grace=20.0)
     user = recorder.schedule(0.25, alive=alive)
@@ -360,3 +373,32 @@ def test_a_user_far_behind_a_fast_schedule_is_counted_by_arithmetic() -> None:
     seconds = shipped(recorder, 200.0)
     assert sum(s.expected for s in seconds.values()) == 20 * 30 * 5000
     assert all(seconds[s].expected == 20 * 5000 for s in range(101, 130))
+
+
+def test_many_runs_started_late_together_are_one_lag_with_the_worst_lateness() -> None:
+    # A pool adding hundreds of users in a stall starts their runs late together: one
+    # reason, not one per run (the report and the journal would carry them all).
+    recorder = SecondRecorder(grace=30.0)
+    for index in range(300):
+        recorder.lag.run_started_late(100.0 + index / 1000, late=0.2 + index / 10_000)
+    stats = SecondStats(second=100)
+    recorder.lag.charge(100, stats, until=101.0)
+    assert stats.invalid == "load generator started a task 230 ms late"
+    assert round(stats.lag_ms, 6) == 229.9
+
+
+def test_a_worker_keeps_time_until_its_probe_wakes_late_or_a_window_is_busy() -> None:
+    # The open model's pool grows only while this holds: a worker whose users wait on its
+    # own CPU gains nothing from more users.
+    recorder = SecondRecorder(grace=30.0)
+    lag = recorder.lag
+    assert lag.keeping_time
+    due = 100.0
+    for _ in range(3):
+        lag.probe_woke(due=due, now=due + 0.0005, cpu_seconds=0.01, wall=PROBE_INTERVAL)
+        due += PROBE_INTERVAL
+    assert lag.keeping_time
+    for _ in range(3):
+        lag.probe_woke(due=due, now=due + 0.02, cpu_seconds=0.01, wall=PROBE_INTERVAL)
+        due += PROBE_INTERVAL
+    assert not lag.keeping_time

@@ -105,6 +105,12 @@ def test_locustfile_must_be_a_python_file(tmp_path: Path) -> None:
         Locust(3)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("port", [65536, 99_999])
+def test_a_master_port_past_the_tcp_range_is_refused_naming_it(locustfile: Path, port: int) -> None:
+    with pytest.raises(ConfigError, match=rf"^master_port={port} is more than 65535"):
+        Locust(locustfile, master_port=port)
+
+
 def test_zero_users_message(locustfile: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         Locust(locustfile, users=0)
@@ -172,3 +178,17 @@ def test_driver_refuses_a_bad_worker_count_before_starting_anything(locustfile: 
 
     with pytest.raises(ConfigError, match=r"^workers=0 is not a positive number"):
         LocustDriver(Locust(locustfile), host="http://127.0.0.1:1", workers=0)
+
+
+def test_max_users_defaults_to_ten_times_the_users_within_bounds_and_is_checked(
+    locustfile: Path,
+) -> None:
+    assert Locust(locustfile, users=10).max_users == 1_000
+    assert Locust(locustfile, users=300).max_users == 3_000
+    assert Locust(locustfile, users=5_000).max_users == 10_000
+    assert Locust(locustfile, users=20_000).max_users == 20_000
+    assert Locust(locustfile, users=10, max_users=10).max_users == 10
+    with pytest.raises(ConfigError, match=r"^max_users=5 is fewer than users=10: .*max_users=10"):
+        Locust(locustfile, users=10, max_users=5)
+    with pytest.raises(ConfigError, match=r"^max_users=2.5 is not a whole number of users"):
+        Locust(locustfile, users=1, max_users=2.5)  # type: ignore[arg-type]  # bad on purpose

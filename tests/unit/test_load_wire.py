@@ -4,6 +4,7 @@ naming the field."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import pytest
@@ -14,7 +15,9 @@ from chaoskit.load._pipes import CoordinatorProcess
 from chaoskit.slo.seconds import SecondStats
 
 MESSAGES: list[_wire.Command | _wire.Event] = [
-    _wire.Start(id=1, users=10, spawn_rate=10.0, rate_per_user=1.5, locust_stats=None),
+    _wire.Start(
+        id=1, users=10, spawn_rate=10.0, rate_per_user=1.5, locust_stats=None, max_users=100
+    ),
     _wire.Stop(id=2),
     _wire.Quit(id=3),
     _wire.Ready(port=40123, stop_timeout=22.0, request_timeout=20.0, shape="Steps"),
@@ -25,6 +28,10 @@ MESSAGES: list[_wire.Command | _wire.Event] = [
         batch=_wire.WorkerBatch(
             pid=4242, watermark=1717171717.0, seconds=({"second": 1717171716},), partial=()
         ),
+    ),
+    _wire.Live(
+        worker="host_1",
+        live=_wire.WorkerLive(pid=4242, at=1717171718.25, seconds=({"second": 1717171717},)),
     ),
     _wire.CoordinatorFailed(message="no workers"),
 ]
@@ -47,6 +54,7 @@ def test_the_lines_keep_their_shape() -> None:
         "spawn_rate": 10.0,
         "rate_per_user": 1.5,
         "locust_stats": None,
+        "max_users": 100,
     }
     assert json.loads(_wire.encode(MESSAGES[6])) == {
         "event": "seconds",
@@ -59,7 +67,7 @@ def test_the_lines_keep_their_shape() -> None:
 
 
 def test_worker_messages_survive_as_locust_carries_them() -> None:
-    schedule = _wire.Schedule(rate_per_user=None, locust_stats=True)
+    schedule = _wire.Schedule(rate_per_user=None, locust_stats=True, max_users=7)
     assert _wire.Schedule.from_json(schedule.to_json()) == schedule
     # msgpack may hand lists over as tuples; an older worker may leave partial out.
     assert _wire.WorkerBatch.from_json(
@@ -110,6 +118,22 @@ def test_a_shipped_second_with_a_missing_or_bad_field_is_refused_and_nothing_kep
     assert measurements.lagging(["w"], until=8.0) == ["worker w has sent no measurements"]
 
 
+def test_live_seconds_show_outstanding_requests_and_when_each_worker_last_reported() -> None:
+    now = [100.0]
+    measurements = Measurements(clock=lambda: now[0])
+    measurements.add("a", 50.0, [SecondStats(second=49, ok=3).to_json()])
+    snapshot = SecondStats(second=50, ok=2)
+    snapshot.in_flight, snapshot.in_flight_age_us = 5, 400_000.0
+    now[0] = 101.5
+    measurements.add_live("a", [snapshot.to_json()])
+    [live] = measurements.seconds(50, 51, partial=True)
+    assert (live.ok, live.in_flight, live.in_flight_age_us) == (2, 5, 400_000.0)
+    assert measurements.seconds(50, 51)[0].in_flight == 0  # never part of a complete second
+    # worker b never reported: as quiet as the measurements are old
+    assert measurements.progress(["a"]) == (50.0, 101.5)
+    assert measurements.progress(["a", "b"]) == (-math.inf, 100.0)
+
+
 def test_the_driver_notes_an_unreadable_line_and_reads_on() -> None:
     lines = [
         '{"event": "seconds", "worker": "w", "watermark": 1, "seconds": [{"second": 0}]}\n',
@@ -128,3 +152,9 @@ def test_the_driver_notes_an_unreadable_line_and_reads_on() -> None:
     assert len(unreadable) == 2
     assert "a shipped second has a missing or bad field" in unreadable[0]
     assert "unknown event 'party'" in unreadable[1]
+
+
+def test_the_cap_on_users_is_split_between_workers_and_adds_up_to_it() -> None:
+    assert _wire.shares(10, 3) == [4, 3, 3]
+    assert sum(_wire.shares(1001, 4)) == 1001
+    assert _wire.shares(None, 2) == [None, None]

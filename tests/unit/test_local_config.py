@@ -38,6 +38,8 @@ def test_a_spec_survives_the_trip_to_the_system_process():
         ({"replicas": 0}, "targets.web.replicas=0"),
         ({"replicas": True}, "targets.web.replicas=True"),
         ({"replicas": "3"}, "targets.web.replicas='3'"),
+        ({"replicas": 100_000_000}, "targets.web.replicas=100000000 is more than 64"),
+        ({"replicas": 65}, "targets.web.replicas=65 is more than 64"),
         ({"replace_delay": "soon"}, "targets.web.replace_delay='soon'"),
         ({"replace_delay": -1}, "targets.web.replace_delay=-1"),
         ({"tags": {"app": 1}}, "targets.web.tags="),

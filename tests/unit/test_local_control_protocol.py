@@ -9,6 +9,7 @@ import pytest
 from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local import control_protocol as protocol
 from chaoskit.providers.local.startup import ReadyLine, SystemConfig, parse_config
+from chaoskit.slo.instances import InstanceSecond, InstanceTraffic
 from chaoskit.vocabulary import CpuStress, NetworkFault
 
 TOKEN = "t0ken"
@@ -25,6 +26,7 @@ REQUESTS: list[protocol.AnyRequest] = [
     protocol.RebootInstances(target="web", ids=("i-1",)),
     protocol.StressCpu(target="web", ids=("i-1",), stress=CpuStress(workers=3)),
     protocol.RemoveFault(handle="latency-1"),
+    protocol.InstanceSeconds(target="web", since=1000.5, until=1060.0),
     protocol.ListFaults(),
     protocol.StartPrometheus(),
     protocol.Shutdown(),
@@ -109,6 +111,30 @@ REPLIES: list[tuple[protocol.Request[protocol.Reply], protocol.Reply]] = [
         ),
     ),
     (protocol.StartPrometheus(), protocol.PrometheusStarted(url="http://127.0.0.1:9")),
+    (
+        protocol.InstanceSeconds(target="web", since=1000.0, until=1002.0),
+        protocol.InstancesCounted(
+            instances=(
+                InstanceTraffic(
+                    id="i-1",
+                    started_at=990.25,
+                    gone_at=1001.5,
+                    seconds=(
+                        InstanceSecond(
+                            second=1000,
+                            connections=2,
+                            refused=1,
+                            requests=40,
+                            errors={"HTTP 503": 3, "HTTP 500 (injected)": 1},
+                            latency={40: 30, 200: 6},
+                        ),
+                        InstanceSecond(second=1001),
+                    ),
+                ),
+                InstanceTraffic(id="i-2", started_at=1001.0),
+            )
+        ),
+    ),
 ]
 
 
@@ -162,6 +188,16 @@ def test_a_failure_becomes_the_exception_it_started_as():
             ConfigError,
             "workers=17",
         ),
+        (
+            {"op": "instance_seconds", "token": TOKEN, "target": "web", "since": "1", "until": 2},
+            ConfigError,
+            "since='1' must be a time in epoch seconds",
+        ),
+        (
+            {"op": "instance_seconds", "token": TOKEN, "target": "web", "since": 5, "until": 2},
+            ConfigError,
+            "until=2 is before since=5",
+        ),
     ],
 )
 def test_a_malformed_request_is_refused_naming_what_is_wrong(fields, error, message):
@@ -200,3 +236,10 @@ def test_the_startup_messages_read_back_as_themselves():
         ReadyLine.from_json({"ready": False})
     with pytest.raises(ValueError):
         ReadyLine.from_json({"ready": True, "pid": 1, "control": "x", "token": "t", "targets": 3})
+
+
+def test_malformed_counts_in_a_reply_are_a_provider_error_naming_the_field():
+    request = protocol.InstanceSeconds(target="web", since=1.0, until=2.0)
+    bad = {"ok": True, "instances": [{"id": "i-1", "seconds": [{"second": 1, "requests": -1}]}]}
+    with pytest.raises(ProviderError, match="requests holds -1, not a count"):
+        request.reply_from_json(bad)

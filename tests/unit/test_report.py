@@ -231,3 +231,46 @@ def test_seconds_the_load_generator_lagged_in_are_banded_in_every_chart(
     steady = render_html(_journal(tmp_path / "steady"))
     assert "the load generator fell behind" not in steady
     assert not [r for r in _read(steady).rects if r.get("fill") == PHASE_COLOURS["invalid"]]
+
+
+def test_the_pool_of_users_and_dropped_runs_are_shown_beside_the_throughput(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    start = int(clock.now())
+
+    def traffic(second: int) -> Traffic:
+        # In the fault the pool grows to its cap and 30 runs a second find no free user.
+        held = start + 6 <= second < start + 11
+        return Traffic(requests=200, users=60 if held else 10, dropped=30 if held else 0)
+
+    experiment = Experiment(
+        settings=ExperimentSettings(
+            name="pool", objectives=(slo.error_rate(below="1%"),), baseline=5, recovery=5
+        ),
+        env=FakeEnvironment(name="local"),
+        load=FakeLoadDriver(traffic),
+        journal=JournalWriter(tmp_path / "run.jsonl"),
+        clock=clock,
+        rng=random.Random(3),
+    )
+    result = experiment.run(lambda chaos: chaos.inject(FakeFault(), hold="6s"))
+    journal = Journal(
+        run_id="20261126-120000-abcdef",
+        env="local",
+        started=result.started,
+        finished=clock.now(),
+        seed=3,
+        experiments=(result,),
+    )
+    # Through the JSON journal, as `chaoskit report` reads it.
+    html = render_html(Journal.from_json(json.loads(json.dumps(journal.to_json()))))
+    assert "users running (the load&#x27;s pool)" in html  # the users chart
+    assert "dropped runs/s (no free user)" in html
+    assert "150 scheduled task runs found every user" in html
+    assert "pool at its cap (60 users)" in html
+    per_second = _read(html).tables[5]
+    header = per_second[0]
+    dropped, users = header.index("dropped"), header.index("users")
+    assert {row[dropped] for row in per_second[1:]} == {"", "30"}
+    assert {row[users] for row in per_second[1:]} == {"10", "60"}

@@ -73,6 +73,16 @@ def test_queued_runs_add_up_and_keep_the_longest_wait_across_the_wire() -> None:
     assert (merged.queued, merged.queued_max_ms) == (5, 250.0)
 
 
+def test_dropped_runs_and_users_add_up_over_workers_across_the_wire() -> None:
+    a = SecondStats(second=1, expected=10, sent=6, dropped=4, users=30)
+    b = SecondStats(second=1, expected=5, sent=5, users=12)
+    merged = merge_seconds(
+        [SecondStats.from_json(s.to_json()) for s in (a, b, SecondStats(second=1))]
+    )
+    assert (merged.dropped, merged.users, merged.demand) == (4, 42, 15)
+    assert "dropped" not in b.to_json()  # journals without pools keep their shape
+
+
 def test_reasons_are_kept_once_each() -> None:
     a, b = SecondStats(second=1), SecondStats(second=1)
     a.mark_invalid("load generator busy")

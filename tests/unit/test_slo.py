@@ -293,3 +293,38 @@ def test_an_objective_listed_twice_for_a_phase_is_refused() -> None:
     before = slo.latency(p=99, below="300ms", phases="before")
     after = slo.latency(p=99, below="300ms", phases="after")
     assert len(parse_marker((), {"load": load, "steady_state": [before, after]}).steady_state) == 2
+
+
+def _fault_window(*latencies_ms: float) -> Window:
+    second = SecondStats(second=0)
+    for latency in latencies_ms:
+        second.record_ok(latency * 1000)
+    return Window(name="fault 1", kind="fault", seconds=[second], baseline=None)
+
+
+def test_too_few_requests_to_measure_a_p99_can_still_prove_it_broken() -> None:
+    p99 = slo.latency(p=99, below="1s")
+    # 50 requests, every one 4 s or more (a blackholed target's users): not a p99 to measure,
+    # but over 1 s whatever 950 more fast ones would have done.
+    measured = p99.evaluate(_fault_window(*[4000 + i * 100 for i in range(50)]))
+    assert measured.status == "fail"
+    assert measured.shown == "50 of 50 took 1s or more"
+    assert "more than p99 allows even of 1000" in measured.reason
+    # 10 slow of 1000 is what a p99 allows: 10 slow of 60 prove nothing yet.
+    assert p99.evaluate(_fault_window(*[5] * 50, *[2000] * 10)).status == "inconclusive"
+    assert p99.evaluate(_fault_window(*[5] * 50, *[2000] * 11)).status == "fail"
+    # Fast requests, too few: still inconclusive.
+    assert p99.evaluate(_fault_window(*[5] * 50)).status == "inconclusive"
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(min_value=1, max_value=10_000_000), min_size=1, max_size=999))
+def test_a_breach_proven_on_few_requests_holds_however_fast_the_rest_would_have_been(
+    few: list[int],
+) -> None:
+    p99 = slo.latency(p=99, below="1s")
+    if p99.evaluate(_fault_window(*[us / 1000 for us in few])).status != "fail":
+        return
+    fast = [0.001] * (p99.min_samples() - len(few))  # the missing requests, 1 µs each
+    complete = _fault_window(*[us / 1000 for us in few], *fast)
+    assert p99.evaluate(complete).status == "fail"

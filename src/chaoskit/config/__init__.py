@@ -53,6 +53,20 @@ def read_tool_table(rootdir: Path) -> Mapping[str, Any]:
     return table
 
 
+DEFAULT_REPORT_DIR = "reports"
+
+
+def report_dir_of(table: Mapping[str, Any]) -> str:
+    """``[tool.chaoskit] report_dir`` as written (relative to the project's root), else
+    ``reports``."""
+    return str(table.get("report_dir", DEFAULT_REPORT_DIR))
+
+
+def project_report_dir(rootdir: Path) -> Path:
+    """The report folder of the project at ``rootdir``."""
+    return rootdir / report_dir_of(read_tool_table(rootdir))
+
+
 def resolve_environment(table: Mapping[str, Any], name: str | None) -> EnvironmentConfig:
     """The environment called ``name`` (or the default one), validated."""
     chosen = name or table.get("default_env") or DEFAULT_ENV

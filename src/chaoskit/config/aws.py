@@ -18,6 +18,10 @@ from chaoskit.config_checks import ENV_KEYS, TARGET_KEYS
 from chaoskit.errors import ConfigError
 
 INSTANCE_FAULTS = ("fis", "ec2")
+# The most instances a target's blast radius may allow: the most one fault may ask for
+# (``chaoskit.faults._selection.MAX_COUNT``, a layer above). A larger max_count could never
+# bind, so it is a typo, not a limit.
+MAX_COUNT = 10_000
 RESOURCE_TYPES = ("aws:ec2:instance",)
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -152,6 +156,12 @@ def _target(env: str, name: object, table: object) -> AwsTargetSettings:
     ):
         raise ConfigError(
             f"{where} max_count={max_count!r} must be a whole number of instances, 1 or more."
+        )
+    if max_count is not None and max_count > MAX_COUNT:
+        raise ConfigError(
+            f"{where} max_count={max_count!r} is more than {MAX_COUNT}, the most instances one "
+            f"fault may hit; a blast radius that large never limits anything, so pass the most "
+            f"instances a fault of this target may really hit."
         )
     if max_percent is not None and (
         isinstance(max_percent, bool)

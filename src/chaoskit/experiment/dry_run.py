@@ -66,6 +66,10 @@ class DryRun:
         """Nothing was injected, nothing to revert."""
         return None
 
+    def skip(self, reason: str) -> ExperimentResult | None:
+        """Nothing was injected, nothing to record."""
+        return None
+
     def summary(self) -> str:
         if not self.plans:
             return "dry run: no fault would be injected"

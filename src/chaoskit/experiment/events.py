@@ -64,7 +64,7 @@ class RunStarted:
         settings = data.get("settings", {})
         if not isinstance(settings, dict):
             raise MalformedEvent("run_started: 'settings' is not an object")
-        return cls(
+        started = cls(
             run_id=_text(data, "run_id"),
             env=_text(data, "env"),
             provider=_text(data, "provider", default=""),
@@ -73,6 +73,10 @@ class RunStarted:
             pid=_integer(data, "pid"),
             settings=settings,
         )
+        if started.pid is not None and started.pid <= 1:
+            # Signalled as it stands, 0 and -1 would reach a process group or every process.
+            raise MalformedEvent(f"run_started: 'pid' {started.pid} is not a process id of a run")
+        return started
 
 
 @dataclass(frozen=True, kw_only=True)

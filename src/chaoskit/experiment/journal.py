@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 from chaoskit.experiment.events import (
     ExperimentFinished,
@@ -33,6 +35,12 @@ from chaoskit.experiment.events import (
 )
 from chaoskit.experiment.result import ExperimentResult
 from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
+
+# Valid JSON that json.loads refuses all the same: Python reads no integer of more digits than
+# sys.get_int_max_str_digits() from text (a guard against quadratic-time conversion).
+TOO_MANY_DIGITS: Final = (
+    f"a number of more than {sys.get_int_max_str_digits()} digits, more than any journal holds"
+)
 
 # The events that say a fault may be active. Losing another fault event hides nothing: a
 # closing event that does not read leaves its intent open, and so reported.
@@ -140,35 +148,58 @@ def unreverted_intents(path: Path) -> list[FaultIntent]:
 
     An intent that does not decode is not among them: ``unreadable_fault_events`` has it.
     """
-    open_intents: dict[str, FaultIntent] = {}
-    for event in read_events(path):
-        if isinstance(event, FaultIntent):
-            open_intents[event.injection_id] = event
-        elif isinstance(event, FaultReverted | FaultNotInjected):
-            open_intents.pop(event.injection_id, None)
-    return list(open_intents.values())
+    return list(scan(path).open_intents)
 
 
 def damaged_lines(path: Path) -> list[DamagedLine]:
     """The lines of a journal that do not read as events, with why (a torn last line, the
     mark of a run killed mid-write, is not damage: see ``_read``)."""
-    return [read for read in _read(path) if isinstance(read, DamagedLine)]
+    return list(scan(path).damaged)
 
 
 def unreadable_fault_events(path: Path) -> list[UnreadableFaultEvent]:
     """Fault intents and injections that do not decode and that no later event closes: each
     may be a fault still active, which only a human can tell."""
+    return list(scan(path).unreadable)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalScan:
+    """One journal read once: its events, its damaged lines, the intents still open and the
+    fault events that do not decode and that nothing closed."""
+
+    events: tuple[JournalEvent, ...]
+    damaged: tuple[DamagedLine, ...]
+    open_intents: tuple[FaultIntent, ...]
+    unreadable: tuple[UnreadableFaultEvent, ...]
+
+
+def scan(path: Path) -> JournalScan:
+    """Read ``path`` once for all that ``chaoskit recover`` looks at (OSError if it cannot)."""
+    events: list[JournalEvent] = []
+    damaged: list[DamagedLine] = []
+    open_intents: dict[str, FaultIntent] = {}
     unreadable: list[UnreadableFaultEvent] = []
     for read in _read(path):
         if isinstance(read, DamagedLine):
-            continue
-        if isinstance(read, UnreadableFaultEvent):
+            damaged.append(read)
+        elif isinstance(read, UnreadableFaultEvent):
             unreadable.append(read)
-        elif isinstance(read, FaultReverted | FaultNotInjected):
-            # A journal written by a later version may fail to decode here line after line;
-            # what it closed again is settled all the same.
-            unreadable = [u for u in unreadable if u.injection_id != read.injection_id]
-    return unreadable
+        else:
+            events.append(read)
+            if isinstance(read, FaultIntent):
+                open_intents[read.injection_id] = read
+            elif isinstance(read, FaultReverted | FaultNotInjected):
+                open_intents.pop(read.injection_id, None)
+                # A journal written by a later version may fail to decode here line after
+                # line; what it closed again is settled all the same.
+                unreadable = [u for u in unreadable if u.injection_id != read.injection_id]
+    return JournalScan(
+        events=tuple(events),
+        damaged=tuple(damaged),
+        open_intents=tuple(open_intents.values()),
+        unreadable=tuple(unreadable),
+    )
 
 
 def _read(path: Path) -> Iterator[JournalEvent | UnreadableFaultEvent | DamagedLine]:
@@ -194,6 +225,9 @@ def _read(path: Path) -> Iterator[JournalEvent | UnreadableFaultEvent | DamagedL
             continue
         except RecursionError:
             yield DamagedLine(path=path, line=number, why="JSON nested too deep", may_be_fault=True)
+            continue
+        except ValueError:  # not a JSONDecodeError, caught above: what json.loads then raises
+            yield DamagedLine(path=path, line=number, why=TOO_MANY_DIGITS, may_be_fault=True)
             continue
         try:
             yield decode(data)

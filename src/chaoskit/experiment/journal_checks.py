@@ -17,7 +17,11 @@ from typing import Final
 
 from chaoskit.durations import MAX_DURATION
 from chaoskit.experiment.result import SCHEMA_VERSION, InjectionRecord, Phase
+from chaoskit.slo.endpoints import decode_endpoints
+from chaoskit.slo.instances import decode_instances
 from chaoskit.slo.measurement import Measurement
+from chaoskit.slo.percentiles import UnreadableEncoding, check_encoding
+from chaoskit.slo.seconds import HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS
 
 # An epoch second further than this from zero is no time a run happened at (year ~5138).
 _MAX_EPOCH: Final = 1e11
@@ -39,7 +43,7 @@ def _whole(value: object) -> bool:
 
 
 def _count(value: object) -> bool:
-    return _whole(value) and value >= 0  # type: ignore[operator]  # an int, checked above
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _number(value: object) -> bool:
@@ -47,7 +51,7 @@ def _number(value: object) -> bool:
 
 
 def _moment(value: object) -> bool:
-    return _number(value) and abs(value) <= _MAX_EPOCH  # type: ignore[arg-type]  # checked
+    return isinstance(value, int | float) and _number(value) and abs(value) <= _MAX_EPOCH
 
 
 def _optional(check: Check) -> Check:
@@ -102,7 +106,10 @@ def check_result(data: object, *, where: str = "result") -> None:
         _field(record, key, _text, "text", where=where)
     for key in ("started", "finished"):
         _field(record, key, _moment, "a finite epoch time", where=where)
-    span = float(record["finished"]) - float(record["started"])  # type: ignore[arg-type]
+    started, finished = record["started"], record["finished"]
+    # Both are finite numbers (_moment, just above); the narrowing is for the type checker.
+    assert isinstance(started, int | float) and isinstance(finished, int | float)
+    span = float(finished) - float(started)
     if not 0 <= span <= MAX_DURATION:
         raise DamagedJournal(
             f"{where}.finished is {span:g}s after its start; an experiment lasts from 0 to "
@@ -118,13 +125,47 @@ def check_result(data: object, *, where: str = "result") -> None:
         _dataclass(item, Measurement, where=f"{where}.measurements[{index}]")
     for index, item in enumerate(_list(record, "seconds", where=where)):
         _second(item, where=f"{where}.seconds[{index}]")
+    if "as_written" in record:
+        _as_written(record["as_written"], where=f"{where}.as_written")
+    if "instances" in record:
+        try:
+            decode_instances(record["instances"])
+        except ValueError as error:
+            raise DamagedJournal(f"{where}.instances: {error}") from None
+
+
+def _texts_by_name(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _as_written(data: object, *, where: str) -> None:
+    record = _object(data, where)
+    for key in ("source", "location"):
+        if key in record:
+            _field(record, key, _text, "text", where=where)
+    for key in ("arguments", "load"):
+        if key in record:
+            _field(record, key, _texts_by_name, "an object of texts", where=where)
+    if "faults" in record:
+        _field(record, "faults", *_BY_ANNOTATION["tuple[str, ...]"], where=where)
+    for index, item in enumerate(_list(record, "targets", where=where)):
+        target = _object(item, f"{where}.targets[{index}]")
+        _field(target, "name", _text, "text", where=f"{where}.targets[{index}]")
+        if "makeup" in target:
+            _field(
+                target,
+                "makeup",
+                _texts_by_name,
+                "an object of texts",
+                where=f"{where}.targets[{index}]",
+            )
 
 
 def _second(data: object, *, where: str) -> None:
     record = _object(data, where)
     _field(record, "second", lambda v: _whole(v) and _moment(v), "an epoch second", where=where)
     _field(record, "ok", _count, "a count", where=where)
-    for key in ("expected", "sent", "clamped", "queued", "in_flight"):
+    for key in ("expected", "sent", "clamped", "queued", "in_flight", "dropped", "users"):
         if key in record:
             _field(record, key, _count, "a count", where=where)
     for key in ("lag_ms", "queued_max_ms", "in_flight_age_us"):
@@ -137,6 +178,21 @@ def _second(data: object, *, where: str) -> None:
     if not isinstance(failed, dict) or not all(_count(count) for count in failed.values()):
         raise DamagedJournal(f"{where}.failed is {_shown(failed)}, not counts by reason")
     _field(record, "latency_us", _optional(_text), "an encoded histogram or null", where=where)
+    encoded = record["latency_us"]
+    if isinstance(encoded, str):
+        # Decoded only when a chart or a window needs it, deep in the renderer: checked here,
+        # at the cost of base64 and zlib alone (bench/report.py, check_s).
+        try:
+            check_encoding(encoded, layout=(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS))
+        except UnreadableEncoding as error:
+            raise DamagedJournal(
+                f"{where}.latency_us is {_shown(encoded)}, not an encoded histogram ({error})"
+            ) from None
+    if "endpoints" in record:
+        try:
+            decode_endpoints(record["endpoints"])
+        except ValueError as error:
+            raise DamagedJournal(f"{where}.endpoints: {error}") from None
 
 
 def _dataclass(data: object, kind: type, *, where: str) -> None:

@@ -35,12 +35,14 @@ from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.result import ExperimentResult, Phase
 from chaoskit.experiment.verdict import NOTHING_INJECTED, Conclusion, Verdict
+from chaoskit.experiment.written import MAX_FAULTS, AsWritten, fault_as_written
 from chaoskit.slo.budget import ErrorBudget
+from chaoskit.slo.instances import InstanceTraffic, busiest
 from chaoskit.slo.measurement import STATUS_LABELS, Measurement, Objective
 from chaoskit.slo.samples import needs_in, plan_shortfalls
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.slo.window import PhaseKind, Window
-from chaoskit.typing import Clock, Environment, Fault, LoadDriver
+from chaoskit.typing import Clock, Environment, Fault, LoadDriver, ReportsInstances
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,11 @@ class ExperimentSettings:
     # fault early (see Guardrail.hold).
     guardrail: tuple[Objective, ...] = ()
     halt_after: int = 3
+    # The test's source, its arguments, load and targets, for the report (written.py).
+    written: AsWritten = field(default_factory=AsWritten)
+    # The target the load goes to: what each of its instances served is read at the end,
+    # where its provider counts it (ReportsInstances). "": not read.
+    load_target: str = ""
 
 
 @dataclass(kw_only=True)
@@ -77,6 +84,7 @@ class Experiment:
     _halted: str | None = field(default=None, init=False)  # the guardrail's reason
     # Where the experiment is, for a person told that it was interrupted there.
     _stage: str = field(default="its set-up", init=False)
+    _faults_written: list[str] = field(default_factory=list, init=False)  # for the report
     result: ExperimentResult | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -126,9 +134,14 @@ class Experiment:
         self._baseline = before.window
         self._measurements.extend(before.measurements)
         self.notify(f"steady state before: {_summary(before.measurements)}")
+        if before.window.load:
+            self.notify(f"baseline load: {before.window.load}")
         queueing = before.window.queueing
         if queueing:  # before any fault: a slower target will only make it worse
             self.notify(f"warning: the load is short of users: {queueing}")
+        dropping = before.window.dropping
+        if dropping:
+            self.notify(f"warning: the load ran out of users: {dropping}")
         if before.broken is not None:
             self._conclude(before.broken, end=self.clock.now(), seconds=seconds)
             raise SteadyStateBroken(before.broken.reason)
@@ -150,6 +163,8 @@ class Experiment:
         if hold_seconds is not None:
             name = f"fault {len(self._ledger.injected()) + 1}"
             self._check_plan("fault", name, hold_seconds, seconds=self._measured_so_far)
+        if len(self._faults_written) < MAX_FAULTS:
+            self._faults_written.append(fault_as_written(fault, hold))
         plan = replace(fault.plan(self.env, self.rng), hold=hold_seconds)
         try:
             handle = self._ledger.inject(fault, plan)
@@ -198,8 +213,12 @@ class Experiment:
         for window in judged.windows:
             in_phase = [m for m in judged.measurements if m.window == window.name]
             self.notify(f"{window.name}: {_summary(in_phase)}")
+            if window.load:
+                self.notify(f"{window.name}: load: {window.load}")
             if window.queueing:
                 self.notify(f"{window.name}: note: {window.queueing}")
+            if window.dropping:
+                self.notify(f"{window.name}: note: {window.dropping}")
         return self._conclude(judged.conclusion, end=end, seconds=seconds)
 
     def abort(
@@ -221,6 +240,18 @@ class Experiment:
             )
         return self._conclude(
             conclusion, end=end, seconds=self._measured_so_far(end), failures=failures
+        )
+
+    def skip(self, reason: str) -> ExperimentResult:
+        """The body skipped itself: revert at once, keep what was measured, draw no verdict."""
+        failures = self._ledger.revert_all()
+        end = self.clock.now()
+        self._phases += self._ledger.fault_phases(end)
+        return self._conclude(
+            self._verdict.skipped(reason, failures=failures),
+            end=end,
+            seconds=self._measured_so_far(end),
+            failures=failures,
         )
 
     def run(self, body: Callable[[Experiment], None]) -> ExperimentResult:
@@ -315,6 +346,21 @@ class Experiment:
         except ChaoskitError:
             return ()
 
+    def _instance_traffic(self, end: float) -> tuple[InstanceTraffic, ...]:
+        """What each instance of the load's target served, where its provider knows (one
+        call). Never fatal: the verdict stands without it, and a failure to read it is told."""
+        name = self.settings.load_target
+        if not name or not self._started:
+            return ()
+        try:
+            target = self.env.target(name)
+            if not isinstance(target, ReportsInstances):
+                return ()
+            return busiest(target.instance_traffic(self._started, end))
+        except (ChaoskitError, OSError, ValueError) as error:
+            self.notify(f"note: what each instance of {name!r} served could not be read: {error}")
+            return ()
+
     def _stop_load(self) -> None:
         if self._load_running:
             self._load_running = False
@@ -349,6 +395,8 @@ class Experiment:
             # Judging decoded the histograms of many seconds; the result keeps them encoded.
             seconds=tuple(second.compacted() for second in seconds),
             revert_failures=tuple(failures),
+            written=replace(self.settings.written, faults=tuple(self._faults_written)),
+            instances=self._instance_traffic(end),
         )
         # From here on only the recorded result is seen: its credentials are redacted.
         self.result = self.journal.finished(result)

@@ -13,6 +13,7 @@ from typing import Any, cast
 from chaoskit.durations import MAX_PHASE, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.experiment.lifecycle import ExperimentSettings
+from chaoskit.experiment.written import AsWritten
 from chaoskit.load import Locust
 from chaoskit.slo.budget import ErrorBudget
 from chaoskit.slo.grammar import parse_objective
@@ -37,8 +38,9 @@ class ChaosMarker:
     guardrail: tuple[Objective, ...]
     halt_after: int
 
-    def settings(self, name: str) -> ExperimentSettings:
-        """The lifecycle's settings for the experiment called ``name``."""
+    def settings(self, name: str, *, written: AsWritten | None = None) -> ExperimentSettings:
+        """The lifecycle's settings for the experiment called ``name``; ``written``: what
+        its author wrote, for the report."""
         return ExperimentSettings(
             name=name,
             objectives=self.steady_state,
@@ -49,6 +51,8 @@ class ChaosMarker:
             error_budget=self.error_budget,
             guardrail=self.guardrail,
             halt_after=self.halt_after,
+            written=written or AsWritten(),
+            load_target=self.load.target,
         )
 
 

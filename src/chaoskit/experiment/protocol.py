@@ -55,5 +55,9 @@ class ChaosExperiment(Protocol):
     ) -> ExperimentResult | None:
         """Something raised: revert at once and record why; None when nothing ran."""
 
+    def skip(self, reason: str) -> ExperimentResult | None:
+        """The body skipped itself: revert at once and record it as skipped; None when
+        nothing ran."""
+
     def summary(self) -> str:
         """One line: what the experiment did, or would do."""

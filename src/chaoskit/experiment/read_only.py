@@ -8,12 +8,23 @@ the environment of a dry run is this view of the real one. Reading (``instances`
 goes through; any other method of a target or of the environment raises ``DryRunRefused``
 naming the call, before it reaches the environment. Allowing reads by name, not refusing
 writes by name, keeps a provider's method added later refused until it is known to be safe.
+
+Attributes are read through the same view: a plain value (text, a number, None, a tuple or
+frozenset of them, a frozen dataclass of them such as an ``Instance``) as it is; a list, set
+or mapping as a tuple, frozenset or read-only mapping of read-only values; anything else (a
+target's ``env``, an AWS environment's ``clients`` or ``fis``) in a ``ReadOnlyView``, whose
+every method is refused and whose attributes are read-only in turn. Private attributes
+(``_control``) are refused: they are the provider's, not the body's. The view guards
+against a body changing the environment by accident; Python cannot stop one set on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Final, NoReturn
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Final, NoReturn, TypeGuard
 
 from chaoskit.errors import DryRunRefused
 from chaoskit.typing import Environment, Target
@@ -82,10 +93,7 @@ class ReadOnlyTarget:
     def __getattr__(self, attribute: str) -> Any:
         # A provider's own methods (a local target's add_latency, ...): refused unless known
         # to only read.
-        value = getattr(self._target, attribute)
-        if callable(value) and attribute not in TARGET_READS:
-            return _refusing(self._owner, attribute)
-        return value
+        return _attribute(self._target, attribute, self._owner, reads=TARGET_READS)
 
 
 class ReadOnlyEnvironment:
@@ -103,7 +111,98 @@ class ReadOnlyEnvironment:
         self._environment.close()
 
     def __getattr__(self, attribute: str) -> Any:
-        value = getattr(self._environment, attribute)
-        if callable(value) and attribute not in ENVIRONMENT_READS:
-            return _refusing(f"environment {self.name!r}", attribute)
+        return _attribute(
+            self._environment, attribute, f"environment {self.name!r}", reads=ENVIRONMENT_READS
+        )
+
+
+class ReadOnlyView:
+    """Every other object reached from the environment in a dry run: its attributes read-only
+    in turn (``read_only``), every one of its methods refused."""
+
+    def __init__(self, wrapped: object, owner: str) -> None:
+        self._wrapped = wrapped
+        self._owner = owner
+
+    def __repr__(self) -> str:
+        return f"<read-only {self._owner} (dry run)>"
+
+    # Any, like the environment's own view: a body reads whatever the provider holds.
+    def __getattr__(self, attribute: str) -> Any:
+        return _attribute(self._wrapped, attribute, self._owner, reads=frozenset())
+
+
+def _attribute(wrapped: object, attribute: str, owner: str, *, reads: frozenset[str]) -> object:
+    """``wrapped.attribute`` as a dry run's body may have it: a method in ``reads`` as it is,
+    any other refused when called, a private attribute refused, any other value read-only."""
+    if attribute.startswith("__"):
+        # Python's own protocol lookups (copy, pickle, inspect): absent, as on any object
+        # that does not define them, so that hasattr() stays an answer and not an error.
+        raise AttributeError(attribute)
+    if attribute.startswith("_"):
+        _refuse(owner, attribute)
+    value = getattr(wrapped, attribute)
+    if callable(value):
+        return value if attribute in reads else _refusing(owner, attribute)
+    return read_only(value, f"{owner}.{attribute}")
+
+
+_PLAIN: Final = (str, bytes, int, float, complex, bool, type(None), Enum)
+
+
+def read_only(value: object, owner: str) -> object:
+    """``value`` (reached as ``owner``) as a dry run's body may have it, unable to change
+    anything: plain values as they are, containers copied read-only, anything else viewed."""
+    if isinstance(value, ReadOnlyView | ReadOnlyTarget | ReadOnlyEnvironment):
         return value
+    # A mapping is checked first: plain or not, it may be the environment's own state.
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: read_only(item, owner) for key, item in value.items()})
+    if isinstance(value, tuple | list):
+        return value if _is_plain(value) else tuple(read_only(item, owner) for item in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(read_only(item, owner) for item in value)
+    if _is_plain(value):
+        return value
+    # Another way to the environment (an AWS target's ``env``, a provider's list of its
+    # targets): the same view as chaos_env's own, whose reads go through.
+    if _is_environment(value):
+        return ReadOnlyEnvironment(value)
+    if _is_target(value):
+        return ReadOnlyTarget(value)
+    return ReadOnlyView(value, owner)
+
+
+def _is_environment(value: object) -> TypeGuard[Environment]:
+    return _has_methods(value, "target", "close")
+
+
+def _is_target(value: object) -> TypeGuard[Target]:
+    return _has_methods(value, "instances", "terminate", "remove_fault")
+
+
+def _has_methods(value: object, *names: str) -> bool:
+    """A named object whose class has these methods (looked up on the class: reading the
+    object's own attributes could run a property)."""
+    return isinstance(getattr(value, "name", None), str) and all(
+        callable(getattr(type(value), name, None)) for name in names
+    )
+
+
+def _is_plain(value: object) -> bool:
+    """Immutable through and through: plain values, tuples and frozensets of them, and frozen
+    dataclasses of them (an ``Instance``, its tags a mapping of text)."""
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, tuple | frozenset):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, Mapping):
+        # Only inside a frozen dataclass: a snapshot's tags, not state of the environment.
+        return all(_is_plain(key) and _is_plain(item) for key, item in value.items())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # @dataclass(frozen=True) says so in the parameters it sets on the class.
+        frozen = getattr(getattr(type(value), "__dataclass_params__", None), "frozen", False)
+        return frozen is True and all(
+            _is_plain(getattr(value, field.name)) for field in dataclasses.fields(value)
+        )
+    return False

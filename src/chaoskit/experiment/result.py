@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from chaoskit.errors import RevertFailure
+from chaoskit.experiment.written import AsWritten
+from chaoskit.slo.instances import InstanceTraffic, decode_instances, encode_instances
 from chaoskit.slo.measurement import Measurement
 from chaoskit.slo.seconds import SecondStats
 
@@ -35,7 +37,7 @@ Cause = Literal[
 InjectionStatus = Literal["reverted", "not injected", "revert failed", "active"]
 # The JSON journal's layout (docs/journal.md). Journals without the field are version 1 and
 # read as they always have; a change that an older chaoskit could misread raises it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 # JSON as ``json.loads`` returns it: checked field by field where it is read.
 JsonObject = Mapping[str, Any]
 
@@ -106,6 +108,11 @@ class ExperimentResult:
     measurements: tuple[Measurement, ...] = ()
     seconds: tuple[SecondStats, ...] = ()  # every measured second, for the report
     expected_to_fail: bool = False
+    # The test's source, its chaos(...) arguments, the load and the targets (written.py).
+    written: AsWritten = field(default_factory=AsWritten)
+    # What each instance of the load's target served per second, where its provider counts
+    # it (typing.ReportsInstances: the local system's proxy); empty elsewhere.
+    instances: tuple[InstanceTraffic, ...] = ()
     # What could not be reverted (cause "revert_failed"). Not written to the JSON: the journal
     # holds each failure as a fault_revert_failed event and in its injection's record.
     revert_failures: tuple[RevertFailure, ...] = field(default=(), compare=False)
@@ -129,13 +136,18 @@ class ExperimentResult:
             "measurements": [asdict(measurement) for measurement in self.measurements],
             "seconds": [second.to_json() for second in self.seconds],
             "expected_to_fail": self.expected_to_fail,
+            **({"as_written": self.written.to_json()} if self.written else {}),
+            **({"instances": encode_instances(self.instances)} if self.instances else {}),
         }
 
     @classmethod
     def from_json(cls, data: JsonObject) -> ExperimentResult:
+        fields = {
+            key: value for key, value in data.items() if key not in ("as_written", "instances")
+        }
         return cls(
             **{
-                **data,
+                **fields,
                 "objectives": tuple(data["objectives"]),
                 "phases": tuple(Phase(**p) for p in data["phases"]),
                 "injections": tuple(
@@ -144,6 +156,8 @@ class ExperimentResult:
                 ),
                 "measurements": tuple(Measurement(**m) for m in data["measurements"]),
                 "seconds": tuple(SecondStats.from_json(s) for s in data["seconds"]),
+                "written": AsWritten.from_json(data.get("as_written") or {}),
+                "instances": decode_instances(data.get("instances", [])),
             }
         )
 

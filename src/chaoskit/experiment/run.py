@@ -18,6 +18,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from chaoskit.clock import SystemClock
@@ -28,8 +29,10 @@ from chaoskit.experiment.journal import JournalWriter
 from chaoskit.experiment.lifecycle import Experiment, ExperimentSettings
 from chaoskit.experiment.protocol import Notify
 from chaoskit.experiment.read_only import ReadOnlyEnvironment
+from chaoskit.experiment.registry import register, unregister
 from chaoskit.experiment.result import ExperimentResult, Journal
 from chaoskit.experiment.score import resilience_score
+from chaoskit.experiment.unrun import unrun_result
 from chaoskit.load import Locust
 from chaoskit.redaction import DEFAULT_REDACTOR, Redactor
 from chaoskit.typing import Clock, Environment, LoadDriver, RecordsSettings, ReportsBroken
@@ -104,9 +107,16 @@ class Run:
                 settings=opened.settings if isinstance(opened, RecordsSettings) else {},
             )
         )
+        # Listed for chaoskit stop and recover wherever the report folder is; why not, if not.
+        self.unlisted = "" if read_only else register(self.run_id, self.journal.path)
         self.results: list[ExperimentResult] = []
         self._load_factory = load_factory
         self._drivers: dict[tuple[Locust, str], LoadDriver] = {}
+
+    @property
+    def has_environment(self) -> bool:
+        """Whether the environment started (``environment`` raises when it did not)."""
+        return self._env is not None
 
     @property
     def environment(self) -> Environment:
@@ -170,16 +180,11 @@ class Run:
         error of the run, with the reason; nothing of it ran."""
         now = self.clock.now()
         self.journal.append(ExperimentStarted(name=settings.name, env=self.env_name, at=now))
+        unrun = unrun_result(settings, env=self.env_name, why="setup_failed", reason="", at=now)
         result = self.journal.finished(
-            ExperimentResult(
-                name=settings.name,
-                env=self.env_name,
-                outcome="error",
-                cause="setup_failed",
+            replace(
+                unrun,
                 reason=f"the experiment could not be set up: {type(error).__name__}: {error}",
-                started=now,
-                finished=now,
-                objectives=tuple(o.describe() for o in settings.objectives),
             )
         )
         self.record(result)
@@ -196,6 +201,7 @@ class Run:
         finished = self.clock.now()
         self.journal.append(RunFinished(at=finished))
         self.journal.close()
+        unregister(self.run_id)
         return Journal(
             run_id=self.run_id,
             env=self.env_name,

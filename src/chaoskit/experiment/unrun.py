@@ -30,4 +30,5 @@ def unrun_result(
         started=at,
         finished=at,
         objectives=tuple(o.describe() for o in settings.objectives),
+        written=settings.written,
     )

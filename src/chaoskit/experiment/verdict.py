@@ -18,7 +18,7 @@ from chaoskit.experiment.result import Cause, Outcome, Phase, Recovery
 from chaoskit.interrupts import describe as describe_interrupt
 from chaoskit.slo.budget import ErrorBudget, assess, budget_verdict
 from chaoskit.slo.judging import judge
-from chaoskit.slo.measurement import Measurement, Objective, objective_key
+from chaoskit.slo.measurement import Measurement, Objective, Status, objective_key
 from chaoskit.slo.recovery import limits_from, time_to_detect, time_to_recover
 from chaoskit.slo.seconds import SecondStats, merge_seconds
 from chaoskit.slo.window import Window
@@ -166,6 +166,15 @@ class Verdict:
         return Conclusion(outcome="error", cause="interrupted", reason=reason)
 
     @staticmethod
+    def skipped(reason: str, *, failures: Sequence[RevertFailure]) -> Conclusion:
+        """The body skipped itself (``pytest.skip``): not a failure of the system, and never
+        counted in the score, unless a fault it injected may still be active."""
+        reason = f"skipped in its body: {reason or 'no reason given'}"
+        if failures:
+            return Verdict.unreverted(failures, then=reason)
+        return Conclusion(outcome="skipped", cause="skipped", reason=reason)
+
+    @staticmethod
     def unreverted(failures: Sequence[RevertFailure], *, then: str = "") -> Conclusion:
         """A fault may still be active: an error, whatever else happened (``then``)."""
         reason = "; ".join([*(failure.message for failure in failures), *([then] if then else [])])
@@ -281,18 +290,11 @@ class Verdict:
 
     def _rto_untimed(self, window: str) -> Measurement:
         """The RTO of a fault whose recovery could not be timed: no band to time it against."""
-        rto = self.rto
-        assert rto is not None
-        return Measurement(
-            objective=f"recovery <= {format_duration(rto)}",
-            objective_key=objective_key("rto", float(rto)),
-            kind="recovery",
-            limit=rto,
-            window=window,
+        return self._rto_measurement(
+            window,
             value=None,
             shown="n/a",
             status="inconclusive",
-            samples=0,
             reason="no baseline band to time recovery against: no counted second of the "
             "baseline had a successful request",
         )
@@ -305,17 +307,11 @@ class Verdict:
         unaffected = recovery.detected_after is None
         passed = unaffected or (recovered_after is not None and recovered_after <= rto)
         shown = "not recovered" if recovered_after is None else f"{recovered_after:.1f}s"
-        return Measurement(
-            objective=f"recovery <= {format_duration(rto)}",
-            # The RTO is its whole definition; float() so that 10 and "10s" are one objective.
-            objective_key=objective_key("rto", float(rto)),
-            kind="recovery",
-            limit=rto,
-            window=window,
+        return self._rto_measurement(
+            window,
             value=recovered_after,
             shown="no effect seen" if unaffected else shown,
             status="pass" if passed else "fail",
-            samples=0,
             reason=""
             if passed
             else "slower than the RTO of "
@@ -325,6 +321,25 @@ class Verdict:
                 if recovered_after is None
                 else f"took {recovered_after:.1f}s"
             ),
+        )
+
+    def _rto_measurement(
+        self, window: str, *, value: float | None, shown: str, status: Status, reason: str
+    ) -> Measurement:
+        rto = self.rto
+        assert rto is not None
+        return Measurement(
+            objective=f"recovery <= {format_duration(rto)}",
+            # The RTO is its whole definition; float() so that 10 and "10s" are one objective.
+            objective_key=objective_key("rto", float(rto)),
+            kind="recovery",
+            limit=rto,
+            window=window,
+            value=value,
+            shown=shown,
+            status=status,
+            samples=0,
+            reason=reason,
         )
 
 

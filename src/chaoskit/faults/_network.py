@@ -5,17 +5,18 @@ The faults themselves are in ``chaoskit.faults.network``."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from typing import ClassVar
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults._removable import RemovableInjection, add_fault
 from chaoskit.faults._selection import SelectionArgs, SelectsInstances, check_selection
-from chaoskit.typing import Environment
+from chaoskit.typing import Environment, Target
 from chaoskit.vocabulary import FaultPlan, NetworkFault
 
 _RATE_UNITS = {
@@ -36,13 +37,19 @@ _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+/s)\s*")
 def parse_rate(value: object, *, field: str) -> float:
     """Bytes per second from a number or a string such as ``"100KB/s"`` or ``"8Mbit/s"``."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        if value != value or value == float("inf"):
+        rate = _as_float(value)
+        if not 0 < rate < math.inf:
             raise ConfigError(f"{field}={value!r} must be a finite number of bytes per second.")
-        return float(value)
+        return rate
     if isinstance(value, str) and (match := _RATE.fullmatch(value)):
         unit = _RATE_UNITS.get(match.group(2).lower())
-        if unit is not None and Decimal(match.group(1)) > 0:
-            return float(Decimal(match.group(1)) * unit)
+        try:
+            rate = float(Decimal(match.group(1)) * unit) if unit is not None else 0.0
+        except DecimalException:  # any decimal trouble is the user's number, to name
+            rate = 0.0
+        # Digits past float's range or below its least value are no rate a proxy can pace.
+        if 0 < rate < math.inf:
+            return rate
     raise ConfigError(
         f"{field}={value!r} is not a transfer rate; pass bytes per second as a number or a "
         f"string with a unit such as '100KB/s', '1MiB/s' or '8Mbit/s' "
@@ -52,22 +59,34 @@ def parse_rate(value: object, *, field: str) -> float:
 
 def parse_toxicity(value: object, *, field: str) -> float:
     """A share as ``0.5`` or ``"50%"``, above 0 and at most 1."""
-    share: Decimal | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        share = Decimal(str(value)) if value == value else None
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            share = Decimal(text[:-1]) if text.endswith("%") else Decimal(text)
-            share = share / 100 if text.endswith("%") and share.is_finite() else share
-        except InvalidOperation:
-            share = None
-    # A NaN compares by raising (decimal.InvalidOperation), not by being False.
-    if share is None or not share.is_finite() or not 0 < share <= 1:
+    share: float | None = None
+    # Whatever decimal trouble (an exponent that overflows a division, NaN that cannot compare, a
+    # string that is no number) is the user's value, to name: DecimalException covers them.
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            share = _as_float(value)
+        elif isinstance(value, str):
+            text = value.strip()
+            exact = Decimal(text[:-1]) if text.endswith("%") else Decimal(text)
+            exact = exact / 100 if text.endswith("%") and exact.is_finite() else exact
+            # A NaN compares by raising (decimal.InvalidOperation), not by being False.
+            share = float(exact) if exact.is_finite() and 0 < exact <= 1 else None
+    except DecimalException:
+        share = None
+    # Checked as the float used: a share too small for a float is 0.0, no share at all.
+    if share is None or not 0 < share <= 1:
         raise ConfigError(
             f"{field}={value!r} must be a share above 0 and at most 1, such as 0.5 or '50%'."
         )
-    return float(share)
+    return share
+
+
+def _as_float(value: int | float) -> float:
+    """``value`` as a float, NaN for an int past float's range (refused by every caller)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 class NetworkArgs(SelectionArgs):
@@ -140,7 +159,9 @@ class NetworkFaultBase(SelectsInstances, ABC):
     def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
         target = env.target(plan.target)
         spec = self.network_fault()
-        handle, record = add_fault(
-            target, plan, lambda: target.add_network_fault(plan.instance_ids, spec)
-        )
+        handle, record = add_fault(target, plan, lambda: self._add(target, plan, spec))
         return RemovableInjection(plan=plan, target=target, handle=handle, record=record)
+
+    def _add(self, target: Target, plan: FaultPlan, spec: NetworkFault) -> str:
+        """Add ``spec`` on the plan's instances; the handle that removes it."""
+        return target.add_network_fault(plan.instance_ids, spec)

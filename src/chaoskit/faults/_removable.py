@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from chaoskit.errors import InjectionError, ProviderError, RevertError
 from chaoskit.typing import FaultRecord, RecordsFaults, Target
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, JsonObject
 
 _T = TypeVar("_T")
 
@@ -86,7 +86,7 @@ class RemovableInjection:
     _removed: bool = field(default=False, init=False)
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         # The instances too: a provider reverting from the journal alone (chaoskit recover)
         # acts on them, e.g. starts again the instances a stop left stopped.
         base = {
@@ -98,7 +98,7 @@ class RemovableInjection:
         return _merged(base, self.record, "undo")
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         return _merged({}, self.record, "details")
 
     def revert(self) -> None:
@@ -129,12 +129,12 @@ class AwaitsCapacity:
     _self_heal: float | None = field(default=None, init=False)
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         healed = {} if self._self_heal is None else {"time_to_self_heal": round(self._self_heal, 3)}
         return _merged(healed, self.record, "details")
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         return _merged({"op": "wait_healthy", "target": self.plan.target}, self.record, "undo")
 
     def revert(self) -> None:

@@ -13,7 +13,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, TypedDict
 
 from chaoskit.durations import Duration, format_duration, name_value, parse_duration
 from chaoskit.errors import ConfigError
@@ -25,7 +25,7 @@ from chaoskit.faults.fis_builders import (
     lambda_template,
 )
 from chaoskit.typing import Environment
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, FisTemplateBody
 
 DEFAULT_MAX_DURATION = 600.0
 MAX_STARTUP_DELAY = 900.0  # seconds: FIS's startupDelayMilliseconds goes up to 900,000
@@ -43,7 +43,7 @@ class _GeneratedFault(_GeneratedFields, ABC):
     """Plans by building its template; injects by running it in an environment with FIS."""
 
     @abstractmethod
-    def template(self) -> dict[str, Any]:
+    def template(self) -> FisTemplateBody:
         """The FIS experiment template (without role) this fault runs."""
 
     @abstractmethod
@@ -72,9 +72,17 @@ class _GeneratedFault(_GeneratedFields, ABC):
         return start_fis(fis_environment(env, self.describe()), plan, timeout=self.timeout)
 
 
+class _SharedFields(TypedDict):
+    """What every generated fault's constructor takes (``_GeneratedFields``)."""
+
+    percent: int
+    max_duration: float
+    timeout: float
+
+
 def _shared(
     name: str, *, percent: object, max_duration: Duration, timeout: Duration
-) -> dict[str, Any]:
+) -> _SharedFields:
     if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
         raise ConfigError(
             f"{name}(percent={percent!r}): the share of calls to hit, a whole number of "
@@ -157,7 +165,7 @@ class LambdaDelay(_LambdaDelayFields):
             f"{len(self.functions)} function(s)"
         )
 
-    def template(self) -> dict[str, Any]:
+    def template(self) -> FisTemplateBody:
         return lambda_template(
             self.functions,
             description=f"chaoskit: {self.describe()}",
@@ -200,7 +208,7 @@ class LambdaErrors(_LambdaErrorsFields):
             f"LambdaErrors on {self.percent}% of invocations of {len(self.functions)} function(s)"
         )
 
-    def template(self) -> dict[str, Any]:
+    def template(self) -> FisTemplateBody:
         return lambda_template(
             self.functions,
             description=f"chaoskit: {self.describe()}",
@@ -258,7 +266,7 @@ class _ApiErrorFault(_ApiErrorFields):
     def _resources(self) -> tuple[str, ...]:
         return self.roles
 
-    def template(self) -> dict[str, Any]:
+    def template(self) -> FisTemplateBody:
         return api_error_template(
             self.error,
             self.roles,

@@ -30,14 +30,14 @@ from chaoskit.faults.fis_rehearsal.settings import check_rehearsal_settings
 from chaoskit.faults.fis_template import FisTemplate, read_template
 from chaoskit.slo.measurement import Objective
 from chaoskit.typing import Environment, Fault, FisRun, PlansFis, RehearsesFis, RunsFis
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, FisAction, FisTarget, FisTemplateBody, JsonObject
 
 # How long injecting waits for FIS to resolve targets and start the actions.
 DEFAULT_START_TIMEOUT = 120.0
 
 
 def fis_environment(
-    env: Environment, fault: str, template: Mapping[str, Any] | None = None
+    env: Environment, fault: str, template: FisTemplateBody | None = None
 ) -> RunsFis:
     """``env`` as one that runs FIS experiments, or ConfigError naming the fault and the
     environment's provider (or, from an environment that checks, the setting it lacks, or
@@ -73,11 +73,11 @@ class FisInjection:
     run: FisRun
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         return self.run.undo
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         """Experiment id, template id, final state and each action's, for the journal."""
         return self.run.details
 
@@ -221,8 +221,8 @@ class FisExperiment(_FisExperimentFields):
 
 
 def _preview(
-    actions: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    actions: Mapping[str, FisAction],
+    targets: Mapping[str, FisTarget],
     resolved: Mapping[str, tuple[str, ...]],
 ) -> tuple[str, ...]:
     """``action stop: aws:ec2:stop-instances on Instances=web (startInstancesAfterDuration=PT2M)``
@@ -251,7 +251,7 @@ def _preview(
     return tuple(lines)
 
 
-def _describe_target(target: Mapping[str, Any]) -> str:
+def _describe_target(target: FisTarget) -> str:
     """``aws:ec2:instance tagged app=shop, COUNT(1)`` or ``... 2 ARNs, ALL``."""
     chosen = []
     if target.get("resourceArns"):

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from chaoskit.errors import ConfigError
 from chaoskit.faults.fis_documents import LATENCY, LATENCY_SOURCES
 from chaoskit.faults.fis_durations import format_iso_duration
+from chaoskit.vocabulary import FisTemplateBody
 
 # FIS action durations run from one minute to 12 hours (ISO 8601 in the API).
 MIN_ACTION_SECONDS = 60
@@ -63,7 +64,7 @@ def instance_template(
     *,
     description: str,
     restart_after: float | None = None,
-) -> dict[str, Any]:
+) -> FisTemplateBody:
     """Terminate, stop or reboot exactly ``instance_arns``. A stop restarts them after
     ``restart_after`` seconds (required: it bounds the stop if chaoskit is not there to)."""
     parameters: dict[str, str] = {}
@@ -95,7 +96,7 @@ def latency_template(
     jitter: float = 0.0,
     sources: Sequence[str] = (),
     interface: str | None = None,
-) -> dict[str, Any]:
+) -> FisTemplateBody:
     """Delay the network traffic of ``instance_arns`` by ``delay`` (± ``jitter``) seconds for
     ``duration`` seconds through SSM's AWSFIS-Run-Network-Latency document, or its -Sources
     variant when ``sources`` limits it to some dependencies (addresses, CIDRs, domains, AZs,
@@ -143,7 +144,7 @@ def lambda_template(
     percent: int,
     startup_delay: float | None = None,
     prevent_execution: bool | None = None,
-) -> dict[str, Any]:
+) -> FisTemplateBody:
     """Delay (``startup_delay`` seconds before the code runs) or fail (``prevent_execution``:
     without running the code, or after it) ``percent`` % of the invocations of
     ``function_arns`` for ``duration`` seconds. Exactly one of the two must be given."""
@@ -178,7 +179,7 @@ def api_error_template(
     operations: Sequence[str],
     percent: int,
     duration: float,
-) -> dict[str, Any]:
+) -> FisTemplateBody:
     """Fail ``percent`` % of the ``service`` API calls (``operations``) that the IAM roles
     ``role_arns`` make, with throttling, internal or unavailable errors, for ``duration``."""
     return _template(
@@ -204,7 +205,7 @@ def _template(
     arns: Sequence[str],
     action_id: str,
     parameters: Mapping[str, str],
-) -> dict[str, Any]:
+) -> FisTemplateBody:
     arns = list(dict.fromkeys(arns))  # each resource once, in the order given
     if not arns:
         raise ConfigError(f"{action_id} needs at least one resource ARN to act on.")

@@ -5,8 +5,9 @@ and the scale it runs them at is a separate choice (``time_scale``)."""
 
 from __future__ import annotations
 
+import math
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 
 from chaoskit.errors import ConfigError
 
@@ -28,11 +29,22 @@ def parse_iso_duration(text: object, *, field: str) -> float:
             f"{field}={text!r} is not an ISO 8601 duration; FIS writes durations such as "
             f"'PT10M' (10 minutes), 'PT1M30S' or 'PT2H'."
         )
-    total = sum(
-        (Decimal(value) * _SECONDS[name] for name, value in match.groupdict().items() if value),
-        Decimal(0),
-    )
-    return float(total)
+    try:
+        total = float(
+            sum(
+                (
+                    Decimal(value) * _SECONDS[name]
+                    for name, value in match.groupdict().items()
+                    if value
+                ),
+                Decimal(0),
+            )
+        )
+    except DecimalException:  # digits past decimal arithmetic's range: no duration either
+        total = math.inf
+    if not math.isfinite(total):
+        raise ConfigError(f"{field}={text!r} is longer than any duration FIS can run for.")
+    return total
 
 
 def format_iso_duration(seconds: float) -> str:

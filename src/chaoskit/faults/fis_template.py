@@ -21,15 +21,19 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults._selection import share_of
 from chaoskit.faults.fis_documents import send_command_problems
 from chaoskit.faults.fis_durations import parse_iso_duration
+from chaoskit.vocabulary import FisAction, FisTemplateBody
+
+if TYPE_CHECKING:
+    from botocore.model import Shape, StructureShape
 
 # Real FIS template ids look like EXTa1b2c3de5f6g7h; moto and LocalStack, which an environment
 # may point ``endpoint_url`` at, give 32 hex digits.
@@ -53,7 +57,7 @@ class FisTemplate:
     """A template that passed ``check_template``. ``source`` names where it came from, for
     errors and reports: a file path, ``"template dict"`` or ``"template EXT..."``."""
 
-    body: Mapping[str, Any]
+    body: FisTemplateBody
     source: str
 
     @property
@@ -124,7 +128,7 @@ def _parse_yaml(text: str, path: Path) -> object:
         raise ConfigError(f"{path}: not valid YAML: {error}.") from error
 
 
-def check_template(body: Mapping[str, Any], *, source: str) -> FisTemplate:
+def check_template(body: Mapping[str, object], *, source: str) -> FisTemplate:
     """``body`` as a ``FisTemplate``, or ConfigError naming ``source``, the field and why."""
     if not isinstance(body, Mapping):
         raise ConfigError(f"{source}: a template is a mapping of CreateExperimentTemplate fields.")
@@ -135,16 +139,18 @@ def check_template(body: Mapping[str, Any], *, source: str) -> FisTemplate:
             f"template is CreateExperimentTemplate input, as `aws fis "
             f"create-experiment-template --cli-input-json` takes it."
         )
-    problems = semantic_problems(body)
+    # botocore's validator has just checked every field against FIS's model: it is one.
+    checked = cast("FisTemplateBody", _plain(body))
+    problems = semantic_problems(checked)
     if problems:
         raise ConfigError(
             f"{source}: the template is well formed but FIS would refuse it:\n"
             + "\n".join(problems)
         )
-    return FisTemplate(body=_plain(body), source=source)
+    return FisTemplate(body=checked, source=source)
 
 
-def model_report(body: Mapping[str, Any]) -> str:
+def model_report(body: Mapping[str, object]) -> str:
     """botocore's validation report for ``body`` as CreateExperimentTemplate input ('' if
     valid), one problem a line, each naming the field as ``actions.stop.targets``."""
     from botocore.validate import ParamValidator
@@ -161,9 +167,11 @@ def model_report(body: Mapping[str, Any]) -> str:
     return "\n".join(_limit_problems(params, shape, "input"))
 
 
-def _limit_problems(value: Any, shape: Any, path: str) -> list[str]:
+def _limit_problems(value: object, shape: Shape, path: str) -> list[str]:
     """The model's ``max`` constraints ``value`` breaks, as botocore words its own
     minimums: ``Invalid length for parameter actions.a.parameters.x, value: 1100, ...``."""
+    from botocore.model import ListShape, MapShape, StructureShape
+
     problems = []
     limit = shape.metadata.get("max")
     name = path.removeprefix("input.")
@@ -173,16 +181,16 @@ def _limit_problems(value: Any, shape: Any, path: str) -> list[str]:
                 f"Invalid length for parameter {name}, value: {len(value)}, valid max length: "
                 f"{limit}"
             )
-    elif shape.type_name == "structure":
+    elif isinstance(shape, StructureShape) and isinstance(value, Mapping):
         for key, item in value.items():
             problems += _limit_problems(item, shape.members[key], f"{path}.{key}")
-    elif shape.type_name == "map":
+    elif isinstance(shape, MapShape) and isinstance(value, Mapping):
         if limit is not None and len(value) > limit:
             problems.append(f"Too many entries in {name}: {len(value)}, at most {limit}")
         for key, item in value.items():
             problems += _limit_problems(key, shape.key, f"{path} key {key!r}")
             problems += _limit_problems(item, shape.value, f"{path}.{key}")
-    elif shape.type_name == "list":
+    elif isinstance(shape, ListShape) and isinstance(value, Sequence):
         if limit is not None and len(value) > limit:
             problems.append(f"Too many items in {name}: {len(value)}, at most {limit}")
         for index, item in enumerate(value):
@@ -190,7 +198,7 @@ def _limit_problems(value: Any, shape: Any, path: str) -> list[str]:
     return problems
 
 
-def semantic_problems(body: Mapping[str, Any]) -> list[str]:
+def semantic_problems(body: FisTemplateBody) -> list[str]:
     """What the model cannot express and FIS (or SSM) refuses: references to undefined
     targets and actions, a ``startAfter`` cycle, an alarm stop condition without an alarm,
     a duration that is not ISO 8601, a selection mode FIS does not know, an AWSFIS document
@@ -220,10 +228,10 @@ def semantic_problems(body: Mapping[str, Any]) -> list[str]:
                 )
         if action.get("actionId") == "aws:ssm:send-command":
             problems += send_command_problems(name, action.get("parameters") or {})
-    for name, target in targets.items():
-        if "selectionMode" in target:
+    for name, spec in targets.items():
+        if "selectionMode" in spec:
             problems += _problem(
-                selection_count, target["selectionMode"], 0, field=f"targets.{name}.selectionMode"
+                selection_count, spec["selectionMode"], 0, field=f"targets.{name}.selectionMode"
             )
     cycle = _start_after_cycle(actions)
     if cycle:
@@ -240,7 +248,7 @@ def semantic_problems(body: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _problem(check: Any, *args: Any, field: str) -> list[str]:
+def _problem(check: Callable[..., object], *args: object, field: str) -> list[str]:
     """What ``check(*args, field=field)`` refuses, as a problem; [] when it accepts."""
     try:
         check(*args, field=field)
@@ -268,7 +276,7 @@ def selection_count(mode: str, identified: int, *, field: str = "selectionMode")
     return identified
 
 
-def _start_after_cycle(actions: Mapping[str, Any]) -> list[str]:
+def _start_after_cycle(actions: Mapping[str, FisAction]) -> list[str]:
     """A circle of ``startAfter`` references (its names, first repeated last), or []."""
     state: dict[str, str] = {}  # name -> "visiting" | "done"
 
@@ -294,7 +302,7 @@ def _start_after_cycle(actions: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def as_create_input(template: Mapping[str, Any]) -> dict[str, Any]:
+def as_create_input(template: Mapping[str, object]) -> dict[str, object]:
     """GetExperimentTemplate's ``experimentTemplate`` as CreateExperimentTemplate input: the
     fields the input shape has, all the way down (ids, times and counts are dropped)."""
     result = _prune(template, _create_input_shape())
@@ -303,29 +311,33 @@ def as_create_input(template: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _prune(value: Any, shape: Any) -> Any:
-    if shape.type_name == "structure":
+def _prune(value: object, shape: Shape) -> object:
+    from botocore.model import ListShape, MapShape, StructureShape
+
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
         return {
             key: _prune(item, shape.members[key])
             for key, item in value.items()
             if key in shape.members
         }
-    if shape.type_name == "map":
+    if isinstance(shape, MapShape) and isinstance(value, Mapping):
         return {key: _prune(item, shape.value) for key, item in value.items()}
-    if shape.type_name == "list":
+    if isinstance(shape, ListShape) and isinstance(value, list | tuple):
         return [_prune(item, shape.member) for item in value]
     return value
 
 
 @functools.cache
-def _create_input_shape() -> Any:
+def _create_input_shape() -> StructureShape:
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("fis")
-    return model.operation_model("CreateExperimentTemplate").input_shape
+    shape = model.operation_model("CreateExperimentTemplate").input_shape
+    assert shape is not None  # the operation takes input
+    return shape
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """A deep copy in plain dicts and lists, so the caller's later changes cannot reach it."""
     if isinstance(value, Mapping):
         return {key: _plain(item) for key, item in value.items()}

@@ -9,13 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from chaoskit.durations import Duration, parse_duration
 from chaoskit.faults._removable import AwaitsCapacity, RemovableInjection, add_fault, start_fault
 from chaoskit.faults._selection import SelectsInstances, check_selection
 from chaoskit.typing import Environment
-from chaoskit.vocabulary import FaultPlan, check_workers
+from chaoskit.vocabulary import FaultPlan, JsonObject, check_workers
 
 # How long reverting waits for the target to be healthy again before calling it a failure.
 DEFAULT_START_TIMEOUT = 30.0
@@ -82,11 +82,11 @@ class _Stopped:
     capacity: AwaitsCapacity
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         return self.removal.undo
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         return {**self.removal.details, **self.capacity.details}
 
     def revert(self) -> None:

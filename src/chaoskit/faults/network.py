@@ -22,8 +22,8 @@ from chaoskit.durations import Duration, format_duration, parse_duration
 from chaoskit.errors import ConfigError
 from chaoskit.faults._network import NetworkFaultBase, check_network, parse_rate
 from chaoskit.faults._provider import provider_of
-from chaoskit.faults._removable import RemovableInjection, add_fault
-from chaoskit.typing import DelaysToSources, Environment
+from chaoskit.faults._removable import RemovableInjection
+from chaoskit.typing import DelaysToSources, Environment, Target
 from chaoskit.vocabulary import FaultPlan, NetworkFault
 
 __all__ = [
@@ -86,18 +86,15 @@ class Latency(_LatencyFields):
         return super().plan(env, rng)
 
     def inject(self, plan: FaultPlan, env: Environment) -> RemovableInjection:
-        if not self.sources:
-            return super().inject(plan, env)
-        target = env.target(plan.target)
-        if not isinstance(target, DelaysToSources):
+        if self.sources and not isinstance(env.target(plan.target), DelaysToSources):
             self._refuse_sources(env)
-        spec, sources = self.network_fault(), self.sources
-        handle, record = add_fault(
-            target,
-            plan,
-            lambda: target.add_latency_to_sources(plan.instance_ids, spec, sources),
-        )
-        return RemovableInjection(plan=plan, target=target, handle=handle, record=record)
+        return super().inject(plan, env)
+
+    def _add(self, target: Target, plan: FaultPlan, spec: NetworkFault) -> str:
+        if not self.sources:
+            return super()._add(target, plan, spec)
+        assert isinstance(target, DelaysToSources)  # refused in inject otherwise
+        return target.add_latency_to_sources(plan.instance_ids, spec, self.sources)
 
     def _refuse_sources(self, env: Environment) -> NoReturn:
         raise ConfigError(

@@ -28,6 +28,7 @@ class _LocustFields:
     workers: int  # local worker processes
     target: str
     rate: float | None  # task runs per second over all users, or None
+    max_users: int  # the most users an open-model load's pool grows to, over all workers
     remote_workers: int
     master_bind: str
     master_port: int  # 0: a free port
@@ -47,6 +48,18 @@ class Locust(_LocustFields):
     which changes the number of users (the driver refuses the combination). Without it, users whose
     ``wait_time`` is ``constant_throughput``/``constant_pacing`` run on that schedule, and
     other users keep their ``wait_time`` (closed loop).
+
+    Scheduled users run an **open model**: each task run starts at its intended time on a
+    free user of its class, whatever the others are waiting for; the users of a class share
+    its schedule, spread evenly (``rate=R`` expects about R runs in every second). The pool
+    starts with ``users`` and grows when a run is due and every user is busy (a new user
+    runs ``on_start`` first), up to ``max_users`` over all workers; a run that finds no free
+    user and no room is dropped: expected, never sent, counted per second. By default
+    ``max_users`` is ten times ``users``, at least 1,000 and at most 10,000 (never below
+    ``users``): a pool user costs about 22 KB and one connection to the target, and ten
+    times the users rides out responses ten times as long as one user's interval (at least
+    a one-second stall at 1,000 runs a second) before runs are dropped. With a
+    ``LoadTestShape``, which changes the users itself, each user keeps its own schedule.
 
     ``workers``: local worker processes; by default half the cores (at least one), since a
     worker keeps one core busy and a local target needs the rest. ``remote_workers``: workers
@@ -77,6 +90,7 @@ class Locust(_LocustFields):
         workers: int | None = None,
         target: str = "web",
         rate: float | None = None,
+        max_users: int | None = None,
         remote_workers: int = 0,
         master_bind: str = "127.0.0.1",
         master_port: int | None = None,
@@ -104,6 +118,7 @@ class Locust(_LocustFields):
         )
         checked_spawn_rate = _spawn_rate(spawn_rate, users=users)
         checked_rate = _rate(rate)
+        checked_max_users = _max_users(max_users, users=users)
         if not isinstance(master_bind, str) or not master_bind.strip():
             raise ConfigError(
                 f"master_bind={master_bind!r} is not an address; pass the address the "
@@ -112,6 +127,11 @@ class Locust(_LocustFields):
         if master_port is None:
             master_port = DEFAULT_MASTER_PORT if remote_workers else 0
         _require_count(master_port, field="master_port", noun="port", least=0)
+        if master_port > MAX_PORT:
+            raise ConfigError(
+                f"master_port={master_port} is more than {MAX_PORT}, the highest TCP port; pass "
+                f"a port the locust master can listen on, e.g. master_port={DEFAULT_MASTER_PORT}."
+            )
         if remote_workers and not master_port:
             raise ConfigError(
                 f"master_port=0 with remote_workers={remote_workers}: remote workers "
@@ -135,6 +155,7 @@ class Locust(_LocustFields):
             workers=workers,
             target=target,
             rate=checked_rate,
+            max_users=checked_max_users,
             remote_workers=remote_workers,
             master_bind=master_bind,
             master_port=master_port,
@@ -202,6 +223,7 @@ MAX_USERS = 100_000
 MAX_WORKERS = 256
 MAX_REMOTE_WORKERS = 1024
 MAX_RATE = 1_000_000.0
+MAX_PORT = 65535
 
 
 def _require_count(
@@ -223,6 +245,32 @@ def _require_count(
             f"{field}={value!r} is more than {most}, the most {noun} chaoskit starts; pass a "
             f"smaller number."
         )
+
+
+# The default pool cap (``Locust``'s docstring says why): ten times the users, within these.
+POOL_FACTOR = 10
+POOL_FLOOR = 1_000
+POOL_CEILING = 10_000
+
+
+def default_max_users(users: int) -> int:
+    """How far an open-model load's pool grows by default."""
+    return max(users, min(max(POOL_FACTOR * users, POOL_FLOOR), POOL_CEILING))
+
+
+def _max_users(value: object, *, users: int) -> int:
+    if value is None:
+        return default_max_users(users)
+    _require_count(value, field="max_users", noun="users")
+    assert isinstance(value, int)
+    if value < users:
+        raise ConfigError(
+            f"max_users={value!r} is fewer than users={users}: the pool of users starts "
+            f"with users and grows up to max_users when every user is busy; pass "
+            f"max_users={users} or more, or leave it out for the default "
+            f"({default_max_users(users)})."
+        )
+    return value
 
 
 def _rate(value: object) -> float | None:

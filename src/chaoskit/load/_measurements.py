@@ -1,11 +1,13 @@
 """The measurements the load workers shipped, as the driver (pytest process) keeps them:
-merged by second over workers, with each worker's watermark and running totals."""
+merged by second over workers, with each worker's watermark and running totals, its latest
+snapshots of seconds not complete yet, and when it last reported anything."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from chaoskit.load._wire import EncodedSecond, WireError
 from chaoskit.slo.seconds import SecondStats
@@ -16,7 +18,11 @@ class Measurements:
     histograms encoded (a decoded second histogram takes ~185 KiB, its encoding 1-2 KB),
     merged by second on demand without decoding. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._created = clock()
+        # Per worker, when its last batch or live snapshot arrived.
+        self._heard: dict[str, float] = {}
         self._lock = threading.Lock()
         self._parts: dict[int, list[SecondStats]] = {}
         self._watermarks: dict[str, float] = {}
@@ -36,6 +42,7 @@ class Measurements:
         parts = _decoded(seconds)
         snapshots = {snapshot.second: snapshot for snapshot in _decoded(partial)}
         with self._lock:
+            self._heard[worker] = self._clock()
             self._partial[worker] = snapshots
             shipped = self._shipped.setdefault(worker, SecondStats(second=0))
             for part in parts:
@@ -46,6 +53,23 @@ class Measurements:
                 for reason, count in part.failed.items():
                     shipped.failed[reason] = shipped.failed.get(reason, 0) + count
             self._watermarks[worker] = max(watermark, self._watermarks.get(worker, -math.inf))
+
+    def add_live(self, worker: str, seconds: Iterable[EncodedSecond]) -> None:
+        """Keep a worker's live snapshots of its seconds not complete yet (replacing its
+        previous ones); WireError, and nothing kept, when one has a missing or bad field."""
+        snapshots = {snapshot.second: snapshot for snapshot in _decoded(seconds)}
+        with self._lock:
+            self._heard[worker] = self._clock()
+            self._partial[worker] = snapshots
+
+    def progress(self, workers: Iterable[str]) -> tuple[float, float]:
+        """Until when every second is complete (the lowest watermark of ``workers``), and when
+        the quietest of them last reported anything (when these measurements began, for one
+        that never did)."""
+        with self._lock:
+            watermarks = [self._watermarks.get(worker, -math.inf) for worker in workers]
+            heard = [self._heard.get(worker, self._created) for worker in workers]
+        return min(watermarks, default=-math.inf), min(heard, default=self._created)
 
     def lagging(self, workers: Iterable[str], until: float) -> list[str]:
         """Why the seconds before ``until`` are not complete yet (empty when they are)."""

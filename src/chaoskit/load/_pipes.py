@@ -135,6 +135,8 @@ class CoordinatorProcess(Process):
         if isinstance(event, _wire.Seconds):
             batch = event.batch
             self._measurements.add(event.worker, batch.watermark, batch.seconds, batch.partial)
+        elif isinstance(event, _wire.Live):
+            self._measurements.add_live(event.worker, event.live.seconds)
             return
         with self._lock:
             if isinstance(event, _wire.Ack):

@@ -1,5 +1,9 @@
 """The messages between the driver (pytest process), the coordinator and its workers.
 
+One concern, about 520 lines: the load wire's one protocol. Each message's fields, its
+encoding and its checks sit together so both ends agree by construction; split, a field
+added at one end could be missed at the other.
+
 Each message is a frozen dataclass with ``to_json``/``from_json``; both ends use them. Stdlib
 only: both sides import this module, and the driver side must never import locust or gevent.
 
@@ -9,7 +13,7 @@ Between the driver and the coordinator, one JSON object per line, UTF-8 (``encod
 Driver -> coordinator (stdin), each with an ``id`` echoed in its acknowledgement::
 
     {"command": "start", "id": 1, "users": 10, "spawn_rate": 10.0, "rate_per_user": 15.0,
-     "locust_stats": null}                                              Start
+     "locust_stats": null, "max_users": 100}                            Start
     {"command": "stop", "id": 2}                                        Stop
     {"command": "quit", "id": 3}                                        Quit
 
@@ -22,6 +26,8 @@ Coordinator -> driver (stdout)::
     {"event": "seconds", "worker": "host_1f3a...", "pid": 4242, "watermark": 1717171717.0,
      "seconds": [<SecondStats.to_json()>, ...], "partial": [<SecondStats.to_json()>, ...]}
                                                                         Seconds
+    {"event": "live", "worker": "host_1f3a...", "pid": 4242, "at": 1717171718.25,
+     "seconds": [<SecondStats.to_json()>, ...]}                         Live
     {"event": "error", "message": "..."}                                CoordinatorFailed
                                                 (then the coordinator exits non-zero)
 
@@ -34,10 +40,19 @@ file's ``LoadTestShape`` class, if it has one. ``workers``: every expected worke
 a later batch (a late addition): receivers merge batches by addition. ``partial``: seconds
 at or past the watermark that are over, with what of them completed so far; each batch's
 partial seconds replace that worker's previous ones (for peeking, never merged).
+``live``: the same snapshots of seconds that are over and not complete, taken at ``at``
+(epoch seconds) and sent four times a second, between batches, so that the guardrail sees a
+slow or stalled second while its requests are still outstanding; each replaces that
+worker's previous partial seconds, as a batch's do. A snapshot's ``in_flight`` counts its
+requests still outstanding (sent and not back, or due and not sent because their user is
+busy), each at least ``in_flight_age_us`` old: the time since the second ended.
 
 Between the coordinator (locust master) and its workers, locust's own custom messages carry
-a ``WorkerBatch`` (``SECONDS_MESSAGE``, worker -> master; relayed as ``Seconds``) and a
-``Schedule`` (``SCHEDULE_MESSAGE``, master -> workers, before each start).
+a ``WorkerBatch`` (``SECONDS_MESSAGE``, worker -> master; relayed as ``Seconds``), a
+``WorkerLive`` (``LIVE_MESSAGE``, worker -> master; relayed as ``Live``) and a
+``Schedule`` (``SCHEDULE_MESSAGE``, master -> each worker, before each start: the rate, and
+that worker's share of ``max_users``); ``STOPPING_MESSAGE`` (master -> workers, no data,
+just before locust's own stop: the schedules end there).
 
 The seconds stay in their compact encoding (``SecondStats.to_json()``, the histogram
 encoded) all the way to the driver's measurements, which decode them once: a message
@@ -61,12 +76,19 @@ READY: Final = "ready"
 WORKERS: Final = "workers"
 ACK: Final = "ack"
 SECONDS: Final = "seconds"
+LIVE: Final = "live"
 ERROR: Final = "error"
 
 # The locust custom message a worker sends its batches to the master with (``WorkerBatch``).
 SECONDS_MESSAGE: Final = "chaoskit_seconds"
+# The locust custom message a worker sends its live seconds to the master with (``WorkerLive``).
+LIVE_MESSAGE: Final = "chaoskit_live"
 # The locust custom message the master sends workers before each start (``Schedule``).
 SCHEDULE_MESSAGE: Final = "chaoskit_schedule"
+# The locust custom message the master sends workers just before locust's own stop (no
+# data): locust's stop first inspects its caller's stack, which can hold the event loop for
+# tens of milliseconds, and runs due meanwhile would count as missed by the stop.
+STOPPING_MESSAGE: Final = "chaoskit_stopping"
 # Locust's own default master port, where remote workers look first.
 DEFAULT_MASTER_PORT: Final = 5557
 
@@ -86,7 +108,8 @@ class WireError(ValueError):
 class Start:
     """Start ``users`` users at ``spawn_rate`` a second; each runs ``rate_per_user`` task runs
     a second (None: its own ``wait_time``); ``locust_stats``: record locust's own request
-    statistics (None: the worker's default)."""
+    statistics (None: the worker's default); ``max_users``: the most users the open model's
+    pools may grow the load to, over all workers (None: no growth)."""
 
     NAME: ClassVar[str] = START
 
@@ -95,6 +118,7 @@ class Start:
     spawn_rate: float
     rate_per_user: float | None = None
     locust_stats: bool | None = None
+    max_users: int | None = None
 
     def to_json(self) -> JsonObject:
         return {
@@ -104,6 +128,7 @@ class Start:
             "spawn_rate": self.spawn_rate,
             "rate_per_user": self.rate_per_user,
             "locust_stats": self.locust_stats,
+            "max_users": self.max_users,
         }
 
     @classmethod
@@ -114,6 +139,7 @@ class Start:
             spawn_rate=_float(line, "spawn_rate"),
             rate_per_user=_optional_float(line, "rate_per_user"),
             locust_stats=_optional_bool(line, "locust_stats"),
+            max_users=_optional_int(line, "max_users"),
         )
 
 
@@ -283,6 +309,41 @@ class Seconds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerLive:
+    """A worker's snapshots, taken at ``at``, of its seconds that are over and not complete
+    (see ``Live``), from the process ``pid``."""
+
+    pid: int | None
+    at: float
+    seconds: tuple[EncodedSecond, ...]
+
+    def to_json(self) -> JsonObject:
+        return {"pid": self.pid, "at": self.at, "seconds": list(self.seconds)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> WorkerLive:
+        return cls(
+            pid=_optional_int(data, "pid"), at=_float(data, "at"), seconds=_objects(data, "seconds")
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Live:
+    """A worker's live seconds, relayed by the coordinator; ``worker`` is its locust client
+    id."""
+
+    worker: str
+    live: WorkerLive
+
+    def to_json(self) -> JsonObject:
+        return {"event": LIVE, "worker": self.worker, **self.live.to_json()}
+
+    @classmethod
+    def from_json(cls, line: Mapping[str, object]) -> Live:
+        return cls(worker=_str(line, "worker"), live=WorkerLive.from_json(line))
+
+
+@dataclass(frozen=True, kw_only=True)
 class CoordinatorFailed:
     """The coordinator cannot go on (a locust file it cannot use, workers that did not
     connect); it exits non-zero after this."""
@@ -297,17 +358,23 @@ class CoordinatorFailed:
         return cls(message=_str(line, "message"))
 
 
-Event: TypeAlias = Ready | WorkersConnected | Ack | Seconds | CoordinatorFailed
+Event: TypeAlias = Ready | WorkersConnected | Ack | Seconds | Live | CoordinatorFailed
 _EVENTS: Final[
     Mapping[
         str,
-        type[Ready] | type[WorkersConnected] | type[Ack] | type[Seconds] | type[CoordinatorFailed],
+        type[Ready]
+        | type[WorkersConnected]
+        | type[Ack]
+        | type[Seconds]
+        | type[Live]
+        | type[CoordinatorFailed],
     ]
 ] = {
     READY: Ready,
     WORKERS: WorkersConnected,
     ACK: Ack,
     SECONDS: Seconds,
+    LIVE: Live,
     ERROR: CoordinatorFailed,
 }
 
@@ -334,20 +401,36 @@ def decode_event(raw: str | bytes) -> Event | None:
 class Schedule:
     """How the next users run: ``rate_per_user`` task runs a second each (None: keep their
     wait times); ``locust_stats``: record locust's own request statistics (True, False, or
-    None for the worker's default)."""
+    None for the worker's default); ``max_users``: this worker's share of the load's
+    ``max_users``, the most users its open-model pool may grow to (None: no growth)."""
 
     rate_per_user: float | None = None
     locust_stats: bool | None = None
+    max_users: int | None = None
 
     def to_json(self) -> JsonObject:
-        return {"rate_per_user": self.rate_per_user, "locust_stats": self.locust_stats}
+        return {
+            "rate_per_user": self.rate_per_user,
+            "locust_stats": self.locust_stats,
+            "max_users": self.max_users,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Schedule:
         return cls(
             rate_per_user=_optional_float(data, "rate_per_user"),
             locust_stats=_optional_bool(data, "locust_stats"),
+            max_users=_optional_int(data, "max_users"),
         )
+
+
+def shares(total: int | None, workers: int) -> list[int | None]:
+    """``total`` (the load's ``max_users``) split between ``workers`` as evenly as whole
+    users allow, so that the shares add up to it (None: None for each)."""
+    if total is None:
+        return [None] * workers
+    base, extra = divmod(total, workers)
+    return [base + (1 if index < extra else 0) for index in range(workers)]
 
 
 # -- framing -------------------------------------------------------------------------------

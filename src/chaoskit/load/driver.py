@@ -46,6 +46,7 @@ from chaoskit.load._measurements import Measurements
 from chaoskit.load._pipes import CoordinatorProcess, Process
 from chaoskit.slo.seconds import SecondStats
 from chaoskit.typing import Clock
+from chaoskit.vocabulary import LoadProgress
 
 __all__ = ["LocustDriver"]
 
@@ -106,7 +107,7 @@ class LocustDriver:
         self._local_workers = worker_count
         self._expected_workers = worker_count + spec.remote_workers
         self._master_port = 0
-        self._measurements = Measurements()
+        self._measurements = Measurements(clock=self._clock.now)
         self._workers: list[Process] = []
         self._coordinator: CoordinatorProcess | None = None
         self._worker_ids: tuple[str, ...] = ()
@@ -133,6 +134,7 @@ class LocustDriver:
                 spawn_rate=self.spec.users_per_second,
                 rate_per_user=self.spec.rate_per_user,
                 locust_stats=self.spec.locust_stats,
+                max_users=self.spec.max_users,
             ),
             timeout=spawn_time + START_MARGIN,
         )
@@ -149,6 +151,12 @@ class LocustDriver:
         waiting: a second still in flight counts with what of it has completed."""
         first, stop = math.floor(start), math.ceil(end)
         return self._measurements.seconds(first, max(first, stop), partial=True)
+
+    def progress(self) -> LoadProgress:
+        """Which seconds every worker has shipped complete, and when the quietest worker
+        last reported anything (a batch, or its live seconds four times a second)."""
+        complete_until, reported_at = self._measurements.progress(self._worker_ids)
+        return LoadProgress(complete_until=complete_until, reported_at=reported_at)
 
     def collect(self, start: float, end: float) -> list[SecondStats]:
         """Every second overlapping ``[start, end)``, sorted, once all workers have shipped

@@ -18,6 +18,13 @@ Verdict = Literal["passed", "expected", "failed", "error", "skipped"]
 Change = Literal["started failing", "fixed", "new", "gone"]
 GOOD: frozenset[Verdict] = frozenset({"passed", "expected"})
 BAD: frozenset[Verdict] = frozenset({"failed", "error"})
+# The outcomes a journal records that are verdicts as they stand (a failure may be expected).
+_RECORDED: dict[str, Verdict] = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "skipped": "skipped",
+}
 CHANGE_ORDER: tuple[Change, ...] = ("started failing", "fixed", "new", "gone")
 
 
@@ -58,8 +65,8 @@ def verdicts_of(experiments: Sequence[JsonObject]) -> dict[str, Verdict]:
             expected_to_fail=bool(e.get("expected_to_fail", False)),
         ):
             verdicts[str(e.get("name", "?"))] = "expected"
-        elif outcome in ("passed", "failed", "error", "skipped"):
-            verdicts[str(e.get("name", "?"))] = outcome  # type: ignore[assignment]
+        elif outcome in _RECORDED:
+            verdicts[str(e.get("name", "?"))] = _RECORDED[outcome]
     return verdicts
 
 

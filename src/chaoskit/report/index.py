@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jinja2
 
+from chaoskit.experiment.journal_checks import check_journal
 from chaoskit.experiment.result import ExperimentResult, JsonObject
 from chaoskit.experiment.score import Score, failed_as_expected, score
 from chaoskit.report.history import (
@@ -40,8 +41,8 @@ class RunRow:
     error: int
     skipped: int
     score: Score | None  # None: a journal this version cannot read back
+    verdicts: RunVerdicts
     merged_from: tuple[str, ...] = ()  # a game day merged from these runs
-    verdicts: RunVerdicts | None = None
     changes: tuple[Difference, ...] = ()  # since the previous run of the same environment
     previous: str = ""  # that run's id
 
@@ -51,8 +52,13 @@ def _runs(report_dir: Path) -> list[RunRow]:
     for path in sorted(report_dir.glob("chaoskit-*.json"), reverse=True):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # a journal from a run that is still being written, or a stray file
+            # ValueError: not JSON, or JSON holding a number too long to read (json.loads
+            # refuses integers of more than sys.get_int_max_str_digits() digits).
+            check_journal(data)
+        except (OSError, ValueError):  # DamagedJournal is a ValueError
+            # A journal from a run that is still being written, a stray file, or a damaged
+            # one (`chaoskit report` on it names what is wrong): not a row of the index.
+            continue
         experiments = data.get("experiments", [])
         expected = [
             failed_as_expected(
@@ -96,12 +102,11 @@ def _runs(report_dir: Path) -> list[RunRow]:
 
 def _compared(runs: list[RunRow]) -> list[RunRow]:
     """Each run with what changed since the previous run of its environment."""
-    verdicts = [run.verdicts for run in runs if run.verdicts is not None]
-    previous = previous_runs(verdicts)
+    previous = previous_runs([run.verdicts for run in runs])
     compared = []
     for run in runs:
-        before = previous.get(run.run_id) if run.verdicts is not None else None
-        if run.verdicts is None or before is None:
+        before = previous.get(run.run_id)
+        if before is None:
             compared.append(run)
             continue
         changes = tuple(differences(run.verdicts, before))
@@ -113,7 +118,11 @@ def _score(experiments: list[JsonObject]) -> Score | None:
     # Scored again from the experiments, so that runs journaled before the score's present
     # definition read the same as new ones.
     try:
-        return score(ExperimentResult.from_json(e) for e in experiments)
+        # What scores an experiment is its verdict and injections: its seconds and
+        # per-instance counts, the bulk of a journal, are not decoded for it.
+        return score(
+            ExperimentResult.from_json({**e, "seconds": [], "instances": []}) for e in experiments
+        )
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -125,7 +134,7 @@ def render_index(report_dir: Path, *, template_dir: Path | None = None) -> str:
         undefined=jinja2.StrictUndefined,
     )
     runs = _runs(report_dir)
-    compared = [run.verdicts for run in runs if run.verdicts is not None and not run.merged_from]
+    compared = [run.verdicts for run in runs if not run.merged_from]
     recent = compared[:HISTORY_RUNS]
     return env.get_template("index.html.j2").render(
         runs=runs,

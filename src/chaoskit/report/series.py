@@ -22,6 +22,8 @@ class SecondPoint:
     queued: int  # requests that waited for their user, busy with earlier task runs
     queued_max_ms: float
     failed: Mapping[str, int]  # failed requests by cause (an HTTP status, an exception class)
+    dropped: int = 0  # scheduled runs that found no free user (and no room to add one)
+    users: int = 0  # users the load ran at the most in the second (the open model's pool)
 
     @property
     def error_pct(self) -> float | None:
@@ -52,4 +54,6 @@ def _point(stats: SecondStats, *, started: float) -> SecondPoint:
         queued=stats.queued,
         queued_max_ms=stats.queued_max_ms,
         failed=dict(stats.failed),
+        dropped=stats.dropped,
+        users=stats.users,
     )

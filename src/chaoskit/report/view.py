@@ -17,6 +17,8 @@ from chaoskit.report.charts import (
     line_chart,
 )
 from chaoskit.report.chronology import Moment, chronology
+from chaoskit.report.endpoints import EndpointTable, endpoint_table
+from chaoskit.report.instances import InstanceTable, instance_table
 from chaoskit.report.series import SecondPoint, series
 from chaoskit.report.timeline import FisTimeline, timelines
 from chaoskit.slo.measurement import Measurement
@@ -51,6 +53,13 @@ class ExperimentView:
     queued_max_ms: float
     # The terminal's rule (slo.window): worth a note above a share of the requests.
     queued_note: bool
+    # Requests, failures and latency per locust request name and phase; None: none named.
+    endpoints: EndpointTable | None = None
+    # Requests, errors and latency per instance and phase, and each instance's story; None:
+    # the provider does not count per instance.
+    instances: InstanceTable | None = None
+    dropped: int = 0  # scheduled runs that found no free user and the pool at its cap
+    users_max: int = 0  # the most users the load ran in a second (0: not recorded)
 
 
 def experiment_view(result: ExperimentResult) -> ExperimentView:
@@ -67,6 +76,7 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         objective: {m.window: m for m in result.measurements if m.objective == objective}
         for objective in judged
     }
+    dropped = sum(p.dropped for p in points)
     charts = (
         line_chart(
             title="throughput",
@@ -83,10 +93,22 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
                     colour="#2f6db5",
                     points=[(p.offset, p.requests) for p in points],
                 ),
+                *(
+                    [
+                        Line(
+                            label="dropped runs/s (no free user)",
+                            colour="#c0392b",
+                            points=[(p.offset, p.dropped) for p in points],
+                        )
+                    ]
+                    if dropped
+                    else []
+                ),
             ],
             bands=bands,
             x_max=x_max,
         ),
+        *_users_chart(points, bands, x_max),
         line_chart(
             title="error rate",
             unit="errors %",
@@ -149,6 +171,10 @@ def experiment_view(result: ExperimentResult) -> ExperimentView:
         queued=queued,
         queued_max_ms=max((p.queued_max_ms for p in points), default=0.0),
         queued_note=queued > MAX_QUEUED_SHARE * sum(p.expected for p in points),
+        endpoints=endpoint_table(result),
+        instances=instance_table(result),
+        dropped=dropped,
+        users_max=max((p.users for p in points), default=0),
     )
 
 
@@ -179,6 +205,29 @@ def _gap_label(before: str, after: str) -> str:
     if before == "fault":
         return "reverting the fault: not judged"
     return "between phases: not judged"
+
+
+def _users_chart(points: Sequence[SecondPoint], bands: list[Band], x_max: float) -> list[str]:
+    """How many users the load ran each second, under the throughput: an open-model load's
+    pool grows when its users are all busy (a slow or stalled target), so this shows when
+    the target held them, and how close the pool came to its cap."""
+    if not any(p.users for p in points):
+        return []  # recorded before pools existed
+    return [
+        line_chart(
+            title="users",
+            unit="users running (the load's pool)",
+            lines=[
+                Line(
+                    label="users",
+                    colour="#6b4fa0",
+                    points=[(p.offset, p.users or None) for p in points],
+                )
+            ],
+            bands=bands,
+            x_max=x_max,
+        )
+    ]
 
 
 def _causes_chart(points: Sequence[SecondPoint], bands: list[Band], x_max: float) -> list[str]:

@@ -6,6 +6,10 @@ units they are written in, in ``chaoskit.slo.units``; ``&`` and ``|``, in
 ``chaoskit.slo.composite``. Each objective applies to some phases: by default to all of them
 (before, during and after the fault).
 How one is judged on a window whose load generator lagged is in ``chaoskit.slo.judging``.
+
+One concern, about 470 lines: the five built-in objectives, each a small frozen value with
+its ``evaluate``, and beside each the constructor users call, so that an objective's
+arguments, their checks and its judgement are read in one place.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from chaoskit.slo.measurement import (
 )
 from chaoskit.slo.samples import SampleNeed, too_few
 from chaoskit.slo.seconds import SecondStats
+from chaoskit.slo.tail import allowed_slow, samples_for, slow_successes
 from chaoskit.slo.units import (
     ALL_PHASES,
     format_latency,
@@ -35,9 +40,6 @@ from chaoskit.slo.units import (
 )
 from chaoskit.slo.window import PhaseKind, Window
 
-# A tail percentile needs this many samples beyond it: p99 needs 1000 requests, p95 needs 200,
-# p50 needs 20. Fewer, and one request decides the figure.
-TAIL_SAMPLES = 10
 # An error rate needs enough requests that the threshold is at least one request, and 100 at least.
 MIN_REQUESTS_FOR_RATE = 100
 
@@ -57,7 +59,7 @@ class LatencyObjective(Composable):
         return f"p{self.percentile:g} {op} {format_duration(self.below)}"
 
     def min_samples(self) -> int:
-        return math.ceil(TAIL_SAMPLES / (1 - self.percentile / 100))
+        return samples_for(self.percentile)
 
     def sample_need(self) -> SampleNeed:
         needed = self.min_samples()
@@ -71,6 +73,26 @@ class LatencyObjective(Composable):
     def evaluate(self, window: Window) -> Measurement:
         stats = window.merged
         if stats.ok < self.min_samples():
+            slow = (
+                slow_successes(stats.latency_us, self.below, inclusive=self.inclusive)
+                if stats.ok
+                else 0
+            )
+            if slow > allowed_slow(self.percentile, self.min_samples()):
+                # Too few to measure the percentile, enough to prove it over the threshold.
+                op = "over" if self.inclusive else "or more"
+                return _judged(
+                    self,
+                    self.below,
+                    window,
+                    passed=False,
+                    value=None,
+                    shown=f"{slow} of {stats.ok} took {format_duration(self.below)} {op}",
+                    samples=stats.ok,
+                    breach=f"{slow} of {stats.ok} successful requests took "
+                    f"{format_duration(self.below)} {op}, more than p{self.percentile:g} allows "
+                    f"even of {self.min_samples()}",
+                )
             reason = too_few(window, self.sample_need())
             return _inconclusive(self, self.below, window, samples=stats.ok, reason=reason)
         seconds = stats.latency_us.get_value_at_percentile(self.percentile) / 1e6

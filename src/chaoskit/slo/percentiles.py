@@ -58,6 +58,37 @@ def percentiles_of_encodings(
     return values
 
 
+def check_encoding(encoding: str, *, layout: tuple[int, int, int]) -> None:
+    """UnreadableEncoding unless ``encoding`` is a V2 compressed histogram of ``layout``
+    (lowest, highest, significant digits) whose lengths agree: what ``hdrh`` checks before it
+    decodes, so that a histogram passing here decodes. Cheap (base64 and zlib, ~2 µs for a
+    second's histogram): the counts are not walked, and zlib's checksum already refuses a
+    compressed payload damaged after it was written."""
+    try:
+        raw = base64.b64decode(encoding, validate=True)
+        cookie, length = _EXTERNAL.unpack_from(raw)
+        if cookie & ~0xF0 != _COMPRESSED_COOKIE & ~0xF0:
+            raise UnreadableEncoding("not an HDR histogram")
+        if length != len(raw) - _EXTERNAL.size:
+            raise UnreadableEncoding(f"{length} bytes said, {len(raw) - _EXTERNAL.size} held")
+        payload = zlib.decompress(raw[_EXTERNAL.size :])
+        cookie, size, offset, digits, lowest, highest, _ = _PAYLOAD.unpack_from(payload)
+    except (ValueError, struct.error, zlib.error) as error:
+        raise UnreadableEncoding(str(error)) from error
+    # hdrh decodes only 8-byte counts (the cookie's low bits: 0x10 per byte of word size).
+    if cookie != (_ENCODED_COOKIE & ~0xF0) | 0x10 or offset != 0:
+        raise UnreadableEncoding(f"cookie {cookie:#x}, offset {offset}")
+    if (lowest, highest, digits) != layout:
+        raise UnreadableEncoding(
+            f"a histogram from {lowest} to {highest} with {digits} digits, not "
+            f"{layout[0]} to {layout[1]} with {layout[2]}"
+        )
+    if size != len(payload) - _PAYLOAD.size:
+        raise UnreadableEncoding(
+            f"{size} bytes of counts said, {len(payload) - _PAYLOAD.size} held"
+        )
+
+
 def _read(encoding: str) -> tuple[int, int, int, list[tuple[int, int]]]:
     try:
         raw = base64.b64decode(encoding)

@@ -8,6 +8,12 @@ in some (``Window.invalid``). From the rate the load reached, this module says w
 that came out short needed (a longer window, or more load, with numbers) and, before
 anything is injected, which planned windows cannot reach their objectives' needs at the
 baseline's rate (``plan_shortfalls``).
+
+The fixes it proposes leave ``HEADROOM_PCT``: a window with exactly what it needs is decided by
+luck. A request belongs to the second of its intended send time, which moves by the
+generator's lateness when a free user woke late, so on a busy machine a second of a
+100 requests/s load holds 99 or 101; two such seconds then have 199 samples for a need of
+200, and the objective is inconclusive.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from chaoskit.slo.window import PhaseKind, Window
 # Seconds left out are described by their reasons; this many, and "N more".
 _REASONS_SHOWN = 2
 RAISE_LOAD = "more users, or load.Locust(rate=...)"
+# How many more samples than it needs (in per cent) a proposed fix gives a window.
+HEADROOM_PCT = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,10 +65,11 @@ def too_few(window: Window, need: SampleNeed) -> str:
     rate = have / counted if counted and have else _rate(window.baseline, need)
     if not rate:
         return text
-    longer = math.ceil(need.needed / rate) + len(left_out) + 1
+    planned = _with_headroom(need.needed)
+    longer = math.ceil(planned / rate) + len(left_out) + 1
     fix = f"{_lengthen(window.kind, window.name, longer)} at this load ({_per_second(rate, need)})"
     usable = total - len(left_out)
-    more = f" to {math.ceil(need.needed / usable)} {need.noun}/s" if usable else ""
+    more = f" to {math.ceil(planned / usable)} {need.noun}/s" if usable else ""
     return f"{text}: {fix}, or raise the load{more} ({RAISE_LOAD})"
 
 
@@ -83,8 +92,9 @@ def plan_shortfalls(
         rate = _rate(baseline, need)
         if rate is None or rate * whole >= need.needed:
             continue
-        longer = math.ceil(need.needed / rate) + 1
-        more = f" to {math.ceil(need.needed / whole)} {need.noun}/s" if whole else ""
+        planned = _with_headroom(need.needed)
+        longer = math.ceil(planned / rate) + 1
+        more = f" to {math.ceil(planned / whole)} {need.noun}/s" if whole else ""
         problems.append(
             f"{objective} in {name}: {length:g}s hold{'s' if whole != 1 else ''} {whole} whole "
             f"second{'s' if whole != 1 else ''}, about {rate * whole:.0f} {need.noun} at the "
@@ -120,6 +130,11 @@ def _rate(window: Window | None, need: SampleNeed) -> float | None:
     if not later:
         return None
     return sum(need.count(second) for second in later) / len(later) or None
+
+
+def _with_headroom(needed: int) -> int:
+    # In integers: 1000 * 1.1 is 1100.0000000000002 in floats, and its ceiling one more.
+    return (needed * (100 + HEADROOM_PCT) + 99) // 100
 
 
 def _per_second(rate: float, need: SampleNeed) -> str:

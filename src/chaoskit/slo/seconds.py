@@ -18,6 +18,13 @@ The counters, all keyed by the intended second:
 So ``expected >= sent >= ok + failures`` once a second is complete, and availability is
 ``ok / expected`` (see ``demand`` for data recorded without ``expected``).
 
+``dropped`` counts the scheduled task runs of the second that found no free user and no
+room to add one (the load's ``max_users``): expected, never sent, so they count against
+availability like any missing request. ``users`` is how many users the load generators ran
+at the most in this second (in an open-model load, the pool as it grew); seconds from
+several workers add up, and a window's merge is a sum of user-seconds (its mean is that
+over the window's length).
+
 ``queued`` counts the requests of the second sent late because their task run started
 after its slot, its user still busy with earlier runs, and ``queued_max_ms`` is the longest
 such wait. Their latency includes that wait, as it must (the target held the user up), but
@@ -28,6 +35,9 @@ A second in which a load generator itself fell behind (its event loop stalled, o
 CPU-bound) carries a non-empty ``invalid`` reason and the worst generator lag seen,
 ``lag_ms``: its latencies say more about the generator than about the target.
 
+``endpoints``: the same requests per locust request ``name`` (``slo.endpoints``): counts
+and a coarse latency histogram each, at most 50 names.
+
 A decoded histogram takes about 185 KiB, its encoding 1-2 KB. A ``SecondStats`` read from
 JSON keeps the encoding and decodes it on first use of ``latency_us``, and merging seconds
 that were never decoded only collects their encodings, so thousands of seconds can be held
@@ -36,11 +46,19 @@ and merged into a window without thousands of decoded histograms.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from chaoskit.slo.endpoints import (
+    EndpointSecond,
+    compact,
+    decode_compact,
+    encode_endpoints,
+    merge_endpoints,
+)
 from chaoskit.slo.percentiles import UnreadableEncoding, percentiles_of_encodings
 
 LOWEST_US = 1
@@ -58,8 +76,11 @@ class SecondStats:
 
     __slots__ = (
         "_encoded",
+        "_endpoints",
+        "_endpoints_encoded",
         "_histogram",
         "clamped",
+        "dropped",
         "expected",
         "failed",
         "in_flight",
@@ -71,6 +92,7 @@ class SecondStats:
         "queued_max_ms",
         "second",
         "sent",
+        "users",
     )
 
     def __init__(
@@ -87,6 +109,8 @@ class SecondStats:
         invalid: str = "",
         queued: int = 0,
         queued_max_ms: float = 0.0,
+        dropped: int = 0,
+        users: int = 0,
     ) -> None:
         self.second = second
         self._histogram = latency_us
@@ -100,10 +124,16 @@ class SecondStats:
         self.invalid = invalid
         self.queued = queued
         self.queued_max_ms = queued_max_ms
+        self.dropped = dropped
+        self.users = users
         # Only in a snapshot of a second not complete yet (a worker's partial second): its
         # requests not back when the snapshot was taken, each at least this old by then.
         self.in_flight = 0
         self.in_flight_age_us = 0.0
+        # Requests per locust ``name`` (slo.endpoints): decoded in a worker, held as compact
+        # JSON elsewhere until read (see the module's note on memory).
+        self._endpoints: dict[str, EndpointSecond] | None = None
+        self._endpoints_encoded: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -132,6 +162,35 @@ class SecondStats:
             except UnreadableEncoding:
                 histogram = self._decoded()
         return [float(histogram.get_value_at_percentile(p)) for p in percentiles]
+
+    @property
+    def endpoints(self) -> dict[str, EndpointSecond]:
+        """The second's requests per endpoint (a locust request's ``name``), at most
+        ``slo.endpoints.MAX_ENDPOINTS`` of them; empty when the load named none."""
+        if self._endpoints is None:
+            self._endpoints = decode_compact(self._endpoints_encoded)
+            self._endpoints_encoded = ()
+        return self._endpoints
+
+    def read_endpoints(self) -> dict[str, EndpointSecond]:
+        """``endpoints`` without keeping them decoded: for reading many seconds once (a
+        report of an hour), see the module's note on memory."""
+        if self._endpoints is not None:
+            return self._endpoints
+        return decode_compact(self._endpoints_encoded)
+
+    @property
+    def has_endpoints(self) -> bool:
+        return bool(self._endpoints or self._endpoints_encoded)
+
+    def endpoint(self, name: str) -> EndpointSecond:
+        """The endpoint ``name`` of this second, made on first use (the caller bounds the
+        names: ``SecondRecorder`` folds those past the limit into ``OTHER``)."""
+        endpoints = self.endpoints
+        found = endpoints.get(name)
+        if found is None:
+            found = endpoints[name] = EndpointSecond()
+        return found
 
     @property
     def failures(self) -> int:
@@ -235,10 +294,17 @@ class SecondStats:
         self.lag_ms = max(self.lag_ms, other.lag_ms)
         self.queued += other.queued
         self.queued_max_ms = max(self.queued_max_ms, other.queued_max_ms)
+        self.dropped += other.dropped
+        self.users += other.users
         if other.invalid:
             self.invalid = _join_reasons(self.invalid, other.invalid)
         for reason, count in other.failed.items():
             self.failed[reason] = self.failed.get(reason, 0) + count
+        if other.has_endpoints:
+            if self._endpoints is None and other._endpoints is None:
+                self._endpoints_encoded += other._endpoints_encoded
+            else:
+                merge_endpoints(self.endpoints, other.endpoints)
         if other.in_flight:
             ages = [other.in_flight_age_us] + ([self.in_flight_age_us] if self.in_flight else [])
             self.in_flight += other.in_flight
@@ -262,11 +328,14 @@ class SecondStats:
             "lag_ms": self.lag_ms,
             "invalid": self.invalid,
             **({"queued": self.queued, "queued_max_ms": self.queued_max_ms} if self.queued else {}),
+            **({"dropped": self.dropped} if self.dropped else {}),
+            **({"users": self.users} if self.users else {}),
             **(
                 {"in_flight": self.in_flight, "in_flight_age_us": self.in_flight_age_us}
                 if self.in_flight
                 else {}
             ),
+            **({"endpoints": self._endpoints_json()} if self.has_endpoints else {}),
         }
 
     @classmethod
@@ -287,13 +356,26 @@ class SecondStats:
             invalid=str(data.get("invalid", "")),
             queued=int(data.get("queued", 0)),
             queued_max_ms=float(data.get("queued_max_ms", 0.0)),
+            dropped=int(data.get("dropped", 0)),
+            users=int(data.get("users", 0)),
         )
         stats.in_flight = int(data.get("in_flight", 0))
         stats.in_flight_age_us = float(data.get("in_flight_age_us", 0.0))
         encoded = data.get("latency_us")
         if encoded and ok:
             stats._encoded.append(str(encoded))
+        endpoints = data.get("endpoints")
+        if endpoints is not None:
+            encoded_endpoints = compact(endpoints)  # checked, whether empty or not
+            if endpoints:
+                stats._endpoints_encoded = (encoded_endpoints,)
         return stats
+
+    def _endpoints_json(self) -> dict[str, object]:
+        if self._endpoints is None and len(self._endpoints_encoded) == 1:
+            loaded: dict[str, object] = json.loads(self._endpoints_encoded[0])
+            return loaded
+        return encode_endpoints(self.endpoints)
 
     def _decoded(self) -> HdrHistogram:
         histogram = new_histogram()

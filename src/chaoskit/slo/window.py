@@ -75,6 +75,39 @@ class Window:
         return len(self.invalid) > MAX_INVALID_SHARE * len(self.seconds)
 
     @property
+    def load(self) -> str:
+        """The load this window saw, for the terminal: requests a second expected and how
+        many users ran (the open model's pool as it grew); "" without any request."""
+        demand = sum(s.demand for s in self.seconds)
+        if not demand:
+            return ""
+        rate = demand / len(self.seconds)
+        dropped = sum(s.dropped for s in self.seconds)
+        users = [s.users for s in self.seconds if s.users]
+        shown = f"{rate:.0f} requests/s expected"
+        if users:
+            low, high = min(users), max(users)
+            shown += f", {high} users" if low == high else f", {low}-{high} users"
+        if dropped:
+            shown += f", {dropped} runs dropped"
+        return shown
+
+    @property
+    def dropping(self) -> str:
+        """What runs dropped for want of a free user did to this window; "" when none were."""
+        dropped = sum(s.dropped for s in self.seconds)
+        if not dropped:
+            return ""
+        demand = sum(s.demand for s in self.seconds)
+        peak = max(s.users for s in self.seconds)
+        return (
+            f"{dropped} task runs ({100 * dropped / demand:.1f}% of those "
+            f"expected) found every user busy and the pool at its cap ({peak} users) and were "
+            f"dropped: they count as missing requests; raise max_users in load.Locust(...) to "
+            f"send them"
+        )
+
+    @property
     def queueing(self) -> str:
         """What the load's users queueing behind their own earlier runs did to this window,
         when it was more than ``MAX_QUEUED_SHARE`` of it; "" otherwise."""

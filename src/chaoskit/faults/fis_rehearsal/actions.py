@@ -18,7 +18,7 @@ from chaoskit.errors import ConfigError
 from chaoskit.faults.fis_durations import format_iso_duration, parse_iso_duration
 from chaoskit.faults.fis_rehearsal.documents import DOCUMENTS, read_document
 from chaoskit.typing import Fault
-from chaoskit.vocabulary import NetworkFault
+from chaoskit.vocabulary import FisAction, NetworkFault
 
 # FIS's default notice before a Spot interruption.
 SPOT_NOTICE = 120.0
@@ -66,7 +66,7 @@ class Unrehearsable:
 
 
 def recipe_for(
-    name: str, action: Mapping[str, Any], *, mapped: Fault | None = None
+    name: str, action: FisAction, *, mapped: Fault | None = None
 ) -> Recipe | Unrehearsable:
     """How ``action`` (the template's ``actions.<name>``) is rehearsed, or why it cannot be."""
     action_id = str(action["actionId"])

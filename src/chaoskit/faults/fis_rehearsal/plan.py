@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from chaoskit.durations import format_duration
 from chaoskit.errors import ConfigError
@@ -20,7 +20,7 @@ from chaoskit.faults.fis_rehearsal.actions import Recipe, Unrehearsable, recipe_
 from chaoskit.faults.fis_rehearsal.targets import ResolvedTarget, resolve_target
 from chaoskit.slo.measurement import Objective
 from chaoskit.typing import Fault, RehearsesFis
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, FisAction, FisTarget, FisTemplateBody
 
 Unsupported = Literal["error", "skip"]
 # Effects that act on instances, and so need a target with instances in it.
@@ -106,7 +106,7 @@ def describe_scale(scale: float) -> str:
 
 
 def plan_rehearsal(
-    body: Mapping[str, Any],
+    body: FisTemplateBody,
     *,
     label: str,
     settings: RehearsalSettings,
@@ -114,8 +114,8 @@ def plan_rehearsal(
     rng: random.Random,
 ) -> RehearsalPlan:
     """The rehearsal of ``body``; ConfigError naming every action it cannot rehearse."""
-    actions: Mapping[str, Any] = body.get("actions") or {}
-    template_targets: Mapping[str, Any] = body.get("targets") or {}
+    actions: Mapping[str, FisAction] = body.get("actions") or {}
+    template_targets: Mapping[str, FisTarget] = body.get("targets") or {}
     _check_names(settings, actions, template_targets, env)
     recipes: list[Recipe] = []
     refused: list[Unrehearsable] = []
@@ -184,8 +184,8 @@ def plan_rehearsal(
 
 def _check_names(
     settings: RehearsalSettings,
-    actions: Mapping[str, Any],
-    targets: Mapping[str, Any],
+    actions: Mapping[str, FisAction],
+    targets: Mapping[str, FisTarget],
     env: RehearsesFis,
 ) -> None:
     for name, local in settings.targets.items():
@@ -206,7 +206,7 @@ def _check_names(
 
 
 def _stop_conditions(
-    body: Mapping[str, Any], settings: RehearsalSettings, *, label: str
+    body: FisTemplateBody, settings: RehearsalSettings, *, label: str
 ) -> tuple[dict[str, Objective], tuple[str, ...]]:
     """The template's alarms mapped onto objectives, and those left unwatched."""
     alarms = {}

@@ -30,7 +30,7 @@ from chaoskit.faults.fis_rehearsal.effects import Applied, apply
 from chaoskit.faults.fis_rehearsal.plan import RehearsalPlan, describe_scale
 from chaoskit.slo.measurement import Objective
 from chaoskit.typing import Clock, Environment, Target
-from chaoskit.vocabulary import FaultPlan
+from chaoskit.vocabulary import FaultPlan, JsonObject
 
 ENDED = ("completed", "cancelled", "stopped", "failed", "skipped")
 # States after which the actions that start after it may start.
@@ -111,7 +111,7 @@ class Rehearsal:
     # -- Injection ------------------------------------------------------------------------
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         return {
             "op": "fis_rehearsal",
             "template": self.rehearsal.label,
@@ -226,7 +226,7 @@ class Rehearsal:
             return "stopping" if self._stopping.is_set() else "running"
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         rehearsal = self.rehearsal
         with self._lock:
             actions = [a.record(rehearsal) for a in self._actions.values()]

@@ -19,7 +19,7 @@ from chaoskit.errors import ConfigError
 from chaoskit.faults._selection import format_tags
 from chaoskit.faults.fis_template import selection_count
 from chaoskit.typing import RehearsesFis
-from chaoskit.vocabulary import Instance
+from chaoskit.vocabulary import FisTarget, Instance
 
 # EC2's names for the states of a local instance, which is what a State.Name filter names.
 _EC2_STATES = {
@@ -55,7 +55,7 @@ class ResolvedTarget:
 
 def resolve_target(
     name: str,
-    spec: Mapping[str, Any],
+    spec: FisTarget,
     *,
     env: RehearsesFis,
     mapped: str | None,
@@ -92,7 +92,7 @@ def resolve_target(
     )
 
 
-def _identified_by(spec: Mapping[str, Any]) -> str:
+def _identified_by(spec: FisTarget) -> str:
     if spec.get("resourceTags"):
         return f"tagged {format_tags(spec['resourceTags'])}"
     if spec.get("resourceArns"):
@@ -100,7 +100,7 @@ def _identified_by(spec: Mapping[str, Any]) -> str:
     return "no tags or ARNs a local instance can carry"
 
 
-def _identifies(spec: Mapping[str, Any], instance: Instance) -> bool:
+def _identifies(spec: FisTarget, instance: Instance) -> bool:
     tags: Mapping[str, str] = spec.get("resourceTags") or {}
     if tags:
         return all(instance.tags.get(key) == value for key, value in tags.items())

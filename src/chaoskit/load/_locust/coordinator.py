@@ -72,6 +72,7 @@ class Coordinator:
         self._quit = Event()
         self._quit_id: int | None = None
         runner.register_message(_wire.SECONDS_MESSAGE, self._relay)
+        runner.register_message(_wire.LIVE_MESSAGE, self._relay_live)
 
     def serve(self) -> int:
         """Wait for the workers, then obey commands until ``quit`` or the end of stdin."""
@@ -147,6 +148,7 @@ class Coordinator:
                 if isinstance(command, _wire.Start):
                     self._start(command)
                 else:
+                    self.runner.send_message(_wire.STOPPING_MESSAGE)
                     self.runner.stop()
             except Exception as error:
                 self.emit(_wire.Ack(id=command.id, command=command.NAME, error=_describe(error)))
@@ -156,12 +158,18 @@ class Coordinator:
     def _start(self, command: _wire.Start) -> None:
         # After a stop each worker leaves and re-joins the master; wait for all of them, or
         # the master would share the users among fewer workers.
-        self.await_workers(timeout=self.connect_timeout)
+        workers = self.await_workers(timeout=self.connect_timeout)
         # Before the users: a worker's users take their schedule from it when they start.
-        schedule = _wire.Schedule(
-            rate_per_user=command.rate_per_user, locust_stats=command.locust_stats
-        )
-        self.runner.send_message(_wire.SCHEDULE_MESSAGE, schedule.to_json())
+        # The cap on users is over the whole load: each worker gets its share.
+        for worker, max_users in zip(
+            workers, _wire.shares(command.max_users, len(workers)), strict=True
+        ):
+            schedule = _wire.Schedule(
+                rate_per_user=command.rate_per_user,
+                locust_stats=command.locust_stats,
+                max_users=max_users,
+            )
+            self.runner.send_message(_wire.SCHEDULE_MESSAGE, schedule.to_json(), client_id=worker)
         if self.shaped:
             self.runner.start_shape()
         else:
@@ -171,6 +179,9 @@ class Coordinator:
         # Relayed undecoded: the seconds keep their compact encoding up to the driver.
         batch = _wire.WorkerBatch.from_json(msg.data)
         self.emit(_wire.Seconds(worker=str(msg.node_id), batch=batch))
+
+    def _relay_live(self, environment: Environment, msg: Message, **_: object) -> None:
+        self.emit(_wire.Live(worker=str(msg.node_id), live=_wire.WorkerLive.from_json(msg.data)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
+from gevent import GreenletExit
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 from locust.event import EventHook
@@ -33,6 +34,7 @@ from locust.user.task import DefaultTaskSet, TaskSet
 from chaoskit.load._locust import runtime
 from chaoskit.load._locust.recorder import SecondRecorder, Stamp, UserSchedule, failure_reason
 from chaoskit.load._locust.schedules import Schedules
+from chaoskit.load._locust.task_failures import TaskFailureReasons
 from chaoskit.load._locust.timebase import EPOCH_OFFSET, clock
 
 # The key of a request's stamp in its locust ``context``.
@@ -69,6 +71,7 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
     ) -> None:
         stamp = context.get(STAMP_KEY) if context and isinstance(context, dict) else None
         if isinstance(stamp, Stamp):
+            stamp.name = name
             if exception is None and stamp.done is None:
                 stamp.answered = True  # the common case: nothing else to do
                 return
@@ -79,9 +82,11 @@ def record_requests(recorder: SecondRecorder) -> Callable[..., None]:
             start_time = clock() - response_time / 1000.0
         reason = _failure(exception, response)
         if reason is None:
-            recorder.record_ok(start_time=start_time, latency_ms=response_time)
+            recorder.record_ok(start_time=start_time, latency_ms=response_time, name=name)
         else:
-            recorder.record_failure(start_time=start_time, reason=reason, latency_ms=response_time)
+            recorder.record_failure(
+                start_time=start_time, reason=reason, latency_ms=response_time, name=name
+            )
 
     return on_request
 
@@ -126,9 +131,10 @@ def bracket_requests(recorder: SecondRecorder, schedules: Schedules) -> None:
             recorder.finished.append(stamp)
 
     EventHook.measure = measure  # type: ignore[method-assign]  # patching locust
+    reasons = TaskFailureReasons()  # one per process: its bound on distinct causes is too
     for taskset in (TaskSet, DefaultTaskSet):
         taskset.execute_task = _announcing(  # type: ignore[method-assign]  # patching locust
-            vars(taskset)["execute_task"], recorder, schedules
+            vars(taskset)["execute_task"], recorder, schedules, reasons
         )
 
 
@@ -136,6 +142,7 @@ def _announcing(
     execute_task: Callable[[TaskSet, object], None],
     recorder: SecondRecorder,
     schedules: Schedules,
+    reasons: TaskFailureReasons,
 ) -> Callable[[TaskSet, object], None]:
     @functools.wraps(execute_task)
     def announcing(taskset: TaskSet, task: object) -> None:
@@ -152,8 +159,9 @@ def _announcing(
             raise
         except Exception as error:
             # Locust only logs it and runs the next task: unrecorded, a locustfile that fails
-            # every run would look like a quiet target, and an outage could pass.
-            recorder.run_raised(schedule, failure_reason(error, None), now=clock())
+            # every run would look like a quiet target, and an outage could pass. Counted
+            # with its message, which says what is wrong (task_failures).
+            recorder.run_raised(schedule, reasons.reason(error), now=clock())
             raise
 
     return announcing
@@ -218,6 +226,9 @@ def _bracketed(
                 given = kwargs.get("context")
                 kwargs["context"] = {**given, STAMP_KEY: stamp} if given else {STAMP_KEY: stamp}
             return request(self, *args, **kwargs)
+        except GreenletExit:
+            stamp.withdrawn = True  # killed unanswered: the recorder tells whose loss
+            raise
         finally:
             stamp.done = monotonic() + EPOCH_OFFSET
             finished(stamp)

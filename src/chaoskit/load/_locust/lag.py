@@ -19,6 +19,9 @@ requests it sent, not the seconds it happened in. The lag periods:
   average (every step of every user waits that long for the worker), or the process using
   at least ``CPU_LIMIT`` of a core;
 
+and, charged to their own second only, open-model runs the worker dropped while it was
+behind (``Arrivals.drop_due``): the runs are missing, but the target never had them.
+
 A target that stalls keeps users waiting on responses, which delays their next runs but
 not the event loop, and leaves the process idle: it shows as latency and missing requests.
 """
@@ -41,6 +44,8 @@ BUSY_MEAN_LIMIT: Final = 0.003
 # A gevent worker has one core; at 90% of it, requests queue inside the worker.
 CPU_LIMIT: Final = 0.9
 PROBE_INTERVAL: Final = 0.05
+# How fast ``recent_late`` follows each probe wake's lateness.
+RECENT_WEIGHT: Final = 0.3
 # The probe judges lateness and CPU over windows this long.
 PROBE_WINDOW: Final = 1.0
 # Shorter windows (at the end of a run) are too short to judge.
@@ -56,6 +61,7 @@ class _Lag:
     end: float
     lag_ms: float
     reason: str = ""
+    late_start: bool = False  # a task run started late (these merge when they overlap)
 
 
 @dataclass(kw_only=True)
@@ -81,19 +87,52 @@ class GeneratorLag:
         self.probe_woke_at: float | None = None
         self._window: _Window | None = None
         self._lags: list[_Lag] = []
+        # Whether the worker is keeping time now: the probe's recent lateness (a moving
+        # average over its last few wakes) and its last window's judgement. The open model's
+        # pool grows only while it is (a busy worker's users wait on its CPU, not the target).
+        self.recent_late = 0.0
+        self.busy = False
+        # Open-model runs dropped while the worker was behind, per second of their intended
+        # time: how many, and how late the dispatcher was when it dropped them.
+        self._dropped: dict[int, tuple[int, float]] = {}
+
+    @property
+    def keeping_time(self) -> bool:
+        """The worker runs its users on time: its probe wakes on time lately, and its last
+        window was neither busy nor CPU-bound."""
+        return not self.busy and self.recent_late <= BUSY_MEAN_LIMIT
 
     def run_started_late(self, slot: float, *, late: float) -> None:
         """The task run of ``slot`` started ``late`` seconds after its user's wait ended (or
         should have): its requests are intended from ``slot + late`` on."""
-        if late > LAG_LIMIT:
-            self._lags.append(
-                _Lag(
-                    start=slot,
-                    end=slot + late,
-                    lag_ms=late * 1000,
-                    reason=f"load generator started a task {late * 1000:.0f} ms late",
-                )
+        if late <= LAG_LIMIT:
+            return
+        start, end, worst = slot, slot + late, late
+        last = self._lags[-1] if self._lags else None
+        if last is not None and last.late_start and start <= last.end and last.start <= end:
+            # A congested worker starts many runs late at once (an open-model pool adding
+            # users in a stall): one period with the worst lateness, not a reason per run.
+            self._lags.pop()
+            start, end, worst = (
+                min(start, last.start),
+                max(end, last.end),
+                max(worst, last.lag_ms / 1000),
             )
+        self._lags.append(
+            _Lag(
+                start=start,
+                end=end,
+                lag_ms=worst * 1000,
+                reason=f"load generator started a task {worst * 1000:.0f} ms late",
+                late_start=True,
+            )
+        )
+
+    def runs_dropped(self, second: int, count: int, *, late: float) -> None:
+        """``count`` open-model runs intended in ``second`` were dropped ``late`` seconds
+        after they were due: every user was busy, and the worker, behind, added none."""
+        earlier, worst = self._dropped.get(second, (0, 0.0))
+        self._dropped[second] = (earlier + count, max(worst, late))
 
     def probe_sleeping(self, due: float) -> None:
         """The lag probe sleeps until ``due``; until it wakes, the seconds from ``due`` on
@@ -106,6 +145,7 @@ class GeneratorLag:
         self.probe_due = None
         self.probe_woke_at = now
         late = max(0.0, now - due)
+        self.recent_late += RECENT_WEIGHT * (late - self.recent_late)
         if late > LAG_LIMIT:
             self._lags.append(
                 _Lag(
@@ -139,6 +179,7 @@ class GeneratorLag:
         usage = window.cpu / window.wall
         if usage >= CPU_LIMIT:
             reasons.append(f"load generator CPU-bound ({100 * usage:.0f}% of a core)")
+        self.busy = bool(reasons)
         self._lags.append(
             _Lag(
                 start=window.start,
@@ -156,7 +197,17 @@ class GeneratorLag:
                 stats.lag_ms = max(stats.lag_ms, lag.lag_ms)
                 if lag.reason:
                     stats.mark_invalid(lag.reason, lag_ms=lag.lag_ms)
+        if second in self._dropped:
+            # Only this second: a run never sent delayed no other second's requests.
+            count, late = self._dropped[second]
+            stats.lag_ms = max(stats.lag_ms, late * 1000)
+            stats.mark_invalid(
+                f"load generator fell behind: {count} task runs found no free user",
+                lag_ms=late * 1000,
+            )
 
     def forget_before(self, oldest: float) -> None:
         """Drop the lag periods that ended before ``oldest``: no second they touch is open."""
         self._lags = [lag for lag in self._lags if lag.end >= oldest]
+        for second in [second for second in self._dropped if second + 1 <= oldest]:
+            del self._dropped[second]

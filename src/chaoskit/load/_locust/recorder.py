@@ -1,6 +1,11 @@
 """What a load worker records: requests into per-second ``SecondStats``, user schedules,
 generator lag, and a watermark.
 
+One concern, about 600 lines: the per-request recording path. The recorder and the user
+schedule call each other for every request and task run (a run's intended time decides the
+second a request is counted in, and the watermark waits on the schedules), and this is the
+worker's hot path, tuned as one piece.
+
 Pure Python with no locust import, so it is unit tested in the pytest process; the worker
 process feeds it from locust's request event, its wrapped HTTP clients and task runner, and a
 lag probe, and ships what ``drain`` returns. Times are passed in by the caller: epoch seconds
@@ -23,12 +28,18 @@ intended time to its complete response.
 once (the client wrapper counts it; the request event only adds its outcome). A scheduled
 task run that is never sent counts as one ``expected`` request: when the user is more than
 ``grace`` behind (the slots are given up, so a dead target cannot build an endless backlog)
-and when the load stops before it was sent.
+and when the load stops before it was sent because its user was busy with earlier runs. A
+run its user was free for, and a request sent after the stop and killed unanswered by it,
+are the generator's and not counted (``UserSchedule.close``, ``SecondRecorder._withdraw``).
 
 **Generator lag** (``lag`` has the rules): a second is marked invalid, with the reason,
 when the generator itself fell behind, not the target. The recorder holds a
 ``GeneratorLag`` (its ``lag`` attribute) that the lag probe and the schedules report to, and
 charges each second it hands out with the lag periods that could have delayed its requests.
+
+**Endpoints.** A stamped request's locust ``name`` (the request event leaves it on the stamp)
+is tallied per second beside the second's own tally, and both reach the second at
+``drain``; ``endpoint_name`` bounds the names (``slo.endpoints``).
 
 **Watermark.** A whole epoch second W such that every request intended before W has been
 recorded and handed out by ``drain``: seconds below W are complete. It is bounded by the
@@ -43,7 +54,7 @@ complete behind the watermark. It is still recorded and shipped as a late additi
 second (the receiver merges by addition), and from then on the recorder stops trusting the
 brackets: the watermark becomes "now minus ``grace``", the longest a request can take.
 
-Why one module of ~500 lines: ``SecondRecorder`` and ``UserSchedule`` are one measurement
+Why one module of ~640 lines: ``SecondRecorder`` and ``UserSchedule`` are one measurement
 model seen from two ends. A schedule counts its requests and missed slots into the
 recorder's open seconds, and the recorder's watermark asks every schedule for its oldest
 intended time; both run once per request, so neither reaches the other through more than
@@ -56,9 +67,10 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from chaoskit.load._locust.lag import GeneratorLag
+from chaoskit.slo.endpoints import MAX_ENDPOINTS, OTHER
 from chaoskit.slo.seconds import SecondStats
 
 HTTP_ERROR_STATUS: Final = 400
@@ -80,6 +92,9 @@ class Stamp:
     failure: str | None = None  # the failure's reason; None for a success
     done: float | None = None
     settled: bool = False  # seen by ``flush`` (recorded, if it was answered)
+    # Killed unanswered by a stop (``SecondRecorder._withdraw``).
+    withdrawn: bool = False
+    name: object = None  # the request's locust ``name``, from its request event
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +109,18 @@ class Batch:
     partial: tuple[SecondStats, ...] = ()
 
 
+class Pending(Protocol):
+    """What holds scheduled runs not done yet: a user's ``UserSchedule``, or the shared
+    arrivals of an open-model user class (``arrivals``). The watermark waits for its oldest
+    intended time, a partial second counts its overdue runs, and a stop closes it."""
+
+    def oldest(self, now: float) -> float | None: ...
+
+    def overdue(self, now: float) -> Iterator[tuple[int, int]]: ...
+
+    def close(self, cutoff: float) -> None: ...
+
+
 class SecondRecorder:
     def __init__(self, *, grace: float) -> None:
         self.grace = grace
@@ -104,12 +131,16 @@ class SecondRecorder:
         self._tokens = itertools.count()
         self._shipped_until = -math.inf
         self._brackets_trusted = True
-        self._schedules: list[UserSchedule] = []
+        self._schedules: list[Pending] = []
+        self._stopped_at = math.inf  # when the load was told to stop (``stop_schedules``)
         self.lag = GeneratorLag()
         # Requests whose calls returned, recorded by ``flush``: the request's caller may be
         # timing the call, and an append is all the recording it should see.
         self.finished: list[Stamp] = []
         self._latencies: dict[int, dict[int, int]] = {}  # per second: microseconds -> count
+        # The same per endpoint (a request's locust ``name``): per second, per name.
+        self._named: dict[int, dict[object, dict[int, int]]] = {}
+        self._names: set[str] = set()  # the endpoints admitted, at most MAX_ENDPOINTS
 
     @property
     def brackets_trusted(self) -> bool:
@@ -124,6 +155,10 @@ class SecondRecorder:
         schedule = UserSchedule(self, interval, alive=alive)
         self._schedules.append(schedule)
         return schedule
+
+    def track(self, pending: Pending) -> None:
+        """Hold the watermark for ``pending``'s runs too (an open-model class's arrivals)."""
+        self._schedules.append(pending)
 
     def send(self, now: float) -> Stamp:
         """A request without a schedule is being sent ``now``: count it, and hold its
@@ -148,6 +183,19 @@ class SecondRecorder:
         stats.expected += 1
         stats.sent += 1
 
+    def _withdraw(self, intended: float) -> None:
+        """A request sent after the load was told to stop, and killed unanswered by that
+        stop: locust kills a waiting user at once, and the kill can land after its sleep
+        ended, as it sends. The target never had it: counted, it would be missing, an
+        outage that was not. (One sent before the stop and killed later stays missing: the
+        target held it.) Taken back from ``expected`` and ``sent``, unless its second has
+        shipped already, as no count may go below zero."""
+        if intended < self._shipped_until:
+            return
+        stats = self._slot(math.floor(intended))
+        stats.expected -= 1
+        stats.sent -= 1
+
     def queued(self, intended: float, *, waited: float) -> None:
         """The request intended at ``intended`` was sent late: its task run waited
         ``waited`` seconds for its user to finish earlier runs."""
@@ -159,6 +207,22 @@ class SecondRecorder:
         """``count`` scheduled task runs intended at ``intended`` (or in that second) will
         never be sent."""
         self._second(intended).expected += count
+
+    def dropped(self, second: int, count: int = 1) -> None:
+        """``count`` task runs intended in ``second`` found no free user and no room to add
+        one: expected, never sent."""
+        stats = self._second(second)
+        stats.expected += count
+        stats.dropped += count
+
+    def note_users(self, now: float, count: int) -> None:
+        """``count`` users are running ``now``: the second keeps the most it saw."""
+        second = math.floor(now)
+        if count <= 0 or second < self._shipped_until:
+            return
+        stats = self._slot(second)
+        if count > stats.users:
+            stats.users = count
 
     def answer(self, stamp: Stamp, failure: str | None, *, response_time: float) -> None:
         """Locust's request event for ``stamp``: a success, or a failure for the reason
@@ -181,6 +245,7 @@ class SecondRecorder:
         ten times a tally."""
         # Runs once per request in the worker: locals and no helper calls on purpose.
         latencies, done_by, in_flight = self._latencies, self._done, self._in_flight
+        named_tallies = self._named
         for stamp in self.finished:
             stamp.settled = True
             if stamp.token is not None:
@@ -189,6 +254,8 @@ class SecondRecorder:
             # Not answered: the call raised before locust's request event, or its
             # catch_response block is still open (the event will hand the stamp back).
             if not stamp.answered or done is None:
+                if stamp.withdrawn and not stamp.answered and stamp.sent >= self._stopped_at:
+                    self._withdraw(stamp.intended)
                 continue
             intended = stamp.intended
             second = math.floor(intended)
@@ -200,8 +267,19 @@ class SecondRecorder:
                     tally = latencies[second] = {}
                 latency_us = round((done - intended) * 1_000_000)
                 tally[latency_us] = tally.get(latency_us, 0) + 1
+                named = stamp.name
+                if named is not None:
+                    by_name = named_tallies.get(second)
+                    if by_name is None:
+                        by_name = named_tallies[second] = {}
+                    tally = by_name.get(named)
+                    if tally is None:
+                        tally = by_name.setdefault(self.endpoint_name(named), {})
+                    tally[latency_us] = tally.get(latency_us, 0) + 1
             else:
                 self._second(intended).record_failure(stamp.failure)
+                if stamp.name is not None:
+                    self._failed_endpoint(intended, stamp.name, stamp.failure)
             latest = done_by.get(second)
             if latest is None or done > latest:
                 done_by[second] = done
@@ -212,19 +290,46 @@ class SecondRecorder:
         for second, tally in self._latencies.items():
             self._slot(second).record_tally(tally)
         self._latencies.clear()
+        for second, by_name in self._named.items():
+            stats = self._slot(second)
+            for name, tally in by_name.items():
+                stats.endpoint(str(name)).record_tally(tally)
+        self._named.clear()
 
-    def record_ok(self, *, start_time: float, latency_ms: float) -> None:
+    def endpoint_name(self, name: object) -> str:
+        """The endpoint a request's locust ``name`` counts under: itself among the first
+        ``MAX_ENDPOINTS`` names seen, ``OTHER`` after them (memory stays bounded whatever
+        the locustfile names its requests by)."""
+        text = name if isinstance(name, str) else str(name)
+        if text in self._names:
+            return text
+        if len(self._names) < MAX_ENDPOINTS:
+            self._names.add(text)
+            return text
+        return OTHER
+
+    def _failed_endpoint(self, intended: float, name: object, reason: str) -> None:
+        self._second(intended).endpoint(self.endpoint_name(name)).record_failure(reason)
+
+    def record_ok(self, *, start_time: float, latency_ms: float, name: object = None) -> None:
         """A success no client wrapper stamped (a user's own client firing locust's request
         event): sent at ``start_time``, answered ``latency_ms`` later, and counted as sent
-        now."""
+        now; ``name`` is its locust ``name``."""
         self.sent(start_time)
         self._second(start_time).record_ok(latency_ms * 1000)
+        if name is not None:
+            endpoint = self._second(start_time).endpoint(self.endpoint_name(name))
+            endpoint.record_tally({round(latency_ms * 1000): 1})
         self._completed(start_time, start_time + latency_ms / 1000.0)
 
-    def record_failure(self, *, start_time: float, reason: str, latency_ms: float = 0.0) -> None:
+    def record_failure(
+        self, *, start_time: float, reason: str, latency_ms: float = 0.0, name: object = None
+    ) -> None:
         """A failure no client wrapper stamped; see ``record_ok``."""
         self.sent(start_time)
         self._second(start_time).record_failure(reason)
+        if name is not None:
+            self._failed_endpoint(start_time, name, reason)
         self._completed(start_time, start_time + latency_ms / 1000.0)
 
     def run_raised(self, schedule: UserSchedule | None, reason: str, *, now: float) -> None:
@@ -289,6 +394,16 @@ class SecondRecorder:
         self.lag.forget_before(oldest)
         return Batch(watermark=watermark, seconds=tuple(seconds), partial=self._partial(now))
 
+    def live(self, now: float) -> tuple[SecondStats, ...]:
+        """Snapshots of the seconds that are over and not complete, as ``drain`` hands them
+        out in ``Batch.partial``, without handing out any second: for a guardrail that
+        cannot wait, between batches. Counting them costs nothing per request: a snapshot's
+        outstanding requests are its counters' difference plus the schedules' overdue runs,
+        each at least as old as the time since its second ended."""
+        self.flush()
+        self._record_tallies()
+        return self._partial(now)
+
     def _partial(self, now: float) -> tuple[SecondStats, ...]:
         overdue: dict[int, int] = {}
         for schedule in self._schedules:
@@ -319,8 +434,13 @@ class SecondRecorder:
 
     def stop_schedules(self, cutoff: float) -> None:
         """The load stopped at ``cutoff``: runs intended before it and not sent are missed."""
+        self._stopped_at = min(self._stopped_at, cutoff)
         for schedule in self._schedules:
             schedule.close(cutoff)
+
+    def start_schedules(self) -> None:
+        """A new load starts: until its stop, every request is the target's to answer."""
+        self._stopped_at = math.inf
 
     def _second(self, intended: float) -> SecondStats:
         if intended < self._shipped_until:
@@ -353,6 +473,8 @@ class UserSchedule:
         self._origin: float | None = None  # intended time of the first run
         self._next = 0  # index of the first slot not yet claimed
         self._claimed: float | None = None  # claimed by wait(), not started
+        # The claimed run was due before its user was free for it: the target's doing.
+        self._claimed_late = False
         self._ready = 0.0  # when the wait for the claimed run ends
         self._run: float | None = None  # intended time of the run in progress
         self._run_started = 0.0  # when the run in progress started
@@ -368,9 +490,15 @@ class UserSchedule:
         # A user this far behind gives its oldest slots up (they count as missed): a target
         # that never answers would otherwise build an endless backlog.
         self._miss_until(now - self._recorder.grace)
-        self._claimed = origin + self._next * self.interval
         self._next += 1
-        self._ready = max(self._claimed, now)
+        return self._claim(origin + (self._next - 1) * self.interval, now)
+
+    def _claim(self, claimed: float, now: float) -> float:
+        """The user, free ``now``, takes the run intended at ``claimed``: how long it sleeps
+        until the run is due (none if it is late already)."""
+        self._claimed = claimed
+        self._ready = max(claimed, now)
+        self._claimed_late = now > claimed
         return self._ready - now
 
     def start(self, now: float) -> None:
@@ -419,7 +547,9 @@ class UserSchedule:
         if self._closed:
             return
         self._closed = True
-        if self._claimed is not None and self._claimed < cutoff:
+        # A run claimed late (its user was busy with earlier runs: the target's doing) is
+        # missed. One claimed on time only waited for the worker's loop to wake its user.
+        if self._claimed is not None and self._claimed < cutoff and self._claimed_late:
             self._recorder.missed(self._claimed)
         self._claimed = None
         if self._origin is not None:
@@ -432,19 +562,22 @@ class UserSchedule:
             return None
         if self._run is not None:
             return self._run
-        if self._closed or self._origin is None:
+        if self._closed:
             return now
-        pending = self._claimed
-        if pending is None:
-            pending = self._origin + self._next * self.interval
-        return min(pending, now)
+        if self._claimed is not None:
+            return min(self._claimed, now)
+        if self._origin is None:
+            return now
+        return min(self._origin + self._next * self.interval, now)
 
     def overdue(self, now: float) -> Iterator[tuple[int, int]]:
         """Per second, how many runs should have started by ``now`` and have not."""
-        if self._closed or self._origin is None:
+        if self._closed:
             return
         if self._claimed is not None and self._claimed < now:
             yield math.floor(self._claimed), 1
+        if self._origin is None:
+            return  # no slots of its own (an open-model user claims the class's)
         yield from slots_by_second(
             self._origin, self.interval, self._next, _slots_before(self._origin, self.interval, now)
         )

@@ -1,11 +1,17 @@
 """Which users of a load worker run on a fixed schedule, and the hooks that drive each
-user's ``UserSchedule``: its ``wait_time``, a TaskSet's own ``wait_time``, and its ``stop``.
+user's ``UserSchedule``: its ``wait_time``, a TaskSet's own ``wait_time``, its ``on_start``
+(an open-model user waits there for its first run) and its ``stop``.
 
 Runs in a load worker process (imports locust). A class's interval comes from the load's
 rate (``Schedules.set_rate``, sent by the coordinator before each start) or else from its
 own ``constant_throughput``/``constant_pacing`` (a TaskSet's included); users with another
 ``wait_time`` keep it (closed loop). The wrappers run once per task run: they look nothing
 up unless some user may run on a schedule (``Schedules.active``).
+
+Scheduled classes run the open model (``arrivals``, ``pool``): the users of a class share
+one schedule, and the pool adds users when all are busy. With a ``LoadTestShape``, which
+changes the number of users itself, each user keeps a schedule of its own (``open_model``
+False).
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, TypeVar
 
+import gevent
 import locust
 from gevent import getcurrent
-from locust.user.task import TaskSet
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING, TaskSet
 
 from chaoskit.load._locust import runtime
+from chaoskit.load._locust.arrivals import Arrivals, PooledSchedule
+from chaoskit.load._locust.pool import UserPool
 from chaoskit.load._locust.recorder import SecondRecorder, UserSchedule
 from chaoskit.load._locust.timebase import clock
 
@@ -34,8 +43,12 @@ class Schedules:
     before each start) or else from its own ``constant_throughput``/``constant_pacing``.
     """
 
-    def __init__(self, recorder: SecondRecorder) -> None:
+    def __init__(self, recorder: SecondRecorder, *, open_model: bool = True) -> None:
         self.recorder = recorder
+        self.open_model = open_model
+        # Set by the worker once locust's environment exists; without it, no pool grows.
+        self.pool: UserPool | None = None
+        self._arrivals: dict[type[locust.User], Arrivals] = {}
         self._rate_per_user: float | None = None
         self._intervals: dict[type[locust.User], float | None] = {}
         # Whether any user may run on a schedule. Without, the wrappers that run for every
@@ -53,25 +66,28 @@ class Schedules:
             self._intervals[user_class] = own_interval or _tasksets_interval(user_class)
             if not _installed(vars(user_class).get("wait_time")):
                 user_class.wait_time = self._scheduled_wait_time(original)
+            if not _installed(user_class.on_start):
+                _patch(user_class, "on_start", self._first_run_on_start(user_class.on_start))
             if not _installed(user_class.stop):
-                # Patching the locust file's class: mypy forbids assigning to a method.
-                user_class.stop = self._closing_stop(user_class.stop)  # type: ignore[method-assign]
+                _patch(user_class, "stop", self._closing_stop(user_class.stop))
             for taskset in _tasksets(user_class.tasks):
                 own = vars(taskset).get("wait_time")
                 if own is not None and not _installed(own):
                     # A TaskSet's own wait_time would bypass the user's: a scheduled user
-                    # would silently run that TaskSet closed loop. (Patching the locust
-                    # file's TaskSet: mypy forbids assigning to a method.)
-                    taskset.wait_time = self._scheduled_taskset_wait_time(  # type: ignore[method-assign]
-                        own
-                    )
+                    # would silently run that TaskSet closed loop.
+                    _patch(taskset, "wait_time", self._scheduled_taskset_wait_time(own))
         self._update_active()
 
-    def set_rate(self, rate_per_user: float | None) -> None:
+    def set_rate(self, rate_per_user: float | None, max_users: int | None = None) -> None:
         """Run every user at ``rate_per_user`` task runs a second (None: keep each class's
-        own ``wait_time``). Between runs only: the coordinator sends it before each start,
+        own ``wait_time``), and let the pool grow to ``max_users`` users in this worker
+        (None: no growth). Between runs only: the coordinator sends it before each start,
         and users do not outlive a stop."""
         self._rate_per_user = rate_per_user
+        self._arrivals = {}  # a new run, a new schedule: the last one closed at its stop
+        self.recorder.start_schedules()
+        if self.pool is not None:
+            self.pool.cap = max_users or 0
         self._update_active()
 
     def _update_active(self) -> None:
@@ -88,9 +104,31 @@ class Schedules:
             interval = self._interval(type(user))
             if interval is None:
                 return None
-            schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
-            user.__dict__["_chaoskit_schedule"] = schedule
+            if self.open_model:
+                arrivals = self._arrivals_of(type(user), interval)
+                schedule = self.pooled(user, arrivals)
+                # A user locust started (the pool hands its own users their first run).
+                schedule.started_by_locust = True
+                arrivals.join(clock())
+            else:
+                schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
+                user.__dict__["_chaoskit_schedule"] = schedule
         return schedule
+
+    def pooled(self, user: locust.User, arrivals: Arrivals) -> PooledSchedule:
+        """A new open-model schedule for ``user``, drawing its runs from ``arrivals``."""
+        schedule = PooledSchedule(self.recorder, arrivals, alive=functools.partial(_alive, user))
+        self.recorder.track(schedule)
+        user.__dict__["_chaoskit_schedule"] = schedule
+        return schedule
+
+    def _arrivals_of(self, user_class: type[locust.User], interval: float) -> Arrivals:
+        arrivals = self._arrivals.get(user_class)
+        if arrivals is None:
+            arrivals = self._arrivals[user_class] = Arrivals(self.recorder, interval)
+            if self.pool is not None:
+                self.pool.watch(arrivals, user_class)
+        return arrivals
 
     def of_user_running_here(self, user: locust.User) -> UserSchedule | None:
         """``of_user`` for a user running in the current greenlet (its wait or task run),
@@ -140,6 +178,29 @@ class Schedules:
             return schedule.wait(clock())
 
         return _installing(wait_time, original)
+
+    def _first_run_on_start(self, on_start: Callable[[locust.User], None]) -> Callable[..., None]:
+        # Locust runs a user's first task right after its on_start, without a wait: an
+        # open-model user waits for the run it claims instead, or all users of a class would
+        # send their first requests in the same instant.
+        @functools.wraps(on_start)
+        def first_run_on_start(user: locust.User) -> None:
+            # The user joins its class's schedule first (a new user's rate respaces the
+            # runs no one has claimed yet), and claims its first run only once the users
+            # spawned with it had their turn to join: claimed earlier, the runs would keep
+            # the spacing of fewer users and bunch up at the start.
+            schedule = self.of_user_running_here(user) if self.active else None
+            on_start(user)
+            if isinstance(schedule, PooledSchedule) and not schedule.holds_a_run:
+                gevent.sleep(0)
+                delay = schedule.first_wait(clock())
+                if delay > 0:
+                    # Waiting as locust's own wait does, so that a stop ends it at once.
+                    user._state = LOCUST_STATE_WAITING
+                    gevent.sleep(delay)
+                    user._state = LOCUST_STATE_RUNNING
+
+        return _installing(first_run_on_start, on_start)
 
     def _closing_stop(self, stop: Callable[..., bool]) -> Callable[..., bool]:
         @functools.wraps(stop)
@@ -202,3 +263,10 @@ def _installed(function: object) -> bool:
 def _alive(user: locust.User) -> bool:
     greenlet = getattr(user, "_greenlet", None)
     return greenlet is not None and not greenlet.dead
+
+
+def _patch(owner: type, method: str, wrapper: Callable[..., object]) -> None:
+    """Put ``wrapper`` in place of ``method`` of the locust file's own class (a User or a
+    TaskSet). Done by name: assigning to a method is what mypy forbids, and patching the
+    user's classes is the point here."""
+    setattr(owner, method, wrapper)

@@ -15,9 +15,15 @@ when the call returns to the user's code, the wrapper notes the time and hands t
 over, and the recorder records it between task runs: latency from the intended time to the
 call's return, in the intended second. Users with another ``wait_time`` keep it and are
 measured from their actual sends. A probe greenlet watches for generator lag. A greenlet
-ships the complete seconds to the master about every half second, with the watermark.
+ships the complete seconds to the master about every half second, with the watermark, and
+another the seconds not complete yet four times a second (live seconds, for the guardrail).
 
-The pieces: ``schedules`` (which users run on a schedule, and their hooks), ``instrument``
+Scheduled users run the open model: the users of a class share one schedule
+(``arrivals``), and when every one of them is busy a run goes to a new user of the pool, up
+to this worker's share of ``max_users``, or is dropped (``pool``).
+
+The pieces: ``schedules`` (which users run on a schedule, and their hooks), ``arrivals`` and
+``pool`` (the open model), ``instrument``
 (the wrapped clients, task runner and request listener), ``recorder`` (the per-second
 measurements and the watermark, with ``lag``), ``locust_statistics`` (locust's own statistics,
 off unless wanted) and ``timebase`` (``clock``: the monotonic clock, shifted once to the
@@ -36,7 +42,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import gevent
@@ -50,11 +56,16 @@ from chaoskit.load._locust import runtime
 from chaoskit.load._locust.instrument import bracket_requests, record_requests
 from chaoskit.load._locust.lag import PROBE_INTERVAL
 from chaoskit.load._locust.locust_statistics import create_runner
+from chaoskit.load._locust.pool import UserPool
 from chaoskit.load._locust.recorder import Batch, SecondRecorder
 from chaoskit.load._locust.schedules import Schedules
 from chaoskit.load._locust.timebase import clock
 
 SHIP_INTERVAL: Final = 0.5
+# Between batches, the seconds not complete yet go out this often for the guardrail: a
+# second's outstanding requests are judged a threshold's length after it ended, and each
+# look waits for the next of these.
+LIVE_INTERVAL: Final = 0.25
 EXIT_ERROR: Final = 2
 
 logger = logging.getLogger("chaoskit.load.worker")
@@ -81,12 +92,31 @@ class Shipper:
             gevent.sleep(SHIP_INTERVAL)
             self.ship()
 
+    def ship_live(self) -> None:
+        now = clock()
+        live = _wire.WorkerLive(
+            pid=os.getpid(),
+            at=now,
+            seconds=tuple(stats.to_json() for stats in self.recorder.live(now)),
+        )
+        try:
+            self.runner.send_message(_wire.LIVE_MESSAGE, live.to_json())
+        except Exception:
+            # Nothing is lost: the next snapshot, or the complete second, replaces it.
+            logger.exception("could not send live seconds to the master")
 
-def probe_lag_forever(recorder: SecondRecorder) -> None:
-    """Sleep briefly, again and again, and tell the recorder how late each wake-up was and
-    how much CPU the process used meanwhile."""
+    def ship_live_forever(self) -> None:
+        while True:
+            gevent.sleep(LIVE_INTERVAL)
+            self.ship_live()
+
+
+def probe_lag_forever(recorder: SecondRecorder, users: Callable[[], int]) -> None:
+    """Sleep briefly, again and again, and tell the recorder how late each wake-up was, how
+    much CPU the process used meanwhile, and how many ``users`` ran."""
     cpu, last = time.process_time(), clock()
     while True:
+        recorder.note_users(clock(), users())
         due = clock() + PROBE_INTERVAL
         recorder.lag.probe_sleeping(due)
         gevent.sleep(PROBE_INTERVAL)
@@ -110,13 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.exit_with_stdin:
         gevent.spawn(_exit_at_end_of_stdin)
     try:
-        user_classes, _shape = runtime.load_locustfile(args.locustfile)
+        user_classes, shape = runtime.load_locustfile(args.locustfile)
     except runtime.LocustfileError as error:
         print(error, file=sys.stderr)
         return EXIT_ERROR
     request_timeout = runtime.apply_request_timeouts(user_classes)
     recorder = SecondRecorder(grace=request_timeout + runtime.STOP_MARGIN)
-    schedules = Schedules(recorder)
+    schedules = Schedules(recorder, open_model=shape is None)
     schedules.install(user_classes)
     bracket_requests(recorder, schedules)
     environment = Environment(user_classes=user_classes, events=locust.events)
@@ -126,16 +156,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         environment, args.master_host, args.master_port, locustfile=args.locustfile
     )
     shipper = Shipper(recorder, runner)
+    pool = UserPool(
+        environment=environment,
+        make_schedule=schedules.pooled,
+        locust_users=lambda: runner.user_count,
+        keeping_time=lambda: recorder.lag.keeping_time,
+    )
+    schedules.pool = pool
+    stopping_pool: list[gevent.Greenlet[[float], None]] = []
 
     def on_schedule(environment: Environment, msg: Message, **_: object) -> None:
         schedule = _wire.Schedule.from_json(msg.data)
-        schedules.set_rate(schedule.rate_per_user)
+        schedules.set_rate(schedule.rate_per_user, schedule.max_users)
         locust_statistics.record(schedule.locust_stats)
+
+    def on_stopping(environment: Environment, msg: Message, **_: object) -> None:
+        recorder.stop_schedules(clock())
 
     def on_test_stopping(**_: object) -> None:
         recorder.stop_schedules(clock())
+        # While locust stops its own users, not after them: both wait for runs in flight.
+        stopping_pool.append(gevent.spawn(pool.stop, float(environment.stop_timeout or 0.0)))
 
     def on_test_stop(**_: object) -> None:
+        while stopping_pool:
+            stopping_pool.pop().join()
         recorder.stop_schedules(clock())
         # Users have stopped and their requests are recorded: ship now, so the measurements
         # reach the master before this worker reports itself stopped.
@@ -145,11 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         environment.stop_timeout = 0.0
 
     runner.register_message(_wire.SCHEDULE_MESSAGE, on_schedule)
+    runner.register_message(_wire.STOPPING_MESSAGE, on_stopping)
     events.test_stopping.add_listener(on_test_stopping)
     events.test_stop.add_listener(on_test_stop)
     events.init.fire(environment=environment, runner=runner, web_ui=None)
     runner.greenlet.spawn(shipper.ship_forever)
-    runner.greenlet.spawn(probe_lag_forever, recorder)
+    runner.greenlet.spawn(shipper.ship_live_forever)
+    runner.greenlet.spawn(probe_lag_forever, recorder, lambda: pool.size)
     runner.greenlet.join()
     return 0
 

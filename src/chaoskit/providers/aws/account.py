@@ -17,7 +17,7 @@ class CallerIdentity:
 
 def caller_identity(clients: AwsClients) -> CallerIdentity:
     """STS GetCallerIdentity: needs no permission, changes nothing."""
-    reply = clients.call("sts", "GetCallerIdentity")
+    reply = clients.call(clients.sts.get_caller_identity)
     return CallerIdentity(account=str(reply["Account"]), arn=str(reply["Arn"]))
 
 

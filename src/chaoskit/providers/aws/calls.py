@@ -9,12 +9,13 @@ that this is the one retry policy.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ParamSpec, TypeVar, cast
 
-from botocore import xform_name
+from botocore.client import BaseClient
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -108,40 +109,52 @@ class RetryPolicy:
 
 DEFAULT_POLICY = RetryPolicy()
 
+P = ParamSpec("P")
+# A reply: botocore answers a dict (the stubs type it as the operation's TypedDict).
+R = TypeVar("R", bound=Mapping[str, object])
+T = TypeVar("T")
+C = TypeVar("C", bound=BaseClient)
 
-def permission(client: Any, operation: str) -> str:
+
+def permission(client: BaseClient, operation: str) -> str:
     """The IAM action an operation needs, e.g. ``ec2:TerminateInstances``."""
     signing = client.meta.service_model.signing_name
     return f"{_IAM_PREFIX.get(signing, signing)}:{operation}"
 
 
-def call(
-    client: Any, operation: str, *, policy: RetryPolicy = DEFAULT_POLICY, **params: Any
-) -> dict[str, Any]:
-    """``operation`` (its API name, e.g. ``"DescribeInstances"``) with ``params``, retried
-    while the failure is transient; an AwsAccessDenied, AwsRequestInvalid or AwsCallFailed
-    naming the operation otherwise."""
-    method = getattr(client, xform_name(operation))
+def operation_name(method: Callable[..., object]) -> str:
+    """The API name of a client's bound operation (``ec2.terminate_instances`` is
+    ``TerminateInstances``), as AWS and IAM spell it."""
+    name = getattr(method, "__name__", "")
+    client = getattr(method, "__self__", None)
+    if isinstance(client, BaseClient) and name in client.meta.method_to_api_mapping:
+        return client.meta.method_to_api_mapping[name]
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def call(policy: RetryPolicy, method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``method`` (a client's operation, e.g. ``ec2.describe_instances``) with its
+    arguments, retried while the failure is transient; an AwsAccessDenied, AwsRequestInvalid
+    or AwsCallFailed naming the operation otherwise."""
     try:
-        reply: dict[str, Any] = _retrying(policy)(method, **params)
+        return _retrying(policy)(method, *args, **kwargs)
     except ClientError as error:
-        raise _client_error(client, operation, error, policy) from error
+        raise _client_error(method, error, policy) from error
     except ParamValidationError as error:
         raise AwsRequestInvalid(
-            f"{operation} was not sent: botocore found the request invalid ({error})."
+            f"{operation_name(method)} was not sent: botocore found the request invalid ({error})."
         ) from error
     except NoCredentialsError as error:
         raise AwsCallFailed(
-            f"{operation}: no AWS credentials were found; set profile in the environment's "
-            f"settings, or provide credentials the usual way (AWS_PROFILE, environment "
-            f"variables, an instance role)."
+            f"{operation_name(method)}: no AWS credentials were found; set profile in the "
+            f"environment's settings, or provide credentials the usual way (AWS_PROFILE, "
+            f"environment variables, an instance role)."
         ) from error
     except BotoCoreError as error:
         raise AwsCallFailed(
-            f"{operation} failed after {policy.attempts} attempts within "
+            f"{operation_name(method)} failed after {policy.attempts} attempts within "
             f"{policy.deadline:g}s: {error}; check the network path to AWS (or endpoint_url)."
         ) from error
-    return reply
 
 
 def _retrying(policy: RetryPolicy) -> Retrying:
@@ -156,49 +169,65 @@ def _retrying(policy: RetryPolicy) -> Retrying:
     )
 
 
-class RetryingClient:
-    """A botocore client whose operations are retried like ``call`` (transient failures
-    only, within the policy's bounds) but fail with botocore's own exceptions, for code that
-    reads AWS's error codes itself (the FIS runner and recovery). Everything else, ``meta``
-    included, is the client's."""
+class _RetryingClient:
+    """A botocore client whose operations are retried like ``call`` but fail with botocore's
+    own exceptions; see ``retrying``."""
 
-    def __init__(self, client: Any, *, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+    def __init__(self, client: BaseClient, policy: RetryPolicy) -> None:
         self._client = client
         self._policy = policy
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name not in self._client.meta.method_to_api_mapping:
+    def __getattr__(self, name: str) -> object:
+        attribute: object = getattr(self._client, name)
+        if name not in self._client.meta.method_to_api_mapping or not callable(attribute):
             return attribute
+        operation = attribute
 
-        def retried(**params: Any) -> Any:
-            return _retrying(self._policy)(attribute, **params)
+        # Named as the operation, so that errors raised through it can name it.
+        @functools.wraps(operation)
+        def retried(*args: object, **params: object) -> object:
+            return _retrying(self._policy)(operation, *args, **params)
 
         return retried
 
 
+def retrying(client: C, *, policy: RetryPolicy = DEFAULT_POLICY) -> C:
+    """``client`` with its operations retried like ``call`` (transient failures only, within
+    the policy's bounds) but failing with botocore's own exceptions, for code that reads AWS's
+    error codes itself (the FIS runner and recovery). Everything else, ``meta`` included, is
+    the client's."""
+    # The wrapper answers every attribute the client has, each operation with the same
+    # signature and reply: typed as the client it stands for.
+    return cast(C, _RetryingClient(client, policy))
+
+
 def pages(
-    client: Any, operation: str, *, policy: RetryPolicy = DEFAULT_POLICY, **params: Any
-) -> Iterator[dict[str, Any]]:
-    """Every page of a paginated ``operation``, each page's call retried on its own."""
-    return paginate(
-        lambda token: call(client, operation, policy=policy, **params, **token), "NextToken"
-    )
+    policy: RetryPolicy, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+) -> Iterator[R]:
+    """Every page of a paginated operation (EC2, Auto Scaling, CloudWatch: ``NextToken``),
+    each page's call retried on its own (``call``)."""
+
+    def page(*more: P.args, **given: P.kwargs) -> R:
+        return call(policy, method, *more, **given)
+
+    return paginate(page, "NextToken", *args, **kwargs)
 
 
 def paginate(
-    request: Callable[[dict[str, str]], dict[str, Any]], token_key: str
-) -> Iterator[dict[str, Any]]:
-    """Every page of a listing: ``request`` is called with the token of the next page (none
-    for the first) under ``token_key`` (EC2 and Auto Scaling: ``NextToken``, FIS:
-    ``nextToken``) until a page carries none."""
-    token: str | None = None
+    method: Callable[P, R], token_key: str, /, *args: P.args, **kwargs: P.kwargs
+) -> Iterator[R]:
+    """Every page of a listing: ``method`` is called with ``args``, and from the second page
+    on the token of the next page under ``token_key`` (EC2 and Auto Scaling: ``NextToken``,
+    FIS: ``nextToken``), until a page carries none."""
+    # The token is one more keyword of the same operation, which its signature has.
+    paged: Callable[..., R] = method
+    reply = paged(*args, **kwargs)
     while True:
-        reply = request({} if token is None else {token_key: token})
         yield reply
         token = reply.get(token_key)
-        if not token:
+        if not isinstance(token, str) or not token:
             return
+        reply = paged(*args, **kwargs, **{token_key: token})
 
 
 def error_code(error: ClientError) -> str:
@@ -221,12 +250,14 @@ def _transient(error: BaseException) -> bool:
 
 
 def _client_error(
-    client: Any, operation: str, error: ClientError, policy: RetryPolicy
+    method: Callable[..., object], error: ClientError, policy: RetryPolicy
 ) -> ProviderError:
+    operation = operation_name(method)
     code = error_code(error)
     message = error.response.get("Error", {}).get("Message", "")
     if code in DENIED:
-        needed = permission(client, operation)
+        client = getattr(method, "__self__", None)
+        needed = permission(client, operation) if isinstance(client, BaseClient) else operation
         return AwsAccessDenied(
             f"AWS denied {operation} ({code}: {message}). The credentials in use need the IAM "
             f"permission {needed}; grant it to the role or user chaoskit runs as (docs/aws.md "

@@ -8,22 +8,32 @@ retries, once, with bounds of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
 from chaoskit.errors import ConfigError
-from chaoskit.providers.aws.calls import DEFAULT_POLICY, RetryPolicy, call, pages
+from chaoskit.providers.aws.calls import DEFAULT_POLICY, P, R, RetryPolicy, T, call, pages, retrying
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_fis import FISClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 
 
 class AwsClients:
-    """Clients by service name, made on first use, and calls through them (``calls.py``)."""
+    """The clients of the services chaoskit calls, each made on first use, and calls through
+    them (``calls.py``)."""
 
     def __init__(
         self,
@@ -31,7 +41,7 @@ class AwsClients:
         region: str,
         profile: str | None = None,
         endpoint_url: str | None = None,
-        session: Any = None,
+        session: boto3.Session | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
         self.region = region
@@ -48,29 +58,67 @@ class AwsClients:
                     f"credential chain."
                 ) from error
         self.session = session
-        self._clients: dict[str, Any] = {}
+        self._config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            user_agent_extra="chaoskit",
+        )
 
-    def client(self, service: str) -> Any:
-        """The botocore client of ``service`` (``"ec2"``, ``"autoscaling"``, ``"fis"``, ...)."""
-        if service not in self._clients:
-            self._clients[service] = self.session.client(
-                service,
-                region_name=self.region,
-                endpoint_url=self.endpoint_url,
-                config=Config(
-                    retries={"total_max_attempts": 1, "mode": "standard"},
-                    connect_timeout=CONNECT_TIMEOUT,
-                    read_timeout=READ_TIMEOUT,
-                    user_agent_extra="chaoskit",
-                ),
-            )
-        return self._clients[service]
+    # One property a service, so that each client is typed as its own service's.
+    @cached_property
+    def ec2(self) -> EC2Client:
+        return self.session.client(
+            "ec2", region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+        )
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
-        """``operation`` of ``service`` (e.g. ``"ec2"``, ``"TerminateInstances"``), retried
-        while transient (``calls.call``)."""
-        return call(self.client(service), operation, policy=self.policy, **params)
+    @cached_property
+    def autoscaling(self) -> AutoScalingClient:
+        return self.session.client(
+            "autoscaling",
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=self._config,
+        )
 
-    def pages(self, service: str, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    @cached_property
+    def cloudwatch(self) -> CloudWatchClient:
+        return self.session.client(
+            "cloudwatch",
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=self._config,
+        )
+
+    @cached_property
+    def fis(self) -> FISClient:
+        return self.session.client(
+            "fis", region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+        )
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return self.session.client(
+            "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+        )
+
+    @cached_property
+    def sts(self) -> STSClient:
+        return self.session.client(
+            "sts", region_name=self.region, endpoint_url=self.endpoint_url, config=self._config
+        )
+
+    @property
+    def retrying_fis(self) -> FISClient:
+        """The FIS client with transient failures retried, that fails with botocore's own
+        exceptions (``calls.retrying``): the FIS runner and recovery read AWS's codes."""
+        return retrying(self.fis, policy=self.policy)
+
+    def call(self, method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``method``, an operation of one of these clients (``clients.ec2.stop_instances``),
+        retried while transient (``calls.call``)."""
+        return call(self.policy, method, *args, **kwargs)
+
+    def pages(self, method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
         """Every page of a paginated operation (``calls.pages``)."""
-        return pages(self.client(service), operation, policy=self.policy, **params)
+        return pages(self.policy, method, *args, **kwargs)

@@ -15,7 +15,7 @@ a template stays within the account, the region and its targets' blast radius
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chaoskit.clock import SystemClock
 from chaoskit.config.aws import AwsSettings
@@ -30,11 +30,15 @@ from chaoskit.providers.aws.fis_runner import FisExperimentRun
 from chaoskit.providers.aws.fis_targets import resolve_targets
 from chaoskit.providers.aws.instance_actions import (
     ActionContext,
+    Ec2InstanceActions,
     InstanceActions,
-    make_instance_actions,
 )
 from chaoskit.providers.aws.target import AwsTarget
 from chaoskit.typing import Clock
+from chaoskit.vocabulary import FisTemplateBody
+
+if TYPE_CHECKING:
+    import boto3
 
 # How often waits (capacity back, instances stopped) ask AWS again.
 DEFAULT_POLL = 5.0
@@ -81,12 +85,10 @@ class AwsEnvironment:
             fis=self.fis,
             poll=poll,
         )
-        self.instance_actions: InstanceActions = make_instance_actions(context)
         # One keeper of FIS experiments per environment, for latency as for instance faults.
-        fis_actions = (
-            self.instance_actions
-            if isinstance(self.instance_actions, FisInstanceActions)
-            else FisInstanceActions(context=context)
+        fis_actions = FisInstanceActions(context=context)
+        self.instance_actions: InstanceActions = (
+            fis_actions if config.instance_faults == "fis" else Ec2InstanceActions(context=context)
         )
         self._targets = {
             target_name: AwsTarget(
@@ -108,7 +110,7 @@ class AwsEnvironment:
         name: str,
         settings: AwsSettings,
         run_id: str,
-        session: Any = None,
+        session: boto3.Session | None = None,
         clock: Clock | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
         poll: float = DEFAULT_POLL,
@@ -152,10 +154,10 @@ class AwsEnvironment:
     def check_fis(self, fault: str) -> None:
         self.fis.check(fault)
 
-    def fis_targets(self, template: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    def fis_targets(self, template: FisTemplateBody) -> Mapping[str, tuple[str, ...]]:
         return resolve_targets(self.clients, template)
 
-    def check_fis_reach(self, fault: str, template: Mapping[str, Any]) -> None:
+    def check_fis_reach(self, fault: str, template: FisTemplateBody) -> None:
         Reach(
             env=self.name,
             region=self.config.region,
@@ -165,10 +167,10 @@ class AwsEnvironment:
             targets=self._targets,
         ).check(fault, template)
 
-    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+    def fis_template(self, template_id: str) -> FisTemplateBody:
         return self.fis.service(f"FIS template {template_id}").fis_template(template_id)
 
-    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisExperimentRun:
+    def run_fis(self, template: FisTemplateBody, *, timeout: float) -> FisExperimentRun:
         return self.fis.service("an FIS experiment").run_fis(template, timeout=timeout)
 
     def target(self, name: str) -> AwsTarget:

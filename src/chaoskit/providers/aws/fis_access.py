@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from chaoskit.config.aws import AwsSettings
 from chaoskit.errors import ConfigError
-from chaoskit.providers.aws.calls import RetryingClient
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_runner import FisService, FisSettings
 from chaoskit.typing import Clock
@@ -53,7 +52,7 @@ class FisAccess:
                     )
                 )
             self._service = FisService(
-                client=RetryingClient(self.clients.client("fis"), policy=self.clients.policy),
+                client=self.clients.retrying_fis,
                 settings=FisSettings(
                     role_arn=role,
                     run_id=self.run_id,
@@ -68,8 +67,7 @@ class FisAccess:
         found: dict[str, str] = {}
         for start in range(0, len(names), _ALARMS_PER_CALL):
             for page in self.clients.pages(
-                "cloudwatch",
-                "DescribeAlarms",
+                self.clients.cloudwatch.describe_alarms,
                 AlarmNames=names[start : start + _ALARMS_PER_CALL],
                 AlarmTypes=["MetricAlarm", "CompositeAlarm"],
             ):

@@ -5,15 +5,23 @@ injected clock, so tests run on a fake one)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import RetryError, Retrying, retry_if_result, wait_fixed
 
 from chaoskit.errors import ProviderError
-from chaoskit.providers.aws.calls import DENIED, paginate
+from chaoskit.providers.aws.calls import DENIED, P, R, error_code, operation_name, paginate
 from chaoskit.typing import Clock
+
+if TYPE_CHECKING:
+    from mypy_boto3_fis import FISClient
+    from mypy_boto3_fis.type_defs import ExperimentSummaryTypeDef, ExperimentTypeDef
+
+T = TypeVar("T")
+# An experiment as seen: GetExperiment's whole one, or a ListExperiments summary.
+Seen = TypeVar("Seen", "ExperimentTypeDef", "ExperimentSummaryTypeDef")
 
 RUN_ID_TAG = "chaoskit:run-id"
 # How AWS words an access denial: "... is not authorized to perform: iam:PassRole on ...".
@@ -34,15 +42,16 @@ class FisCallError(ProviderError):
         self.code = code
 
 
-def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
-    """``client.<operation>(**params)``; a failure is a FisCallError naming the operation,
-    AWS's code and message, and for AccessDenied the permission to grant."""
+def call(method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``method`` (an operation of the FIS client: ``fis.get_experiment``) with its
+    arguments; a failure is a FisCallError naming the operation, AWS's code and message, and
+    for AccessDenied the permission to grant."""
     try:
-        response: dict[str, Any] = getattr(client, operation)(**params)
+        return method(*args, **kwargs)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = error_code(error)
         message = str(error.response.get("Error", {}).get("Message", error))
-        action = "".join(part.capitalize() for part in operation.split("_"))
+        action = operation_name(method)
         hint = ""
         if code in DENIED:
             # AWS names the action it refused (iam:PassRole for the FIS role, say), which
@@ -52,29 +61,32 @@ def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
             hint = f" Grant {needed} to the identity chaoskit runs as."
         raise FisCallError(f"FIS {action} failed: {code}: {message}.{hint}", code=code) from error
     except BotoCoreError as error:
-        raise FisCallError(f"FIS {operation} could not be sent: {error}", code="") from error
-    return response
+        name = getattr(method, "__name__", "call")
+        raise FisCallError(f"FIS {name} could not be sent: {error}", code="") from error
 
 
-def status_of(experiment: Mapping[str, Any]) -> str:
+def status_of(experiment: ExperimentTypeDef | ExperimentSummaryTypeDef) -> str:
     return str(experiment.get("state", {}).get("status", ""))
 
 
-def reason_of(experiment: Mapping[str, Any]) -> str:
+def reason_of(experiment: ExperimentTypeDef | ExperimentSummaryTypeDef) -> str:
     return str(experiment.get("state", {}).get("reason", "")) or "FIS gave no reason"
 
 
-def get_experiment(client: Any, experiment_id: str) -> dict[str, Any]:
-    experiment: dict[str, Any] = call(client, "get_experiment", id=experiment_id)["experiment"]
-    return experiment
+def get_experiment(client: FISClient, experiment_id: str) -> ExperimentTypeDef:
+    return call(client.get_experiment, id=experiment_id)["experiment"]
 
 
-def fis_pages(client: Any, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+def fis_pages(method: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
     """Every page of an FIS listing (ListExperiments returns 100 at most)."""
-    return paginate(lambda token: call(client, operation, **params, **token), "nextToken")
+
+    def page(*more: P.args, **given: P.kwargs) -> R:
+        return call(method, *more, **given)
+
+    return paginate(page, "nextToken", *args, **kwargs)
 
 
-def look_at(client: Any, experiment_id: str) -> dict[str, Any]:
+def look_at(client: FISClient, experiment_id: str) -> ExperimentTypeDef:
     """The experiment now; one that no longer exists (deleted, or expired) has ended: it is
     ``stopped``, with FIS's words as the reason."""
     try:
@@ -86,23 +98,23 @@ def look_at(client: Any, experiment_id: str) -> dict[str, Any]:
 
 
 def stop_until_ended(
-    client: Any,
+    client: FISClient,
     experiment_id: str,
     *,
-    seen: Mapping[str, Any] | None,
+    seen: Seen | None,
     clock: Clock,
     timeout: float,
     poll: float,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[Seen | ExperimentTypeDef, bool]:
     """Stop the experiment unless it has ended or is stopping (``seen``: as last seen; None:
     ask StopExperiment at once, which answers what it found), then wait until it has ended.
     Returns the experiment as last seen and whether chaoskit's StopExperiment took effect.
     FisCallError or WaitTimeout (after ``timeout`` seconds) when it could not."""
-    last = dict(seen) if seen is not None else None
+    last: Seen | ExperimentTypeDef | None = seen
     requested = False
     if last is None or status_of(last) not in ENDED | {"stopping"}:
         try:
-            last = call(client, "stop_experiment", id=experiment_id)["experiment"]
+            last = call(client.stop_experiment, id=experiment_id)["experiment"]
             # An experiment that had ended is answered as it is, and left alone.
             requested = status_of(last) not in ENDED
         except FisCallError as error:
@@ -122,13 +134,13 @@ def stop_until_ended(
 
 
 def wait_for(
-    look: Callable[[], dict[str, Any]],
-    done: Callable[[dict[str, Any]], bool],
+    look: Callable[[], ExperimentTypeDef],
+    done: Callable[[ExperimentTypeDef], bool],
     *,
     clock: Clock,
     timeout: float,
     poll: float,
-) -> dict[str, Any]:
+) -> ExperimentTypeDef:
     """Call ``look`` every ``poll`` seconds until ``done`` holds for what it returns, and
     return that. WaitTimeout (carrying the last experiment seen) once ``timeout`` seconds
     have gone by; a failing ``look`` raises at once."""
@@ -152,7 +164,7 @@ def wait_for(
 class WaitTimeout(Exception):
     """``wait_for`` ran out of time; ``last`` is what it saw last."""
 
-    def __init__(self, last: dict[str, Any], timeout: float) -> None:
+    def __init__(self, last: ExperimentTypeDef, timeout: float) -> None:
         super().__init__(f"still {status_of(last) or 'unknown'} after {timeout:g}s")
         self.last = last
         self.timeout = timeout

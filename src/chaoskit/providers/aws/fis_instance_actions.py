@@ -20,21 +20,19 @@ A fault held until reverted rather than for a hold is bounded by ``UNHELD_BOUND`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from chaoskit.errors import ChaoskitError, ConfigError, RevertError
 from chaoskit.faults.fis_builders import InstanceAction, instance_template, latency_template
 from chaoskit.providers.aws.fis_runner import FisExperimentRun
 from chaoskit.providers.aws.instance_actions import (
     INSTANCE_ACTIONS,
-    STOPPING_TIMEOUT,
     ActionContext,
     ActionRecord,
 )
-from chaoskit.providers.aws.stopping import STOPPED_BY, start_again
-from chaoskit.vocabulary import NetworkFault
+from chaoskit.providers.aws.stopping import tag_stopped_by
+from chaoskit.vocabulary import FisTemplateBody, NetworkFault
 
 # How long an experiment may take to start running (FIS resolves targets first) and a
 # termination or reboot to complete.
@@ -52,7 +50,6 @@ class _Held:
 @dataclass(kw_only=True)
 class FisInstanceActions:
     context: ActionContext
-    kind: str = "fis"
     timeout: float = EXPERIMENT_TIMEOUT
     _held: dict[str, _Held] = field(default_factory=dict)
     _handles: itertools.count[int] = field(default_factory=itertools.count)
@@ -75,12 +72,7 @@ class FisInstanceActions:
             restart_after=self._bound(record),
         )
         handle = f"fis-stop/{next(self._handles)}"
-        self.context.clients.call(
-            "ec2",
-            "CreateTags",
-            Resources=ids,
-            Tags=[{"Key": STOPPED_BY, "Value": self.context.run_id}],
-        )
+        tag_stopped_by(self.context.clients, ids, run_id=self.context.run_id)
         # Held before the experiment starts: a start that fails half-way is undone by remove.
         self._held[handle] = _Held(run=None, restarts=tuple(ids))
         try:
@@ -147,14 +139,7 @@ class FisInstanceActions:
         if held.run is not None:
             held.run.revert()  # RevertError naming the experiment when it cannot stop it
         if held.restarts:
-            start_again(
-                self.context.clients,
-                held.restarts,
-                run_id=self.context.run_id,
-                clock=self.context.clock,
-                timeout=STOPPING_TIMEOUT,
-                poll=self.context.poll,
-            )
+            self.context.start_again(held.restarts)
         del self._held[handle]
 
     def active(self) -> list[str]:
@@ -172,9 +157,7 @@ class FisInstanceActions:
         run.wait_completed(self.timeout)
         run.revert()  # it has ended: this deletes its template
 
-    def _run(
-        self, template: Mapping[str, Any], record: ActionRecord, fault: str
-    ) -> FisExperimentRun:
+    def _run(self, template: FisTemplateBody, record: ActionRecord, fault: str) -> FisExperimentRun:
         run = self.context.fis.service(fault).run_fis(template, timeout=self.timeout)
         record.run = run
         return run

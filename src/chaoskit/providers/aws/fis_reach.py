@@ -10,21 +10,33 @@ calls, so that a dry-run checks it too:
   PERCENT(n) rounded up, as FIS does) must be within that target's ``max_count`` and
   ``max_percent``.
 
-Each template target is judged on its own; other resource types are resolved by FIS only,
-so only their ARNs can be checked.
+Each template target is judged on its own, then the template as a whole: the template targets
+that fall in one configured target together hit at most the sum of their selections (no more
+than all they could select), and that too must be within its blast radius. Other resource
+types are resolved by FIS only, so only their ARNs can be checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from chaoskit.errors import ConfigError
 from chaoskit.faults.fis_template import selection_count
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_targets import INSTANCE, selectable_instances
 from chaoskit.providers.aws.target import AwsTarget
+from chaoskit.vocabulary import FisTarget, FisTemplateBody
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Selection:
+    """What one template target could hit: ``hits`` of ``candidates``, all of ``holder``."""
+
+    name: str
+    holder: str
+    hits: int
+    candidates: frozenset[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +50,7 @@ class Reach:
     clients: AwsClients
     targets: Mapping[str, AwsTarget]
 
-    def check(self, fault: str, template: Mapping[str, Any]) -> None:
+    def check(self, fault: str, template: FisTemplateBody) -> None:
         """ConfigError naming ``fault``, the template target, the limit and where it is set
         when ``template`` could act outside the environment (see the module)."""
         targets = template.get("targets") or {}
@@ -54,9 +66,35 @@ class Reach:
             for name, target in self.targets.items()
             if target.spec.resource_type == INSTANCE
         }
+        reached: dict[str, list[_Selection]] = {}
         for name, target in targets.items():
             if target.get("resourceType") == INSTANCE:
-                self._check_instances(fault, name, target, live)
+                selection = self._check_instances(fault, name, target, live)
+                if selection is not None:
+                    reached.setdefault(selection.holder, []).append(selection)
+        for holder, selections in reached.items():
+            if len(selections) > 1:
+                self._check_together(fault, holder, selections, live)
+
+    def _check_together(
+        self,
+        fault: str,
+        holder: str,
+        selections: Sequence[_Selection],
+        live: Mapping[str, set[str]],
+    ) -> None:
+        could_select = set().union(*(selection.candidates for selection in selections))
+        hits = min(sum(selection.hits for selection in selections), len(could_select))
+        limit = self.targets[holder].blast_radius(len(live[holder]))
+        if hits > limit:
+            each = ", ".join(f"{s.name!r} {s.hits}" for s in selections)
+            raise ConfigError(
+                f"{fault}: template targets {each} together could hit {hits} instance(s) of "
+                f"target {holder!r}, which exceeds its blast radius (max {limit} of "
+                f"{len(live[holder])} instances: {self.targets[holder].limits_text()}); raise it "
+                f"in [tool.chaoskit.env.{self.env}.targets.{holder}] or narrow the template "
+                f"targets' selectionMode (COUNT(n), PERCENT(n))."
+            )
 
     def _arn_problems(self, name: str, arns: Sequence[str]) -> list[str]:
         problems = []
@@ -81,13 +119,15 @@ class Reach:
         self,
         fault: str,
         name: str,
-        target: Mapping[str, Any],
+        target: FisTarget,
         live: Mapping[str, set[str]],
-    ) -> None:
+    ) -> _Selection | None:
+        """What template target ``name`` could hit, once it is within one configured target's
+        blast radius on its own; None when it selects nothing now."""
         mode = str(target.get("selectionMode", "ALL"))
         candidates = selectable_instances(self.clients, target)
         if not candidates:
-            return  # nothing to hit now; FIS fails an experiment whose target selects nothing
+            return None  # nothing to hit now; FIS fails an experiment whose target selects nothing
         holders = [t for t, ids in live.items() if set(candidates) <= ids]
         if not holders:
             held = set().union(*live.values()) if live else set()
@@ -115,3 +155,4 @@ class Reach:
                 f"[tool.chaoskit.env.{self.env}.targets.{holder}] or narrow the template "
                 f"target's selectionMode (COUNT(n), PERCENT(n))."
             )
+        return _Selection(name=name, holder=holder, hits=hits, candidates=frozenset(candidates))

@@ -8,9 +8,8 @@ Run again, it finds nothing left to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chaoskit.clock import SystemClock
 from chaoskit.providers.aws.fis_calls import (
@@ -24,6 +23,10 @@ from chaoskit.providers.aws.fis_calls import (
     stop_until_ended,
 )
 from chaoskit.typing import Clock
+
+if TYPE_CHECKING:
+    from mypy_boto3_fis import FISClient
+    from mypy_boto3_fis.type_defs import ExperimentSummaryTypeDef, ExperimentTemplateSummaryTypeDef
 
 DEFAULT_RECOVER_TIMEOUT = 300.0  # per experiment: how long to wait for a stop to take
 DEFAULT_RECOVER_POLL = 2.0
@@ -54,7 +57,7 @@ class FisRecovery:
 
 
 def recover_run(
-    client: Any,
+    client: FISClient,
     run_id: str,
     *,
     clock: Clock | None = None,
@@ -68,9 +71,7 @@ def recover_run(
     stopped: list[str] = []
     problems: list[str] = []
     try:
-        experiments = [
-            e for e in _items(client, "list_experiments", "experiments") if _ours(e, run_id)
-        ]
+        experiments = [e for e in _experiments(client) if _ours(e, run_id)]
     except FisCallError as error:
         return FisRecovery(run_id=run_id, problems=(f"listing FIS experiments failed: {error}",))
     for summary in experiments:
@@ -88,7 +89,8 @@ def recover_run(
     try:
         templates = [
             t
-            for t in _items(client, "list_experiment_templates", "experimentTemplates")
+            for page in fis_pages(client.list_experiment_templates)
+            for t in page.get("experimentTemplates") or ()
             if _ours(t, run_id)
         ]
     except FisCallError as error:
@@ -96,7 +98,7 @@ def recover_run(
         templates = []
     for template in templates:
         try:
-            call(client, "delete_experiment_template", id=template["id"])
+            call(client.delete_experiment_template, id=str(template["id"]))
             deleted.append(str(template["id"]))
         except FisCallError as error:
             if error.code != "ResourceNotFoundException":
@@ -110,7 +112,7 @@ def recover_run(
 
 
 def settle_experiment(
-    client: Any,
+    client: FISClient,
     experiment_id: str,
     template_id: str | None,
     *,
@@ -133,7 +135,7 @@ def settle_experiment(
     if template_id is None:
         return done
     try:
-        call(client, "delete_experiment_template", id=template_id)
+        call(client.delete_experiment_template, id=template_id)
     except FisCallError as error:
         if error.code != "ResourceNotFoundException":
             raise
@@ -141,18 +143,23 @@ def settle_experiment(
     return f"{done}; deleted its template {template_id}"
 
 
-def _ours(summary: dict[str, Any], run_id: str) -> bool:
+def _ours(
+    summary: ExperimentSummaryTypeDef | ExperimentTemplateSummaryTypeDef, run_id: str
+) -> bool:
     return (summary.get("tags") or {}).get(RUN_ID_TAG) == run_id
 
 
-def _items(client: Any, operation: str, key: str) -> Iterator[dict[str, Any]]:
-    """Every item of an FIS listing, page after page."""
-    for page in fis_pages(client, operation):
-        yield from page.get(key) or ()
+def _experiments(client: FISClient) -> list[ExperimentSummaryTypeDef]:
+    """Every experiment in the account and region, page after page."""
+    return [
+        summary
+        for page in fis_pages(client.list_experiments)
+        for summary in page.get("experiments") or ()
+    ]
 
 
 def stop_tagged(
-    client: Any,
+    client: FISClient,
     *,
     clock: Clock | None = None,
     timeout: float = DEFAULT_RECOVER_TIMEOUT,
@@ -167,7 +174,7 @@ def stop_tagged(
     try:
         experiments = [
             e
-            for e in _items(client, "list_experiments", "experiments")
+            for e in _experiments(client)
             if RUN_ID_TAG in (e.get("tags") or {}) and status_of(e) not in ENDED
         ]
     except FisCallError as error:

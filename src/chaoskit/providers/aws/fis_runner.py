@@ -22,9 +22,9 @@ nothing. Whatever a killed run leaves behind, ``fis_recover.recover_run`` finds 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from chaoskit.clock import SystemClock
 from chaoskit.errors import ChaoskitError, ConfigError, Halted, InjectionError, RevertError
@@ -44,6 +44,11 @@ from chaoskit.providers.aws.fis_calls import (
     wait_for,
 )
 from chaoskit.typing import Clock
+from chaoskit.vocabulary import FisStopCondition, FisTemplateBody, JsonObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_fis import FISClient
+    from mypy_boto3_fis.type_defs import CreateExperimentTemplateRequestTypeDef, ExperimentTypeDef
 
 # Seconds between two GetExperiment calls while waiting: FIS moves in seconds, not
 # milliseconds, and every call counts against the account's FIS request quota.
@@ -65,38 +70,40 @@ class FisSettings:
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
 
-def prepare_template(template: Mapping[str, Any], settings: FisSettings) -> dict[str, Any]:
+def prepare_template(template: FisTemplateBody, settings: FisSettings) -> FisTemplateBody:
     """``template`` as chaoskit creates it: the environment's role, the template's own alarm
     stop conditions plus the environment's (``none`` only when there are none), the run id
     tag; validated, so a generated template that FIS would refuse never leaves the process."""
-    body = dict(template)
-    body["roleArn"] = settings.role_arn
-    conditions = [
-        dict(condition)
-        for condition in body.get("stopConditions") or ()
+    conditions: list[FisStopCondition] = [
+        condition
+        for condition in template.get("stopConditions") or ()
         if condition.get("source") != "none"
     ]
     for alarm in settings.stop_alarm_arns:
-        condition = {"source": "aws:cloudwatch:alarm", "value": alarm}
+        condition: FisStopCondition = {"source": "aws:cloudwatch:alarm", "value": alarm}
         if condition not in conditions:
             conditions.append(condition)
-    body["stopConditions"] = conditions or [{"source": "none"}]
-    body["tags"] = {**(body.get("tags") or {}), RUN_ID_TAG: settings.run_id}
+    body: FisTemplateBody = {
+        **template,
+        "roleArn": settings.role_arn,
+        "stopConditions": conditions or [{"source": "none"}],
+        "tags": {**(template.get("tags") or {}), RUN_ID_TAG: settings.run_id},
+    }
     body.pop("clientToken", None)  # each creation gets a token of its own
-    return dict(check_template(body, source=f"the template for run {settings.run_id}").body)
+    return check_template(body, source=f"the template for run {settings.run_id}").body
 
 
 @dataclass(frozen=True, kw_only=True)
 class FisService:
     """The ``RunsFis`` capability over one boto3 ``fis`` client."""
 
-    client: Any
+    client: FISClient
     settings: FisSettings
 
-    def fis_template(self, template_id: str) -> Mapping[str, Any]:
+    def fis_template(self, template_id: str) -> FisTemplateBody:
         """The existing template as CreateExperimentTemplate input, validated (read-only)."""
         try:
-            found = call(self.client, "get_experiment_template", id=template_id)
+            found = call(self.client.get_experiment_template, id=template_id)
         except FisCallError as error:
             if error.code == "ResourceNotFoundException":
                 raise ConfigError(
@@ -108,17 +115,20 @@ class FisService:
         body = as_create_input(found["experimentTemplate"])
         return check_template(body, source=f"template {template_id}").body
 
-    def run_fis(self, template: Mapping[str, Any], *, timeout: float) -> FisExperimentRun:
+    def run_fis(self, template: FisTemplateBody, *, timeout: float) -> FisExperimentRun:
         """Create, start and wait until running (see the module); the run to revert."""
         body = prepare_template(template, self.settings)
-        created = call(
-            self.client, "create_experiment_template", clientToken=uuid.uuid4().hex, **body
-        )
+        # The role again, as the request's type has it required (prepare_template set it).
+        request: CreateExperimentTemplateRequestTypeDef = {
+            **body,
+            "roleArn": self.settings.role_arn,
+            "clientToken": uuid.uuid4().hex,
+        }
+        created = call(self.client.create_experiment_template, **request)
         template_id = created["experimentTemplate"]["id"]
         try:
             started = call(
-                self.client,
-                "start_experiment",
+                self.client.start_experiment,
                 clientToken=uuid.uuid4().hex,
                 experimentTemplateId=template_id,
                 tags={RUN_ID_TAG: self.settings.run_id},
@@ -158,7 +168,7 @@ class FisService:
             found = [
                 summary
                 for page in fis_pages(
-                    self.client, "list_experiments", experimentTemplateId=template_id
+                    self.client.list_experiments, experimentTemplateId=template_id
                 )
                 for summary in page.get("experiments") or ()
             ]
@@ -197,16 +207,16 @@ class FisService:
 class FisExperimentRun:
     """One experiment chaoskit started; implements ``chaoskit.typing.FisRun``."""
 
-    client: Any
+    client: FISClient
     settings: FisSettings
     experiment_id: str
     template_id: str
-    last: dict[str, Any]  # the experiment as GetExperiment last returned it
+    last: ExperimentTypeDef  # the experiment as GetExperiment last returned it
     _stop_requested: bool = field(default=False, init=False)
     _reverted: bool = field(default=False, init=False)
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         return {
             "op": "stop_fis_experiment",
             "experiment_id": self.experiment_id,
@@ -216,7 +226,7 @@ class FisExperimentRun:
         }
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         actions = self.last.get("actions") or {}
         return {
             "experiment_id": self.experiment_id,
@@ -241,7 +251,7 @@ class FisExperimentRun:
         self._wait_until(lambda seen: status_of(seen) in ENDED, timeout, "complete")
 
     def _wait_until(
-        self, done: Callable[[dict[str, Any]], bool], timeout: float, what: str
+        self, done: Callable[[ExperimentTypeDef], bool], timeout: float, what: str
     ) -> None:
         try:
             self.last = wait_for(
@@ -340,13 +350,13 @@ class FisExperimentRun:
             raise RevertError(f"{error} Cleaning up failed as well: {failed}") from error
         raise error
 
-    def _look(self) -> dict[str, Any]:
+    def _look(self) -> ExperimentTypeDef:
         return {**self.last, **look_at(self.client, self.experiment_id)}
 
 
-def _delete_template(client: Any, template_id: str) -> None:
+def _delete_template(client: FISClient, template_id: str) -> None:
     try:
-        call(client, "delete_experiment_template", id=template_id)
+        call(client.delete_experiment_template, id=template_id)
     except FisCallError as error:
         if error.code != "ResourceNotFoundException":  # deleted already: what we wanted
             raise

@@ -12,16 +12,20 @@ experiment starts. Any other target is resolved by FIS only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chaoskit.providers.aws.clients import AwsClients
+from chaoskit.vocabulary import FisTarget, FisTemplateBody
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, InstanceTypeDef
 
 INSTANCE = "aws:ec2:instance"
 # The states of an instance an FIS action can still act on.
 _SELECTABLE = ("pending", "running", "stopping", "stopped")
 
 
-def resolve_targets(clients: AwsClients, template: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+def resolve_targets(clients: AwsClients, template: FisTemplateBody) -> dict[str, tuple[str, ...]]:
     """Each target of ``template`` by name: its ARNs, the instance ids its tags and filters
     select, or () when only FIS can tell."""
     return {
@@ -29,7 +33,7 @@ def resolve_targets(clients: AwsClients, template: Mapping[str, Any]) -> dict[st
     }
 
 
-def _resolve(clients: AwsClients, target: Mapping[str, Any]) -> tuple[str, ...]:
+def _resolve(clients: AwsClients, target: FisTarget) -> tuple[str, ...]:
     if target.get("resourceArns"):
         return tuple(target["resourceArns"])
     tags = target.get("resourceTags") or {}
@@ -38,7 +42,7 @@ def _resolve(clients: AwsClients, target: Mapping[str, Any]) -> tuple[str, ...]:
     return _described(clients, target, selectable=False)
 
 
-def selectable_instances(clients: AwsClients, target: Mapping[str, Any]) -> tuple[str, ...]:
+def selectable_instances(clients: AwsClients, target: FisTarget) -> tuple[str, ...]:
     """The ids of every instance an ``aws:ec2:instance`` target could select now, before
     FIS applies its selection mode: its ARNs' instances, or what its tags and filters select
     (without tags: every instance the filters keep). Terminated instances cannot be hit."""
@@ -48,16 +52,16 @@ def selectable_instances(clients: AwsClients, target: Mapping[str, Any]) -> tupl
     return _described(clients, target, selectable=True)
 
 
-def _described(
-    clients: AwsClients, target: Mapping[str, Any], *, selectable: bool
-) -> tuple[str, ...]:
+def _described(clients: AwsClients, target: FisTarget, *, selectable: bool) -> tuple[str, ...]:
     tags = target.get("resourceTags") or {}
-    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())]
+    filters: list[FilterTypeDef] = [
+        {"Name": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())
+    ]
     if selectable:
         filters.append({"Name": "instance-state-name", "Values": list(_SELECTABLE)})
     found = [
         instance
-        for page in clients.pages("ec2", "DescribeInstances", Filters=filters)
+        for page in clients.pages(clients.ec2.describe_instances, Filters=filters)
         for reservation in page.get("Reservations", [])
         for instance in reservation.get("Instances", [])
     ]
@@ -70,12 +74,13 @@ def _described(
     )
 
 
-def _matches(description: Mapping[str, Any], path: str, values: Sequence[str]) -> bool:
+def _matches(description: InstanceTypeDef, path: str, values: Sequence[str]) -> bool:
     return any(str(value) in values for value in _walk(description, path.split(".")))
 
 
-def _walk(node: Any, steps: Sequence[str]) -> Iterator[Any]:
-    """The values at the end of ``steps`` (a list on the way: each of its items)."""
+def _walk(node: object, steps: Sequence[str]) -> Iterator[object]:
+    """The values at the end of ``steps`` (a list on the way: each of its items), in an
+    instance's description walked by the names a template's filter ``path`` gives."""
     if isinstance(node, list):
         for item in node:
             yield from _walk(item, steps)

@@ -3,21 +3,22 @@
 
 ``AwsTarget`` has already resolved, checked and refused what it must (the instances belong
 to the target, the blast radius holds) when it calls an ``InstanceActions``; the actions
-only act. ``make_instance_actions`` picks the implementation by the setting.
+only act. The environment picks the implementation by the setting.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from chaoskit.config.aws import AwsSettings
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_access import FisAccess
 from chaoskit.providers.aws.stopping import start_again, stop_tagged
 from chaoskit.typing import Clock, FisRun
+from chaoskit.vocabulary import JsonObject
 
 # The Target methods an instance fault acts through (see chaoskit.faults), by the fault they
 # belong to: what every InstanceActions implements.
@@ -43,6 +44,17 @@ class ActionContext:
     fis: FisAccess
     poll: float = 5.0
 
+    def start_again(self, instance_ids: Sequence[str]) -> None:
+        """Start what this run stopped, and wait until it runs (``stopping.start_again``)."""
+        start_again(
+            self.clients,
+            instance_ids,
+            run_id=self.run_id,
+            clock=self.clock,
+            timeout=STOPPING_TIMEOUT,
+            poll=self.poll,
+        )
+
 
 @dataclass(kw_only=True)
 class ActionRecord:
@@ -56,7 +68,7 @@ class ActionRecord:
     restarts: tuple[str, ...] = ()
 
     @property
-    def undo(self) -> Mapping[str, Any]:
+    def undo(self) -> JsonObject:
         if self.run is None:
             return {}
         undo = dict(self.run.undo)
@@ -65,7 +77,7 @@ class ActionRecord:
         return undo
 
     @property
-    def details(self) -> Mapping[str, Any]:
+    def details(self) -> JsonObject:
         return {} if self.run is None else dict(self.run.details)
 
 
@@ -77,8 +89,6 @@ class InstanceActions(Protocol):
     raises ProviderError (or a subclass from ``calls.py``) when AWS refuses, and notes in
     ``record`` what it started that the journal should name.
     """
-
-    kind: str  # the instance_faults setting it implements
 
     def check(self, action: str) -> None:
         """ConfigError, at plan time, when this implementation cannot do ``action`` (a key
@@ -103,7 +113,6 @@ class Ec2InstanceActions:
     the run id, see ``stopping.py``), RebootInstances; reverting a stop starts them again."""
 
     context: ActionContext
-    kind: str = "ec2"
     _stopped: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _handles: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -111,7 +120,9 @@ class Ec2InstanceActions:
         """Every instance action is a direct EC2 call."""
 
     def terminate(self, instance_ids: Sequence[str], record: ActionRecord) -> None:
-        self.context.clients.call("ec2", "TerminateInstances", InstanceIds=list(instance_ids))
+        self.context.clients.call(
+            self.context.clients.ec2.terminate_instances, InstanceIds=list(instance_ids)
+        )
 
     def stop(self, instance_ids: Sequence[str], record: ActionRecord) -> str:
         handle = f"ec2-stop/{next(self._handles)}"
@@ -121,39 +132,16 @@ class Ec2InstanceActions:
         return handle
 
     def reboot(self, instance_ids: Sequence[str], record: ActionRecord) -> None:
-        self.context.clients.call("ec2", "RebootInstances", InstanceIds=list(instance_ids))
+        self.context.clients.call(
+            self.context.clients.ec2.reboot_instances, InstanceIds=list(instance_ids)
+        )
 
     def remove(self, handle: str) -> None:
         instance_ids = self._stopped.get(handle)
         if instance_ids is None:
             return
-        start_again(
-            self.context.clients,
-            instance_ids,
-            run_id=self.context.run_id,
-            clock=self.context.clock,
-            timeout=STOPPING_TIMEOUT,
-            poll=self.context.poll,
-        )
+        self.context.start_again(instance_ids)
         del self._stopped[handle]
 
     def active(self) -> list[str]:
         return list(self._stopped)
-
-
-# instance_faults -> how to make its InstanceActions.
-def _through_fis(context: ActionContext) -> InstanceActions:
-    # A module of its own, built on this one's context and record: imported when chosen.
-    from chaoskit.providers.aws.fis_instance_actions import FisInstanceActions
-
-    return FisInstanceActions(context=context)
-
-
-MAKERS: Mapping[str, Callable[[ActionContext], InstanceActions]] = {
-    "ec2": lambda context: Ec2InstanceActions(context=context),
-    "fis": _through_fis,
-}
-
-
-def make_instance_actions(context: ActionContext) -> InstanceActions:
-    return MAKERS[context.settings.instance_faults](context)

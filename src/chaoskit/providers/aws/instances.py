@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chaoskit.config.aws import AwsTargetSettings
 from chaoskit.errors import ConfigError
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.vocabulary import Instance
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling.type_defs import AutoScalingInstanceDetailsTypeDef
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # DescribeAutoScalingInstances takes at most 50 ids; EC2 filters take a few hundred values.
@@ -70,12 +74,12 @@ class GroupCapacity:
 
 def find_instances(clients: AwsClients, env: str, spec: AwsTargetSettings) -> list[Ec2Instance]:
     """The live instances ``spec`` selects, sorted by id."""
-    filters = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    filters: list[FilterTypeDef] = [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
     filters += [{"Name": f"tag:{key}", "Values": [value]} for key, value in spec.tags.items()]
     if spec.availability_zones:
         filters.append({"Name": "availability-zone", "Values": list(spec.availability_zones)})
     if spec.asg is not None:
-        members = _group_members(clients, env, spec)
+        members = _group_members(clients, env, spec.name, spec.asg)
         if not members:
             return []
         found = [
@@ -90,10 +94,10 @@ def find_instances(clients: AwsClients, env: str, spec: AwsTargetSettings) -> li
     return sorted(with_groups(clients, found), key=lambda instance: instance.id)
 
 
-def describe(clients: AwsClients, filters: list[dict[str, Any]]) -> list[Ec2Instance]:
+def describe(clients: AwsClients, filters: Sequence[FilterTypeDef]) -> list[Ec2Instance]:
     """DescribeInstances with ``filters``, every page."""
     found = []
-    for page in clients.pages("ec2", "DescribeInstances", Filters=filters):
+    for page in clients.pages(clients.ec2.describe_instances, Filters=filters):
         for reservation in page.get("Reservations", []):
             for raw in reservation.get("Instances", []):
                 found.append(
@@ -119,10 +123,10 @@ def describe_ids(clients: AwsClients, instance_ids: Sequence[str]) -> list[Ec2In
 
 def with_groups(clients: AwsClients, instances: Sequence[Ec2Instance]) -> list[Ec2Instance]:
     """``instances`` with their Auto Scaling group, lifecycle state and health, if any."""
-    membership: dict[str, dict[str, Any]] = {}
+    membership: dict[str, AutoScalingInstanceDetailsTypeDef] = {}
     for chunk in _chunks([i.id for i in instances], _ASG_IDS_PER_CALL):
         for page in clients.pages(
-            "autoscaling", "DescribeAutoScalingInstances", InstanceIds=list(chunk)
+            clients.autoscaling.describe_auto_scaling_instances, InstanceIds=list(chunk)
         ):
             for raw in page.get("AutoScalingInstances", []):
                 membership[raw["InstanceId"]] = raw
@@ -151,7 +155,7 @@ def group_capacities(clients: AwsClients, names: Iterable[str]) -> list[GroupCap
     groups = [
         group
         for page in clients.pages(
-            "autoscaling", "DescribeAutoScalingGroups", AutoScalingGroupNames=wanted
+            clients.autoscaling.describe_auto_scaling_groups, AutoScalingGroupNames=wanted
         )
         for group in page.get("AutoScalingGroups", [])
     ]
@@ -172,17 +176,17 @@ def group_capacities(clients: AwsClients, names: Iterable[str]) -> list[GroupCap
     ]
 
 
-def _group_members(clients: AwsClients, env: str, spec: AwsTargetSettings) -> list[str]:
+def _group_members(clients: AwsClients, env: str, target: str, asg: str) -> list[str]:
     groups = [
         group
         for page in clients.pages(
-            "autoscaling", "DescribeAutoScalingGroups", AutoScalingGroupNames=[spec.asg]
+            clients.autoscaling.describe_auto_scaling_groups, AutoScalingGroupNames=[asg]
         )
         for group in page.get("AutoScalingGroups", [])
     ]
     if not groups:
         raise ConfigError(
-            f"[tool.chaoskit.env.{env}.targets.{spec.name}] asg={spec.asg!r}: no Auto Scaling "
+            f"[tool.chaoskit.env.{env}.targets.{target}] asg={asg!r}: no Auto Scaling "
             f"group of that name in region {clients.region}; check the name and the region."
         )
     return sorted(member["InstanceId"] for group in groups for member in group.get("Instances", []))

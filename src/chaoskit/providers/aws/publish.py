@@ -12,12 +12,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.config import Config
 
 from chaoskit.errors import ConfigError
 from chaoskit.providers.aws.clients import AwsClients
+
+if TYPE_CHECKING:
+    pass
 
 # SigV4 presigned URLs live at most 7 days.
 MAX_EXPIRY_S = 7 * 24 * 3600
@@ -40,6 +43,7 @@ class S3Destination:
 
 @dataclass(frozen=True, kw_only=True)
 class Published:
+    bucket: str
     keys: tuple[str, ...]  # every object written, in the order given
     link: str  # presigned GET of the run's page
     expires_s: int
@@ -73,26 +77,18 @@ def publish(
     *,
     page: Path,
     expires_s: float,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    session: Any = None,
 ) -> Published:
     """Upload ``files`` under ``url`` (by their names), then presign ``page``, one of them."""
     destination = parse_destination(url)
     expiry = check_expiry(expires_s)
     if page not in files:
         raise ConfigError(f"the page to link, {page}, is not among the files to publish")
-    clients = AwsClients(
-        region=region or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
-        endpoint_url=endpoint_url,
-        session=session,
-    )
+    clients = AwsClients(region=os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
     keys = []
     for path in files:
         key = destination.key(path.name)
         clients.call(
-            "s3",
-            "PutObject",
+            clients.s3.put_object,
             Bucket=destination.bucket,
             Key=key,
             Body=path.read_bytes(),
@@ -103,7 +99,7 @@ def publish(
     signer = clients.session.client(
         "s3",
         region_name=clients.region,
-        endpoint_url=endpoint_url,
+        endpoint_url=clients.endpoint_url,
         config=Config(signature_version="s3v4"),
     )
     link = signer.generate_presigned_url(
@@ -111,4 +107,4 @@ def publish(
         Params={"Bucket": destination.bucket, "Key": destination.key(page.name)},
         ExpiresIn=expiry,
     )
-    return Published(keys=tuple(keys), link=str(link), expires_s=expiry)
+    return Published(bucket=destination.bucket, keys=tuple(keys), link=str(link), expires_s=expiry)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chaoskit.clock import SystemClock
 from chaoskit.config.aws import AwsSettings
 from chaoskit.errors import ChaoskitError
 from chaoskit.providers.aws.account import caller_identity
-from chaoskit.providers.aws.calls import RetryingClient
 from chaoskit.providers.aws.clients import AwsClients
 from chaoskit.providers.aws.fis_calls import FisCallError, WaitTimeout
 from chaoskit.providers.aws.fis_recover import FisRecovery, settle_experiment, stop_tagged
@@ -37,6 +36,10 @@ from chaoskit.providers.aws.fis_recover import recover_run as recover_fis_run
 from chaoskit.providers.aws.instance_actions import STOPPING_TIMEOUT
 from chaoskit.providers.aws.stopping import start_again
 from chaoskit.typing import Clock
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_fis import FISClient
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +66,7 @@ def recover_run(
     env: str,
     settings: Mapping[str, object],
     left: Sequence[LeftOpen],
-    session: Any = None,
+    session: boto3.Session | None = None,
     clock: Clock | None = None,
     poll: float = 5.0,
 ) -> list[Settlement]:
@@ -127,8 +130,8 @@ class _Undoing:
     poll: float
 
     @property
-    def fis(self) -> Any:
-        return RetryingClient(self.clients.client("fis"), policy=self.clients.policy)
+    def fis(self) -> FISClient:
+        return self.clients.retrying_fis
 
     def settle(self, intent: LeftOpen) -> Settlement:
         undo = intent.undo
@@ -217,7 +220,9 @@ def _all_for_a_human(left: Sequence[LeftOpen], why: str) -> list[Settlement]:
     ]
 
 
-def stop_fis_experiments(settings: AwsSettings, *, session: Any = None) -> FisRecovery:
+def stop_fis_experiments(
+    settings: AwsSettings, *, session: boto3.Session | None = None
+) -> FisRecovery:
     """The emergency stop in one AWS environment: every running FIS experiment carrying
     chaoskit's run tag, whichever run started it, is stopped (``fis_recover.stop_tagged``)."""
     try:
@@ -227,6 +232,6 @@ def stop_fis_experiments(settings: AwsSettings, *, session: Any = None) -> FisRe
             endpoint_url=settings.endpoint_url,
             session=session,
         )
-        return stop_tagged(clients.client("fis"))
+        return stop_tagged(clients.fis)
     except ChaoskitError as error:
         return FisRecovery(run_id="*", problems=(f"could not reach AWS: {error}",))

@@ -22,13 +22,18 @@ STOPPED_BY = "chaoskit:stopped-by-run"
 
 
 def stop_tagged(clients: AwsClients, instance_ids: Sequence[str], *, run_id: str) -> None:
+    tag_stopped_by(clients, instance_ids, run_id=run_id)
+    clients.call(clients.ec2.stop_instances, InstanceIds=list(instance_ids))
+
+
+def tag_stopped_by(clients: AwsClients, instance_ids: Sequence[str], *, run_id: str) -> None:
+    """Mark the instances as stopped by run ``run_id``, before they are: ``recover`` starts
+    what carries the mark of a run that is gone."""
     clients.call(
-        "ec2",
-        "CreateTags",
+        clients.ec2.create_tags,
         Resources=list(instance_ids),
         Tags=[{"Key": STOPPED_BY, "Value": run_id}],
     )
-    clients.call("ec2", "StopInstances", InstanceIds=list(instance_ids))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,9 +99,9 @@ def start_again(
     current = {i.id: i for i in describe_ids(clients, ours)}
     to_start = [i for i in ours if current[i].state == "stopped"]
     if to_start:
-        clients.call("ec2", "StartInstances", InstanceIds=to_start)
+        clients.call(clients.ec2.start_instances, InstanceIds=to_start)
     if ours:
-        clients.call("ec2", "DeleteTags", Resources=ours, Tags=[{"Key": STOPPED_BY}])
+        clients.call(clients.ec2.delete_tags, Resources=ours, Tags=[{"Key": STOPPED_BY}])
     known = {i.id: i for i in describe_ids(clients, instance_ids)}
     gone = tuple(
         i

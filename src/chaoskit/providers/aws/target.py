@@ -169,10 +169,12 @@ class AwsTarget:
     def wait_healthy(self, timeout: float) -> float | None:
         """Wait until every Auto Scaling group that lost an instance is back at its desired
         capacity with healthy instances, and every stopped or rebooted instance that still
-        exists is healthy; returns the time to self-heal since the first loss.
+        exists is healthy; returns the time to self-heal since the first loss, when it was
+        seen to happen.
 
         Capacity is first checked here, at the revert: a group that refilled during the hold
-        reads as healed when checked, so the time is an upper bound (at least the hold)."""
+        is whole at the first look, and when it became whole is not known, so None is
+        returned rather than the hold's length passing for the time to self-heal."""
         deadline = self._clock.now() + timeout
 
         def past_deadline(state: RetryCallState) -> bool:
@@ -185,13 +187,21 @@ class AwsTarget:
             sleep=self._clock.sleep,
             reraise=True,
         )
+        looks = 0
+
+        def look() -> None:
+            nonlocal looks
+            looks += 1
+            self._check_restored()
+
         try:
-            retrying(self._check_restored)
+            retrying(look)
         except _NotYet as error:
             raise ProviderError(
                 f"target {self.name!r} is not back at healthy capacity after {timeout:g}s: {error}"
             ) from error
-        healed = None if self._lost_at is None else self._clock.now() - self._lost_at
+        seen = self._lost_at is not None and looks > 1  # short at the first look, then whole
+        healed = self._clock.now() - self._lost_at if seen and self._lost_at is not None else None
         self._lost_at = None
         self._groups.clear()
         self._returning.clear()

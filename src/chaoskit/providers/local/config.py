@@ -12,6 +12,12 @@ from chaoskit.errors import ConfigError
 PLACEHOLDERS = ("{port}", "{instance_id}", "{parent_pid}")
 # Tags the fleet sets itself; like AWS's "aws:" prefix, users cannot set keys under it.
 RESERVED_TAG_PREFIX = "chaoskit:"
+# Each replica is a process on this machine, started and health-checked before the first
+# experiment, next to the load workers and the proxy: a few dozen already outnumber the cores
+# of any workstation or CI runner many times over. A larger number is a typo (replicas =
+# 100000000 would fork until the machine gave out), refused before anything starts.
+MAX_REPLICAS = 64
+
 # What only a fleet chaoskit runs uses: a target with upstreams refuses them.
 FLEET_ONLY = ("command", "replicas", "replace_delay")
 
@@ -138,6 +144,11 @@ def _checked(name: str, spec: TargetSpec) -> TargetSpec:
     where = f"targets.{name}"
     if isinstance(spec.replicas, bool) or not isinstance(spec.replicas, int) or spec.replicas < 1:
         raise ConfigError(f"{where}.replicas={spec.replicas!r} must be a whole number >= 1.")
+    if spec.replicas > MAX_REPLICAS:
+        raise ConfigError(
+            f"{where}.replicas={spec.replicas!r} is more than {MAX_REPLICAS}, the most replicas "
+            f"chaoskit runs on one machine (each is a process of its own); pass a smaller number."
+        )
     replace_delay = parse_duration(spec.replace_delay, field=f"{where}.replace_delay")
     if not isinstance(spec.tags, Mapping) or not all(
         isinstance(key, str) and isinstance(value, str) for key, value in spec.tags.items()

@@ -15,6 +15,7 @@ from chaoskit.errors import ConfigError, ProviderError
 from chaoskit.providers.local import control_protocol as protocol
 from chaoskit.providers.local.client import ControlClient
 from chaoskit.providers.local.config import TargetSpec
+from chaoskit.slo.instances import InstanceTraffic
 from chaoskit.vocabulary import CpuStress, Instance, NetworkFault
 
 HEALTH_POLL_INTERVAL = 0.1
@@ -28,7 +29,8 @@ _PROCESS_ACTIONS = {
 
 
 class LocalTarget:
-    """A target of the local system; implements ``chaoskit.typing.Target``."""
+    """A target of the local system; implements ``chaoskit.typing.Target`` and
+    ``ReportsInstances``."""
 
     def __init__(self, *, name: str, url: str, spec: TargetSpec, control: ControlClient) -> None:
         self.name = name
@@ -122,6 +124,12 @@ class LocalTarget:
         """Undo ``add_network_fault``, ``stop_instances`` or ``stress_cpu``; an unknown or already
         removed handle is not an error."""
         self._control.call(protocol.RemoveFault(handle=handle))
+
+    def instance_traffic(self, since: float, until: float) -> tuple[InstanceTraffic, ...]:
+        """What each instance served per second in ``[since, until]``, as the proxy counted
+        it (``chaoskit.typing.ReportsInstances``)."""
+        request = protocol.InstanceSeconds(target=self.name, since=since, until=until)
+        return self._control.call(request).instances
 
     def active_faults(self) -> list[str]:
         """Handles of the faults active on this target right now (latency, stop, stress)."""

@@ -1,8 +1,9 @@
 """The local system's control API as typed values: every request and every reply.
 
 Both ends import this module: ``ControlClient`` in the pytest process and the control server
-of the system process (``system/control.py``). It depends on the standard library and the
-shared vocabulary only, so neither side pulls in the other.
+of the system process (``system/control.py``). It depends on the standard library, the
+shared vocabulary and ``slo.instances`` (the per-instance counts it carries) only, so neither
+side pulls in the other.
 
 On the wire it is JSON lines over TCP, one object per line each way. A request is
 ``{"op": OP, "token": TOKEN, **fields}``; a reply is ``{"ok": true, **fields}`` or
@@ -29,6 +30,7 @@ from chaoskit.providers.local.control_protocol.replies import (
     FaultsListed,
     FaultStatus,
     Health,
+    InstancesCounted,
     InstancesListed,
     InstanceStatus,
     PrometheusStarted,
@@ -44,6 +46,7 @@ from chaoskit.providers.local.control_protocol.requests import (
     AddNetworkFault,
     AnyRequest,
     GetHealth,
+    InstanceSeconds,
     ListFaults,
     ListInstances,
     ListTargets,
@@ -71,7 +74,9 @@ __all__ = [
     "FaultsListed",
     "GetHealth",
     "Health",
+    "InstanceSeconds",
     "InstanceStatus",
+    "InstancesCounted",
     "InstancesListed",
     "JsonObject",
     "ListFaults",

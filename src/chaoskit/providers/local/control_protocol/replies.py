@@ -24,6 +24,7 @@ from chaoskit.providers.local.control_protocol._wire import (
     network_fault_from_json,
     str_field,
 )
+from chaoskit.slo.instances import InstanceTraffic, decode_instances, encode_instances
 from chaoskit.vocabulary import NETWORK_FAULT_KINDS, Instance, NetworkFault
 
 
@@ -281,6 +282,23 @@ class PrometheusStarted(Reply):
     @classmethod
     def from_json(cls, fields: Mapping[str, object]) -> PrometheusStarted:
         return cls(url=str_field(fields, "url"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstancesCounted(Reply):
+    """What each instance of a target served, per second (``slo.instances``)."""
+
+    instances: tuple[InstanceTraffic, ...]
+
+    def to_json(self) -> JsonObject:
+        return {"instances": encode_instances(self.instances)}
+
+    @classmethod
+    def from_json(cls, fields: Mapping[str, object]) -> InstancesCounted:
+        try:
+            return cls(instances=decode_instances(fields.get("instances")))
+        except ValueError as error:
+            raise ProviderError(f"the local system answered malformed counts: {error}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

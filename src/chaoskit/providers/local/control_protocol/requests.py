@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from chaoskit.providers.local.control_protocol.replies import (
     FaultRemoved,
     FaultsListed,
     Health,
+    InstancesCounted,
     InstancesListed,
     PrometheusStarted,
     Rebooting,
@@ -229,6 +231,38 @@ class RemoveFault(Request[FaultRemoved]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InstanceSeconds(Request[InstancesCounted]):
+    """What each instance of ``target`` served in the epoch seconds ``since`` to ``until``
+    (both included), as its proxy counted it; instances gone before ``since`` are left out."""
+
+    op: ClassVar[str] = "instance_seconds"
+    target: str
+    since: float
+    until: float
+
+    def fields(self) -> JsonObject:
+        return {"target": self.target, "since": self.since, "until": self.until}
+
+    @classmethod
+    def from_json(cls, fields: Mapping[str, object]) -> InstanceSeconds:
+        since, until = fields.get("since"), fields.get("until")
+        for name, value in (("since", since), ("until", until)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                raise ConfigError(f"{name}={value!r} must be a time in epoch seconds.")
+        assert isinstance(since, int | float) and isinstance(until, int | float)  # just checked
+        if until < since:
+            raise ConfigError(f"until={until!r} is before since={since!r}; swap them.")
+        return cls(target=target_field(fields), since=float(since), until=float(until))
+
+    def reply_from_json(self, fields: Mapping[str, object]) -> InstancesCounted:
+        return InstancesCounted.from_json(fields)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ListFaults(Request[FaultsListed]):
     op: ClassVar[str] = "faults"
 
@@ -263,6 +297,7 @@ AnyRequest = (
     | RebootInstances
     | StressCpu
     | RemoveFault
+    | InstanceSeconds
     | ListFaults
     | StartPrometheus
     | Shutdown
@@ -278,6 +313,7 @@ _REQUEST_TYPES: tuple[type[AnyRequest], ...] = (
     RebootInstances,
     StressCpu,
     RemoveFault,
+    InstanceSeconds,
     ListFaults,
     StartPrometheus,
     Shutdown,

@@ -62,6 +62,9 @@ async def _wait_ready(
         misconfigured = system.misconfigured()
         if misconfigured:
             return NotReadyLine(reason=misconfigured, log=False)
+        crash_looping = system.crash_looping()
+        if crash_looping:
+            return NotReadyLine(reason=crash_looping)  # its output may say why
         if time.monotonic() > deadline:
             return NotReadyLine(
                 reason=f"not every replica became healthy within {timeout:g}s: "

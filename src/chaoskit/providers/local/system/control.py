@@ -25,7 +25,8 @@ class ControlApi:
     ``add_network_fault`` {target, ids, fault: NetworkFault fields} -> handle;
     ``stop_instances`` {target, ids} -> handle; ``reboot_instances`` {target, ids};
     ``stress_cpu`` {target, ids, workers} -> handle; ``remove_fault`` {handle} (any handle);
-    ``faults``; ``start_prometheus`` -> url; ``ping``; ``shutdown``.
+    ``faults``; ``instance_seconds`` {target, since, until} -> what each instance served
+    per second; ``start_prometheus`` -> url; ``ping``; ``shutdown``.
     """
 
     def __init__(self, system: System, *, token: str, on_shutdown: Callable[[], None]) -> None:
@@ -81,6 +82,10 @@ class ControlApi:
                     for target in system.targets.values()
                 )
                 return protocol.FaultRemoved(removed=removed)
+            case protocol.InstanceSeconds(target=name, since=since, until=until):
+                return protocol.InstancesCounted(
+                    instances=system.target(name).instance_traffic(since, until)
+                )
             case protocol.ListFaults():
                 return protocol.FaultsListed(faults=self._faults())
             case protocol.StartPrometheus():

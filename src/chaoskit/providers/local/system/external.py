@@ -61,6 +61,9 @@ class ExternalService:
             for slot, (upstream_id, address) in enumerate(self._addresses.items())
         ]
 
+    def crash_looping(self) -> str:
+        return ""  # chaoskit runs no command of its own here
+
     def healthy_count(self) -> int:
         return sum(1 for upstream_id in self._addresses if self._balancer.is_healthy(upstream_id))
 

@@ -114,10 +114,29 @@ class Fleet:
         self._replacements: set[asyncio.Task[None]] = set()
         self._reboots: set[asyncio.Task[None]] = set()
         self._stopping = False
+        # Exits of replicas nobody asked to end, taken before the balancer found them healthy,
+        # and the last such exit code: a command that cannot start keeps being replaced.
+        self._unhealthy_exits = 0
+        self._last_exit_code: int | None = None
 
     @property
     def desired(self) -> int:
         return self.spec.replicas
+
+    def crash_looping(self) -> str:
+        """Why this fleet's command cannot be expected to come up; "" when it can.
+
+        Once replicas that never became healthy have exited more times than there are slots,
+        at least one slot has been replaced and its command exited again: waiting out the
+        start-up timeout would only repeat that.
+        """
+        if self._unhealthy_exits <= self.desired:
+            return ""
+        return (
+            f"target {self.target!r}: its command exited {self._unhealthy_exits} times before "
+            f"it became healthy (last exit code {self._last_exit_code}); check "
+            f"targets.{self.target}.command: it must keep running and serve on {{port}}."
+        )
 
     async def start(self) -> None:
         for slot in range(self.spec.replicas):
@@ -385,6 +404,9 @@ class Fleet:
             return  # the reboot starts it again, or has it replaced if it was terminated
         if not replica.terminated:
             log.warning("%s: %s exited with code %s", self.target, replica.id, returncode)
+            if not self._balancer.is_healthy(replica.id):
+                self._unhealthy_exits += 1
+                self._last_exit_code = returncode
             if self._live.get(replica.id) is replica:
                 del self._live[replica.id]
                 self._balancer.remove_upstream(replica.id)

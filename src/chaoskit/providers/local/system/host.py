@@ -19,6 +19,7 @@ from chaoskit.providers.local.system.fleet import Fleet
 from chaoskit.providers.local.system.prometheus_server import PrometheusServer, ScrapeTarget
 from chaoskit.providers.local.system.proxy import Proxy
 from chaoskit.providers.local.system.replica import Balancer
+from chaoskit.slo.instances import InstanceTraffic
 
 HOST = "127.0.0.1"
 
@@ -103,6 +104,12 @@ class HostedTarget:
             for replica in self.fleet.replicas()
         )
 
+    def instance_traffic(self, since: float, until: float) -> tuple[InstanceTraffic, ...]:
+        """What the proxy counted per instance in ``[since, until]``; a live instance's start
+        is its process's, a gone one's when it joined the balancer."""
+        started = {replica.id: replica.started_at for replica in self.fleet.replicas()}
+        return self.proxy.counts.read(since, until, started=started)
+
     def health(self) -> protocol.Health:
         return protocol.Health(
             desired=self.fleet.desired,
@@ -161,6 +168,9 @@ class System:
 
     def misconfigured(self) -> str:
         return next(filter(None, (t.misconfigured() for t in self.targets.values())), "")
+
+    def crash_looping(self) -> str:
+        return next(filter(None, (t.fleet.crash_looping() for t in self.targets.values())), "")
 
     def describe_unready(self) -> str:
         parts = []

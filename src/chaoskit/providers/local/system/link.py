@@ -24,7 +24,11 @@ applies to the flow (checked against ``Proxy.generation`` before each read), at 
 the stream (the source transport then reads the end itself), on a socket error (the link
 closes, as a transport error would close it), and when the link ends.
 
-Runs in the system process, on the proxy's hot path. About 740 lines for one concern, one
+Counting: a framed link tells its upstream's ``instance_counts.Tally`` of each request it
+forwards and how it ended (the answer's status and latency to its last byte leaving, the
+flow's latency fault included; an injected answer; a request dropped or never answered).
+
+Runs in the system process, on the proxy's hot path. About 800 lines for one concern, one
 connection's state machine: ``Link`` owns both ``Flow``s and the two asyncio protocols feed
 it, and each calls into the others on every chunk (a flow asks the link for its faults,
 its latency draw and its timers; the link turns the flows; either close ends both). The
@@ -40,6 +44,7 @@ import math
 import random
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +54,13 @@ from typing import Protocol, cast
 from chaoskit.providers.local.system import splice
 from chaoskit.providers.local.system.delayline import DelayLine
 from chaoskit.providers.local.system.httpframe import Framer, Segment
+from chaoskit.providers.local.system.instance_counts import (
+    DROPPED,
+    NO_ANSWER,
+    InstanceCounts,
+    Tally,
+    injected,
+)
 from chaoskit.vocabulary import NetworkFault
 
 log = logging.getLogger("chaoskit.local.proxy")
@@ -130,6 +142,7 @@ class LinkOwner(Protocol):
 
     rng: random.Random
     generation: int  # counts fault changes, so links know when to redraw a delay
+    counts: InstanceCounts  # what each upstream served, per second
 
     def faults_for(self, upstream_id: str, direction: str) -> tuple[ActiveFault, ...]: ...
 
@@ -144,6 +157,7 @@ class _Answer:
 
     injected: bytes | None  # None: the upstream answers
     ready: bool = False  # ours go out once the whole request they answer has arrived
+    started: float = 0.0  # epoch seconds the request's first bytes reached the proxy
 
 
 class Flow:
@@ -178,6 +192,11 @@ class Flow:
 
     def new_exchange(self) -> None:
         self._exchange_delay = None
+
+    @property
+    def exchange_delay(self) -> float:
+        """The latency the flow's faults add to the bytes of the current exchange (0: none)."""
+        return self._exchange_delay or 0.0
 
     def push(self, data: bytes) -> bool:
         """Send ``data`` on, subject to this flow's faults; False when a fault dropped it."""
@@ -443,6 +462,9 @@ class Link:
         self._answers: deque[_Answer] = deque()
         self._swallowing = False  # the request coming in is answered by the proxy
         self._dropping = False  # the request coming in was dropped by a fault
+        # Where this link counts what its upstream serves (instance_counts), once routed.
+        self._tally: Tally | None = None
+        self._status = ""  # the status of the response coming back, "" between responses
 
     # the faults that apply to this connection
 
@@ -522,6 +544,9 @@ class Link:
         self.up.sink = transport
         self.down.source = transport
         upstream.links.add(self)
+        self._tally = self._proxy.counts.tally(upstream.id)
+        if self._tally is not None:
+            self._tally.connected(time.time())
 
     def routed(self) -> None:
         """The upstream connection is up: pass on what the client has sent so far."""
@@ -559,18 +584,23 @@ class Link:
 
     def _request_segment(self, segment: Segment) -> None:
         if segment.starts:
+            started = time.time()
             status = self._injected_status()
             self._swallowing = status is not None
             self._dropping = False
             if status is not None:
                 self._answers.append(_Answer(injected=error_response(status)))
+                if self._tally is not None:
+                    self._tally.failed(started, injected(status))
             elif self.up.push(segment.data):
                 # Owed a response only for a request that went on (not one a fault dropped).
-                self._answers.append(_Answer(injected=None))
+                self._answers.append(_Answer(injected=None, started=started))
                 assert self._responses is not None
                 self._responses.expect_response(segment.head.split(" ", 1)[0])
             else:
                 self._dropping = True
+                if self._tally is not None:
+                    self._tally.failed(started, DROPPED)
         elif not self._swallowing and not self._dropping:
             self.up.push(segment.data)
         if self._swallowing and segment.ends:
@@ -632,10 +662,34 @@ class Link:
                 self._stop_framing(self._responses.failure)
                 self.down.push(segment.data)
                 continue
+            if segment.starts and not segment.interim:
+                self._status = segment.head[9:12]  # "HTTP/1.1 503 ..." -> "503"
             self.down.push(segment.data)
             if segment.ends and not segment.interim and self._answers:
-                self._answers.popleft()
+                answer = self._answers.popleft()
+                if self._tally is not None and answer.started:
+                    # Its last bytes leave once the flow's latency fault lets them go.
+                    latency = time.time() - answer.started + self.down.exchange_delay
+                    self._tally.answered(answer.started, latency, self._status)
+                self._status = ""
                 self._send_ready_answers()
+
+    def _count_unanswered(self) -> None:
+        """The link ends: the requests its upstream still owed an answer are failures, but a
+        response read to the close of the connection (no length given), which ends here."""
+        tally = self._tally
+        if tally is None:
+            return
+        now = time.time()
+        for answer in self._answers:
+            if answer.injected is not None or not answer.started:
+                continue
+            if self._status and self._responses is not None and self._responses.reading_to_close:
+                tally.answered(answer.started, now - answer.started, self._status)
+                self._status = ""
+            else:
+                tally.failed(answer.started, NO_ANSWER)
+        self._answers.clear()
 
     def upstream_lost(self) -> None:
         # Bytes the upstream sent before closing still reach the client, at their due time.
@@ -668,6 +722,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
+        self._count_unanswered()
         self.up.stop()
         self.down.stop()
         for timer, _ in self._timers.values():

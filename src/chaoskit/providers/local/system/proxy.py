@@ -3,7 +3,8 @@
 New client connections go round robin to healthy upstreams; a failed connect moves on to the
 next one, so new connections never land on a dead replica. Faults (see ``link``) are added
 and removed at run time and act on live connections as well as new ones. With ``http=True``
-the proxy follows HTTP/1.1 message boundaries, which lets it answer requests itself.
+the proxy follows HTTP/1.1 message boundaries, which lets it answer requests itself, and
+counts what each upstream serves per second (``instance_counts``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaoskit.errors import ProviderError
 from chaoskit.providers.local.system.httpframe import Framer
+from chaoskit.providers.local.system.instance_counts import InstanceCounts
 from chaoskit.providers.local.system.link import (
     ActiveFault,
     ClientSide,
@@ -120,6 +123,7 @@ class Proxy:
         self._faults: dict[str, ActiveFault] = {}
         self._index: dict[tuple[str, str], tuple[ActiveFault, ...]] = {}
         self.generation = 0  # counts fault changes, so links know when to redraw a delay
+        self.counts = InstanceCounts()
         self._next = 0
         self._server: asyncio.Server | None = None
         # upstream id -> (the client error its health check answered, how often in a row)
@@ -150,6 +154,7 @@ class Proxy:
             raise ProviderError(f"upstream {upstream_id!r} is already registered")
         upstream = Upstream(upstream_id, host, port)
         self._upstreams[upstream_id] = upstream
+        self.counts.register(upstream_id)
         upstream.probe_task = asyncio.get_running_loop().create_task(
             self._probe_forever(upstream), name=f"health-{upstream_id}"
         )
@@ -160,6 +165,7 @@ class Proxy:
         self._refusals.pop(upstream_id, None)
         if upstream is None:
             return
+        self.counts.removed(upstream_id)
         if upstream.probe_task is not None:
             upstream.probe_task.cancel()
         for link in list(upstream.links):
@@ -277,6 +283,9 @@ class Proxy:
                     )
             except (OSError, TimeoutError):
                 self._record_probe(upstream, healthy=False, conclusive=True)
+                tally = self.counts.tally(upstream.id)
+                if tally is not None:
+                    tally.refused(time.time())
                 continue
             if link.closed:
                 return

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
+
 from chaoskit.load._locust.arrivals import Arrivals, PooledSchedule
 from chaoskit.load._locust.recorder import SecondRecorder
 from chaoskit.slo.seconds import SecondStats
@@ -253,3 +255,23 @@ def test_at_a_stop_unclaimed_runs_are_missed_and_the_worker_s_void_their_second(
         recorder.stop_schedules(10.401)
         stats = shipped(recorder, 20.0)[10]
         assert (stats.missing, stats.dropped, stats.valid) == (4, 0, valid)
+
+
+def test_the_worker_is_behind_for_as_long_again_as_its_dispatcher_was_late() -> None:
+    # Woken 40 ms late, the dispatcher dropped the runs due meanwhile as the worker's; its
+    # users then work off the runs the pause left them, and a run that finds them all busy
+    # 6 ms later is the worker's doing too. Once caught up, runs are the target's again.
+    recorder = SecondRecorder(grace=30.0)
+    arrivals = Arrivals(recorder, per_user_interval=0.1)
+    arrivals.has_room = lambda: True
+    arrivals.dispatcher_wakes_at = 10.0
+    assert arrivals.dispatcher_woke(10.04) == pytest.approx(0.04)
+    arrivals.dispatcher_wakes_at = 10.045  # it naps, then wakes on time
+    assert arrivals.dispatcher_woke(10.046) == pytest.approx(0.001)
+    assert arrivals.worker_behind(10.046)
+    arrivals.dispatcher_wakes_at = 10.08
+    assert arrivals.dispatcher_woke(10.081) == pytest.approx(0.001)
+    assert not arrivals.worker_behind(10.081)
+    arrivals.dispatcher_wakes_at = 10.045
+    arrivals.has_room = lambda: False  # at the cap, runs no user is free for are dropped
+    assert not arrivals.worker_behind(10.046)

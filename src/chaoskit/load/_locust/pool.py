@@ -116,7 +116,7 @@ class UserPool:
         arrivals.dispatcher_wakes_at = clock()
         while not arrivals.closed:
             now = clock()
-            late = now - arrivals.dispatcher_wakes_at
+            late = arrivals.dispatcher_woke(now)
             growth.observe(now, late=late, age=arrivals.mean_run_age(now))
             behind = arrivals.worker_behind(now)
             due = arrivals.next_due() + SLACK

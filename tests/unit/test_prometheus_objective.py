@@ -209,12 +209,23 @@ def test_the_range_query_spans_the_window_at_the_step_from_past_its_longest_rang
     p99(fake, step="500ms", timeout="3s").evaluate(window(start=START + 0.25, end=END))
 
     [params] = fake.range_queries()
-    # rate(...[5s]) at an earlier point would reach back into the phase before the window
-    assert float(params["start"]) == START + 0.25 + 5
+    # rate(...[5s]) at an earlier point would reach back into the phase before the window;
+    # the points are half-steps back from the end
+    assert float(params["start"]) == START + 5.5
     assert float(params["end"]) == END
     assert params["step"] == "0.5"
     assert params["timeout"] == "3s"
     assert params["query"].startswith("histogram_quantile(0.99")
+
+
+def test_the_last_point_is_at_the_window_s_end_not_a_step_from_its_start(fake):
+    # A counter read "last" a step short of the end misses the phase's final requests.
+    p99(fake, step="1s", aggregate="last").evaluate(window(start=START + 0.3, end=END))
+
+    [params] = fake.range_queries()
+    start, end = float(params["start"]), float(params["end"])
+    assert end == END
+    assert start == END - 4  # whole steps back from the end, none before START + 0.3 + 5
 
 
 def test_a_guardrail_second_without_bounds_spans_its_second(fake):

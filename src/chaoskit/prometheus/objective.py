@@ -11,9 +11,10 @@
         below="50ms",
     )
 
-For each phase window, the objective asks ``/api/v1/query_range`` for ``promql`` from the
-window's start plus the expression's longest range (``[5s]`` above: a point's rate looks back
-that far, and must not reach into the phase before) to its end, every ``step``, reduces each
+For each phase window, the objective asks ``/api/v1/query_range`` for ``promql`` at the
+window's end and every ``step`` back from it, down to its start plus the expression's longest
+range (``[5s]`` above: a point's rate looks back that far, and must not reach into the phase
+before), reduces each
 returned series to one number (``aggregate``), and compares the worst series with the
 threshold. Before asking, it waits until Prometheus has scraped past the window's end, so the
 last seconds of a phase are not missing from its figure.
@@ -119,7 +120,11 @@ class PrometheusQuery(Composable):
                 f"query ({format_duration(lookback)}), so every point would reach into the "
                 f"phase before it; shorten the range or lengthen the phase",
             )
-        start += lookback
+        # Points every step back from the window's end, none before its start plus the
+        # lookback: the last point ("last") is the value at the end itself, not at whatever
+        # instant a step from the start fell on, up to a step before it (a counter read
+        # there missed the phase's final requests).
+        start = end - math.floor((end - start - lookback) / self.step + 1e-9) * self.step
         client = PrometheusClient(self.server(), timeout=self.timeout)
         behind = self._wait_for_scrapes(client, end)
         if behind is not None:

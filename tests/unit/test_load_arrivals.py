@@ -9,13 +9,28 @@ from collections.abc import Callable
 
 import pytest
 
-from chaoskit.load._locust.arrivals import Arrivals, PooledSchedule
+from chaoskit.load._locust.arrivals import AGE_SAMPLE, Arrivals, PooledSchedule
 from chaoskit.load._locust.recorder import SecondRecorder
 from chaoskit.slo.seconds import SecondStats
 
 
 def alive() -> bool:
     return True
+
+
+def joined(
+    recorder: SecondRecorder,
+    arrivals: Arrivals,
+    now: float,
+    *,
+    count: int = 1,
+    alive: Callable[[], bool] = alive,
+) -> list[PooledSchedule]:
+    """``count`` users locust started (not the pool), joined to ``arrivals`` at ``now``."""
+    users = [PooledSchedule(recorder, arrivals, alive=alive) for _ in range(count)]
+    for user in users:
+        arrivals.join(now, user)
+    return users
 
 
 def shipped(recorder: SecondRecorder, now: float) -> dict[int, SecondStats]:
@@ -26,9 +41,7 @@ def test_users_joining_together_spread_the_rate_over_every_second() -> None:
     # 50 users at one run every 5 s each: 10 runs a second, not 50 in the first second.
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=5.0)
-    for _ in range(50):
-        arrivals.join(100.0)
-    users = [PooledSchedule(recorder, arrivals, alive=alive) for _ in range(50)]
+    users = joined(recorder, arrivals, 100.0, count=50)
     claimed = [100.0 + user.first_wait(100.0) for user in users]
     assert Counter(int(due) for due in claimed) == {100: 10, 101: 10, 102: 10, 103: 10, 104: 10}
 
@@ -36,9 +49,7 @@ def test_users_joining_together_spread_the_rate_over_every_second() -> None:
 def test_a_free_user_takes_the_oldest_run_and_a_late_one_is_queued() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=1.0)
-    arrivals.join(10.0)
-    arrivals.join(10.0)  # two users: a run every 0.5 s
-    first, second = (PooledSchedule(recorder, arrivals, alive=alive) for _ in range(2))
+    first, second = joined(recorder, arrivals, 10.0, count=2)  # a run every 0.5 s
     assert first.first_wait(10.0) == 0.0 and second.first_wait(10.0) == 0.5
     first.start(10.0)
     assert first.request(10.0) == 10.0
@@ -53,8 +64,7 @@ def test_a_free_user_takes_the_oldest_run_and_a_late_one_is_queued() -> None:
 def test_runs_no_user_was_free_for_are_dropped_expected_and_never_sent() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
-    arrivals.join(10.0)
-    user = PooledSchedule(recorder, arrivals, alive=alive)
+    [user] = joined(recorder, arrivals, 10.0)
     user.first_wait(10.0)
     user.start(10.0)
     user.request(10.0)
@@ -70,8 +80,7 @@ def test_runs_no_user_was_free_for_are_dropped_expected_and_never_sent() -> None
 def test_a_run_handed_to_a_new_pool_user_is_not_queued() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=1.0)
-    arrivals.join(10.0)
-    busy = PooledSchedule(recorder, arrivals, alive=alive)
+    [busy] = joined(recorder, arrivals, 10.0)
     busy.first_wait(10.0)
     busy.start(10.0)
     due = arrivals.claim(11.003)
@@ -87,20 +96,10 @@ def test_a_run_handed_to_a_new_pool_user_is_not_queued() -> None:
 def test_the_watermark_waits_for_unclaimed_runs_and_a_stop_misses_them() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.5)
-    arrivals.join(10.0)
+    joined(recorder, arrivals, 10.0)
     assert recorder.watermark(12.3) == 10.0  # the run due at 10.0 is neither sent nor dropped
     recorder.stop_schedules(11.0)
     assert shipped(recorder, 12.3)[10].expected == 2
-
-
-def started_by_locust(
-    recorder: SecondRecorder, arrivals: Arrivals, *, alive: Callable[[], bool] = alive
-) -> PooledSchedule:
-    """A user locust started (not the pool), joined to ``arrivals`` at 100.0."""
-    arrivals.join(100.0)
-    user = PooledSchedule(recorder, arrivals, alive=alive)
-    user.started_by_locust = True
-    return user
 
 
 def test_the_age_of_runs_in_progress_is_that_of_locusts_users_not_the_pools() -> None:
@@ -108,7 +107,7 @@ def test_the_age_of_runs_in_progress_is_that_of_locusts_users_not_the_pools() ->
     # a run the moment it is made, would make a stalled target look quick.
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
-    started = [started_by_locust(recorder, arrivals) for _ in range(2)]
+    started = [joined(recorder, arrivals, 100.0)[0] for _ in range(2)]
     for user in started:
         user.first_wait(100.0)
         user.start(100.05)
@@ -126,9 +125,9 @@ def test_the_age_of_runs_in_progress_is_that_of_locusts_users_not_the_pools() ->
 def test_a_user_that_ended_inside_a_run_or_was_stopped_leaves_the_age() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
-    users = [started_by_locust(recorder, arrivals) for _ in range(2)]
+    users = [joined(recorder, arrivals, 100.0)[0] for _ in range(2)]
     # One raised StopUser mid-run.
-    dead = started_by_locust(recorder, arrivals, alive=lambda: False)
+    dead = joined(recorder, arrivals, 100.0, alive=lambda: False)[0]
     for user in (*users, dead):
         user.first_wait(100.0)
         user.start(100.0)
@@ -143,7 +142,7 @@ def test_a_run_handed_to_a_new_user_and_not_started_at_the_stop_is_missed() -> N
     # It found every user busy (the target held them): a stop before it started misses it.
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=1.0)
-    arrivals.join(100.0)
+    joined(recorder, arrivals, 100.0)
     due = arrivals.claim(100.4)  # as the pool takes it
     assert due is not None
     added = PooledSchedule(recorder, arrivals, alive=lambda: False)
@@ -157,9 +156,7 @@ def test_a_run_handed_to_a_new_user_and_not_started_at_the_stop_is_missed() -> N
 def both_users_busy(arrivals: Arrivals, recorder: SecondRecorder) -> PooledSchedule:
     """Two users, a run every 0.5 s from 10.0: both in their first runs from 10.5 on, and
     the first back at 11.06, when the run due at 11.0 is still unclaimed. Returns it."""
-    arrivals.join(10.0)
-    arrivals.join(10.0)
-    first, second = (PooledSchedule(recorder, arrivals, alive=alive) for _ in range(2))
+    first, second = joined(recorder, arrivals, 10.0, count=2)
     for user, due in ((first, 10.0), (second, 10.5)):
         user.first_wait(10.0)
         user.start(due)
@@ -203,8 +200,7 @@ def test_runs_dropped_while_the_worker_was_behind_are_its_loss_and_void_their_se
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
     arrivals.has_room = lambda: True
-    arrivals.join(10.0)
-    user = PooledSchedule(recorder, arrivals, alive=alive)
+    [user] = joined(recorder, arrivals, 10.0)
     user.first_wait(10.0)
     user.start(10.0)
     user.request(10.0)
@@ -228,9 +224,7 @@ def test_a_drop_while_the_worker_was_behind_voids_only_its_own_second() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=1.0)
     arrivals.has_room = lambda: True
-    arrivals.join(10.0)
-    arrivals.join(10.0)  # a run every 0.5 s, the first two claimed
-    users = [PooledSchedule(recorder, arrivals, alive=alive) for _ in range(2)]
+    users = joined(recorder, arrivals, 10.0, count=2)  # a run every 0.5 s, two claimed
     for user in users:
         user.first_wait(10.0)
     users[0].start(10.0)
@@ -251,7 +245,7 @@ def test_at_a_stop_unclaimed_runs_are_missed_and_the_worker_s_void_their_second(
         arrivals = Arrivals(recorder, per_user_interval=0.1)
         arrivals.has_room = lambda: True
         arrivals.dispatcher_wakes_at = wakes_at
-        arrivals.join(10.0)
+        joined(recorder, arrivals, 10.0)
         recorder.stop_schedules(10.401)
         stats = shipped(recorder, 20.0)[10]
         assert (stats.missing, stats.dropped, stats.valid) == (4, 0, valid)
@@ -275,3 +269,18 @@ def test_the_worker_is_behind_for_as_long_again_as_its_dispatcher_was_late() -> 
     arrivals.dispatcher_wakes_at = 10.045
     arrivals.has_room = lambda: False  # at the cap, runs no user is free for are dropped
     assert not arrivals.worker_behind(10.046)
+
+
+def test_with_many_users_the_age_comes_from_a_sample_that_goes_round_them_all() -> None:
+    recorder = SecondRecorder(grace=30.0)
+    arrivals = Arrivals(recorder, per_user_interval=100.0)
+    users = joined(recorder, arrivals, 100.0, count=3 * AGE_SAMPLE)
+    for index, user in enumerate(users):
+        user.first_wait(100.0)
+        user.start(100.0 if index % 2 else 100.4)  # every other run began 0.4 s later
+    # Each sample holds as many of either: its mean is the mean of all.
+    assert [round(arrivals.mean_run_age(100.5), 9) for _ in range(4)] == [0.3] * 4
+    for user in users[AGE_SAMPLE:]:
+        user.wait(100.6)  # answered: out of their runs
+    ages = [round(arrivals.mean_run_age(100.6), 9) for _ in range(3)]
+    assert sorted(ages) == [0.0, 0.0, 0.4]  # the sample went round to those still in runs

@@ -52,8 +52,10 @@ SLACK = 0.002
 BEHIND = 0.01
 # How long a user whose schedule has ended waits before it looks again (its stop comes first).
 STOPPING_NAP = 1.0
-# How often the runs of users that ended inside a run are looked for.
+# How often users that ended are looked for.
 PURGE_INTERVAL = 1.0
+# How many users' runs ``mean_run_age`` looks at, at most, each time.
+AGE_SAMPLE = 64
 
 
 class Arrivals:
@@ -68,15 +70,14 @@ class Arrivals:
         self._origin: float | None = None
         self._next = 0
         self.closed = False
-        # Runs in progress on the users locust started, by user, and the sum of their start
-        # times (relative to ``_epoch``, to keep the sum exact): their mean age in O(1)
-        # (``mean_run_age``). Not the pool's users: each one it adds starts a run at once,
-        # and their young runs would hide how long the target has held the others.
-        self._epoch: float | None = None
-        self._runs: dict[PooledSchedule, float] = {}
-        self._started_sum = 0.0
-        # A user that ended inside a run (StopUser, an uncaught error) never says so: its
-        # run is dropped when next looked at, at most once a second.
+        # The users locust started, whose runs in progress tell how long the target holds
+        # them (``mean_run_age``). Not the pool's users: each one it adds starts a run at
+        # once, and their young runs would hide how long the target has held the others.
+        # Looked at by the dispatcher, a sample at a time, never on a run's own path.
+        self._locust_users: list[PooledSchedule] = []
+        self._sample_from = 0
+        # A user that ended (StopUser, an uncaught error) never says so: it is left out
+        # when next looked for, at most once a second.
         self._next_purge = -math.inf
         # Whether the worker's pool may still add a user, and when its dispatcher means to
         # wake next (``pool``; without one, never: no run is the worker's lateness).
@@ -85,12 +86,13 @@ class Arrivals:
         self._catching_up_until = -math.inf
         recorder.track(self)
 
-    def join(self, now: float) -> None:
+    def join(self, now: float, user: PooledSchedule) -> None:
         """One more user of the class (started by locust, not by the pool) runs from ``now``:
         the runs not claimed yet are respaced to the class's new rate."""
         if self.closed:
             return
         self.members += 1
+        self._locust_users.append(user)
         interval = self.per_user_interval / self.members
         # The first user's first run is due at once; a later one brings the next run
         # forward when the faster rate makes it due sooner.
@@ -116,31 +118,19 @@ class Arrivals:
         self._next += 1
         return due
 
-    def run_began(self, user: PooledSchedule, now: float) -> None:
-        """A user locust started began a run ``now`` (its wait, or its start without one,
-        ended the previous run)."""
-        if self._epoch is None:
-            self._epoch = now
-        self._runs[user] = now - self._epoch
-        self._started_sum += now - self._epoch
-
-    def run_ended(self, user: PooledSchedule) -> None:
-        """``user``'s run, if one is in progress, is over."""
-        started = self._runs.pop(user, None)
-        if started is not None:
-            # Exact again when none is left, whatever was rounded.
-            self._started_sum = self._started_sum - started if self._runs else 0.0
-
     def mean_run_age(self, now: float) -> float:
         """How long, on average, the runs in progress on the users locust started have been
-        running (0 with none)."""
+        running (0 with none), from a sample of at most ``AGE_SAMPLE`` of them."""
+        users = self._locust_users
         if now >= self._next_purge:
             self._next_purge = now + PURGE_INTERVAL
-            for user in [user for user in self._runs if not user.alive()]:
-                self.run_ended(user)
-        if not self._runs or self._epoch is None:
-            return 0.0
-        return now - self._epoch - self._started_sum / len(self._runs)
+            users[:] = [user for user in users if user.alive()]
+        if len(users) > AGE_SAMPLE:
+            start = self._sample_from % len(users)
+            self._sample_from = end = start + AGE_SAMPLE
+            users = users[start:end] + users[: max(0, end - len(users))]  # round the end
+        started = [user.run_started for user in users if user.in_run]
+        return now - sum(started) / len(started) if started else 0.0
 
     def dispatcher_woke(self, now: float) -> float:
         """The dispatcher woke at ``now``; returns how late. Woken more than ``BEHIND`` late,
@@ -223,12 +213,10 @@ class PooledSchedule(UserSchedule):
     ) -> None:
         super().__init__(recorder, arrivals.per_user_interval, alive=alive)
         self.arrivals = arrivals
-        self.started_by_locust = False  # True for a user locust started, not the pool
 
     def wait(self, now: float) -> float:
         """The previous run is over: claim the oldest unclaimed run of the class; return how
         long to sleep until it is due."""
-        self._run_ended()
         self._run = None
         claimed = None if self._closed else self.arrivals.claim(now)
         if claimed is None:
@@ -261,27 +249,26 @@ class PooledSchedule(UserSchedule):
 
     def start(self, now: float) -> None:
         if self._run is not None:  # locust started a run without a wait in between
-            self._run_ended()
             self._run = None
         if self._claimed is None and not self._closed:
             self.wait(now)
         if self._claimed is None:
             return  # nothing left to run: the load is stopping
         super().start(now)
-        if self._run is not None and self.started_by_locust:
-            self.arrivals.run_began(self, now)
 
-    def close(self, cutoff: float) -> None:
-        super().close(cutoff)
-        self._run_ended()
+    @property
+    def in_run(self) -> bool:
+        """Whether the user is in a task run (one it will end: its schedule is open)."""
+        return self._run is not None and not self._closed
+
+    @property
+    def run_started(self) -> float:
+        """When the run in progress started (``in_run``)."""
+        return self._run_started
 
     def alive(self) -> bool:
         """Whether the user is still running."""
         return self._alive()
-
-    def _run_ended(self) -> None:
-        if self.started_by_locust:
-            self.arrivals.run_ended(self)
 
     def hand(self, due: float) -> None:
         """This user was added to the pool for the run intended at ``due``, which no user was

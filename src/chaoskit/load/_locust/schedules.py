@@ -108,8 +108,7 @@ class Schedules:
                 arrivals = self._arrivals_of(type(user), interval)
                 schedule = self.pooled(user, arrivals)
                 # A user locust started (the pool hands its own users their first run).
-                schedule.started_by_locust = True
-                arrivals.join(clock())
+                arrivals.join(clock(), schedule)
             else:
                 schedule = self.recorder.schedule(interval, alive=functools.partial(_alive, user))
                 user.__dict__["_chaoskit_schedule"] = schedule

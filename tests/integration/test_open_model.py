@@ -171,6 +171,7 @@ def test_a_paused_load_worker_does_not_count_its_own_lateness_against_the_target
     # What the worker could not send is its loss, said so, never the target's dropped runs.
     assert merge_seconds(seconds).dropped == 0
     lost = [s for s in whole(seconds) if s.missing]
+    assert lost, "the pauses left no run unsent: the worker was never behind"
     assert all("load generator" in s.invalid for s in lost), [s.invalid for s in lost]
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chaoskit.load._locust.arrivals import AGE_SAMPLE, Arrivals, PooledSchedule
+from chaoskit.load._locust.arrivals import AGE_SAMPLE, CATCH_UP_LIMIT, Arrivals, PooledSchedule
 from chaoskit.load._locust.recorder import SecondRecorder
 from chaoskit.slo.seconds import SecondStats
 
@@ -107,7 +107,7 @@ def test_the_age_of_runs_in_progress_is_that_of_locusts_users_not_the_pools() ->
     # a run the moment it is made, would make a stalled target look quick.
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
-    started = [joined(recorder, arrivals, 100.0)[0] for _ in range(2)]
+    started = joined(recorder, arrivals, 100.0, count=2)
     for user in started:
         user.first_wait(100.0)
         user.start(100.05)
@@ -125,7 +125,7 @@ def test_the_age_of_runs_in_progress_is_that_of_locusts_users_not_the_pools() ->
 def test_a_user_that_ended_inside_a_run_or_was_stopped_leaves_the_age() -> None:
     recorder = SecondRecorder(grace=30.0)
     arrivals = Arrivals(recorder, per_user_interval=0.1)
-    users = [joined(recorder, arrivals, 100.0)[0] for _ in range(2)]
+    users = joined(recorder, arrivals, 100.0, count=2)
     # One raised StopUser mid-run.
     dead = joined(recorder, arrivals, 100.0, alive=lambda: False)[0]
     for user in (*users, dead):
@@ -284,3 +284,22 @@ def test_with_many_users_the_age_comes_from_a_sample_that_goes_round_them_all() 
         user.wait(100.6)  # answered: out of their runs
     ages = [round(arrivals.mean_run_age(100.6), 9) for _ in range(3)]
     assert sorted(ages) == [0.0, 0.0, 0.4]  # the sample went round to those still in runs
+
+
+def test_catching_up_is_never_cut_short_by_a_later_wake_and_never_lasts_long() -> None:
+    recorder = SecondRecorder(grace=30.0)
+    arrivals = Arrivals(recorder, per_user_interval=0.1)
+    arrivals.has_room = lambda: True
+    arrivals.dispatcher_wakes_at = 10.92
+    arrivals.dispatcher_woke(11.0)  # 80 ms late: catching up until 11.08
+    arrivals.dispatcher_wakes_at = 11.005
+    arrivals.dispatcher_woke(11.02)  # 15 ms late again, which alone would end at 11.035
+    arrivals.dispatcher_wakes_at = 11.05
+    assert arrivals.worker_behind(11.05)
+    # A pause of seconds excuses at most CATCH_UP_LIMIT after it: a target slow meanwhile
+    # keeps its queue and its drops.
+    arrivals.dispatcher_wakes_at = 20.0
+    arrivals.dispatcher_woke(25.0)
+    arrivals.dispatcher_wakes_at = 25.0 + CATCH_UP_LIMIT
+    assert arrivals.worker_behind(25.0 + CATCH_UP_LIMIT - 0.001)
+    assert not arrivals.worker_behind(25.0 + CATCH_UP_LIMIT + 0.001)

@@ -228,6 +228,15 @@ def test_the_last_point_is_at_the_window_s_end_not_a_step_from_its_start(fake):
     assert start == END - 4  # whole steps back from the end, none before START + 0.3 + 5
 
 
+def test_a_window_as_long_as_the_range_gets_one_point_at_its_end(fake):
+    # The window's length and the range agree to the millisecond; in floats the span
+    # between them is -3e-8 s. Prometheus refuses a start after the end (400 bad_data).
+    p99(fake, promql="max_over_time(x[5007ms])").evaluate(window(start=END - 5.007, end=END))
+
+    [params] = fake.range_queries()
+    assert float(params["start"]) == float(params["end"]) == END
+
+
 def test_a_guardrail_second_without_bounds_spans_its_second(fake):
     second = Window(name="second 5", kind="fault", seconds=[SecondStats(second=int(START))])
 

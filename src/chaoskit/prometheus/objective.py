@@ -14,10 +14,9 @@
 For each phase window, the objective asks ``/api/v1/query_range`` for ``promql`` at the
 window's end and every ``step`` back from it, down to its start plus the expression's longest
 range (``[5s]`` above: a point's rate looks back that far, and must not reach into the phase
-before), reduces each
-returned series to one number (``aggregate``), and compares the worst series with the
-threshold. Before asking, it waits until Prometheus has scraped past the window's end, so the
-last seconds of a phase are not missing from its figure.
+before), reduces each returned series to one number (``aggregate``), and compares the worst
+series with the threshold. Before asking, it waits until Prometheus has scraped past the
+window's end, so the last seconds of a phase are not missing from its figure.
 
 Where the server is: ``url=``, else the Prometheus server of the running local environment
 (``prometheus = true``), else the ``CHAOSKIT_PROMETHEUS_URL`` environment variable.
@@ -112,7 +111,10 @@ class PrometheusQuery(Composable):
         start, end = bounds
         # A guardrail's single second (no bounds of its own) is judged on the trailing range.
         lookback = longest_range(self.promql) if window.end > window.start else 0.0
-        if start + lookback > end:
+        # Where points may fall. To the microsecond: at epoch scale a float is only good to
+        # 2.4e-7 s, and a window exactly as long as the range must still get its one point.
+        span = round(end - start - lookback, 6)
+        if span < 0:
             return self._inconclusive(
                 window,
                 0,
@@ -124,7 +126,7 @@ class PrometheusQuery(Composable):
         # lookback: the last point ("last") is the value at the end itself, not at whatever
         # instant a step from the start fell on, up to a step before it (a counter read
         # there missed the phase's final requests).
-        start = end - math.floor((end - start - lookback) / self.step + 1e-9) * self.step
+        start = end - math.floor(span / self.step) * self.step
         client = PrometheusClient(self.server(), timeout=self.timeout)
         behind = self._wait_for_scrapes(client, end)
         if behind is not None:

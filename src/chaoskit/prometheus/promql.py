@@ -1,7 +1,8 @@
 """What chaoskit reads from a PromQL expression without asking a server: its longest range.
 
-A point of ``rate(x[5s])`` looks back 5 s; an objective judging a phase starts its range
-query that much after the phase's start, so no point reaches into the phase before.
+A point of ``rate(x[5s])`` looks back 5 s; an objective judging a phase puts no point of
+its range query less than that after the phase's start, so none reaches into the phase
+before.
 """
 
 from __future__ import annotations

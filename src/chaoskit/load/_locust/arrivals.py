@@ -25,7 +25,8 @@ queue and no missing answer. With room in the pool, a free user claiming such a 
 takes it as one it woke late for (``PooledSchedule.claim_late``: the lateness is the
 generator's, judged by the lag rules), and the dispatcher drops the rest as the worker's
 loss: missing, in seconds marked invalid ("load generator fell behind"), not ``dropped``.
-The worker stays behind for as long again as its dispatcher was late (``dispatcher_woke``):
+The worker stays behind for as long again as its dispatcher was late, at most 0.1 s
+(``dispatcher_woke``):
 its users are still working off the runs the pause left them, and a run due meanwhile that
 finds them all busy is its doing too (on a busy machine, 4-7 runs 5-7 ms after a 50 ms
 pause at 1,000 runs/s were otherwise dropped as the target's).
@@ -50,6 +51,10 @@ SLACK = 0.002
 # A dispatcher this late for its wake-up was kept from its runs by its own worker, not the
 # target: the runs due meanwhile are the worker's lateness.
 BEHIND = 0.01
+# The longest the worker is held to be catching up after such a wake: its users work off a
+# pause's runs within milliseconds (those the target's drops were mistaken for came 5-7 ms
+# after a 50 ms pause), and a longer excuse would hide a slow target's queue and drops.
+CATCH_UP_LIMIT = 0.1
 # How long a user whose schedule has ended waits before it looks again (its stop comes first).
 STOPPING_NAP = 1.0
 # How often users that ended are looked for.
@@ -76,8 +81,8 @@ class Arrivals:
         # Looked at by the dispatcher, a sample at a time, never on a run's own path.
         self._locust_users: list[PooledSchedule] = []
         self._sample_from = 0
-        # A user that ended (StopUser, an uncaught error) never says so: it is left out
-        # when next looked for, at most once a second.
+        # A user that ended (StopUser, or killed) never says so: it is left out when next
+        # looked for, at most once a second.
         self._next_purge = -math.inf
         # Whether the worker's pool may still add a user, and when its dispatcher means to
         # wake next (``pool``; without one, never: no run is the worker's lateness).
@@ -129,15 +134,16 @@ class Arrivals:
             start = self._sample_from % len(users)
             self._sample_from = end = start + AGE_SAMPLE
             users = users[start:end] + users[: max(0, end - len(users))]  # round the end
-        started = [user.run_started for user in users if user.in_run]
-        return now - sum(started) / len(started) if started else 0.0
+        ages = [age for user in users if (age := user.run_age(now)) is not None]
+        return sum(ages) / len(ages) if ages else 0.0
 
     def dispatcher_woke(self, now: float) -> float:
         """The dispatcher woke at ``now``; returns how late. Woken more than ``BEHIND`` late,
-        the worker is catching up for as long again."""
+        the worker is catching up for as long again, up to ``CATCH_UP_LIMIT``."""
         late = now - self.dispatcher_wakes_at
         if late > BEHIND:
-            self._catching_up_until = now + late
+            until = now + min(late, CATCH_UP_LIMIT)
+            self._catching_up_until = max(self._catching_up_until, until)
         return late
 
     def worker_behind(self, now: float) -> bool:
@@ -256,15 +262,12 @@ class PooledSchedule(UserSchedule):
             return  # nothing left to run: the load is stopping
         super().start(now)
 
-    @property
-    def in_run(self) -> bool:
-        """Whether the user is in a task run (one it will end: its schedule is open)."""
-        return self._run is not None and not self._closed
-
-    @property
-    def run_started(self) -> float:
-        """When the run in progress started (``in_run``)."""
-        return self._run_started
+    def run_age(self, now: float) -> float | None:
+        """How long the user's task run has been going at ``now``; None outside one (or
+        with its schedule closed: the run ends with the load)."""
+        if self._run is None or self._closed:
+            return None
+        return now - self._run_started
 
     def alive(self) -> bool:
         """Whether the user is still running."""

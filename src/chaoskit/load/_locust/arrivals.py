@@ -26,10 +26,9 @@ takes it as one it woke late for (``PooledSchedule.claim_late``: the lateness is
 generator's, judged by the lag rules), and the dispatcher drops the rest as the worker's
 loss: missing, in seconds marked invalid ("load generator fell behind"), not ``dropped``.
 The worker stays behind for as long again as its dispatcher was late, at most 0.1 s
-(``dispatcher_woke``):
-its users are still working off the runs the pause left them, and a run due meanwhile that
-finds them all busy is its doing too (on a busy machine, 4-7 runs 5-7 ms after a 50 ms
-pause at 1,000 runs/s were otherwise dropped as the target's).
+(``dispatcher_woke``): its users are still working off the runs the pause left them, and a
+run due meanwhile that finds them all busy is its doing too (on a busy machine, 4-7 runs
+5-7 ms after a 50 ms pause at 1,000 runs/s were otherwise dropped as the target's).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import random
-from html.parser import HTMLParser
 from pathlib import Path
+
+from tests.report_pages import table_rows
 
 from chaoskit import slo
 from chaoskit.experiment import Experiment, ExperimentSettings, Journal, JournalWriter
@@ -18,39 +19,8 @@ from chaoskit.testing import FakeClock, FakeEnvironment, FakeFault, FakeLoadDriv
 HOSTILE = "/search?q=<script>alert(1)</script>"
 
 
-class _EndpointTable(HTMLParser):
-    """The rows of the page's ``table.endpoints``, as cell texts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._inside = False
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self._inside = ("class", "endpoints") in attrs
-        elif self._inside and tag == "tr":
-            self.rows.append([])
-        elif self._inside and tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._inside = False
-        elif self._inside and tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 def _rows(html: str) -> list[list[str]]:
-    parser = _EndpointTable()
-    parser.feed(html)
-    return parser.rows
+    return table_rows(html, "endpoints")
 
 
 class _NamedLoad(FakeLoadDriver):

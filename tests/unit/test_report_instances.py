@@ -9,10 +9,10 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tests.report_pages import table_rows
 
 from chaoskit import slo
 from chaoskit.errors import ProviderError
@@ -73,41 +73,8 @@ class _CountingTarget(FakeTarget):
         )
 
 
-class _Table(HTMLParser):
-    """The rows of the page's ``table.instances``, as cell texts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._inside = False
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self._inside = ("class", "instances") in attrs
-        elif self._inside and tag == "tr":
-            self.rows.append([])
-        elif self._inside and tag in ("td", "th"):
-            self._cell = []
-        elif self._inside and tag == "br" and self._cell is not None:
-            self._cell.append(" | ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._inside = False
-        elif self._inside and tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 def _rows(html: str) -> list[list[str]]:
-    parser = _Table()
-    parser.feed(html)
-    return parser.rows
+    return table_rows(html, "instances")
 
 
 def _experiment(tmp_path: Path, target: FakeTarget, notes: list[str]) -> Experiment:
